@@ -1,0 +1,123 @@
+"""Temperature annealing: linear, exponential, cosine or step curves with optional warm-up.
+
+After an optional warm-up of :math:`W` steps, the temperature follows
+
+.. math::
+
+    \\tau(t) = \\text{anneal}(t - W;\\; \\tau_\\text{start}, \\tau_\\text{end}, T)
+
+(see :func:`contrastkit.schedules.functions.anneal`). During warm-up it is held at
+``start``, or, when ``warmup_start`` is given, rises or falls linearly from
+``warmup_start`` to ``start``. Softer (higher) temperatures early spread the
+gradient over many negatives; lower ones later concentrate it on the hardest
+(Wang & Liu, "Understanding the Behaviour of Contrastive Loss", CVPR 2021).
+
+Example:
+    >>> s = TemperatureScheduler("linear", start=1.0, end=0.1, steps=10)
+    >>> s.value, s.step(5)
+    (1.0, 0.55)
+    >>> TemperatureScheduler("step", values=[0.5, 0.3, 0.1], step_size=10).value_at(25)
+    0.1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, get_args
+
+from contrastkit._validation import check_choice, check_positive, check_positive_int
+from contrastkit.schedules.base import Scheduler, check_state_keys, check_step
+from contrastkit.schedules.functions import AnnealKind, anneal
+
+
+class TemperatureScheduler(Scheduler[float]):
+    """Anneal a temperature over ``steps`` steps (one :meth:`step` per epoch or batch).
+
+    Args:
+        schedule: ``"linear"``, ``"exponential"``, ``"cosine"``, ``"step"`` or ``"constant"``.
+        start: temperature at the end of warm-up (> 0). Default 1.0.
+        end: temperature reached after ``steps`` annealing steps (> 0). Default 0.1.
+        steps: length of the annealing phase (> 0), ignored by ``step``/``constant``.
+        values: for ``"step"``: the temperatures, each held for ``step_size`` steps.
+        step_size: for ``"step"``: steps per value (> 0).
+        warmup_steps: steps before annealing starts (>= 0). Default 0.
+        warmup_start: temperature at step 0 of a linear warm-up; ``None`` holds ``start``.
+
+    Raises:
+        ValueError: naming the argument, for an unknown ``schedule``, non-positive
+            ``steps``/``step_size``/temperatures, or ``exponential`` with
+            ``start``/``end`` <= 0.
+    """
+
+    def __init__(
+        self,
+        schedule: AnnealKind = "linear",
+        *,
+        start: float = 1.0,
+        end: float = 0.1,
+        steps: int = 100,
+        values: Sequence[float] | None = None,
+        step_size: int = 1,
+        warmup_steps: int = 0,
+        warmup_start: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.schedule: AnnealKind = check_choice("schedule", schedule, get_args(AnnealKind))
+        if schedule == "step":
+            if values is None or len(values) == 0:
+                raise ValueError(
+                    f"values must be a non-empty sequence for schedule='step', got {values!r}"
+                )
+            self.values = tuple(check_positive(f"values[{i}]", v) for i, v in enumerate(values))
+            start, end = self.values[0], self.values[-1]
+        else:
+            if values is not None:
+                raise ValueError(f"values is only used with schedule='step', got {values!r}")
+            self.values = ()
+        # start/end must be > 0 for every kind; for exponential this is also what makes
+        # (end / start) ** p defined.
+        self.start = check_positive("start", start)
+        self.end = check_positive("end", end)
+        self.steps = check_positive_int("steps", steps)
+        self.step_size = check_positive_int("step_size", step_size)
+        self.warmup_steps = check_positive_int("warmup_steps", warmup_steps, allow_zero=True)
+        self.warmup_start = (
+            None if warmup_start is None else check_positive("warmup_start", warmup_start)
+        )
+
+    @property
+    def total_steps(self) -> int:
+        """Warm-up plus annealing length: the value is constant from here on."""
+        if self.schedule == "step":
+            return self.warmup_steps + self.step_size * (len(self.values) - 1)
+        return self.warmup_steps + (0 if self.schedule == "constant" else self.steps)
+
+    def value_at(self, step: int) -> float:
+        """Temperature after ``step`` calls to :meth:`step` (pure)."""
+        check_step("step", step)
+        if step < self.warmup_steps:
+            if self.warmup_start is None:
+                return self.start
+            return self.warmup_start + (self.start - self.warmup_start) * step / self.warmup_steps
+        return anneal(
+            self.schedule,
+            step - self.warmup_steps,
+            start=self.start,
+            end=self.end,
+            steps=self.steps,
+            values=self.values,
+            step_size=self.step_size,
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"position": self._position, "schedule": self.schedule}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        check_state_keys(state_dict, ("position",), type(self).__name__)
+        saved = state_dict.get("schedule", self.schedule)
+        if saved != self.schedule:
+            raise ValueError(
+                f"state_dict was saved from a {saved!r} schedule, "
+                f"this scheduler is {self.schedule!r}"
+            )
+        super().load_state_dict(state_dict)
