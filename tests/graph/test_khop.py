@@ -29,13 +29,14 @@ def _nx_graph(ei: torch.Tensor, n: int, directed: bool):
     directed=st.booleans(),
     seed=st.integers(0, 10_000),
     chunk=st.sampled_from([None, 1, 3]),
+    backend=st.sampled_from(["scipy", "torch"]),
 )
-def test_rings_equal_networkx_bfs(n, e, k, min_hop, directed, seed, chunk):
+def test_rings_equal_networkx_bfs(n, e, k, min_hop, directed, seed, chunk, backend):
     gen = torch.Generator().manual_seed(seed)
     ei = torch.randint(0, n, (2, e), generator=gen)
     anchors = torch.randint(0, n, (7,), generator=gen)
     csr = to_csr(ei, n, undirected=not directed)
-    rings = k_hop_rings(csr, anchors, k, min_hop=min_hop, chunk_size=chunk)
+    rings = k_hop_rings(csr, anchors, k, min_hop=min_hop, chunk_size=chunk, backend=backend)
     g = _nx_graph(ei, n, directed)
     for i, a in enumerate(anchors.tolist()):
         dist = nx.single_source_shortest_path_length(g, a, cutoff=k)
