@@ -255,6 +255,8 @@ def per_anchor_triplet_loss(
         "penalty_weight": penalty_weight,
         "penalty_threshold": penalty_threshold,
     }
+    if scores.shape[0] == 0:  # min/max below need a non-empty row
+        return reduce_loss(scores.sum(1), reduction, weight=weight)
     if positives == "all" and negatives == "all":
         sums, counts, _ = _TripletRowSums.apply(
             scores,
