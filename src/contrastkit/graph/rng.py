@@ -1,0 +1,37 @@
+"""Seeds and generators: every random function takes a ``torch.Generator`` or an int seed.
+
+Example:
+    >>> g = as_generator(7)
+    >>> torch.equal(torch.rand(3, generator=g), torch.rand(3, generator=as_generator(7)))
+    True
+"""
+
+from __future__ import annotations
+
+import torch
+
+GeneratorLike = torch.Generator | int
+
+
+def as_generator(generator: GeneratorLike | None, name: str = "generator") -> torch.Generator:
+    """Return ``generator`` itself, or a fresh CPU generator seeded with the int.
+
+    ``None`` means seed 0, so that a call without randomness arguments is still
+    reproducible (there is no hidden global state).
+    """
+    if generator is None:
+        return torch.Generator().manual_seed(0)
+    if isinstance(generator, torch.Generator):
+        return generator
+    if isinstance(generator, bool) or not isinstance(generator, int):
+        raise TypeError(
+            f"{name} must be a torch.Generator or an int seed, got {type(generator).__name__}"
+        )
+    if generator < 0:
+        raise ValueError(f"{name} seed must be >= 0, got {generator}")
+    return torch.Generator().manual_seed(generator)
+
+
+def random_int64(n: int, generator: torch.Generator, high: int = 1 << 62) -> torch.Tensor:
+    """``[n]`` uniform int64 in ``[0, high)`` (random sort keys)."""
+    return torch.randint(0, high, (n,), generator=generator, dtype=torch.int64)
