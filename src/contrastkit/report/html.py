@@ -56,10 +56,22 @@ def format_value(value: object) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
-        if math.isfinite(value) and value == int(value) and abs(value) < 1e15:
-            return f"{int(value):,}"
+        # Whole numbers and large rates read best as grouped integers (51,750 not 5.175e+04).
+        if (
+            math.isfinite(value)
+            and abs(value) < 1e15
+            and (value == int(value) or abs(value) >= 1e4)
+        ):
+            return f"{round(value):,}"
         return f"{value:.4g}"
     return str(value)
+
+
+_NUM = ' class="num"'
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def data_uri(png: bytes) -> str:
@@ -72,7 +84,8 @@ def metrics_table(rows: Mapping[str, object], caption: str) -> str:
     if not rows:
         return ""
     body = "".join(
-        f'<tr><th>{escape(str(k))}</th><td class="num">{escape(format_value(v))}</td></tr>'
+        f"<tr><th>{escape(str(k))}</th><td{_NUM if _is_number(v) else ''}>"
+        f"{escape(format_value(v))}</td></tr>"
         for k, v in rows.items()
     )
     return f"<table><caption><b>{escape(caption)}</b></caption>{body}</table>"

@@ -109,8 +109,12 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
     near the ends the window shrinks to the points available. NaN where a window
     holds no finite value.
     """
+    if values.size == 0:
+        return np.empty(0)
     finite = np.isfinite(values)
-    kernel = np.ones(max(1, window | 1))
+    # np.convolve(mode="same") returns max(T, len(kernel)) points: keep the kernel <= T, odd.
+    width = max(1, min(window | 1, values.size - (1 - values.size % 2)))
+    kernel = np.ones(width)
     total = np.convolve(np.where(finite, values, 0.0), kernel, mode="same")
     count = np.convolve(finite.astype(np.float64), kernel, mode="same")
     out = np.full(values.shape, np.nan)
