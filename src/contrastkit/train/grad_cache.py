@@ -1,0 +1,70 @@
+r"""Gradient caching: accumulate over encoder chunks without shrinking the negative set.
+
+Naive gradient accumulation splits a batch of ``B`` pairs into chunks and computes
+the loss per chunk, so every anchor only sees the ``B / chunks`` in-chunk negatives.
+Gradient caching (Gao et al. 2021, "Scaling Deep Contrastive Learning Batch Size
+under Memory Limited Setup"; sentence-transformers' CachedMultipleNegativesRankingLoss)
+keeps the full-batch loss:
+
+1. encode every chunk without a graph, :math:`z = [f(x_1); \dots; f(x_C)]` ``[B, d]``;
+2. evaluate the full-batch loss on a leaf copy of :math:`z` and back-propagate to
+   :math:`g = \partial L / \partial z` (use the tiled loss for very large ``B``);
+3. re-encode each chunk with a graph and back-propagate :math:`g_c` into the encoder.
+
+The parameter gradients equal those of one full-batch step; peak activation memory
+is that of one chunk plus the ``[B, d]`` embeddings. Dropout is replayed exactly:
+the CPU RNG state is recorded before each chunk's first pass and restored for its
+second.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+
+def grad_cache_step(
+    encode: Callable[[Any], Tensor],
+    chunks: Sequence[Any],
+    loss_fn: Callable[[Tensor], Tensor],
+) -> Tensor:
+    """Accumulate full-batch gradients of ``loss_fn(cat(encode(c) for c in chunks))``
+    into the encoder's parameters; return the (detached) loss.
+
+    Args:
+        encode: maps one chunk of inputs to embeddings ``[B_c, d]``. For pairs, let a
+            chunk be ``(anchors, positives)`` and return ``torch.cat`` of both; the
+            ``loss_fn`` then splits the rows it receives accordingly.
+        chunks: the batch, split into chunks (in order).
+        loss_fn: full-batch loss over the concatenated embeddings ``[B, d]``.
+
+    Example:
+        >>> enc = torch.nn.Linear(4, 3)
+        >>> x = torch.randn(8, 4)
+        >>> loss = grad_cache_step(enc, list(x.split(2)), lambda z: z.pow(2).sum())
+        >>> enc.weight.grad.shape
+        torch.Size([3, 4])
+    """
+    if len(chunks) == 0:
+        raise ValueError("chunks must hold at least one chunk, got 0")
+    rng_states = []
+    with torch.no_grad():
+        parts = []
+        for chunk in chunks:
+            rng_states.append(torch.get_rng_state())
+            parts.append(encode(chunk))
+    z = torch.cat(parts).detach().requires_grad_(True)
+    loss = loss_fn(z)
+    (grad,) = torch.autograd.grad(loss, z)
+    after = torch.get_rng_state()
+    offset = 0
+    for chunk, state, part in zip(chunks, rng_states, parts, strict=True):
+        torch.set_rng_state(state)
+        rows = part.shape[0]
+        encode(chunk).backward(grad[offset : offset + rows])
+        offset += rows
+    torch.set_rng_state(after)
+    return loss.detach()
