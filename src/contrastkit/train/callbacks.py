@@ -117,8 +117,8 @@ class OverfitTracker:
         self.flagged = False
 
     def update(self, train_loss: float, val_loss: float) -> bool:
-        self.train = (self.train + [float(train_loss)])[-(self.window + 1) :]
-        self.val = (self.val + [float(val_loss)])[-(self.window + 1) :]
+        self.train = [*self.train, float(train_loss)][-(self.window + 1) :]
+        self.val = [*self.val, float(val_loss)][-(self.window + 1) :]
         if len(self.val) <= self.window:
             return False
         val_rising = all(b > a for a, b in zip(self.val, self.val[1:], strict=False))
