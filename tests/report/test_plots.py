@@ -64,9 +64,10 @@ def test_schedules(log: MetricsLog, tmp_path: Path) -> None:
     fig = plot_schedules(log)
     assert len(fig.axes) == 3  # temperature, weights, lr
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["easy", "semi-hard", "hard"]
-    stage_only = _log(tmp_path, [{"step": s, "stage": "ab"[s > 2]} for s in range(5)])
+    stage_only = _log(tmp_path, [{"step": s, "stage": "abba"[s // 2]} for s in range(8)])
     (ax,) = plot_schedules(stage_only).axes
     assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
+    assert ax.get_lines()[0].get_ydata().tolist()[-1] == 0.0  # back on stage "a"
     with pytest.raises(ValueError, match="temperature"):
         plot_schedules(_log(tmp_path, [{"step": 1, "loss": 1.0}]))
 

@@ -148,10 +148,12 @@ def plot_schedules(log: MetricsLog) -> Figure:
 
 def _stage_step_line(ax: Axes, log: MetricsLog) -> None:
     segments = log.stage_segments()
+    # One level per distinct stage, so a curriculum that revisits a stage reuses its row.
+    names = list(dict.fromkeys(s.name for s in segments))
     steps = [x for s in segments for x in (s.start, s.end)]
-    levels = [float(i) for i, _ in enumerate(segments) for _ in (0, 1)]
+    levels = [float(names.index(s.name)) for s in segments for _ in (0, 1)]
     ax.step(steps, levels, where="post", color=ACCENT_COLOR, linewidth=2)
-    ax.set_yticks(range(len(segments)), [s.name for s in segments])
+    ax.set_yticks(range(len(names)), names)
     ax.set_ylabel("curriculum stage")
 
 

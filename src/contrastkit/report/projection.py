@@ -126,7 +126,7 @@ def project_embedding(
     if manifold == "poincare":
         x = project_to_ball(x)
         if d == 2:
-            return Projection(x, index, "Poincaré disk (as trained)", None, True)
+            return Projection(x, index, "Poincaré disk, as trained", None, True)
         coords, ratio = pca_2d(logmap0(x))
         explained = (float(ratio[0]), float(ratio[1]))
         return Projection(expmap0(coords), index, "PCA in the tangent space at 0", explained, True)
