@@ -1,0 +1,170 @@
+"""Tiled exact top-k equals brute force; exclusions and bounds act inside the scan."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from contrastkit.functional.distances import get_distance
+from contrastkit.graph.csr import to_csr
+from contrastkit.mining.exclusions import build_exclusions
+from contrastkit.mining.topk import Bound, Head, exact_topk, scan_topk
+
+DISTANCES = ["cosine", "dot", "sqeuclidean", "euclidean", "poincare"]
+
+
+def _data(b: int, m: int, d: int, dtype: torch.dtype, seed: int = 0, scale: float = 1.0):
+    g = torch.Generator().manual_seed(seed)
+    return (
+        torch.randn(b, d, generator=g, dtype=dtype) * scale,
+        torch.randn(m, d, generator=g, dtype=dtype) * scale,
+    )
+
+
+@pytest.mark.parametrize("distance", DISTANCES)
+@pytest.mark.parametrize("budget", [30_000, 10_000_000])
+def test_tiled_equals_brute_force(distance, budget, dtype):
+    q, x = _data(37, 301, 6, dtype, scale=0.2 if distance == "poincare" else 1.0)
+    ref = get_distance(distance).score_pairwise(q, x).topk(5, dim=1)
+    s, i = exact_topk(q, x, 5, distance=distance, memory_budget=budget)
+    torch.testing.assert_close(s, ref.values)
+    assert torch.equal(i, ref.indices)
+
+
+def test_memmap_pool_matches_tensor(tmp_path):
+    q, x = _data(20, 500, 8, torch.float32)
+    mm = np.lib.format.open_memmap(
+        tmp_path / "pool.npy", mode="w+", dtype=np.float32, shape=(500, 8)
+    )
+    mm[:] = x.numpy()
+    mm.flush()
+    ro = np.load(tmp_path / "pool.npy", mmap_mode="r")
+    s1, i1 = exact_topk(q, ro, 4, memory_budget=20_000)
+    s2, i2 = exact_topk(q, x, 4)
+    assert torch.equal(i1, i2)
+    torch.testing.assert_close(s1, s2)
+
+
+def test_k_larger_than_pool_is_masked():
+    q, x = _data(3, 4, 5, torch.float32)
+    s, i = exact_topk(q, x, 6, distance="dot")
+    assert (i[:, 4:] == -1).all() and torch.isinf(s[:, 4:]).all()
+    assert (i[:, :4] >= 0).all()
+
+
+def _brute_excluded(q, x, ids, pos, ql, pl, edges_set):
+    bad = torch.zeros(q.shape[0], x.shape[0], dtype=torch.bool)
+    for r in range(q.shape[0]):
+        for j in range(x.shape[0]):
+            if (
+                j == ids[r]
+                or j in pos[r].tolist()
+                or ql[r] == pl[j]
+                or (int(ids[r]), j) in edges_set
+            ):
+                bad[r, j] = True
+    return bad
+
+
+def test_exclusions_inside_scan(gen):
+    x = torch.randn(60, 4, generator=gen)
+    ids = torch.randperm(60, generator=gen)[:15]
+    q = x[ids] + 0.01 * torch.randn(15, 4, generator=gen)
+    pos = torch.randint(-1, 60, (15, 3), generator=gen)
+    pl = torch.randint(0, 5, (60,), generator=gen)
+    ql = pl[ids]
+    ei = torch.randint(0, 60, (2, 80), generator=gen)
+    ex = build_exclusions(
+        15, 60, query_ids=ids, positive_ids=pos, query_labels=ql, pool_labels=pl, edges=ei
+    )
+    edges_set = set(map(tuple, ei.T.tolist())) | set(map(tuple, ei.flip(0).T.tolist()))
+    bad = _brute_excluded(q, x, ids, pos, ql, pl, edges_set)
+    scores = get_distance("cosine").score_pairwise(q, x).masked_fill(bad, float("-inf"))
+    ref = scores.topk(8, dim=1)
+    s, i = exact_topk(q, x, 8, exclusions=ex, memory_budget=5_000)
+    valid = torch.isfinite(ref.values)
+    assert torch.equal(torch.isfinite(s), valid)
+    assert torch.equal(i[valid], ref.indices[valid])
+    assert not bad.gather(1, i.clamp_min(0))[valid].any()
+
+
+def test_bounds_remove_and_count(gen):
+    q, x = _data(10, 200, 5, torch.float64, seed=3)
+    full = get_distance("cosine").score_pairwise(q, x)
+    hi = torch.full((10,), 0.3, dtype=torch.float64)
+    lo = torch.full((10,), -0.2, dtype=torch.float64)
+    (top,), removed = scan_topk(
+        q,
+        x,
+        [Head(200)],
+        bounds=[Bound("hi", hi), Bound("lo", lo, upper=False)],
+        memory_budget=4_000,
+    )
+    assert torch.equal(removed["hi"], (full >= 0.3).sum(1))
+    assert torch.equal(removed["lo"], (full <= -0.2).sum(1))
+    ok = (full < 0.3) & (full > -0.2)
+    assert torch.equal(torch.isfinite(top.keys).sum(1), ok.sum(1))
+
+
+def test_gumbel_head_is_reproducible_and_without_replacement():
+    q, x = _data(8, 300, 4, torch.float32)
+    heads = [Head(50, alpha=2.0)]
+    (a,), _ = scan_topk(
+        q, x, heads, generator=torch.Generator().manual_seed(5), memory_budget=9_000
+    )
+    (b,), _ = scan_topk(
+        q, x, heads, generator=torch.Generator().manual_seed(5), memory_budget=9_000
+    )
+    (c,), _ = scan_topk(
+        q, x, heads, generator=torch.Generator().manual_seed(6), memory_budget=9_000
+    )
+    assert torch.equal(a.indices, b.indices) and not torch.equal(a.indices, c.indices)
+    for row in a.indices:
+        assert row.unique().numel() == 50
+    # reported scores are the raw scores of the sampled items
+    ref = get_distance("cosine").score_pairwise(q, x).gather(1, a.indices)
+    torch.testing.assert_close(a.scores, ref)
+
+
+def test_gumbel_frequencies_follow_softmax():
+    # one query, three items: top-1 Gumbel frequencies ~ softmax(alpha * s)
+    q = torch.tensor([[1.0, 0.0]])
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    qs = q.expand(4000, 2).contiguous()
+    (t,), _ = scan_topk(qs, x, [Head(1, alpha=1.5)], generator=torch.Generator().manual_seed(0))
+    freq = torch.bincount(t.indices[:, 0], minlength=3).double() / 4000
+    expect = torch.softmax(1.5 * torch.tensor([1.0, 0.0, -1.0], dtype=torch.float64), 0)
+    torch.testing.assert_close(freq, expect, atol=0.03, rtol=0)
+
+
+def test_bad_input():
+    q, x = _data(3, 10, 4, torch.float32)
+    with pytest.raises(ValueError, match="k"):
+        exact_topk(q, x, 0)
+    with pytest.raises(ValueError, match="pool"):
+        exact_topk(q, torch.randn(10, 5), 2)
+    with pytest.raises(ValueError, match="queries"):
+        exact_topk(torch.full((3, 4), float("nan")), x, 2)
+    bad = x.clone()
+    bad[7, 1] = float("inf")
+    with pytest.raises(ValueError, match="pool"):
+        exact_topk(q, bad, 2)
+    with pytest.raises(ValueError, match="query_labels"):
+        build_exclusions(3, 10, query_labels=torch.zeros(4), pool_labels=torch.zeros(10))
+    with pytest.raises(ValueError, match="pool_labels"):
+        build_exclusions(3, 10, query_labels=torch.zeros(3), pool_labels=torch.zeros(9))
+    with pytest.raises(ValueError, match="pool_labels"):
+        build_exclusions(3, 10, query_labels=torch.zeros(3))
+    with pytest.raises(ValueError, match="query_ids"):
+        build_exclusions(3, 10, query_ids=torch.tensor([0, 1, 10]))
+    with pytest.raises(ValueError, match="edges"):
+        build_exclusions(3, 10, edges=torch.tensor([[0], [1]]))
+    with pytest.raises(ValueError, match="edges"):
+        build_exclusions(
+            3, 10, query_ids=torch.tensor([0, 1, 2]), edges=to_csr(torch.tensor([[0], [1]]), 4)
+        )
+    with pytest.raises(ValueError, match="memory_budget"):
+        exact_topk(q, x, 2, memory_budget=10)
+    with pytest.raises(TypeError, match="pool"):
+        exact_topk(q, [[1.0]], 2)  # type: ignore[arg-type]
