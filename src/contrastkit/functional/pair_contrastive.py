@@ -38,7 +38,8 @@ from contrastkit.functional.reduction import check_reduction, reduce_loss
 from contrastkit.functional.triplet import maybe_normalize
 
 
-def _distance_only(distance: str | Distance) -> Distance:
+def require_distance(distance: str | Distance) -> Distance:
+    """Resolve ``distance`` and reject similarities (cosine, dot): the loss needs ``d >= 0``."""
     dist = get_distance(distance)
     if dist.higher_is_closer:
         raise ValueError(
@@ -97,7 +98,7 @@ def local_contrastive_loss(
     edge_index = check_edge_index("edge_index", edge_index, num_nodes=z.shape[0])
     check_non_negative("margin", margin)
     reduction = check_reduction(reduction)
-    dist = _distance_only(distance)
+    dist = require_distance(distance)
     num_edges = edge_index.shape[1]
     if similar is not None:
         similar = _check_bool("similar", similar, num_edges)
