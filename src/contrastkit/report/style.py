@@ -1,8 +1,10 @@
 """Shared look of the report figures: colours, fonts, figure creation and PNG writing.
 
 Figures are built with :class:`matplotlib.figure.Figure` directly rather than
-through ``pyplot``, so nothing is registered in pyplot's global figure list
-(no leaks in long sessions, no GUI backend needed); the Agg canvas renders them.
+through ``pyplot``: nothing is registered in pyplot's global figure list (no
+leaks in long sessions), and ``savefig`` renders PNGs with the Agg canvas
+whatever backend is active, so no display is needed and importing this module
+does not switch a notebook user's backend with ``matplotlib.use``.
 """
 
 from __future__ import annotations
@@ -14,9 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
-
-matplotlib.use("Agg")
-
 import matplotlib.colors as mcolors
 import numpy as np
 from matplotlib.axes import Axes
