@@ -1,0 +1,145 @@
+"""Sampled mini-batch subgraphs in PyG's layout, and induced subgraphs.
+
+A :class:`SampledSubgraph` is what PyG's ``NeighborLoader`` hands a model:
+global ids ``n_id`` (the ``batch_size`` seeds first), an ``edge_index``
+relabelled to positions in ``n_id`` with row 0 the neighbour (message source)
+and row 1 the node it was sampled for (message target), so that any PyG layer
+run on it computes the seeds' outputs from their sampled neighbourhoods; the
+seeds' outputs are ``out[:batch_size]``.
+
+Example:
+    >>> ei = torch.tensor([[0, 1, 2, 3], [1, 2, 3, 0]])
+    >>> sub, mask = induced_subgraph(ei, torch.tensor([3, 0, 1]))
+    >>> sub.tolist(), mask.tolist()
+    ([[1, 0], [2, 0]], [True, False, False, True])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from contrastkit._validation import check_edge_index, check_tensor
+
+
+@dataclass(frozen=True)
+class SampledSubgraph:
+    """A relabelled mini-batch subgraph.
+
+    Attributes:
+        n_id: ``[n]`` int64 global node ids; ``n_id[:batch_size]`` are the seeds, then the
+            nodes first reached at hop 1, hop 2, ... (each hop's new nodes sorted by id).
+        edge_index: ``[2, e]`` int64 local ids; ``(edge_index[0, k], edge_index[1, k])`` is
+            the global edge ``(n_id[src], n_id[dst])`` of the input graph.
+        batch_size: number of seeds.
+        num_sampled_nodes: nodes added per hop, ``[batch_size, hop1, ...]`` (sums to ``n``).
+        num_sampled_edges: edges added per hop (sums to ``e``).
+        x, y: optional node features ``[n, F]`` / labels ``[n]`` gathered for ``n_id``.
+    """
+
+    n_id: Tensor
+    edge_index: Tensor
+    batch_size: int
+    num_sampled_nodes: list[int] = field(default_factory=list)
+    num_sampled_edges: list[int] = field(default_factory=list)
+    x: Tensor | None = None
+    y: Tensor | None = None
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self.n_id.numel())
+
+    def global_edge_index(self) -> Tensor:
+        """The sampled edges in global ids, ``[2, e]``."""
+        return self.n_id[self.edge_index]
+
+    def with_features(self, x: Tensor | None = None, y: Tensor | None = None) -> SampledSubgraph:
+        """A copy with ``x[n_id]`` and ``y[n_id]`` attached (full-graph ``x`` ``[N, F]``, ``y``
+        ``[N]``)."""
+        return SampledSubgraph(
+            n_id=self.n_id,
+            edge_index=self.edge_index,
+            batch_size=self.batch_size,
+            num_sampled_nodes=list(self.num_sampled_nodes),
+            num_sampled_edges=list(self.num_sampled_edges),
+            x=x[self.n_id] if x is not None else self.x,
+            y=y[self.n_id] if y is not None else self.y,
+        )
+
+    def to_pyg(self) -> Any:
+        """A ``torch_geometric.data.Data`` with ``edge_index``, ``n_id``, ``batch_size``,
+        ``num_sampled_nodes``, ``num_sampled_edges`` and ``x``/``y`` when present."""
+        from torch_geometric.data import Data
+
+        data = Data(edge_index=self.edge_index, num_nodes=self.num_nodes)
+        data.n_id = self.n_id
+        data.batch_size = self.batch_size
+        data.num_sampled_nodes = list(self.num_sampled_nodes)
+        data.num_sampled_edges = list(self.num_sampled_edges)
+        if self.x is not None:
+            data.x = self.x
+        if self.y is not None:
+            data.y = self.y
+        return data
+
+
+class NodeMap:
+    """Global -> local id map kept as a sorted array (memory ``O(n)``, not ``O(N)``).
+
+    Lookups are binary searches, so building a batch never touches a buffer the size of
+    the whole graph.
+    """
+
+    def __init__(self, nodes: Tensor) -> None:
+        self.sorted, order = torch.sort(nodes)
+        self.local = order
+        self.size = int(nodes.numel())
+
+    def contains(self, query: Tensor) -> Tensor:
+        """Bool mask ``[Q]``: which query ids are mapped."""
+        if self.size == 0:
+            return torch.zeros(query.shape, dtype=torch.bool, device=query.device)
+        pos = torch.searchsorted(self.sorted, query).clamp_max(self.size - 1)
+        return self.sorted[pos] == query
+
+    def add(self, new: Tensor) -> Tensor:
+        """Append ids not yet mapped (caller guarantees uniqueness); return their local ids."""
+        local = torch.arange(self.size, self.size + new.numel(), device=new.device)
+        merged, order = torch.sort(torch.cat([self.sorted, new]))
+        self.local = torch.cat([self.local, local])[order]
+        self.sorted = merged
+        self.size += int(new.numel())
+        return local
+
+    def __call__(self, query: Tensor) -> Tensor:
+        """Local ids of mapped global ids ``[Q]`` (unmapped ids give garbage: check first)."""
+        pos = torch.searchsorted(self.sorted, query).clamp_max(max(self.size - 1, 0))
+        return self.local[pos]
+
+
+def induced_subgraph(
+    edge_index: Tensor, nodes: Tensor, num_nodes: int | None = None, *, relabel: bool = True
+) -> tuple[Tensor, Tensor]:
+    """Edges with both ends in ``nodes``.
+
+    Args:
+        edge_index: ``[2, E]`` int64.
+        nodes: ``[M]`` distinct node ids; local id ``i`` is ``nodes[i]``.
+        num_nodes: optional bound for validating ids.
+        relabel: return local ids (default) instead of global ones.
+
+    Returns:
+        ``(sub_edge_index [2, E'], edge_mask [E])``.
+    """
+    ei = check_edge_index("edge_index", edge_index, num_nodes).to(torch.int64)
+    check_tensor("nodes", nodes, ndim=1)
+    nodes = nodes.to(torch.int64)
+    if torch.unique(nodes).numel() != nodes.numel():
+        raise ValueError("nodes must be distinct")
+    mapping = NodeMap(nodes)
+    mask = mapping.contains(ei[0]) & mapping.contains(ei[1])
+    sub = ei[:, mask]
+    return (mapping(sub) if relabel else sub), mask
