@@ -17,7 +17,8 @@ instance-hypernym pointers.
 
 Example:
     >>> nouns = load_wordnet_nouns()  # doctest: +SKIP
-    >>> nouns.num_nodes, nouns.lexnames[int(nouns.lexclass[nouns.index("dog.n.01")])]
+    >>> dog = nouns.index("dog.n.01")  # doctest: +SKIP
+    >>> nouns.num_nodes, nouns.lexnames[int(nouns.lexclass[dog])]  # doctest: +SKIP
     (82115, 'noun.animal')
 
 Reference: G. A. Miller, "WordNet: a lexical database for English", CACM 1995;

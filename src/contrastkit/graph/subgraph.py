@@ -11,7 +11,7 @@ Example:
     >>> ei = torch.tensor([[0, 1, 2, 3], [1, 2, 3, 0]])
     >>> sub, mask = induced_subgraph(ei, torch.tensor([3, 0, 1]))
     >>> sub.tolist(), mask.tolist()
-    ([[1, 0], [2, 0]], [True, False, False, True])
+    ([[1, 0], [2, 1]], [True, False, False, True])
 """
 
 from __future__ import annotations
