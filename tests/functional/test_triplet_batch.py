@@ -74,7 +74,6 @@ def test_batch_all_matches_brute_force(dist, average, dtype, gen):
             adaptive_margin=adaptive,
             hard_negative_penalty=penalty,
             average=average,
-            max_elements=50,
         )
         want = ref_batch_all(x, labels, 0.4, dist, adaptive, penalty, average)
         torch.testing.assert_close(got.double(), want, **tol(dtype))
@@ -98,15 +97,34 @@ def test_batch_all_weights_and_reductions(gen):
     assert per[7] == 0  # label 3 has no positive
 
 
-def test_batch_all_chunking_is_invisible(gen):
-    x = torch.randn(12, 4, generator=gen, dtype=torch.float64, requires_grad=True)
-    labels = torch.randint(0, 3, (12,), generator=gen)
-    kw = {"adaptive_margin": True, "hard_negative_penalty": True, "penalty_threshold": 0.0}
-    big = batch_all_triplet_loss(x, labels, max_elements=10**9, **kw)
-    small = batch_all_triplet_loss(x, labels, max_elements=1, **kw)
-    torch.testing.assert_close(big, small)
-    g_big, g_small = (torch.autograd.grad(v, x)[0] for v in (big, small))
-    torch.testing.assert_close(g_big, g_small)
+def dense_batch_all(x, labels, adaptive, threshold, average):
+    """The B³ autograd form (valid only for small B): reference for values and gradients."""
+    xn = torch.nn.functional.normalize(x, dim=1)
+    s = xn @ xn.T
+    same = labels[:, None] == labels[None, :]
+    pos = same & ~torch.eye(len(labels), dtype=torch.bool)
+    sp, sn = s[:, :, None], s[:, None, :]
+    m = 0.5 * (1 - sp.detach()).clamp_min(0) if adaptive else 0.5
+    loss = (m + sn - sp).clamp_min(0) + 0.1 * (sn - threshold).clamp_min(0)
+    loss = loss[pos[:, :, None] & ~same[:, None, :]]
+    return loss.sum() / (loss > 0).sum() if average == "nonzero" else loss.mean()
+
+
+@pytest.mark.parametrize("adaptive", [False, True])
+@pytest.mark.parametrize("average", ["nonzero", "all"])
+def test_batch_all_matches_dense_autograd(adaptive, average, dtype, gen):
+    x = torch.randn(40, 5, generator=gen, dtype=dtype)
+    x[5:10] = x[0]  # exact ties between scores
+    x.requires_grad_()
+    labels = torch.randint(0, 4, (40,), generator=gen)
+    got = batch_all_triplet_loss(
+        x, labels, adaptive_margin=adaptive, hard_negative_penalty=True, penalty_threshold=0.3,
+        average=average,
+    )  # fmt: skip
+    want = dense_batch_all(x, labels, adaptive, 0.3, average)
+    torch.testing.assert_close(got, want, **tol(dtype))
+    g_got, g_want = (torch.autograd.grad(v, x)[0] for v in (got, want))
+    torch.testing.assert_close(g_got, g_want, **tol(dtype))
 
 
 @pytest.mark.parametrize(
@@ -127,7 +145,6 @@ def test_per_anchor_matches_brute_force(positives, negatives, dist, dtype, gen):
             adaptive_margin=adaptive,
             hard_negative_penalty=penalty,
             reduction="none",
-            max_elements=20,
         )
         want, valid = ref_per_anchor(x, labels, 0.4, dist, adaptive, penalty, positives, negatives)
         torch.testing.assert_close(got.double(), want, **tol(dtype))
@@ -161,7 +178,6 @@ def test_per_anchor_gradcheck(positives, negatives, gen):
             distance="sqeuclidean",
             hard_negative_penalty=True,
             penalty_threshold=-3.0,
-            max_elements=30,
         )
 
     assert torch.autograd.gradcheck(fn, (x,), fast_mode=True)
@@ -183,7 +199,6 @@ def test_batch_all_gradcheck(average, reduction, gen):
             hard_negative_penalty=True,
             penalty_threshold=0.2,
             average=average,
-            max_elements=40,
             reduction=reduction,
             weight=w,
         )
@@ -222,7 +237,7 @@ def test_pytorch_metric_learning_agrees(margin, kind, dtype, gen):
         )
     else:
         peer = losses.TripletMarginLoss(margin=margin, distance=CosineSimilarity())
-        ours = batch_all_triplet_loss(x, labels, margin=margin, distance="cosine", max_elements=100)
+        ours = batch_all_triplet_loss(x, labels, margin=margin, distance="cosine")
     theirs = peer(x, labels)
     torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
     g_ours, g_theirs = (torch.autograd.grad(v, x)[0] for v in (ours, theirs))
@@ -269,8 +284,6 @@ def test_bad_inputs(fn):
         fn(x, labels.view(2, 2))
     with pytest.raises(TypeError, match="labels"):
         fn(x, labels.float())
-    with pytest.raises(ValueError, match="max_elements"):
-        fn(x, labels, max_elements=0)
     with pytest.raises(ValueError, match="weight"):
         fn(x, labels, weight=torch.ones(3))
     with pytest.raises(ValueError, match="reduction"):

@@ -29,7 +29,7 @@ def test_modules_match_functional(gen):
     mod = PerAnchorTripletLoss(positives="all", hard_negative_penalty=True, **kw)
     want = per_anchor_triplet_loss(a, labels, positives="all", hard_negative_penalty=True, **kw)
     torch.testing.assert_close(mod(a, labels), want)
-    mod = BatchAllTripletLoss(average="all", max_elements=7, **kw)
+    mod = BatchAllTripletLoss(average="all", **kw)
     torch.testing.assert_close(
         mod(a, labels, weight=w), batch_all_triplet_loss(a, labels, average="all", weight=w, **kw)
     )
@@ -69,5 +69,3 @@ def test_bad_hyper_parameters_fail_at_construction():
         PerAnchorTripletLoss(positives="semi-hard")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="average"):
         BatchAllTripletLoss(average="median")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="max_elements"):
-        BatchAllTripletLoss(max_elements=0)

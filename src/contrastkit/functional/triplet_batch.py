@@ -4,12 +4,12 @@ Positives of anchor ``a`` are the other items with its label, negatives the item
 different label. The per-triplet loss is :func:`contrastkit.functional.triplet.triplet_hinge`
 over the score matrix :math:`S = \operatorname{score}(X, X)`.
 
-Batch-all memory: the valid triplets number up to :math:`B^3`. Rather than materialise
-them (and keep them alive for autograd), :class:`_TripletRowSums` walks the anchors in
-chunks of at most ``max_elements`` triplets, reduces each chunk to per-anchor sums and
-counts, and records the exact gradient with respect to ``S`` (the hinge is piecewise
-linear in ``S``), so peak extra memory is ``O(max_elements + B^2)`` for forward and
-backward together.
+Batch-all cost: the valid triplets number up to :math:`B^3`, but none is materialised.
+For a fixed anchor and positive the hinge is linear in the negative's score above a
+threshold and zero below it, so sorting each anchor's negative scores once and taking
+prefix sums gives every per-(anchor, positive) sum with one binary search
+(:func:`triplet_row_sums`): :math:`O(B^2 \log B)` time and :math:`O(B^2)` memory — the
+size of the score matrix itself — for forward and backward, with exact autograd gradients.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from contrastkit._validation import (
     check_choice,
     check_float_tensor,
     check_length,
-    check_positive_int,
     check_tensor,
     check_weight,
 )
@@ -35,64 +34,67 @@ Mining = Literal["hardest", "all"]
 MINING: tuple[Mining, ...] = ("hardest", "all")
 Average = Literal["nonzero", "all"]
 AVERAGES: tuple[Average, ...] = ("nonzero", "all")
-DEFAULT_MAX_ELEMENTS = 1 << 22
 
 
-class _TripletRowSums(torch.autograd.Function):
-    """Per-anchor sum over valid (p, n) of the triplet hinge, computed in anchor chunks.
+def triplet_row_sums(
+    scores: Tensor,
+    pos_mask: Tensor,
+    neg_mask: Tensor,
+    margin: float,
+    adaptive_margin: bool = False,
+    penalty_weight: float = 0.0,
+    penalty_threshold: float = 0.8,
+) -> tuple[Tensor, Tensor, Tensor]:
+    r"""Per-anchor sums of :func:`triplet_hinge` over all (p, n) pairs, without a B³ tensor.
 
-    Returns ``(sums [B], counts [B], nonzero [B])``; only ``sums`` is differentiable.
+    For anchor ``a`` and positive ``p`` the hinge is active exactly for the negatives with
+    :math:`s_{an} > \theta_{ap} = s_{ap} - m_{ap}`, so with the negatives' scores sorted and
+    prefix-summed per row,
+
+    .. math::
+        \sum_n \max(0, s_{an} - \theta_{ap}) = \sum_{n:\, s_{an} > \theta_{ap}} s_{an}
+            - c_{ap}\,\theta_{ap}, \qquad c_{ap} = \#\{n : s_{an} > \theta_{ap}\},
+
+    found by one ``searchsorted``. The prefix sums are kept in float64 because the
+    difference cancels. Gradients flow through ``sort``/``cumsum``/``gather`` by autograd.
+
+    Args:
+        scores: ``[B, M]`` scores (larger = closer) of anchors against candidates.
+        pos_mask, neg_mask: bool ``[B, M]``.
+        margin, adaptive_margin, penalty_weight, penalty_threshold: as in
+            :func:`triplet_hinge` (``penalty_weight`` 0 disables the penalty).
+
+    Returns:
+        ``(sums, counts, nonzero)``, each ``[B]`` in ``scores.dtype``: the per-anchor sum of
+        triplet losses, the number of valid triplets and the number with a positive loss.
+        Only ``sums`` carries gradients. Cost :math:`O(BM\log M)` time, :math:`O(BM)` memory.
     """
-
-    @staticmethod
-    def forward(
-        ctx: Any,
-        scores: Tensor,
-        pos_mask: Tensor,
-        neg_mask: Tensor,
-        margin: float,
-        adaptive: bool,
-        penalty_weight: float,
-        penalty_threshold: float,
-        chunk: int,
-    ) -> tuple[Tensor, Tensor, Tensor]:
-        s = scores.detach()
-        b = s.shape[0]
-        sums = s.new_zeros(b)
-        counts = s.new_zeros(b)
-        nonzero = s.new_zeros(b)
-        grad = torch.zeros_like(s)
-        n_pos = pos_mask.sum(1).to(s.dtype)
-        # the penalty depends on (a, n) only: each (a, n) appears once per positive of a
-        pen_on = (s > penalty_threshold) & neg_mask if penalty_weight > 0 else None
-        for start in range(0, b, chunk):
-            rows = slice(start, start + chunk)
-            sa = s[rows]
-            sp, sn = sa.unsqueeze(2), sa.unsqueeze(1)  # [c, P, 1], [c, 1, N]
-            m = margin * (1.0 - sp).clamp_min(0.0) if adaptive else margin
-            valid = pos_mask[rows].unsqueeze(2) & neg_mask[rows].unsqueeze(1)
-            hinge = (m + sn - sp).clamp_min_(0.0)
-            hinge = torch.where(valid, hinge, 0.0)
-            active = hinge > 0
-            sums[rows] = hinge.sum((1, 2))
-            counts[rows] = valid.sum((1, 2)).to(s.dtype)
-            # d sum_a / d S[a, j]: +#active triplets with j as negative, - with j as positive
-            grad[rows] = active.sum(1).to(s.dtype) - active.sum(2).to(s.dtype)
-            if pen_on is not None:
-                active = active | (valid & pen_on[rows].unsqueeze(1))
-            nonzero[rows] = active.sum((1, 2)).to(s.dtype)
-        if pen_on is not None:
-            pen = penalty_weight * (s - penalty_threshold).clamp_min(0.0)
-            sums += n_pos * torch.where(neg_mask, pen, 0.0).sum(1)
-            grad += penalty_weight * n_pos.unsqueeze(1) * pen_on.to(s.dtype)
-        ctx.save_for_backward(grad)
-        ctx.mark_non_differentiable(counts, nonzero)
-        return sums, counts, nonzero
-
-    @staticmethod
-    def backward(ctx: Any, *grads: Tensor) -> tuple[Tensor | None, ...]:
-        (grad,) = ctx.saved_tensors
-        return (grads[0].unsqueeze(1) * grad, None, None, None, None, None, None, None)
+    b, m_cols = scores.shape
+    dtype = scores.dtype
+    acc = torch.float64
+    n_pos, n_neg = pos_mask.sum(1), neg_mask.sum(1)
+    # non-negatives sort to the end as +inf and are never counted (thresholds are finite)
+    neg_sorted = torch.where(neg_mask, scores, float("inf")).sort(dim=1).values
+    key = neg_sorted.detach().contiguous()
+    in_set = torch.arange(m_cols, device=scores.device).unsqueeze(0) < n_neg.unsqueeze(1)
+    vals = torch.where(in_set, neg_sorted, 0.0).to(acc)
+    csum = torch.nn.functional.pad(vals.cumsum(1), (1, 0))  # [B, M + 1], csum[:, k] = first k
+    margin_ap = margin * (1.0 - scores.detach()).clamp_min(0.0) if adaptive_margin else margin
+    theta = scores - margin_ap  # [B, M]: theta[a, p]
+    idx = torch.searchsorted(key, theta.detach().contiguous(), right=True)  # #{n: s_n <= theta}
+    active = torch.where(pos_mask, n_neg.unsqueeze(1) - idx, 0)
+    tail = csum[:, -1:] - csum.gather(1, idx)
+    hinge = torch.where(pos_mask, tail - active.to(acc) * theta.to(acc), 0.0)
+    sums = hinge.sum(1).to(dtype)
+    nonzero = active.sum(1)
+    if penalty_weight > 0:
+        pen = penalty_weight * (scores - penalty_threshold).clamp_min(0.0)
+        sums = sums + n_pos.to(dtype) * torch.where(neg_mask, pen, 0.0).sum(1)
+        # triplets with a zero hinge but a positive penalty: penalty_threshold < s_n <= theta
+        t = torch.full((b, 1), penalty_threshold, dtype=dtype, device=scores.device)
+        below_t = torch.searchsorted(key, t, right=True)
+        nonzero = nonzero + torch.where(pos_mask, (idx - below_t).clamp_min(0), 0).sum(1)
+    return sums, (n_pos * n_neg).to(dtype), nonzero.to(dtype)
 
 
 def label_masks(labels: Tensor) -> tuple[Tensor, Tensor]:
@@ -115,10 +117,6 @@ def _scores_and_masks(
     return get_distance(distance).score_pairwise(x, x), pos_mask, neg_mask
 
 
-def _chunk_rows(b: int, max_elements: int) -> int:
-    return max(1, max_elements // max(1, b * b))
-
-
 def batch_all_triplet_loss(
     embeddings: Tensor,
     labels: Tensor,
@@ -131,7 +129,6 @@ def batch_all_triplet_loss(
     penalty_weight: float = 0.1,
     penalty_threshold: float = 0.8,
     average: Average = "nonzero",
-    max_elements: int = DEFAULT_MAX_ELEMENTS,
     reduction: str = "mean",
     weight: Tensor | None = None,
 ) -> Tensor:
@@ -152,7 +149,6 @@ def batch_all_triplet_loss(
             penalty_threshold: see :func:`contrastkit.functional.triplet.triplet_margin_loss`
             (defaults: 0.5, ``"cosine"``, False, False, False, 0.1, 0.8).
         average: ``"nonzero"`` (default) or ``"all"``.
-        max_elements: triplets evaluated at once (default :math:`2^{22}`), bounding memory.
         reduction: ``"mean"`` as above, ``"sum"`` (weighted sum over all triplets) or
             ``"none"``: per-anchor ``[B]`` averages (by ``average``) times ``w_a``, 0 for
             anchors without a counted triplet.
@@ -168,12 +164,11 @@ def batch_all_triplet_loss(
     """
     reduction = check_reduction(reduction)
     average = check_choice("average", average, AVERAGES)
-    check_positive_int("max_elements", max_elements)
     check_triplet_options(margin, penalty_weight, penalty_threshold)
     scores, pos_mask, neg_mask = _scores_and_masks(embeddings, labels, distance, normalize)
     b = scores.shape[0]
     check_weight("weight", weight, (b,))
-    sums, counts, nonzero = _TripletRowSums.apply(
+    sums, counts, nonzero = triplet_row_sums(
         scores,
         pos_mask,
         neg_mask,
@@ -181,7 +176,6 @@ def batch_all_triplet_loss(
         adaptive_margin,
         float(penalty_weight) if hard_negative_penalty else 0.0,
         float(penalty_threshold),
-        _chunk_rows(b, max_elements),
     )
     denom = nonzero if average == "nonzero" else counts
     tiny = torch.finfo(sums.dtype).tiny
@@ -209,7 +203,6 @@ def per_anchor_triplet_loss(
     hard_negative_penalty: bool = False,
     penalty_weight: float = 0.1,
     penalty_threshold: float = 0.8,
-    max_elements: int = DEFAULT_MAX_ELEMENTS,
     reduction: str = "mean",
     weight: Tensor | None = None,
 ) -> Tensor:
@@ -230,7 +223,6 @@ def per_anchor_triplet_loss(
         negatives: ``"hardest"`` (default) or ``"all"``.
         margin, distance, normalize, adaptive_margin, hard_negative_penalty, penalty_weight,
             penalty_threshold: as in :func:`batch_all_triplet_loss`.
-        max_elements: chunk budget for ``"all"``/``"all"`` (default :math:`2^{22}`).
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` over anchors.
         weight: optional non-negative per-anchor weights ``[B]``.
 
@@ -244,7 +236,6 @@ def per_anchor_triplet_loss(
     """
     positives = check_choice("positives", positives, MINING)
     negatives = check_choice("negatives", negatives, MINING)
-    check_positive_int("max_elements", max_elements)
     check_triplet_options(margin, penalty_weight, penalty_threshold)
     scores, pos_mask, neg_mask = _scores_and_masks(embeddings, labels, distance, normalize)
     has_pos, has_neg = pos_mask.any(1), neg_mask.any(1)
@@ -258,7 +249,7 @@ def per_anchor_triplet_loss(
     if scores.shape[0] == 0:  # min/max below need a non-empty row
         return reduce_loss(scores.sum(1), reduction, weight=weight)
     if positives == "all" and negatives == "all":
-        sums, counts, _ = _TripletRowSums.apply(
+        sums, counts, _ = triplet_row_sums(
             scores,
             pos_mask,
             neg_mask,
@@ -266,7 +257,6 @@ def per_anchor_triplet_loss(
             adaptive_margin,
             float(penalty_weight) if hard_negative_penalty else 0.0,
             float(penalty_threshold),
-            _chunk_rows(scores.shape[0], max_elements),
         )
         return reduce_loss(sums / counts.clamp_min(1.0), reduction, weight=weight, valid=valid)
     inf = torch.finfo(scores.dtype).max

@@ -15,7 +15,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from contrastkit._validation import check_choice, check_positive_int
+from contrastkit._validation import check_choice
 from contrastkit.functional.distances import Distance, get_distance
 from contrastkit.functional.reduction import check_reduction
 from contrastkit.functional.triplet import (
@@ -26,7 +26,6 @@ from contrastkit.functional.triplet import (
 )
 from contrastkit.functional.triplet_batch import (
     AVERAGES,
-    DEFAULT_MAX_ELEMENTS,
     MINING,
     Average,
     Mining,
@@ -153,7 +152,6 @@ class PerAnchorTripletLoss(_TripletBase):
     Args:
         positives: ``"hardest"`` | ``"all"``. Default ``"hardest"``.
         negatives: ``"hardest"`` | ``"all"``. Default ``"hardest"``.
-        max_elements: triplets per chunk for ``all``/``all``. Default :math:`2^{22}`.
         others: as in :class:`TripletMarginLoss`.
 
     Shapes (forward): ``embeddings [B, d]``, ``labels [B]``, ``weight [B]``. Returns a
@@ -177,7 +175,6 @@ class PerAnchorTripletLoss(_TripletBase):
         hard_negative_penalty: bool = False,
         penalty_weight: float = 0.1,
         penalty_threshold: float = 0.8,
-        max_elements: int = DEFAULT_MAX_ELEMENTS,
         reduction: str = "mean",
     ) -> None:
         super().__init__(
@@ -186,7 +183,6 @@ class PerAnchorTripletLoss(_TripletBase):
         )  # fmt: skip
         self.positives = check_choice("positives", positives, MINING)
         self.negatives = check_choice("negatives", negatives, MINING)
-        self.max_elements = check_positive_int("max_elements", max_elements)
 
     def forward(
         self, embeddings: Tensor, labels: Tensor, *, weight: Tensor | None = None
@@ -196,7 +192,6 @@ class PerAnchorTripletLoss(_TripletBase):
             labels,
             positives=self.positives,
             negatives=self.negatives,
-            max_elements=self.max_elements,
             weight=weight,
             **self._options(),
         )
@@ -205,12 +200,12 @@ class PerAnchorTripletLoss(_TripletBase):
 class BatchAllTripletLoss(_TripletBase):
     r"""Triplet loss over every valid triplet of a labelled batch, averaged over the
     non-zero ones (``average="nonzero"``, pytorch-metric-learning's ``TripletMarginLoss``
-    with its ``AvgNonZeroReducer``) or over all of them. Computed in anchor chunks of at
-    most ``max_elements`` triplets.
+    with its ``AvgNonZeroReducer``) or over all of them. No :math:`B^3` tensor is formed:
+    :math:`O(B^2 \log B)` time, :math:`O(B^2)` memory (see
+    :func:`~contrastkit.functional.triplet_batch.triplet_row_sums`).
 
     Args:
         average: ``"nonzero"`` | ``"all"``. Default ``"nonzero"``.
-        max_elements: triplets per chunk. Default :math:`2^{22}`.
         others: as in :class:`TripletMarginLoss`.
 
     Shapes (forward): ``embeddings [B, d]``, ``labels [B]``, ``weight [B]``. Returns a
@@ -233,7 +228,6 @@ class BatchAllTripletLoss(_TripletBase):
         hard_negative_penalty: bool = False,
         penalty_weight: float = 0.1,
         penalty_threshold: float = 0.8,
-        max_elements: int = DEFAULT_MAX_ELEMENTS,
         reduction: str = "mean",
     ) -> None:
         super().__init__(
@@ -241,7 +235,6 @@ class BatchAllTripletLoss(_TripletBase):
             penalty_weight, penalty_threshold, reduction,
         )  # fmt: skip
         self.average = check_choice("average", average, AVERAGES)
-        self.max_elements = check_positive_int("max_elements", max_elements)
 
     def forward(
         self, embeddings: Tensor, labels: Tensor, *, weight: Tensor | None = None
@@ -250,7 +243,6 @@ class BatchAllTripletLoss(_TripletBase):
             embeddings,
             labels,
             average=self.average,
-            max_elements=self.max_elements,
             weight=weight,
             **self._options(),
         )
