@@ -292,3 +292,21 @@ def test_bad_inputs(fn):
         batch_all_triplet_loss(x, labels, average="median")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="negatives"):
         per_anchor_triplet_loss(x, labels, negatives="semi")  # type: ignore[arg-type]
+
+
+@pytest.mark.peers
+def test_batch_hard_agrees_with_pytorch_metric_learning(dtype, gen):
+    """PML's BatchHardMiner + TripletMarginLoss with a MeanReducer is our hardest/hardest
+    per-anchor loss (an anchor with a unique label has no triplet in either)."""
+    pml = pytest.importorskip("pytorch_metric_learning.losses")
+    from pytorch_metric_learning import miners, reducers
+
+    x = torch.randn(20, 5, generator=gen, dtype=dtype, requires_grad=True)
+    labels = torch.randint(0, 4, (20,), generator=gen)
+    labels[0] = 9
+    peer = pml.TripletMarginLoss(margin=0.3, reducer=reducers.MeanReducer())
+    theirs = peer(x, labels, miners.BatchHardMiner()(x, labels))
+    ours = per_anchor_triplet_loss(x, labels, margin=0.3, distance="euclidean", normalize=True)
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+    g_ours, g_theirs = (torch.autograd.grad(v, x)[0] for v in (ours, theirs))
+    torch.testing.assert_close(g_ours, g_theirs, atol=1e-5, rtol=1e-4)
