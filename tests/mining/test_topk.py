@@ -9,7 +9,8 @@ import torch
 from contrastkit.functional.distances import get_distance
 from contrastkit.graph.csr import to_csr
 from contrastkit.mining.exclusions import build_exclusions
-from contrastkit.mining.topk import Bound, Head, exact_topk, scan_topk
+from contrastkit.mining.tiles import Bound
+from contrastkit.mining.topk import Head, exact_topk, scan_topk
 
 DISTANCES = ["cosine", "dot", "sqeuclidean", "euclidean", "poincare"]
 

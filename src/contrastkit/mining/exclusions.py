@@ -77,6 +77,33 @@ class Exclusions:
             same = self.query_labels[b0:b1, None] == self.pool_labels[None, m0:m1]
             scores.masked_fill_(same, neg_inf)
 
+    def with_pairs(self, rows: Tensor, cols: Tensor) -> Exclusions:
+        """A copy that also bans the pairs ``(rows[e], cols[e])`` (``cols < 0`` ignored)."""
+        keep = cols >= 0
+        r = rows[keep].to(torch.int64)
+        c = cols[keep].to(torch.int64)
+        if self.pair_rows is not None and self.pair_cols is not None:
+            r, c = torch.cat([self.pair_rows, r]), torch.cat([self.pair_cols, c])
+        order = torch.sort(r, stable=True).indices
+        return Exclusions(self.query_ids, r[order], c[order], self.query_labels, self.pool_labels)
+
+    def banned(self, rows: Tensor, cand: Tensor, pool_size: int) -> Tensor:
+        """Exclusion test for arbitrary candidates: ``rows [b]`` (query rows) and
+        ``cand [b, f]`` (pool ids, ``-1`` = none) -> bool ``[b, f]`` (True = excluded).
+        Used by backends that return candidate lists instead of dense tiles."""
+        out = cand < 0
+        if self.query_ids is not None:
+            out |= cand == self.query_ids[rows].unsqueeze(1)
+        if self.pair_rows is not None and self.pair_cols is not None and self.pair_rows.numel():
+            keys = torch.sort(self.pair_rows * pool_size + self.pair_cols).values
+            q = rows.unsqueeze(1) * pool_size + cand
+            pos = torch.searchsorted(keys, q).clamp_max(keys.numel() - 1)
+            out |= keys[pos] == q
+        if self.query_labels is not None and self.pool_labels is not None:
+            lab = self.pool_labels[cand.clamp_min(0)]
+            out |= lab == self.query_labels[rows].unsqueeze(1)
+        return out
+
 
 def _edge_pairs(edges: CSR | Tensor, query_ids: Tensor, pool_size: int) -> tuple[Tensor, Tensor]:
     csr = edges if isinstance(edges, CSR) else to_csr(edges, pool_size, undirected=True)

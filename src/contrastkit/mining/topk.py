@@ -1,10 +1,10 @@
 r"""Exact top-k of queries against a pool, in tiles, with a running merge.
 
 The score matrix :math:`S_{ij} = s(q_i, x_j)` (larger = closer, any contrastkit
-distance) is never materialised: the pool is read once in tiles of ``bm`` rows;
-each tile is scored against ``bq`` queries at a time (one GEMM for inner-product
-distances), exclusions and per-row bounds set entries to :math:`-\infty`, and
-``topk`` of the tile is merged into the running top-k of those queries.
+distance) is never materialised: :func:`~contrastkit.mining.tiles.score_tiles`
+reads the pool once in tiles, scores each against a block of queries (one GEMM
+for inner-product distances) and applies exclusions and bounds as
+:math:`-\infty`; ``topk`` of the tile is merged into the running top-k.
 
 A *head* is one ranking computed in the same pass. With ``alpha=None`` it ranks
 by score (hardest); with a float it ranks by the Gumbel-perturbed key
@@ -32,40 +32,22 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from contrastkit._validation import (
-    check_finite,
-    check_float_tensor,
-    check_positive_int,
-)
-from contrastkit.functional.distances import Distance, get_distance
+from contrastkit._validation import check_float_tensor, check_positive_int
+from contrastkit.functional.distances import Distance
 from contrastkit.mining.exclusions import Exclusions
-from contrastkit.mining.pool import (
-    DEFAULT_MEMORY_BUDGET,
-    PoolLike,
-    check_pool,
-    pool_tile,
-    tile_sizes,
-)
+from contrastkit.mining.pool import DEFAULT_MEMORY_BUDGET, PoolLike
+from contrastkit.mining.tiles import Bound, apply_bounds, check_bounds, score_tiles
 
 
 @dataclass(frozen=True)
 class Head:
     """One ranking of the scan: ``k`` results, by score (``alpha=None``) or by
-    Gumbel keys ``alpha * s + G`` (sampling without replacement)."""
+    Gumbel keys ``alpha * s + G`` (sampling without replacement). ``bounds`` apply
+    to this head only (e.g. the semi-hard window), after the shared bounds."""
 
     k: int
     alpha: float | None = None
-
-
-@dataclass(frozen=True)
-class Bound:
-    """Per-row score bound ``[B]``: keep ``s < t`` (``upper``, ``s <= t`` when not
-    ``strict``) or ``s > t`` (lower). ``name`` keys the removal count."""
-
-    name: str
-    threshold: Tensor
-    upper: bool = True
-    strict: bool = True
+    bounds: tuple[Bound, ...] = ()
 
 
 @dataclass
@@ -77,19 +59,22 @@ class TopK:
     indices: Tensor
 
 
+def empty_topk(n: int, k: int, dtype: torch.dtype, device: torch.device) -> TopK:
+    """``[n, k]`` with every slot empty (keys ``-inf``, indices ``-1``)."""
+    return TopK(
+        torch.full((n, k), float("-inf"), dtype=dtype, device=device),
+        torch.zeros((n, k), dtype=dtype, device=device),
+        torch.full((n, k), -1, dtype=torch.int64, device=device),
+    )
+
+
 def _gumbel(shape: tuple[int, ...], like: Tensor, generator: torch.Generator | None) -> Tensor:
     u = torch.rand(shape, generator=generator, dtype=like.dtype, device=like.device)
     tiny = torch.finfo(like.dtype).tiny
     return -torch.log(-torch.log(u.clamp_min_(tiny)))
 
 
-def _violations(s: Tensor, bound: Bound, b0: int, b1: int) -> Tensor:
-    t = bound.threshold[b0:b1].unsqueeze(1)
-    if bound.upper:
-        return s >= t if bound.strict else s > t
-    return s <= t if bound.strict else s < t
-
-
+@torch.no_grad()
 def scan_topk(
     queries: Tensor,
     pool: PoolLike,
@@ -118,57 +103,33 @@ def scan_topk(
         ``(list of TopK per head, {bound name: removed [B]})``.
     """
     check_float_tensor("queries", queries, ndim=2)
-    m, d = check_pool(pool, queries.shape[1])
-    check_finite("queries", queries)
     for h in heads:
         check_positive_int("k", h.k)
-    for b in bounds:
-        if b.threshold.shape != (queries.shape[0],):
-            raise ValueError(
-                f"bound {b.name!r} must have shape ({queries.shape[0]},), "
-                f"got {tuple(b.threshold.shape)}"
-            )
-    dist = get_distance(distance)
     n_q, dev, dt = queries.shape[0], queries.device, queries.dtype
+    head_bounds = [b for h in heads for b in h.bounds]
+    check_bounds(head_bounds, n_q)
+    state = [empty_topk(n_q, h.k, dt, dev) for h in heads]
+    removed = {
+        b.name: torch.zeros(n_q, dtype=torch.int64, device=dev) for b in [*bounds, *head_bounds]
+    }
     sampled = any(h.alpha is not None for h in heads)
-    bq, bm = tile_sizes(n_q, m, d, dt, memory_budget, extra_per_score=8 if sampled else 0)
-    q_all = dist.prepare(queries) if dist.is_inner_product else queries
-    state = [
-        TopK(
-            torch.full((n_q, h.k), float("-inf"), dtype=dt, device=dev),
-            torch.zeros((n_q, h.k), dtype=dt, device=dev),
-            torch.full((n_q, h.k), -1, dtype=torch.int64, device=dev),
-        )
-        for h in heads
-    ]
-    removed = {b.name: torch.zeros(n_q, dtype=torch.int64, device=dev) for b in bounds}
-    # One reused score buffer: a fresh multi-MB allocation per tile costs page faults.
-    buf = torch.empty(bq * bm, dtype=dt, device=dev) if dist.is_inner_product else None
-    with torch.no_grad():
-        for m0 in range(0, m, bm):
-            m1 = min(m, m0 + bm)
-            tile = pool_tile(pool, m0, m1, dt, dev)
-            if dist.is_inner_product:
-                tile = dist.prepare(tile)
-            for b0 in range(0, n_q, bq):
-                b1 = min(n_q, b0 + bq)
-                if buf is not None:
-                    s = buf[: (b1 - b0) * (m1 - m0)].view(b1 - b0, m1 - m0)
-                    torch.mm(q_all[b0:b1], tile.T, out=s)
-                else:
-                    s = dist.score_pairwise(q_all[b0:b1], tile)
-                if exclusions is not None:
-                    exclusions.apply(s, b0, b1, m0, m1)
-                if bounds:
-                    # Every bound is judged on the same tile, so counts do not
-                    # depend on the order in which bounds are listed.
-                    alive = s > float("-inf")
-                    bads = [_violations(s, bd, b0, b1) for bd in bounds]
-                    for bd, bad in zip(bounds, bads, strict=True):
-                        removed[bd.name][b0:b1] += (bad & alive).sum(1)
-                        s.masked_fill_(bad, float("-inf"))
-                for h, st in zip(heads, state, strict=True):
-                    _merge_tile(h, st, s, b0, b1, m0, generator)
+    tiles = score_tiles(
+        queries,
+        pool,
+        distance=distance,
+        exclusions=exclusions,
+        bounds=bounds,
+        removed=removed,
+        memory_budget=memory_budget,
+        extra_per_score=8 if sampled else 0,
+    )
+    for t in tiles:
+        for h, st in zip(heads, state, strict=True):
+            s_h = t.scores
+            if h.bounds:
+                s_h = s_h.clone()
+                apply_bounds(s_h, h.bounds, removed, t.b0, t.b1)
+            _merge_tile(h, st, s_h, t.b0, t.b1, t.m0, generator)
     return state, removed
 
 
