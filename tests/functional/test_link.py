@@ -211,6 +211,16 @@ def test_empty_and_degenerate_inputs():
     # zero vectors: cosine logits are 0, loss is log 2 per pair
     loss = link_prediction_loss(z, torch.tensor([[0], [1]]), empty, distance="cosine")
     torch.testing.assert_close(loss, torch.tensor(math.log(2.0)))
+    # an empty graph and a boolean adjacency
+    none = dense_adjacency_reconstruction_loss(
+        torch.zeros(0, 2, requires_grad=True), torch.zeros(0, 0)
+    )
+    assert none.item() == 0.0 and none.requires_grad
+    adj = torch.tensor([[False, True, False], [True, False, False], [False, False, False]])
+    torch.testing.assert_close(
+        dense_adjacency_reconstruction_loss(z, adj),
+        dense_adjacency_reconstruction_loss(z, adj.float()),
+    )
     # a graph with no edges: "auto" has no positives to weight and falls back to 1
     dense = dense_adjacency_reconstruction_loss(z, edge_index=empty, pos_weight="auto")
     torch.testing.assert_close(dense, torch.tensor(math.log(2.0)))

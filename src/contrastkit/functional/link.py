@@ -30,6 +30,7 @@ from contrastkit._validation import (
     check_edge_index,
     check_float_tensor,
     check_positive,
+    check_tensor,
     check_weight,
 )
 from contrastkit.functional.distances import Distance, get_distance
@@ -244,7 +245,8 @@ def dense_adjacency_reconstruction_loss(
 
     Args:
         z: node embeddings ``[N, d]``.
-        adjacency: dense targets ``[N, N]`` in [0, 1]; or give ``edge_index`` instead.
+        adjacency: dense targets ``[N, N]`` in [0, 1] (float, int or bool); or give
+            ``edge_index`` instead.
         edge_index: ``[2, E]`` edges, turned into a 0/1 ``A`` (as given, not symmetrised).
         pos_weight: :math:`\omega` for the positive entries: a float > 0, ``"auto"``
             (:math:`\#\text{zeros} / \#\text{ones}` over the counted entries) or None (1).
@@ -268,7 +270,7 @@ def dense_adjacency_reconstruction_loss(
     if (adjacency is None) == (edge_index is None):
         raise ValueError("give exactly one of adjacency and edge_index")
     if adjacency is not None:
-        target = check_float_tensor("adjacency", adjacency, ndim=2)
+        target = check_tensor("adjacency", adjacency, ndim=2)  # bool / 0-1 ints are fine
         if tuple(target.shape) != (n, n):
             raise ValueError(f"adjacency must have shape {(n, n)}, got {tuple(target.shape)}")
         target = target.to(z.dtype)
