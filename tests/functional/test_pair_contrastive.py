@@ -124,6 +124,23 @@ def test_multi_hop_tensor_form_and_default_weights(gen):
     torch.testing.assert_close(as_list, d2 * torch.tensor([1, 1, 0.5, 0.5, 0.5], dtype=D))
 
 
+def test_multi_hop_per_pair_weight(gen):
+    z = torch.randn(6, 2, generator=gen, dtype=D)
+    hops = [torch.tensor([[0, 1], [1, 2]]), torch.tensor([[0], [3]])]
+    neg = torch.tensor([[4], [5]])
+    w = torch.tensor([0.5, 2.0, 1.0, 3.0], dtype=D)
+    plain = multi_hop_contrastive_loss(z, hops, negative_edge_index=neg, reduction="none")
+    weighted = multi_hop_contrastive_loss(
+        z, hops, negative_edge_index=neg, reduction="none", weight=w
+    )
+    torch.testing.assert_close(weighted, plain * w)
+    mean = multi_hop_contrastive_loss(z, hops, negative_edge_index=neg, weight=w)
+    total_w = (torch.tensor([1.0, 1.0, 0.5, 1.0], dtype=D) * w).sum()
+    torch.testing.assert_close(mean, weighted.sum() / total_w)
+    with pytest.raises(ValueError, match="weight"):
+        multi_hop_contrastive_loss(z, hops, negative_edge_index=neg, weight=w[:3])
+
+
 def test_multi_hop_gradcheck(gen):
     z = torch.randn(5, 2, generator=gen, dtype=D, requires_grad=True)
     hops = [torch.tensor([[0, 1], [1, 2]]), torch.tensor([[0], [2]])]

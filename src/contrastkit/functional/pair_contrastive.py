@@ -142,6 +142,7 @@ def multi_hop_contrastive_loss(
     distance: str | Distance = "euclidean",
     normalize: bool = False,
     reduction: str = "mean",
+    weight: Tensor | None = None,
 ) -> Tensor:
     r"""Multi-hop contrastive loss: pull h-hop pairs with weight :math:`w_h`, push non-pairs.
 
@@ -162,6 +163,8 @@ def multi_hop_contrastive_loss(
         distance, normalize: as in :func:`local_contrastive_loss`.
         reduction: ``"mean"`` (weighted mean above), ``"sum"`` (the numerator) or ``"none"``
             (weighted per-pair losses ``[E + E_-]``, positives first).
+        weight: optional non-negative per-pair weights ``[E + E_-]`` (same order),
+            multiplied into :math:`w_h` and :math:`\omega`.
 
     Returns:
         a scalar, or ``[E + E_-]`` for ``reduction="none"``.
@@ -212,6 +215,9 @@ def multi_hop_contrastive_loss(
         pair_weight = torch.cat(
             [pair_weight, pair_weight.new_full((neg.shape[1],), negative_weight)]
         )
+    check_weight("weight", weight, (pos.shape[1],))
+    if weight is not None:
+        pair_weight = pair_weight * weight
     return local_contrastive_loss(
         z,
         pos.to(z.device),

@@ -92,7 +92,7 @@ class MultiHopContrastiveLoss(nn.Module):
 
     Shapes (forward): ``z [N, d]``; ``edge_index`` a ``[2, E]`` tensor with ``hop [E]``
     (>= 1), or a sequence of per-hop ``[2, E_h]`` tensors; ``negative_edge_index
-    [2, E_-]``. Returns a scalar or ``[E + E_-]``.
+    [2, E_-]``; ``weight [E + E_-]``. Returns a scalar or ``[E + E_-]``.
 
     Example:
         >>> loss = MultiHopContrastiveLoss(hop_weights=[1.0, 0.25])
@@ -128,6 +128,7 @@ class MultiHopContrastiveLoss(nn.Module):
         hop: Tensor | None = None,
         *,
         negative_edge_index: Tensor | None = None,
+        weight: Tensor | None = None,
     ) -> Tensor:
         return multi_hop_contrastive_loss(
             z,
@@ -140,6 +141,7 @@ class MultiHopContrastiveLoss(nn.Module):
             distance=self.distance,
             normalize=self.normalize,
             reduction=self.reduction,
+            weight=weight,
         )
 
     def extra_repr(self) -> str:
