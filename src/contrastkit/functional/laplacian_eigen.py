@@ -152,7 +152,7 @@ def laplacian_eigenpairs(
     if k > n:
         raise ValueError(f"k must be <= num_nodes ({n}), got {k}")
     with torch.no_grad():
-        w64 = None if edge_weight is None else edge_weight.detach()
+        w64 = edge_weight.detach() if isinstance(edge_weight, Tensor) else edge_weight
         canon, w = undirected_edges(edge_index, w64, n, duplicates, dtype=torch.float64)
         degree = edge_degree(canon, w, n).cpu().numpy()
         lap = laplacian(canon, n, w, normalization, "keep")
