@@ -81,6 +81,7 @@ def feature_reconstruction_loss(
         a scalar, or ``[N]`` for ``reduction="none"``. All nodes masked gives an attached 0.
 
     Example:
+        >>> import torch
         >>> x = torch.randn(5, 3)
         >>> float(feature_reconstruction_loss(x, x)) == 0.0
         True

@@ -80,6 +80,7 @@ def link_logits(
         ``[E]`` logits.
 
     Example:
+        >>> import torch
         >>> link_logits(torch.eye(3), torch.tensor([[0, 1], [0, 2]])).tolist()
         [1.0, 0.0]
     """
@@ -136,6 +137,7 @@ def link_prediction_loss(
         a scalar, or ``[E_+ + E_-]`` for ``reduction="none"``.
 
     Example:
+        >>> import torch
         >>> z = torch.randn(5, 4)
         >>> pos, neg = torch.tensor([[0, 1], [1, 2]]), torch.tensor([[0, 3], [4, 4]])
         >>> link_prediction_loss(z, pos, neg, distance="cosine", temperature=0.1).shape
@@ -195,6 +197,7 @@ def sparse_adjacency_reconstruction_loss(
         a scalar, or ``[E_+ + E_-]`` for ``reduction="none"``.
 
     Example:
+        >>> import torch
         >>> z, ei = torch.randn(6, 4), torch.tensor([[0, 1, 2], [1, 2, 3]])
         >>> g = torch.Generator().manual_seed(0)
         >>> sparse_adjacency_reconstruction_loss(z, ei, generator=g).shape
@@ -260,6 +263,7 @@ def dense_adjacency_reconstruction_loss(
         a scalar, or ``[N, N]`` for ``reduction="none"``.
 
     Example:
+        >>> import torch
         >>> z, ei = torch.randn(4, 2), torch.tensor([[0, 1], [1, 0]])
         >>> dense_adjacency_reconstruction_loss(z, edge_index=ei, pos_weight="auto").shape
         torch.Size([])

@@ -52,6 +52,7 @@ def sample_non_edges(
         ValueError: when the graph has no non-edge but ``num_samples > 0``.
 
     Example:
+        >>> import torch
         >>> g = torch.Generator().manual_seed(0)
         >>> sample_non_edges(torch.tensor([[0], [1]]), 3, 4, generator=g).shape
         torch.Size([2, 4])

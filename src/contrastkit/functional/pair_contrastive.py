@@ -89,6 +89,7 @@ def local_contrastive_loss(
         a scalar, or ``[E]`` for ``reduction="none"``. An empty edge list gives an attached 0.
 
     Example:
+        >>> import torch
         >>> z = torch.randn(4, 3)
         >>> ei = torch.tensor([[0, 1, 2], [1, 2, 3]])
         >>> local_contrastive_loss(z, ei, torch.tensor([True, True, False])).shape
@@ -170,6 +171,7 @@ def multi_hop_contrastive_loss(
         a scalar, or ``[E + E_-]`` for ``reduction="none"``.
 
     Example:
+        >>> import torch
         >>> z = torch.randn(5, 3)
         >>> one_hop, two_hop = torch.tensor([[0, 1], [1, 2]]), torch.tensor([[0], [2]])
         >>> multi_hop_contrastive_loss(z, [one_hop, two_hop], hop_weights=[1.0, 0.5]).shape

@@ -150,6 +150,7 @@ def triplet_margin_loss(
         a scalar, or ``[B]`` for ``reduction="none"``.
 
     Example:
+        >>> import torch
         >>> a, p, n = torch.randn(4, 8), torch.randn(4, 8), torch.randn(4, 3, 8)
         >>> triplet_margin_loss(a, p, n, margin=0.2, distance="sqeuclidean").shape
         torch.Size([])

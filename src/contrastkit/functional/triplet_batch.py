@@ -158,6 +158,7 @@ def batch_all_triplet_loss(
         a scalar, or ``[B]`` for ``reduction="none"``.
 
     Example:
+        >>> import torch
         >>> x, y = torch.randn(6, 4), torch.tensor([0, 0, 1, 1, 2, 2])
         >>> float(batch_all_triplet_loss(x, y, margin=0.0, distance="sqeuclidean")) >= 0
         True
@@ -230,6 +231,7 @@ def per_anchor_triplet_loss(
         a scalar, or ``[B]`` for ``reduction="none"``.
 
     Example:
+        >>> import torch
         >>> x, y = torch.randn(6, 4), torch.tensor([0, 0, 1, 1, 2, 2])
         >>> per_anchor_triplet_loss(x, y, reduction="none").shape
         torch.Size([6])

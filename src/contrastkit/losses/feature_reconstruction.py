@@ -37,6 +37,7 @@ class FeatureReconstructionLoss(nn.Module):
     ``[N]``.
 
     Example:
+        >>> import torch
         >>> loss = FeatureReconstructionLoss("bce", pos_weight=3.0)
         >>> x = (torch.rand(5, 6) > 0.8).float()
         >>> loss(torch.randn(5, 6), x, node_mask=torch.tensor([1, 0, 1, 1, 0]).bool()).shape

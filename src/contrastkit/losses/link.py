@@ -86,6 +86,7 @@ class LinkPredictionLoss(_LogitHead):
     ``[E_+ + E_-]``.
 
     Example:
+        >>> import torch
         >>> loss = LinkPredictionLoss("cosine", temperature=0.1, learnable_temperature=True)
         >>> pos, neg = torch.tensor([[0, 1], [1, 2]]), torch.tensor([[0], [3]])
         >>> loss(torch.randn(4, 8), pos, neg).shape
@@ -140,6 +141,7 @@ class DenseAdjacencyReconstructionLoss(_LogitHead):
     ``weight [N, N]``. Returns a scalar or ``[N, N]``.
 
     Example:
+        >>> import torch
         >>> loss = DenseAdjacencyReconstructionLoss(pos_weight="auto")
         >>> loss(torch.randn(4, 2), edge_index=torch.tensor([[0, 1], [1, 0]])).shape
         torch.Size([])
@@ -202,6 +204,7 @@ class SparseAdjacencyReconstructionLoss(_LogitHead):
     None. Returns a scalar or ``[E_+ + E_-]``.
 
     Example:
+        >>> import torch
         >>> loss = SparseAdjacencyReconstructionLoss(seed=0)
         >>> loss(torch.randn(5, 3), torch.tensor([[0, 1], [1, 2]])).shape
         torch.Size([])

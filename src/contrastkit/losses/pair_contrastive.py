@@ -35,6 +35,7 @@ class LocalContrastiveLoss(nn.Module):
     None (all similar), ``weight [E]``. Returns a scalar or ``[E]``.
 
     Example:
+        >>> import torch
         >>> loss = LocalContrastiveLoss(margin=2.0)
         >>> ei = torch.tensor([[0, 1], [1, 2]])
         >>> loss(torch.randn(3, 4), ei, torch.tensor([True, False])).shape
@@ -95,6 +96,7 @@ class MultiHopContrastiveLoss(nn.Module):
     [2, E_-]``; ``weight [E + E_-]``. Returns a scalar or ``[E + E_-]``.
 
     Example:
+        >>> import torch
         >>> loss = MultiHopContrastiveLoss(hop_weights=[1.0, 0.25])
         >>> hops = [torch.tensor([[0, 1], [1, 2]]), torch.tensor([[0], [2]])]
         >>> loss(torch.randn(4, 3), hops, negative_edge_index=torch.tensor([[0], [3]])).shape

@@ -99,6 +99,7 @@ class TripletMarginLoss(_TripletBase):
     ``[B]``.
 
     Example:
+        >>> import torch
         >>> loss = TripletMarginLoss(margin=0.2, adaptive_margin=True)
         >>> loss(torch.randn(4, 8), torch.randn(4, 8), torch.randn(4, 3, 8)).shape
         torch.Size([])
@@ -158,6 +159,7 @@ class PerAnchorTripletLoss(_TripletBase):
     scalar or ``[B]``.
 
     Example:
+        >>> import torch
         >>> loss = PerAnchorTripletLoss(margin=0.3)
         >>> loss(torch.randn(6, 4), torch.tensor([0, 0, 1, 1, 2, 2])).shape
         torch.Size([])
@@ -212,6 +214,7 @@ class BatchAllTripletLoss(_TripletBase):
     scalar or ``[B]`` (per-anchor averages).
 
     Example:
+        >>> import torch
         >>> loss = BatchAllTripletLoss(margin=0.05, distance="euclidean", normalize=True)
         >>> loss(torch.randn(6, 4), torch.tensor([0, 0, 1, 1, 2, 2])).shape
         torch.Size([])
