@@ -177,3 +177,13 @@ def test_bad_losses_name_the_argument() -> None:
         comb({"a": torch.tensor(1.0), "b": torch.ones(3)})
     with pytest.raises(ValueError, match="losses"):
         comb({"a": torch.tensor(1.0), "b": torch.tensor(1)})
+
+
+@pytest.mark.parametrize("module", ["weighting", "combine", "uncertainty", "gradnorm", "pcgrad"])
+def test_docstring_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(f"contrastkit.losses.{module}")
+    result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

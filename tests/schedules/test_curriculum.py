@@ -181,3 +181,16 @@ def test_bad_step_and_metric_usage() -> None:
         watched.observe(float("nan"))
     with pytest.raises(TypeError, match="stages"):
         CurriculumScheduler([default_stages()[0], "Hard"])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["base", "functions", "temperature", "loss_weights", "difficulty", "curriculum", "stage"],
+)
+def test_docstring_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(f"contrastkit.schedules.{module}")
+    result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

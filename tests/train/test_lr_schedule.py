@@ -127,3 +127,13 @@ def test_bad_arguments() -> None:
         build_lr_scheduler(opt, {"name": "cosine"})  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="optimizer"):
         build_lr_scheduler(object(), LRScheduleConfig())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("module", ["optim", "lr_schedule"])
+def test_docstring_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(f"contrastkit.train.{module}")
+    result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

@@ -176,6 +176,7 @@ def test_parameter_groups_exclude_bias_norm_embedding() -> None:
     assert sum(len(g["params"]) for g in parameter_groups(tied, 0.1)) == 3
 
 
+@pytest.mark.filterwarnings("ignore:Sparse invariant checks:UserWarning")
 def test_sparse_embeddings_are_routed_to_a_sparse_optimizer() -> None:
     torch.manual_seed(0)
     idx, y = torch.randint(0, 20, (32,)), torch.randn(32)

@@ -19,6 +19,8 @@ Gradient surgery (PCGrad) acts on gradients, not loss values: see
 :mod:`contrastkit.losses.pcgrad`.
 
 Example:
+    >>> import torch
+    >>> from contrastkit.losses.combine import CombinerConfig, build_combiner
     >>> combiner = build_combiner(CombinerConfig("magnitude", {"infonce": 1.0, "recon": 1.0}))
     >>> out = combiner({"infonce": torch.tensor(4.0), "recon": torch.tensor(0.01)})
     >>> [round(c.weighted, 3) for c in out.components.values()]

@@ -24,6 +24,9 @@ network (a test checks it against the ``create_graph`` formulation). Chen et al.
 Networks", ICML 2018.
 
 Example:
+    >>> import torch
+    >>> from torch import nn
+    >>> from contrastkit.losses.gradnorm import GradNormWeighting
     >>> shared = nn.Linear(4, 4)
     >>> gn = GradNormWeighting(["a", "b"], shared.parameters(), alpha=1.5)
     >>> h = shared(torch.randn(8, 4))

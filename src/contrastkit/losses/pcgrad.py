@@ -17,6 +17,8 @@ non-conflicting with the last gradient it was projected on. Yu et al., "Gradient
 Surgery for Multi-Task Learning", NeurIPS 2020.
 
 Example:
+    >>> import torch
+    >>> from contrastkit.losses.pcgrad import pcgrad
     >>> g = torch.tensor([[1.0, 0.0], [-1.0, 1.0]])
     >>> pcgrad(g, reduction="none", generator=torch.Generator().manual_seed(0))
     tensor([[0.5000, 0.5000],

@@ -15,6 +15,8 @@ and the optimisation unconstrained. Kendall, Gal & Cipolla, "Multi-Task Learning
 Using Uncertainty to Weigh Losses for Scene Geometry and Semantics", CVPR 2018.
 
 Example:
+    >>> import torch
+    >>> from contrastkit.losses.uncertainty import UncertaintyWeighting
     >>> uw = UncertaintyWeighting(["depth", "seg"], kinds={"seg": "classification"})
     >>> out = uw({"depth": torch.tensor(2.0), "seg": torch.tensor(1.0)})
     >>> float(out.total.detach()), out.components["depth"].weight

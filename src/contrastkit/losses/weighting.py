@@ -13,6 +13,7 @@ regulariser (the :math:`\\log\\sigma` terms of uncertainty weighting). The
 per-component report is computed with a single device-to-host copy.
 
 Example:
+    >>> import torch
     >>> from contrastkit.losses.combine import FixedWeighting
     >>> out = FixedWeighting({"infonce": 1.0, "local": 0.1})(
     ...     {"infonce": torch.tensor(2.0), "local": torch.tensor(3.0)})

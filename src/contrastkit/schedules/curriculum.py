@@ -17,6 +17,7 @@ drawn by :meth:`~CurriculumScheduler.sample` (see
 :mod:`contrastkit.schedules.difficulty`). Bengio et al., "Curriculum Learning", 2009.
 
 Example:
+    >>> from contrastkit.schedules.curriculum import CurriculumScheduler
     >>> cur = CurriculumScheduler.default()
     >>> cur.temperature, cur.num_negatives
     (0.5, 5)

@@ -14,6 +14,8 @@ the gate, the easiest items (those with the minimum difficulty) are used instead
 a stage never starves. Bengio et al., "Curriculum Learning", ICML 2009.
 
 Example:
+    >>> import torch
+    >>> from contrastkit.schedules.difficulty import difficulty_weights, sample_by_difficulty
     >>> d = torch.tensor([0.1, 0.9, 0.2, 0.5])
     >>> difficulty_weights(d, 0.3)
     tensor([1., 0., 1., 0.])

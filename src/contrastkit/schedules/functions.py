@@ -18,6 +18,7 @@ on at a given step). They follow the loss-weight curriculum of the original desi
 Bengio et al., "Curriculum Learning", ICML 2009.
 
 Example:
+    >>> from contrastkit.schedules.functions import RampUp, anneal
     >>> anneal("cosine", 50, start=1.0, end=0.0, steps=100)
     0.5
     >>> RampUp(start=0.1, end=1.0, duration=10)(5)

@@ -16,6 +16,7 @@ Objectives without a curve get ``default`` (1.0, as in the original design); wit
 ``default=None`` asking for an unknown name raises.
 
 Example:
+    >>> from contrastkit.schedules.loss_weights import LossWeightScheduler
     >>> s = LossWeightScheduler.linear_warmup({"infonce": 0.1, "recon": 1.0},
     ...                                       {"infonce": 1.0, "recon": 0.1}, warmup_steps=10)
     >>> s.step(5)

@@ -14,6 +14,7 @@ Presets:
   :math:`\\theta_i = (i + 1) / n`.
 
 Example:
+    >>> from contrastkit.schedules.stage import linear_stages
     >>> [s.num_negatives for s in linear_stages(3, 1000, 5, 20, 1.0, 0.1)]
     [5, 12, 20]
 """

@@ -13,6 +13,7 @@ gradient over many negatives; lower ones later concentrate it on the hardest
 (Wang & Liu, "Understanding the Behaviour of Contrastive Loss", CVPR 2021).
 
 Example:
+    >>> from contrastkit.schedules.temperature import TemperatureScheduler
     >>> s = TemperatureScheduler("linear", start=1.0, end=0.1, steps=10)
     >>> s.value, s.step(5)
     (1.0, 0.55)

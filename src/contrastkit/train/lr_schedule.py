@@ -19,6 +19,8 @@ cosine (torch's cosine rises again after its period). Goyal et al., "Accurate, L
 Minibatch SGD", 2017 (warm-up); Loshchilov & Hutter, "SGDR", ICLR 2017 (cosine).
 
 Example:
+    >>> import torch
+    >>> from contrastkit.train.lr_schedule import LRScheduleConfig, build_lr_scheduler
     >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     >>> cfg = LRScheduleConfig("cosine", warmup_steps=2, total_steps=6, warmup_start_factor=0.5)
     >>> sched = build_lr_scheduler(opt, cfg)

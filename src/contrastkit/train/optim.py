@@ -23,6 +23,8 @@ LR schedulers drive like any other. geoopt ``ManifoldParameter`` s need ``"rsgd"
 2018 (AMSGrad), Loshchilov & Hutter 2019 (AdamW), Sutskever et al. 2013 (Nesterov).
 
 Example:
+    >>> from torch import nn
+    >>> from contrastkit.train.optim import OptimizerConfig, build_optimizer
     >>> model = nn.Sequential(nn.Embedding(100, 8, sparse=True), nn.Linear(8, 2))
     >>> opt = build_optimizer(OptimizerConfig("adamw", lr=1e-3, weight_decay=0.01), model)
     >>> [type(o).__name__ for o in opt.optimizers]
