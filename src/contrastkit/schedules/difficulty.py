@@ -93,4 +93,8 @@ def sample_by_difficulty(
         weights = (d == d.min()).to(weights.dtype)
     if not replacement:
         num_samples = min(num_samples, int((weights > 0).sum()))
-    return torch.multinomial(weights, num_samples, replacement=replacement, generator=generator)
+    # Sample where the generator lives (multinomial requires it), return on the input's device.
+    idx = torch.multinomial(
+        weights.to(generator.device), num_samples, replacement=replacement, generator=generator
+    )
+    return idx.to(difficulty.device)
