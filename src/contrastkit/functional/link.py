@@ -34,19 +34,9 @@ from contrastkit._validation import (
     check_weight,
 )
 from contrastkit.functional.distances import Distance, get_distance
+from contrastkit.functional.info_nce import check_temperature
 from contrastkit.functional.link_sampling import sample_non_edges
 from contrastkit.functional.reduction import check_reduction, reduce_loss
-
-
-def check_temperature(temperature: float | Tensor) -> float | Tensor:
-    """A positive number, or a positive scalar tensor (a learnable temperature)."""
-    if isinstance(temperature, Tensor):
-        if temperature.numel() != 1:
-            raise ValueError(f"temperature must be a scalar, got shape {tuple(temperature.shape)}")
-        if not bool(temperature.detach() > 0) or not bool(torch.isfinite(temperature.detach())):
-            raise ValueError(f"temperature must be finite and > 0, got {float(temperature)}")
-        return temperature.reshape(())
-    return check_positive("temperature", temperature)
 
 
 def _check_bias(bias: float | Tensor) -> float | Tensor:

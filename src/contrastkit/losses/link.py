@@ -17,8 +17,8 @@ from torch import Tensor, nn
 
 from contrastkit._validation import check_positive, check_positive_int
 from contrastkit.functional.distances import Distance, get_distance
+from contrastkit.functional.info_nce import check_temperature
 from contrastkit.functional.link import (
-    check_temperature,
     dense_adjacency_reconstruction_loss,
     link_prediction_loss,
     sparse_adjacency_reconstruction_loss,
