@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 
 import pytest
 import torch
@@ -19,6 +20,15 @@ from contrastkit.losses.uncertainty import UncertaintyWeighting
 from contrastkit.schedules.curriculum import CurriculumScheduler
 from contrastkit.schedules.loss_weights import LossWeightScheduler
 from tests.conftest import tol
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    # Tiny tensors: thread hand-off costs more than it saves on a shared 2-core machine.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def _losses(dtype: torch.dtype, **values: float) -> dict[str, torch.Tensor]:

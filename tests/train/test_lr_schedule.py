@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Iterator
 
 import pytest
 import torch
@@ -11,6 +12,15 @@ from torch import nn
 
 from contrastkit.train.lr_schedule import LRScheduleConfig, build_lr_scheduler
 from contrastkit.train.optim import OptimizerConfig, build_optimizer
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    # Tiny tensors: thread hand-off costs more than it saves on a shared 2-core machine.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def _lrs(cfg: LRScheduleConfig, steps: int, base: float = 1.0) -> list[float]:

@@ -9,8 +9,10 @@ For each objective :math:`i` and, in a random order, every other objective
 
 and the update is :math:`\\sum_i g_i^{PC}` (or the mean). All objectives are
 projected at once: round :math:`r` projects every :math:`g_i^{PC}` onto the
-:math:`r`-th partner of its own random permutation, so the loop runs over
-:math:`K - 1` rounds, never over parameters. With two objectives the projected
+:math:`r`-th partner of its own random permutation. Since each :math:`g_i^{PC} =
+\\sum_k A_{ik} g_k`, the :math:`K - 1` rounds update the :math:`K \\times K` matrix
+:math:`A` using the Gram matrix :math:`G G^\\top`, and the result is :math:`A G`: two
+matmuls over the parameters in all. With two objectives the projected
 gradients never conflict (:math:`g_1^{PC}\\cdot g_2^{PC} = -c(1-\\cos^2\\theta) \\ge
 0` for :math:`c = g_1\\cdot g_2 < 0`); with more, each :math:`g_i^{PC}` is
 non-conflicting with the last gradient it was projected on. Yu et al., "Gradient
@@ -27,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -99,20 +102,23 @@ def pcgrad(
     if not g.is_floating_point():
         raise TypeError(f"grads must be floating point, got dtype {g.dtype}")
     order = projection_order(k, generator=generator).to(g.device)
-    sq_norm = (g * g).sum(dim=1)
-    out = g.clone()
-    for r in range(k - 1):  # K - 1 rounds, vectorised over objectives and parameters
+    # Every projected gradient stays a combination of the originals, g_i^PC = sum_k A_ik g_k,
+    # so the whole procedure runs on the K x K Gram matrix; the [K, P] data is read by
+    # exactly two matmuls (Gram and A @ G), whatever the number of rounds.
+    gram = (g @ g.T).to(torch.float64)
+    sq_norm = gram.diagonal()
+    coeffs = torch.eye(k, dtype=torch.float64, device=g.device)
+    rows = torch.arange(k, device=g.device)
+    for r in range(k - 1):  # K - 1 rounds, vectorised over objectives
         partner = order[:, r]
-        gj = g[partner]
-        dot = (out * gj).sum(dim=1)
+        dot = (coeffs * gram[:, partner].T).sum(dim=1)  # g_i^PC . g_partner(i)
         nj = sq_norm[partner]
         coef = torch.where((dot < 0) & (nj > 0), dot / torch.where(nj > 0, nj, 1.0), 0.0)
-        out = out - coef.unsqueeze(1) * gj
-    if reduction == "sum":
-        return out.sum(dim=0)
-    if reduction == "mean":
-        return out.mean(dim=0)
-    return out
+        coeffs = coeffs.index_put((rows, partner), -coef, accumulate=True)
+    if reduction == "none":
+        return coeffs.to(g.dtype) @ g
+    weights = coeffs.sum(dim=0) / (k if reduction == "mean" else 1)
+    return weights.to(g.dtype) @ g
 
 
 class PCGrad:
@@ -163,35 +169,29 @@ class PCGrad:
     def pc_backward(self, losses: Mapping[str, Tensor] | Sequence[Tensor]) -> Tensor:
         """Write the projected, reduced gradient of ``losses`` into each ``param.grad``.
 
-        Returns the ``[K, P]`` projected per-objective gradients (for diagnostics).
+        Returns that gradient flattened, ``[P]`` (P = total parameter count).
         """
         values = list(losses.values()) if isinstance(losses, Mapping) else list(losses)
         if len(values) == 0:
             raise ValueError("losses must contain at least one scalar loss")
         params = self._params()
-        rows = []
+        sizes = [p.numel() for p in params]
+        dtype = functools.reduce(torch.promote_types, [p.dtype for p in params])
+        # One preallocated [K, P] matrix: no per-objective concatenation copies.
+        flat = torch.zeros(len(values), sum(sizes), dtype=dtype, device=params[0].device)
         for i, loss in enumerate(values):
             if not isinstance(loss, Tensor) or loss.numel() != 1:
                 raise ValueError(f"losses[{i}] must be a scalar tensor, got {loss!r}")
             grads = torch.autograd.grad(
                 loss.reshape(()), params, retain_graph=i < len(values) - 1, allow_unused=True
             )
-            rows.append(
-                torch.cat(
-                    [
-                        (torch.zeros_like(p) if gr is None else gr.to_dense()).reshape(-1)
-                        for p, gr in zip(params, grads, strict=True)
-                    ]
-                )
-            )
-        projected = pcgrad(torch.stack(rows), reduction="none", generator=self.generator)
-        combined = projected.sum(0) if self.reduction == "sum" else projected.mean(0)
-        offset = 0
-        for p in params:
-            n = p.numel()
-            p.grad = combined[offset : offset + n].view_as(p).clone()
-            offset += n
-        return projected
+            for gr, chunk in zip(grads, flat[i].split(sizes), strict=True):
+                if gr is not None:
+                    chunk.copy_(gr.to_dense().reshape(-1))
+        combined = pcgrad(flat, reduction=self.reduction, generator=self.generator)
+        for p, chunk in zip(params, combined.split(sizes), strict=True):
+            p.grad = chunk.view_as(p).to(p.dtype).clone()
+        return combined
 
     def step(self) -> None:
         self.optimizer.step()
