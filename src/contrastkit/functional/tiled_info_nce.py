@@ -36,7 +36,7 @@ from contrastkit.functional.mnr import check_mnr_inputs, mnr_candidates
 from contrastkit.functional.reduction import check_reduction, reduce_loss
 
 #: Default working-set bound for the logit blocks (bytes).
-DEFAULT_MEMORY_BUDGET = 256 * 2**20
+DEFAULT_MEMORY_BUDGET = 64 * 2**20
 # Live [tile, tile] buffers at the peak of the backward pass (L, G and temporaries).
 _BLOCKS_LIVE = 4
 
@@ -165,7 +165,8 @@ def tiled_info_nce(
         distance: ``"cosine"`` (default), ``"dot"`` or ``"sqeuclidean"``; others raise.
         symmetric: add the positive-to-anchor direction (over the ``B`` positive columns).
         tile_size: side of the square logit blocks; or
-        memory_budget: bytes for the live blocks (default 256 MiB); give at most one.
+        memory_budget: bytes for the live blocks (default 64 MiB, i.e. 2048-wide float32
+            tiles); give at most one.
         reduction: ``"mean"`` | ``"sum"`` | ``"none"``. weight: optional ``[B]`` >= 0.
 
     Returns:
