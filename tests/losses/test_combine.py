@@ -97,6 +97,13 @@ def test_magnitude_keeps_priorities_and_is_safe_at_zero() -> None:
     assert zero.components["a"].weight == pytest.approx(1.5 / (1e-3 * 1.5))
 
 
+def test_magnitude_ignores_non_finite_losses_in_its_average() -> None:
+    comb = MagnitudeWeighting(["a", "b"], momentum=0.5)
+    comb(_losses(torch.float64, a=1.0, b=2.0))
+    comb(_losses(torch.float64, a=float("inf"), b=4.0))
+    torch.testing.assert_close(comb.magnitudes, torch.tensor([1.0, 3.0], dtype=torch.float64))
+
+
 def test_magnitude_ema_and_eval_mode() -> None:
     comb = MagnitudeWeighting(["a", "b"], momentum=0.5)
     comb(_losses(torch.float64, a=1.0, b=1.0))

@@ -194,3 +194,14 @@ def test_bad_input_names_the_argument() -> None:
         GradNormWeighting(["a", "b"], lin.parameters(), lr=0.0)
     with pytest.raises(ValueError, match="optimizer"):
         GradNormWeighting(["a", "b"], lin.parameters(), optimizer="lbfgs")  # type: ignore[arg-type]
+
+
+def test_non_finite_losses_leave_the_weights_alone() -> None:
+    lin = nn.Linear(3, 3)
+    gn = GradNormWeighting(["a", "b"], lin.parameters())
+    h = lin(torch.randn(4, 3))
+    gn({"a": h.pow(2).mean(), "b": h.abs().mean()})
+    before = gn.loss_weights.detach().clone()
+    h = lin(torch.randn(4, 3))
+    gn({"a": h.pow(2).mean() * float("nan"), "b": h.abs().mean()})
+    assert torch.equal(gn.loss_weights.detach(), before)

@@ -90,7 +90,11 @@ class MagnitudeWeighting(LossWeighting):
         mag = losses.detach().abs().to(self.magnitudes.dtype)
         if self.training:
             beta = torch.where(self.has_magnitudes, self.momentum, 0.0).to(mag.dtype)
-            self.magnitudes.copy_(beta * self.magnitudes + (1.0 - beta) * mag)
+            # A non-finite loss must not poison the running magnitudes for good.
+            updated = torch.where(
+                torch.isfinite(mag), beta * self.magnitudes + (1.0 - beta) * mag, self.magnitudes
+            )
+            self.magnitudes.copy_(updated)
             self.has_magnitudes.fill_(True)
         m = torch.where(self.has_magnitudes, self.magnitudes, mag)
         mean = m.mean()

@@ -112,6 +112,8 @@ class GradNormWeighting(LossWeighting):
 
     def _update(self, losses: Tensor, priorities: Tensor) -> None:
         raw = losses.detach()
+        if not bool(torch.isfinite(raw).all()):
+            return  # a non-finite step would corrupt the weights and their optimiser state
         if not bool(self.has_initial):
             self.initial_losses.copy_(raw.to(self.initial_losses.dtype))
             self.has_initial.fill_(True)

@@ -107,10 +107,12 @@ class LossWeighting(nn.Module, ABC):
         """Set user weights :math:`p_i` (any subset of :attr:`names`, each >= 0)."""
         if not isinstance(priorities, Mapping):
             raise TypeError(f"priorities must be a mapping, got {type(priorities).__name__}")
+        new = dict(self._priorities)  # validate everything before changing anything
         for name, p in priorities.items():
-            if name not in self._priorities:
+            if name not in new:
                 raise ValueError(f"priorities has unknown objective {name!r}; known: {self.names}")
-            self._priorities[name] = check_non_negative(f"priorities[{name!r}]", p)
+            new[name] = check_non_negative(f"priorities[{name!r}]", p)
+        self._priorities = new
 
     @abstractmethod
     def weights(self, losses: Tensor, priorities: Tensor) -> tuple[Tensor, Tensor]:
@@ -125,9 +127,7 @@ class LossWeighting(nn.Module, ABC):
         w, extra = self.weights(stacked, prio)
         contributions = w * stacked
         total = contributions.sum() + extra
-        report = torch.stack(
-            [stacked.detach(), w.detach().to(stacked.dtype), contributions.detach()]
-        )
+        report = torch.stack([t.detach().to(stacked.dtype) for t in (stacked, w, contributions)])
         rows = report.tolist()
         components = {
             n: LossComponent(rows[0][i], rows[1][i], rows[2][i]) for i, n in enumerate(self.names)
