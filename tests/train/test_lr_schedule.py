@@ -1,4 +1,4 @@
-"""LR schedules from torch.optim.lr_scheduler: warm-up + cosine/linear/step, state, bad input."""
+"""LR schedules (warm-up + cosine/linear/step, state) and the optimiser/LR config validation."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from torch import nn
 
 from contrastkit.train.lr_schedule import LRScheduleConfig, build_lr_scheduler
 from contrastkit.train.optim import OptimizerConfig, build_optimizer
+from contrastkit.train.typed_config import from_dict
 
 
 @pytest.fixture(autouse=True)
@@ -126,7 +127,7 @@ def test_state_dict_round_trip_mid_way_continues_identically(cfg: LRScheduleConf
         ({"gamma": 2.0}, "gamma"),
     ],
 )
-def test_bad_config_names_the_argument(kwargs: dict, name: str) -> None:
+def test_bad_schedule_config_names_the_argument(kwargs: dict, name: str) -> None:
     with pytest.raises(ValueError, match=name):
         LRScheduleConfig(**kwargs)
 
@@ -147,3 +148,47 @@ def test_docstring_examples_run(module: str) -> None:
     mod = importlib.import_module(f"contrastkit.train.{module}")
     result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_optimizer_config_loads_from_a_plain_dict() -> None:
+    cfg = from_dict(
+        OptimizerConfig,
+        {
+            "name": "sgd",
+            "lr": 0.1,
+            "momentum": 0.9,
+            "betas": [0.8, 0.9],
+            "exclude_from_decay": ["bias"],
+        },
+    )
+    assert cfg.betas == (0.8, 0.9) and cfg.exclude_from_decay == ("bias",)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"name": "lamb"}, "name"),
+        ({"lr": 0.0}, "lr"),
+        ({"weight_decay": -0.1}, "weight_decay"),
+        ({"momentum": 1.0}, "momentum"),
+        ({"dampening": -0.1}, "dampening"),
+        ({"name": "sgd", "nesterov": True}, "nesterov"),
+        ({"betas": (0.9, 1.0)}, "betas"),
+        ({"eps": 0.0}, "eps"),
+        ({"exclude_from_decay": ("bias", "gain")}, "exclude_from_decay"),
+        ({"sparse_optimizer": "lazy_adam"}, "sparse_optimizer"),
+        ({"stabilize": 0}, "stabilize"),
+        ({"clip_grad_norm": -1.0}, "clip_grad_norm"),
+        ({"clip_grad_value": 0.0}, "clip_grad_value"),
+    ],
+)
+def test_bad_optimizer_config_names_the_argument(kwargs: dict, name: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        OptimizerConfig(**kwargs)
+
+
+def test_bad_optimizer_params() -> None:
+    with pytest.raises(ValueError, match="params"):
+        build_optimizer(OptimizerConfig(), [])
+    with pytest.raises(TypeError, match="config"):
+        build_optimizer({"name": "adam"}, [nn.Parameter(torch.ones(1))])  # type: ignore[arg-type]
