@@ -97,6 +97,26 @@ def test_gradcheck_embeddings_and_weights(gen: torch.Generator, normalization: s
     assert torch.autograd.gradcheck(fn, (z, w))
 
 
+@pytest.mark.parametrize("normalization", ["none", "sym"])
+def test_second_order_gradients_are_exact(gen: torch.Generator, normalization: str) -> None:
+    # create_graph=True differentiates the gather form; gradgradcheck would catch a stale L z
+    z, ei, w = graph(gen, 5, 8, torch.float64)
+    z.requires_grad_(True)
+    w.requires_grad_(True)
+
+    def fn(z_: torch.Tensor, w_: torch.Tensor) -> torch.Tensor:
+        return laplacian_smoothness(z_, ei, w_, normalization=normalization)
+
+    assert torch.autograd.gradgradcheck(fn, (z, w))
+
+
+def test_weight_gradient_is_edge_distance(gen: torch.Generator) -> None:
+    z, ei, w = graph(gen, 6, 10, torch.float64)
+    w.requires_grad_(True)
+    laplacian_smoothness(z, ei, w, duplicates="keep").backward()
+    torch.testing.assert_close(w.grad, (z[ei[0]] - z[ei[1]]).square().sum(-1))
+
+
 def test_gradient_is_two_L_z(gen: torch.Generator) -> None:
     z, ei, w = graph(gen, 8, 16, torch.float64)
     z.requires_grad_(True)
