@@ -21,8 +21,10 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from functools import cached_property
+from typing import Any, Literal
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -64,6 +66,18 @@ class CSR:
     def keys(self) -> Tensor:
         """``row * N + col`` for every entry, ``[nnz]``; sorted ascending by construction."""
         return self.row() * self.num_nodes + self.col
+
+    @cached_property
+    def scipy(self) -> Any:
+        """The same matrix as a ``scipy.sparse.csr_matrix`` of float32 ones (CPU),
+        built once per CSR and cached (used by the sparse-product k-hop expansion)."""
+        import scipy.sparse as sp
+
+        n = self.num_nodes
+        data = np.ones(self.num_edges, dtype=np.float32)
+        return sp.csr_matrix(
+            (data, self.col.cpu().numpy(), self.rowptr.cpu().numpy()), shape=(n, n)
+        )
 
     def to_edge_index(self) -> Tensor:
         """Back to a ``LongTensor[2, nnz]`` (sorted by source, then target)."""

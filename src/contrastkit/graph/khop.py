@@ -53,7 +53,8 @@ class KHopRings:
         anchor: ``[P]`` position ``i`` (into the ``anchors`` argument) of each entry.
         node: ``[P]`` node id.
         hop: ``[P]`` shortest-path distance from the anchor, in ``[min_hop, k]``.
-    Entries are sorted by ``(anchor position, hop, node)``.
+    Entries are sorted by ``(anchor position, hop, node)`` (by anchor and hop only
+    when built with ``sort_nodes=False``).
     """
 
     ptr: Tensor
@@ -85,7 +86,7 @@ class KHopRings:
 
 
 def _rings_chunk_torch(
-    csr: CSR, anchors: Tensor, k: int, min_hop: int
+    csr: CSR, anchors: Tensor, k: int, min_hop: int, sort_nodes: bool = True
 ) -> tuple[Tensor, Tensor, Tensor]:
     n = csr.num_nodes
     pos = torch.arange(anchors.numel(), device=anchors.device)
@@ -121,15 +122,13 @@ def _rings_chunk_torch(
 
 
 def _rings_chunk_scipy(
-    csr: CSR, anchors: Tensor, k: int, min_hop: int
+    csr: CSR, anchors: Tensor, k: int, min_hop: int, sort_nodes: bool = True
 ) -> tuple[Tensor, Tensor, Tensor]:
     # Frontier expansion as a sparse product F_{h+1} = support(F_h A) minus the ball:
     # scipy's SpGEMM de-duplicates with a dense per-row accumulator in compiled code,
     # several times faster on CPU than sorting the expanded (anchor, node) keys.
     n, b = csr.num_nodes, anchors.numel()
-    adj = sp.csr_matrix(
-        (np.ones(csr.num_edges, np.float32), csr.col.numpy(), csr.rowptr.numpy()), shape=(n, n)
-    )
+    adj = csr.scipy
     front = sp.csr_matrix((np.ones(b, np.float32), anchors.numpy(), np.arange(b + 1)), shape=(b, n))
     # Ball entries carry 2, products are reset to 1: (product - ball) > 0 marks new nodes.
     # float32 path counts stay positive (an integer count could wrap to 0 and be dropped).
@@ -160,7 +159,8 @@ def _rings_chunk_scipy(
     node = np.empty(size, np.int64)
     hop = np.empty(size, np.int64)
     for ring, cnt, h in zip(rings, counts, hops, strict=True):
-        ring.sort_indices()
+        if sort_nodes:
+            ring.sort_indices()
         rows = np.repeat(np.arange(b), cnt)
         dest = start[rows] + (np.arange(ring.nnz) - ring.indptr[rows])
         a_pos[dest], node[dest], hop[dest] = rows, ring.indices, h
@@ -176,6 +176,7 @@ def k_hop_rings(
     min_hop: int = 1,
     chunk_size: int | None = None,
     backend: Backend = "auto",
+    sort_nodes: bool = True,
 ) -> KHopRings:
     """All nodes at shortest-path distance ``min_hop..k`` from each anchor.
 
@@ -190,6 +191,8 @@ def k_hop_rings(
             for big balls.
         backend: ``"scipy"`` (sparse product, CPU tensors only), ``"torch"``
             (sort-based, any device) or ``"auto"`` (default: scipy on CPU).
+        sort_nodes: sort the nodes of each ring (default). ``False`` skips that sort
+            on the scipy path; nodes of a ring then come in an unspecified order.
 
     Returns:
         :class:`KHopRings` (ragged, sorted by anchor, hop, node).
@@ -213,7 +216,7 @@ def k_hop_rings(
     step = chunk_size or max(b, 1)
     parts = []
     for start in range(0, b, step):
-        a_pos, node, hop = expand(csr, anchors[start : start + step], k, min_hop)
+        a_pos, node, hop = expand(csr, anchors[start : start + step], k, min_hop, sort_nodes)
         parts.append((a_pos + start, node, hop))
     if parts:
         a_pos, node, hop = (torch.cat(t) for t in zip(*parts, strict=True))

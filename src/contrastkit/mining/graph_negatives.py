@@ -39,7 +39,7 @@ from contrastkit._validation import (
 )
 from contrastkit.functional.distances import Distance, get_distance
 from contrastkit.graph.csr import CSR, to_csr
-from contrastkit.graph.khop import k_hop_rings
+from contrastkit.graph.khop import KHopRings, k_hop_rings
 from contrastkit.mining.exclusions import build_exclusions
 from contrastkit.mining.miner import mine
 from contrastkit.mining.pool import DEFAULT_MEMORY_BUDGET
@@ -88,6 +88,38 @@ def segment_topk(
     return top, pos
 
 
+def ring_scores(
+    embeddings: Tensor, anchors: Tensor, rings: KHopRings, dist: Distance, memory_budget: int
+) -> Tensor:
+    """Score ``s(z_anchor, z_node)`` of every ring entry, ``[P]`` (CPU).
+
+    Inner-product distances use a sampled dense-dense product over the ring
+    pattern (``torch.sparse.sampled_addmm``), which gathers each anchor row once;
+    others gather both rows in cache-sized chunks into reused buffers.
+    """
+    p = rings.node.numel()
+    x = embeddings.detach().cpu()
+    if p == 0:
+        return torch.empty(0, dtype=x.dtype)
+    if dist.is_inner_product:
+        x = dist.prepare(x)
+        pattern = torch.sparse_csr_tensor(
+            rings.ptr, rings.node, torch.zeros(p, dtype=x.dtype), (anchors.numel(), x.shape[0])
+        )
+        return torch.sparse.sampled_addmm(pattern, x[anchors], x.T, beta=0.0).values()
+    step = int(min(p, max(1, min(memory_budget // (4 * x.shape[1] * x.element_size()), 8192))))
+    xa = torch.empty(step, x.shape[1], dtype=x.dtype)
+    xn = torch.empty_like(xa)
+    out = torch.empty(p, dtype=x.dtype)
+    a_node = anchors.to(torch.int64)[rings.anchor]
+    for p0 in range(0, p, step):
+        p1 = min(p, p0 + step)
+        torch.index_select(x, 0, a_node[p0:p1], out=xa[: p1 - p0])
+        torch.index_select(x, 0, rings.node[p0:p1], out=xn[: p1 - p0])
+        out[p0:p1] = dist.score_paired(xa[: p1 - p0], xn[: p1 - p0])
+    return out
+
+
 @torch.no_grad()
 def khop_negatives(
     embeddings: Tensor,
@@ -119,16 +151,10 @@ def khop_negatives(
     n = embeddings.shape[0]
     check_index_range("anchors", anchors, n)
     csr = as_csr(graph, n)
-    rings = k_hop_rings(csr, anchors.cpu(), hops, min_hop=2, chunk_size=chunk_size)
-    dist = get_distance(distance)
-    x = dist.prepare(embeddings) if dist.is_inner_product else embeddings
-    a_node = anchors.cpu().to(torch.int64)[rings.anchor]
-    scores = torch.empty(rings.node.numel(), dtype=embeddings.dtype)
-    step = max(1, memory_budget // (4 * x.shape[1] * x.element_size()))
-    for p0 in range(0, rings.node.numel(), step):
-        xa, xn = x[a_node[p0 : p0 + step]], x[rings.node[p0 : p0 + step]]
-        s = (xa * xn).sum(-1) if dist.is_inner_product else dist.score_paired(xa, xn)
-        scores[p0 : p0 + step] = s.cpu()
+    rings = k_hop_rings(
+        csr, anchors.cpu(), hops, min_hop=2, chunk_size=chunk_size, sort_nodes=False
+    )
+    scores = ring_scores(embeddings, anchors.cpu(), rings, get_distance(distance), memory_budget)
     top, pos = segment_topk(rings.anchor, scores, anchors.numel(), k, memory_budget)
     if rings.node.numel():
         idx = torch.where(pos >= 0, rings.node[pos.clamp_min(0)], -1)
