@@ -34,7 +34,9 @@ def test_guard_checks_dense_and_sparse_gradients() -> None:
         torch.tensor([[1]]), torch.tensor([[float("inf"), 0.0]]), (4, 2), check_invariants=True
     )
     assert not guard.check(torch.tensor(1.0), [q])
-    q.grad = torch.sparse_coo_tensor(torch.tensor([[1]]), torch.tensor([[1.0, 0.0]]), (4, 2))
+    q.grad = torch.sparse_coo_tensor(
+        torch.tensor([[1]]), torch.tensor([[1.0, 0.0]]), (4, 2), check_invariants=True
+    )
     assert guard.check(torch.tensor(1.0), [q])
 
 

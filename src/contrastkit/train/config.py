@@ -1,0 +1,246 @@
+"""The training configuration: one typed dataclass per concern, validated once.
+
+Loaded from YAML (:func:`load_config`), overridable with ``key.sub=value`` flags,
+and saved resolved in the run directory. Every field has a default, so
+``TrainConfig()`` is the default recipe: a 5-dimensional Poincaré embedding of
+the WordNet mammal closure (shipped with the package) trained with the
+distance-softmax loss of Nickel & Kiela (2017) and 50 negatives per relation.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from contrastkit.train.typed_config import ConfigError, apply_overrides, from_dict, to_dict
+
+DatasetName = Literal["mammals", "wordnet_nouns", "karate", "digits", "sbm", "edgelist"]
+ObjectiveName = Literal["infonce", "triplet", "link", "local", "spectral", "norm"]
+OBJECTIVES: tuple[str, ...] = ("infonce", "triplet", "link", "local", "spectral", "norm")
+
+
+def _fail(key: str, message: str) -> None:
+    raise ConfigError(f"{key} {message}")
+
+
+@dataclass
+class DataConfig:
+    """Which graph to embed. ``split`` holds out edges for link-prediction runs."""
+
+    name: DatasetName = "mammals"
+    path: str | None = None  # edge-list file (``edgelist``) or WordNet directory
+    root: str = "mammal.n.01"  # WordNet subtree root (``wordnet_nouns`` uses the whole noun set)
+    knn: int = 10  # digits k-NN graph
+    sbm_nodes: int = 1000
+    sbm_blocks: int = 4
+    sbm_p_in: float = 0.05
+    sbm_p_out: float = 0.002
+    test_fraction: float = 0.0  # > 0: link-prediction split (N&K protocol for hierarchies)
+
+    def __post_init__(self) -> None:
+        if self.name == "edgelist" and not self.path:
+            _fail("data.path", "is required when data.name is 'edgelist'")
+        if not 0.0 <= self.test_fraction < 1.0:
+            _fail("data.test_fraction", f"must be in [0, 1), got {self.test_fraction}")
+        if self.knn <= 0:
+            _fail("data.knn", f"must be > 0, got {self.knn}")
+
+
+@dataclass
+class EncoderConfig:
+    """``embedding`` is a free table (transductive); ``mlp``/``gnn`` encode node features."""
+
+    kind: Literal["embedding", "mlp", "gnn"] = "embedding"
+    dim: int = 5
+    manifold: Literal["euclidean", "poincare"] = "poincare"
+    init_scale: float = 1e-3
+    hidden: int = 128
+    layers: int = 2
+    gnn: Literal["gcn", "sage", "gat"] = "sage"
+    dropout: float = 0.0
+    sparse: bool = False
+
+    def __post_init__(self) -> None:
+        if self.dim <= 0:
+            _fail("encoder.dim", f"must be > 0, got {self.dim}")
+        if self.init_scale <= 0:
+            _fail("encoder.init_scale", f"must be > 0, got {self.init_scale}")
+        if self.kind != "embedding" and self.manifold == "poincare":
+            _fail("encoder.manifold", "'poincare' needs encoder.kind 'embedding'")
+
+
+@dataclass
+class ObjectiveConfig:
+    """Per-objective hyper-parameters; which objectives run is ``TrainConfig.objectives``."""
+
+    distance: Literal["cosine", "dot", "sqeuclidean", "euclidean", "poincare"] = "poincare"
+    temperature: float = 1.0
+    margin: float = 0.2
+    norm_target: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.temperature <= 0:
+            _fail("objective.temperature", f"must be > 0, got {self.temperature}")
+        if self.margin < 0:
+            _fail("objective.margin", f"must be >= 0, got {self.margin}")
+
+
+@dataclass
+class MinerConfig:
+    """Negatives per relation. ``uniform`` rejects true edges (N&K); ``hard``/``semihard``
+    mine the current embedding, refreshed every ``refresh_every`` steps; ``mixed`` takes
+    ``hard_ratio`` hard and the rest uniform."""
+
+    strategy: Literal["uniform", "hard", "semihard", "mixed"] = "uniform"
+    num_negatives: int = 50
+    hard_ratio: float = 0.5
+    pool_size: int = 100  # hard candidates kept per node between refreshes
+    refresh_every: int = 200
+    burn_in_degree: bool = True  # burn-in negatives drawn from the degree distribution
+
+    def __post_init__(self) -> None:
+        if self.num_negatives <= 0:
+            _fail("miner.num_negatives", f"must be > 0, got {self.num_negatives}")
+        if not 0.0 <= self.hard_ratio <= 1.0:
+            _fail("miner.hard_ratio", f"must be in [0, 1], got {self.hard_ratio}")
+        if self.pool_size <= 0 or self.refresh_every <= 0:
+            _fail("miner.pool_size/refresh_every", "must be > 0")
+
+
+@dataclass
+class ScheduleConfig:
+    """Temperature annealing and the optional curriculum over negative difficulty."""
+
+    temperature: Literal["constant", "linear", "exponential", "cosine"] = "constant"
+    temperature_end: float = 1.0
+    curriculum: Literal["none", "default", "linear"] = "none"
+    curriculum_stages: int = 3
+
+    def __post_init__(self) -> None:
+        if self.temperature_end <= 0:
+            _fail("schedule.temperature_end", f"must be > 0, got {self.temperature_end}")
+
+
+@dataclass
+class CombinerConfig:
+    method: Literal["fixed", "magnitude", "uncertainty", "gradnorm"] = "fixed"
+
+
+@dataclass
+class OptimConfig:
+    name: Literal["rsgd", "radam", "sgd", "adam", "adamw", "sparse_adam"] = "rsgd"
+    lr: float = 1.0
+    weight_decay: float = 0.0
+    momentum: float = 0.0
+    warmup_steps: int = 0
+    lr_schedule: Literal["constant", "cosine", "linear"] = "constant"
+    grad_clip: float = 0.0  # max gradient norm; 0 disables
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0:
+            _fail("optim.lr", f"must be > 0, got {self.lr}")
+        if self.grad_clip < 0 or self.weight_decay < 0:
+            _fail("optim.grad_clip/weight_decay", "must be >= 0")
+
+
+@dataclass
+class LoopConfig:
+    epochs: int = 300
+    batch_size: int = 512
+    burn_in_epochs: int = 20
+    burn_in_lr_scale: float = 0.1
+    seed: int = 0
+    deterministic: bool = True
+    max_nonfinite_steps: int = 10
+    log_every: int = 10  # steps between metrics.jsonl records
+    progress: bool = True
+    num_threads: int = 0  # 0: leave torch's default
+
+    def __post_init__(self) -> None:
+        if self.epochs <= 0:
+            _fail("loop.epochs", f"must be > 0, got {self.epochs}")
+        if self.batch_size <= 0:
+            _fail("loop.batch_size", f"must be > 0, got {self.batch_size}")
+        if self.log_every <= 0:
+            _fail("loop.log_every", f"must be > 0, got {self.log_every}")
+        if self.burn_in_epochs < 0 or self.max_nonfinite_steps <= 0:
+            _fail("loop.burn_in_epochs/max_nonfinite_steps", "must be >= 0 / > 0")
+
+
+@dataclass
+class EvalConfig:
+    every_epochs: int = 50
+    early_stopping_patience: int = 0  # evaluations without improvement; 0 disables
+    monitor: str = "map"
+
+    def __post_init__(self) -> None:
+        if self.every_epochs <= 0:
+            _fail("eval.every_epochs", f"must be > 0, got {self.every_epochs}")
+
+
+@dataclass
+class OutputConfig:
+    run_dir: str = "runs/default"
+    checkpoint_every: int = 500  # steps; a checkpoint is also written at the end
+    report: bool = True
+
+
+@dataclass
+class TrainConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    objectives: dict[str, float] = field(default_factory=lambda: {"infonce": 1.0})
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    miner: MinerConfig = field(default_factory=MinerConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    combiner: CombinerConfig = field(default_factory=CombinerConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loop: LoopConfig = field(default_factory=LoopConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    def __post_init__(self) -> None:
+        if not self.objectives:
+            _fail("objectives", "must name at least one objective")
+        for name, weight in self.objectives.items():
+            if name not in OBJECTIVES:
+                import difflib
+
+                close = difflib.get_close_matches(name, OBJECTIVES, n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                _fail(f"objectives.{name}", f"is not an objective{hint}; known: {list(OBJECTIVES)}")
+            if weight < 0:
+                _fail(f"objectives.{name}", f"weight must be >= 0, got {weight}")
+        if self.encoder.manifold == "poincare" and self.objective.distance != "poincare":
+            _fail("objective.distance", "must be 'poincare' for a Poincaré embedding")
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None, overrides: list[str] | None = None
+) -> TrainConfig:
+    """Read a YAML config (or start from the defaults) and apply ``key=value`` overrides."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        import yaml
+
+        source = Path(path)
+        if not source.is_file():
+            raise ConfigError(f"config file {str(source)!r} does not exist")
+        try:
+            loaded = yaml.safe_load(source.read_text())
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {str(source)!r} is not valid YAML: {exc}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"config file {str(source)!r} must hold a mapping at the top level")
+        data = loaded or {}
+    data = apply_overrides(data, overrides or [])
+    return from_dict(TrainConfig, data)
+
+
+def dump_config(config: TrainConfig) -> str:
+    """YAML text of the resolved config."""
+    import yaml
+
+    return str(yaml.safe_dump(to_dict(config), sort_keys=False))

@@ -1,0 +1,53 @@
+"""The evaluation a run reports: what the field measures for its task.
+
+* hierarchies and graphs — reconstruction mean rank and MAP (Nickel & Kiela 2017):
+  every relation ranked among the anchor's non-relations;
+* with a link-prediction split — the held-out relations ranked among non-relations
+  with the training relations filtered (``link_map``, ``link_mean_rank``), plus
+  ROC-AUC and average precision of held-out positives against sampled negatives;
+* with node labels on a non-hierarchical graph — a logistic-regression probe accuracy.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from contrastkit.eval.reconstruction import Mode, filtered_ranking, reconstruction_ranking
+from contrastkit.functional.distances import Distance
+from contrastkit.train.encoders import NodeEncoder
+from contrastkit.train.task import GraphTask
+
+
+def _binary_metrics(pos: Tensor, neg: Tensor) -> dict[str, float]:
+    from contrastkit.eval.binary import average_precision, roc_auc
+
+    scores = torch.cat([pos, neg]).double()
+    labels = torch.cat([torch.ones_like(pos), torch.zeros_like(neg)]).bool()
+    return {"auc": float(roc_auc(scores, labels)), "ap": float(average_precision(scores, labels))}
+
+
+@torch.no_grad()
+def evaluate_task(task: GraphTask, encoder: NodeEncoder, distance: Distance) -> dict[str, float]:
+    encoder.eval()
+    z = encoder.embed_all().detach().double()
+    metrics: dict[str, float] = {}
+    mode: Mode = "directed" if task.hierarchical else "undirected"
+    recon = reconstruction_ranking(z, task.eval_edges, distance=distance, mode=mode)
+    metrics["mean_rank"] = recon.mean_rank
+    metrics["map"] = recon.map
+    split = task.split
+    if split is not None:
+        link = filtered_ranking(z, split.test_pos, split.train_pos, distance=distance, mode=mode)
+        metrics["link_mean_rank"] = link.mean_rank
+        metrics["link_map"] = link.map
+        pos = distance.score_paired(z[split.test_pos[0]], z[split.test_pos[1]])
+        neg = distance.score_paired(z[split.test_neg[0]], z[split.test_neg[1]])
+        metrics.update(_binary_metrics(pos, neg))
+    graph = task.graph
+    if graph.y is not None and not task.hierarchical and graph.num_classes > 1:
+        from contrastkit.eval.probe import logistic_probe
+
+        probe = logistic_probe(z.float(), graph.y)
+        metrics["probe_accuracy"] = float(probe["accuracy"])
+    return metrics

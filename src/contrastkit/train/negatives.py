@@ -1,0 +1,199 @@
+r"""Negatives for relation batches ``(u, v)``: the sampler the trainer calls every step.
+
+Strategies (``K`` negatives per relation, as ``[B, K]`` node ids plus a ``[B, K]``
+validity mask — never copies of embeddings):
+
+* ``uniform`` — nodes drawn uniformly and *rejected* when they are ``u`` itself or
+  related to ``u`` (Nickel & Kiela 2017). Rejected slots are redrawn, all at once,
+  for up to ``max_rounds`` rounds; what still fails is masked out.
+* ``degree`` — drawn with probability :math:`\propto \deg^{0.75}` (the burn-in
+  distribution of N&K and gensim), with the same rejection.
+* ``hard`` — from a per-node pool of the ``pool_size`` closest non-related nodes
+  under the current embedding, refreshed every ``refresh_every`` steps by the exact
+  tiled top-k of :mod:`contrastkit.mining.topk`; ``K`` are drawn from the pool.
+* ``semihard`` — from the same pool, the closest nodes that are still farther from
+  ``u`` than the positive ``v`` (score below the positive's); slots with no such
+  candidate fall back to uniform negatives and are counted in :attr:`fallbacks`.
+* ``mixed`` — ``round(hard_ratio·K)`` hard, the rest uniform.
+
+A curriculum can cap the pool by difficulty (:meth:`sample`'s ``max_difficulty``):
+pool entries whose difficulty :math:`s(u,n) - s(u,v) + 1` exceeds it are not used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from contrastkit._validation import check_choice, check_positive_int
+from contrastkit.functional.distances import Distance
+from contrastkit.graph.csr import CSR, degrees, has_edge
+from contrastkit.mining.exclusions import build_exclusions
+from contrastkit.mining.topk import exact_topk
+
+Strategy = Literal["uniform", "degree", "hard", "semihard", "mixed"]
+STRATEGIES: tuple[Strategy, ...] = ("uniform", "degree", "hard", "semihard", "mixed")
+
+
+class RelationNegativeSampler:
+    """Negatives for relations of a graph whose true relations are ``related`` (a CSR
+    of every pair that must never be a negative, usually the symmetric closure).
+
+    Args:
+        related: :class:`~contrastkit.graph.csr.CSR` over ``N`` nodes.
+        generator: the source of all randomness (its state is checkpointed).
+        pool_size: hard candidates kept per node. refresh_every: steps between refreshes.
+        max_rounds: rejection rounds for uniform/degree draws.
+    """
+
+    def __init__(
+        self,
+        related: CSR,
+        *,
+        generator: torch.Generator,
+        pool_size: int = 100,
+        refresh_every: int = 200,
+        max_rounds: int = 20,
+    ) -> None:
+        self.related = related
+        self.num_nodes = related.num_nodes
+        self.generator = generator
+        self.pool_size = check_positive_int("pool_size", min(pool_size, max(self.num_nodes - 1, 1)))
+        self.refresh_every = check_positive_int("refresh_every", refresh_every)
+        self.max_rounds = check_positive_int("max_rounds", max_rounds)
+        deg = degrees(related).to(torch.float64)
+        self.degree_probs = (deg.clamp_min(1.0) ** 0.75) / (deg.clamp_min(1.0) ** 0.75).sum()
+        self.pool: Tensor | None = None  # [N, P] node ids, closest first
+        self.pool_scores: Tensor | None = None  # [N, P] scores, -inf where missing
+        self.last_refresh = -1
+        self.fallbacks = 0
+
+    # ---- drawing with rejection -------------------------------------------------
+    def _draw(self, shape: tuple[int, ...], kind: str) -> Tensor:
+        n = shape[0] * shape[1]
+        if kind == "degree":
+            flat = torch.multinomial(
+                self.degree_probs, n, replacement=True, generator=self.generator
+            )
+            return flat.view(shape)
+        return torch.randint(0, self.num_nodes, shape, generator=self.generator)
+
+    def random(self, u: Tensor, k: int, kind: str = "uniform") -> tuple[Tensor, Tensor]:
+        """``k`` uniform (or degree-distributed) non-related negatives per anchor ``u [B]``."""
+        neg = self._draw((u.numel(), k), kind)
+        bad = self._rejected(u, neg)
+        for _ in range(self.max_rounds):
+            if not bool(bad.any()):
+                break
+            redraw = self._draw((1, int(bad.sum())), kind).view(-1)
+            neg[bad] = redraw
+            bad = self._rejected(u, neg)
+        return neg.masked_fill(bad, 0), ~bad
+
+    def _rejected(self, u: Tensor, neg: Tensor) -> Tensor:
+        anchors = u.unsqueeze(1).expand_as(neg)
+        return (neg == anchors) | has_edge(self.related, anchors, neg)
+
+    # ---- the hard pool ----------------------------------------------------------
+    def needs_refresh(self, step: int) -> bool:
+        return self.pool is None or step - self.last_refresh >= self.refresh_every
+
+    @torch.no_grad()
+    def refresh(self, embeddings: Tensor, distance: Distance, step: int) -> None:
+        """Recompute every node's ``pool_size`` closest non-related nodes."""
+        n = self.num_nodes
+        ids = torch.arange(n)
+        excl = build_exclusions(n, n, query_ids=ids, edges=self.related)
+        scores, idx = exact_topk(
+            embeddings, embeddings, self.pool_size, distance=distance, exclusions=excl
+        )
+        self.pool, self.pool_scores, self.last_refresh = idx, scores, step
+
+    def _from_pool(
+        self,
+        u: Tensor,
+        k: int,
+        positive_scores: Tensor | None,
+        semihard: bool,
+        max_difficulty: float | None,
+    ) -> tuple[Tensor, Tensor]:
+        if self.pool is None or self.pool_scores is None:
+            raise ValueError("the hard-negative pool is empty: call refresh() before sampling")
+        cand, score = self.pool[u], self.pool_scores[u]  # [B, P]
+        ok = torch.isfinite(score)
+        if positive_scores is not None:
+            if semihard:
+                ok &= score < positive_scores.unsqueeze(1)
+            if max_difficulty is not None:
+                ok &= (score - positive_scores.unsqueeze(1) + 1.0) <= max_difficulty
+        if semihard:
+            # closest qualifying candidates first: pool order is already by score
+            key = torch.where(ok, -torch.arange(cand.shape[1], dtype=torch.float64), float("-inf"))
+            key = key.expand_as(cand)
+        else:
+            # a random subset of the qualifying pool (Gumbel-top-k = sampling without replacement)
+            noise = torch.rand(cand.shape, generator=self.generator, dtype=torch.float64)
+            key = torch.where(ok, noise, float("-inf"))
+        take = min(k, cand.shape[1])
+        top = key.topk(take, dim=1)
+        picked = cand.gather(1, top.indices)
+        valid = torch.isfinite(top.values)
+        if take < k:
+            pad = k - take
+            picked = torch.cat([picked, picked.new_zeros(picked.shape[0], pad)], 1)
+            valid = torch.cat([valid, valid.new_zeros(valid.shape[0], pad)], 1)
+        return picked, valid
+
+    def sample(
+        self,
+        u: Tensor,
+        k: int,
+        strategy: Strategy,
+        *,
+        positive_scores: Tensor | None = None,
+        hard_ratio: float = 0.5,
+        max_difficulty: float | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """``(negatives [B, k], mask [B, k])`` for anchors ``u [B]``; ``positive_scores``
+        ``[B]`` (larger = closer) is needed by ``semihard`` and ``max_difficulty``."""
+        check_choice("strategy", strategy, STRATEGIES)
+        check_positive_int("k", k)
+        if strategy in ("uniform", "degree"):
+            return self.random(u, k, strategy)
+        n_hard = k if strategy in ("hard", "semihard") else round(hard_ratio * k)
+        parts, masks = [], []
+        if n_hard > 0:
+            hard, hmask = self._from_pool(
+                u, n_hard, positive_scores, strategy == "semihard", max_difficulty
+            )
+            # slots the pool could not fill are refilled uniformly, and counted
+            missing = ~hmask
+            if bool(missing.any()):
+                self.fallbacks += int(missing.sum())
+                fill, fmask = self.random(u, n_hard)
+                hard = torch.where(missing, fill, hard)
+                hmask = hmask | (missing & fmask)
+            parts.append(hard)
+            masks.append(hmask)
+        if k - n_hard > 0:
+            rnd, rmask = self.random(u, k - n_hard)
+            parts.append(rnd)
+            masks.append(rmask)
+        return torch.cat(parts, 1), torch.cat(masks, 1)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "pool": self.pool,
+            "pool_scores": self.pool_scores,
+            "last_refresh": self.last_refresh,
+            "fallbacks": self.fallbacks,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.pool = state["pool"]
+        self.pool_scores = state["pool_scores"]
+        self.last_refresh = int(state["last_refresh"])
+        self.fallbacks = int(state["fallbacks"])

@@ -1,0 +1,156 @@
+"""Everything in a run that changes with the step: optimiser and LR, temperature,
+curriculum stage, loss weights and the combiner — built from the config in one
+place and checkpointed together.
+
+The LR factor is the product of the burn-in factor (``loop.burn_in_lr_scale``
+for the first ``loop.burn_in_epochs`` epochs, Nickel & Kiela 2017) and the
+warm-up/decay schedule of ``optim``; it is applied through
+``torch.optim.lr_scheduler.LambdaLR``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from contrastkit.losses.combine import CombinerConfig, build_combiner
+from contrastkit.losses.weighting import CombinedLoss
+from contrastkit.schedules.curriculum import CurriculumScheduler
+from contrastkit.schedules.temperature import TemperatureScheduler
+from contrastkit.train.config import TrainConfig
+from contrastkit.train.optim import OptimizerConfig, build_optimizer, clip_gradients
+
+
+class RunSchedules:
+    def __init__(self, config: TrainConfig, encoder: nn.Module, batches_per_epoch: int) -> None:
+        self.config = config
+        self.batches_per_epoch = batches_per_epoch
+        self.total_steps = config.loop.epochs * batches_per_epoch
+        oc = config.optim
+        self.optimizer = build_optimizer(
+            OptimizerConfig(
+                name=oc.name,
+                lr=oc.lr,
+                weight_decay=oc.weight_decay,
+                momentum=oc.momentum,
+            ),
+            encoder,
+        )
+        self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        names = [n for n, w in config.objectives.items() if w > 0]
+        self.combiner = build_combiner(
+            CombinerConfig(
+                method=config.combiner.method, weights={n: config.objectives[n] for n in names}
+            ),
+            shared_parameters=list(encoder.parameters()),
+        )
+        sc = config.schedule
+        self.temperature_schedule: TemperatureScheduler | None = None
+        if sc.temperature != "constant":
+            self.temperature_schedule = TemperatureScheduler(
+                sc.temperature,
+                start=config.objective.temperature,
+                end=sc.temperature_end,
+                steps=max(config.loop.epochs, 1),
+            )
+        self.curriculum: CurriculumScheduler | None = None
+        if sc.curriculum == "default":
+            self.curriculum = CurriculumScheduler.default()
+        elif sc.curriculum == "linear":
+            self.curriculum = CurriculumScheduler.linear(
+                num_stages=sc.curriculum_stages,
+                samples_per_stage=max(1, config.loop.epochs // sc.curriculum_stages),
+                k_start=max(1, config.miner.num_negatives // 4),
+                k_end=config.miner.num_negatives,
+                temp_start=config.objective.temperature,
+                temp_end=sc.temperature_end,
+            )
+        self.epoch = 0
+
+    # ---- learning rate --------------------------------------------------------
+    def _lr_factor(self, step: int) -> float:
+        cfg = self.config
+        burn_in = cfg.loop.burn_in_epochs * self.batches_per_epoch
+        factor = cfg.loop.burn_in_lr_scale if step < burn_in else 1.0
+        warm = cfg.optim.warmup_steps
+        if warm > 0 and step < warm:
+            return factor * (step + 1) / warm
+        span = max(self.total_steps - warm, 1)
+        progress = min(max(step - warm, 0) / span, 1.0)
+        if cfg.optim.lr_schedule == "cosine":
+            factor *= 0.5 * (1.0 + math.cos(math.pi * progress))
+        elif cfg.optim.lr_schedule == "linear":
+            factor *= 1.0 - progress
+        return factor
+
+    def clip_gradients(self, params: list[Tensor]) -> None:
+        if self.config.optim.grad_clip > 0:
+            clip_gradients(params, max_norm=self.config.optim.grad_clip)
+
+    def after_optimizer_step(self) -> None:
+        self.lr_scheduler.step()
+
+    # ---- what the curriculum and schedules say now -----------------------------
+    def temperature(self) -> float:
+        if self.curriculum is not None:
+            return float(self.curriculum.temperature)
+        if self.temperature_schedule is not None:
+            return float(self.temperature_schedule.value)
+        return self.config.objective.temperature
+
+    def num_negatives(self, default: int) -> int:
+        return int(self.curriculum.num_negatives) if self.curriculum is not None else default
+
+    def max_difficulty(self) -> float | None:
+        return float(self.curriculum.difficulty_threshold) + 1.0 if self.curriculum else None
+
+    def combine(self, losses: Mapping[str, Tensor]) -> CombinedLoss:
+        if self.curriculum is not None:
+            stage_weights = self.curriculum.loss_weights
+            self.combiner.set_priorities(
+                {n: w for n, w in stage_weights.items() if n in self.combiner.names}
+            )
+        return self.combiner(losses)
+
+    def stage_record(self) -> dict[str, Any]:
+        if self.curriculum is None:
+            return {}
+        return {"stage": self.curriculum.value.name, "stage_index": self.curriculum.stage_index}
+
+    def end_of_epoch(self) -> None:
+        self.epoch += 1
+        if self.temperature_schedule is not None:
+            self.temperature_schedule.step()
+        if self.curriculum is not None:
+            self.curriculum.step(1)
+
+    def observe_metric(self, value: float) -> None:
+        if self.curriculum is not None and hasattr(self.curriculum, "observe"):
+            self.curriculum.observe(value)
+
+    # ---- state ----------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "lr_scheduler": self.lr_scheduler.state_dict(),
+            "combiner": self.combiner.state_dict(),
+            "temperature": None
+            if self.temperature_schedule is None
+            else self.temperature_schedule.state_dict(),
+            "curriculum": None if self.curriculum is None else self.curriculum.state_dict(),
+            "epoch": self.epoch,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.lr_scheduler.load_state_dict(state["lr_scheduler"])
+        self.combiner.load_state_dict(state["combiner"])
+        if self.temperature_schedule is not None and state["temperature"] is not None:
+            self.temperature_schedule.load_state_dict(state["temperature"])
+        if self.curriculum is not None and state["curriculum"] is not None:
+            self.curriculum.load_state_dict(state["curriculum"])
+        self.epoch = int(state["epoch"])

@@ -1,0 +1,110 @@
+"""What a run trains on: the graph, its training relations, and what it is judged by.
+
+:func:`build_task` turns a :class:`~contrastkit.train.config.DataConfig` into a
+:class:`GraphTask`:
+
+* ``train_edges`` ``[2, E]`` — the relations iterated over in batches (for a
+  hierarchy, the transitive closure, child -> ancestor);
+* ``related`` — a CSR of every pair that must never be drawn as a negative (the
+  symmetric closure of *all* known relations, held-out ones included, as in
+  Nickel & Kiela 2017);
+* ``eval_edges`` — the relations the reconstruction ranking is computed over;
+* ``split`` — held-out positives/negatives for link prediction when
+  ``test_fraction > 0``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from contrastkit.data.graph_data import GraphData
+from contrastkit.data.splits import LinkSplit, link_split
+from contrastkit.graph.csr import CSR, to_csr
+from contrastkit.train.config import DataConfig
+from contrastkit.train.typed_config import ConfigError
+
+
+@dataclass
+class GraphTask:
+    graph: GraphData
+    train_edges: Tensor
+    eval_edges: Tensor
+    related: CSR
+    split: LinkSplit | None
+    hierarchical: bool
+
+    @property
+    def num_nodes(self) -> int:
+        return self.graph.num_nodes
+
+
+def load_graph(config: DataConfig) -> tuple[GraphData, bool]:
+    """Load the dataset named by ``config.name``; the flag says whether it is a
+    hierarchy (directed child -> ancestor closure) rather than a symmetric graph."""
+    name = config.name
+    if name == "mammals":
+        from contrastkit.data.mammals import load_mammals
+
+        return load_mammals(), True
+    if name == "wordnet_nouns":
+        from contrastkit.data.closure import wordnet_closure_graph
+        from contrastkit.data.wordnet import load_wordnet_nouns
+
+        return wordnet_closure_graph(load_wordnet_nouns(config.path)), True
+    if name == "karate":
+        from contrastkit.data.karate import karate_club
+
+        return karate_club(features="identity"), False
+    if name == "digits":
+        from contrastkit.data.digits import digits_knn_graph
+
+        return digits_knn_graph(k=config.knn), False
+    if name == "sbm":
+        from contrastkit.data.sbm import planted_partition
+
+        graph = planted_partition(
+            config.sbm_nodes, config.sbm_blocks, config.sbm_p_in, config.sbm_p_out
+        )
+        return graph, False
+    from contrastkit.data.edge_files import read_edge_list
+
+    if config.path is None:  # DataConfig validation guarantees this; keeps mypy honest
+        raise ConfigError("data.path is required when data.name is 'edgelist'")
+    return read_edge_list(config.path), False
+
+
+def _symmetric_csr(edges: Tensor, num_nodes: int) -> CSR:
+    both = torch.cat([edges, edges.flip(0)], dim=1)
+    return to_csr(both, num_nodes=num_nodes)
+
+
+def build_task(config: DataConfig, seed: int = 0) -> GraphTask:
+    graph, hierarchical = load_graph(config)
+    if graph.num_edges == 0:
+        raise ConfigError(f"data.name {config.name!r} gave a graph with no edges")
+    edges = graph.edge_index
+    related = _symmetric_csr(edges, graph.num_nodes)
+    split: LinkSplit | None = None
+    train_edges = edges
+    if config.test_fraction > 0:
+        split = link_split(
+            edges,
+            graph.num_nodes,
+            val_fraction=0.0,
+            test_fraction=config.test_fraction,
+            undirected=not hierarchical,
+            protocol="nickel_kiela" if hierarchical else "random",
+            seed=seed,
+        )
+        train_edges = split.train_edge_index()
+    return GraphTask(
+        graph=graph,
+        train_edges=train_edges,
+        eval_edges=edges if split is None else train_edges,
+        related=related,
+        split=split,
+        hierarchical=hierarchical,
+    )

@@ -1,0 +1,250 @@
+"""The training loop: relation batches -> negatives -> objectives -> combiner -> step.
+
+One :class:`Trainer` owns every stateful piece of a run (encoder, optimiser, LR
+schedule, combiner, temperature schedule, curriculum, negative sampler, guards,
+RNG states, position in the epoch) and checkpoints all of it, so a run killed at
+any point and resumed from its last checkpoint continues bit-identically in
+deterministic mode. The step itself is vectorised: a batch of ``B`` relations and
+``B x K`` negatives is one gather, one loss evaluation and one optimiser step.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from contrastkit.functional.distances import get_distance
+from contrastkit.train.callbacks import EarlyStopping, NonFiniteGuard
+from contrastkit.train.config import TrainConfig
+from contrastkit.train.encoders import build_encoder
+from contrastkit.train.evaluation import evaluate_task
+from contrastkit.train.negatives import RelationNegativeSampler, Strategy
+from contrastkit.train.objectives import RelationBatch, objective_losses
+from contrastkit.train.progress import MetricsWriter, ProgressBar
+from contrastkit.train.schedules import RunSchedules
+from contrastkit.train.snapshots import SnapshotRecorder
+from contrastkit.train.task import GraphTask, build_task
+
+
+class Trainer:
+    """Train node embeddings of ``config.data`` as ``config`` says, logging to ``run_dir``."""
+
+    def __init__(self, config: TrainConfig, run_dir: str | Path | None = None) -> None:
+        self.config = config
+        self.run_dir = Path(run_dir if run_dir is not None else config.output.run_dir)
+        loop = config.loop
+        if loop.num_threads > 0:
+            torch.set_num_threads(loop.num_threads)
+        torch.manual_seed(loop.seed)
+        if loop.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        self.generator = torch.Generator().manual_seed(loop.seed)
+        self.task: GraphTask = build_task(config.data, seed=loop.seed)
+        self.distance = get_distance(config.objective.distance)
+        self.encoder = build_encoder(config.encoder, self.task, self.generator)
+        self.objective_names = [n for n, w in config.objectives.items() if w > 0]
+        self.sampler = RelationNegativeSampler(
+            self.task.related,
+            generator=self.generator,
+            pool_size=config.miner.pool_size,
+            refresh_every=config.miner.refresh_every,
+        )
+        edges = self.task.train_edges.shape[1]
+        self.batches_per_epoch = max(1, -(-edges // loop.batch_size))
+        self.schedules = RunSchedules(config, self.encoder, self.batches_per_epoch)
+        self.guard = NonFiniteGuard(loop.max_nonfinite_steps)
+        self.stopper = EarlyStopping(config.eval.early_stopping_patience, mode=self._monitor_mode())
+        self.snapshots = SnapshotRecorder(self.run_dir / "snapshots")
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.perm: Tensor | None = None
+        self.final_metrics: dict[str, float] = {}
+        self.stopped_early = False
+
+    def _monitor_mode(self) -> Literal["max", "min"]:
+        return (
+            "min"
+            if "rank" in self.config.eval.monitor or "loss" in self.config.eval.monitor
+            else "max"
+        )
+
+    # ---- one step -------------------------------------------------------------
+    def _relation_batch(self, idx: Tensor) -> tuple[RelationBatch, Tensor]:
+        cfg = self.config
+        u, v = self.task.train_edges[0, idx], self.task.train_edges[1, idx]
+        k = self.schedules.num_negatives(cfg.miner.num_negatives)
+        strategy: Strategy = cfg.miner.strategy
+        if self.epoch < cfg.loop.burn_in_epochs and cfg.miner.burn_in_degree:
+            strategy = "degree"
+        pos_scores = None
+        max_difficulty = self.schedules.max_difficulty()
+        if strategy not in ("uniform", "degree"):
+            if self.sampler.needs_refresh(self.step):
+                with torch.no_grad():
+                    self.sampler.refresh(self.encoder.embed_all(), self.distance, self.step)
+            with torch.no_grad():
+                pos_scores = self.distance.score_paired(self.encoder(u), self.encoder(v))
+        neg, mask = self.sampler.sample(
+            u,
+            k,
+            strategy,
+            positive_scores=pos_scores,
+            hard_ratio=cfg.miner.hard_ratio,
+            max_difficulty=max_difficulty,
+        )
+        nodes, inverse = torch.unique(torch.cat([u, v, neg.reshape(-1)]), return_inverse=True)
+        b = u.numel()
+        batch = RelationBatch(
+            z=self.encoder(nodes),
+            anchor=inverse[:b],
+            positive=inverse[b : 2 * b],
+            negatives=inverse[2 * b :].view(b, k),
+            mask=mask,
+            temperature=self.schedules.temperature(),
+        )
+        return batch, nodes
+
+    def train_step(self, idx: Tensor) -> dict[str, Any]:
+        start = time.perf_counter()
+        self.encoder.train()
+        batch, _ = self._relation_batch(idx)
+        losses = objective_losses(self.objective_names, batch, self.config.objective, self.distance)
+        combined = self.schedules.combine(losses)
+        optimizer = self.schedules.optimizer
+        optimizer.zero_grad(set_to_none=True)
+        combined.total.backward()
+        params = [p for g in optimizer.param_groups for p in g["params"]]
+        stepped = self.guard.check(combined.total, params)
+        if stepped:
+            self.schedules.clip_gradients(params)
+            optimizer.step()
+            self.schedules.after_optimizer_step()
+        record: dict[str, Any] = {}
+        if (self.step + 1) % self.config.loop.log_every == 0:
+            record = self._record(batch, combined, idx.numel(), time.perf_counter() - start)
+        return record
+
+    @torch.no_grad()
+    def _record(
+        self, batch: RelationBatch, combined: Any, size: int, elapsed: float
+    ) -> dict[str, Any]:
+        """The logged view of one step: losses, weights, schedules, similarity gap,
+        margin-violation rate (negatives scoring at least the positive)."""
+        pos = self.distance.score_paired(batch.anchors(), batch.positives())
+        neg = self.distance.score_paired(batch.anchors().unsqueeze(1), batch.negative_embeddings())
+        valid = batch.mask
+        n_valid = valid.sum().clamp_min(1)
+        gap = pos.mean() - (neg * valid).sum() / n_valid
+        violation = ((neg >= pos.unsqueeze(1)) & valid).sum() / n_valid
+        self.snapshots.observe_difficulty((neg - pos.unsqueeze(1) + 1.0)[valid])
+        record: dict[str, Any] = {
+            "kind": "train",
+            "step": self.step + 1,
+            "epoch": self.epoch,
+            "loss": float(combined.total.detach()),
+            "temperature": batch.temperature,
+            "lr": self.schedules.optimizer.param_groups[0]["lr"],
+            "sim_gap": float(gap),
+            "violation_rate": float(violation),
+            "skipped_nonfinite": self.guard.skipped,
+            "relations_per_s": size / max(elapsed, 1e-9),
+        }
+        for name, comp in combined.components.items():
+            record[f"loss/{name}"] = comp.loss
+            record[f"weight/{name}"] = comp.weight
+        record.update(self.schedules.stage_record())
+        return record
+
+    # ---- the loop -------------------------------------------------------------
+    def _epoch_permutation(self) -> Tensor:
+        return torch.randperm(self.task.train_edges.shape[1], generator=self.generator)
+
+    def fit(self, writer: MetricsWriter | None = None, checkpoint: Any = None) -> dict[str, float]:
+        """Train to ``loop.epochs`` (or early stop); returns the final evaluation."""
+        cfg = self.config
+        total = cfg.loop.epochs * self.batches_per_epoch
+        if self.step == 0:
+            self.snapshots.similarities("start", self)
+        bar = ProgressBar(total, enabled=cfg.loop.progress)
+        bar.update(self.step)
+        try:
+            while self.epoch < cfg.loop.epochs and not self.stopped_early:
+                if self.perm is None:
+                    self.perm = self._epoch_permutation()
+                bs = cfg.loop.batch_size
+                while self.batch_in_epoch < self.batches_per_epoch:
+                    idx = self.perm[self.batch_in_epoch * bs : (self.batch_in_epoch + 1) * bs]
+                    record = self.train_step(idx)
+                    self.step += 1
+                    self.batch_in_epoch += 1
+                    if record:
+                        if writer is not None:
+                            writer.write(record)
+                        bar.update(0, loss=record["loss"])
+                    bar.update(1)
+                    if checkpoint is not None and self.step % cfg.output.checkpoint_every == 0:
+                        checkpoint(self)
+                self.epoch += 1
+                self.batch_in_epoch = 0
+                self.perm = None
+                self.schedules.end_of_epoch()
+                if self.epoch % cfg.eval.every_epochs == 0 or self.epoch == cfg.loop.epochs:
+                    self._evaluate(writer)
+        finally:
+            bar.close()
+        if not self.final_metrics:
+            self._evaluate(writer)
+        self.snapshots.similarities("end", self)
+        self.snapshots.embedding(self)
+        return self.final_metrics
+
+    def _evaluate(self, writer: MetricsWriter | None) -> None:
+        metrics = evaluate_task(self.task, self.encoder, self.distance)
+        self.final_metrics = metrics
+        if writer is not None:
+            writer.write({"kind": "eval", "step": self.step, "epoch": self.epoch, **metrics})
+        monitor = self.config.eval.monitor
+        if monitor in metrics:
+            self.schedules.observe_metric(metrics[monitor])
+            if self.stopper.update(metrics[monitor], step=self.step):
+                self.stopped_early = True
+
+    # ---- state ----------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "encoder": self.encoder.state_dict(),
+            "schedules": self.schedules.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "guard": self.guard.state_dict(),
+            "stopper": self.stopper.state_dict(),
+            "snapshots": self.snapshots.state_dict(),
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "perm": self.perm,
+            "final_metrics": dict(self.final_metrics),
+            "stopped_early": self.stopped_early,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.encoder.load_state_dict(state["encoder"])
+        self.schedules.load_state_dict(state["schedules"])
+        self.sampler.load_state_dict(state["sampler"])
+        self.guard.load_state_dict(state["guard"])
+        self.stopper.load_state_dict(state["stopper"])
+        self.snapshots.load_state_dict(state["snapshots"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        self.step = int(state["step"])
+        self.epoch = int(state["epoch"])
+        self.batch_in_epoch = int(state["batch_in_epoch"])
+        self.perm = state["perm"]
+        self.final_metrics = dict(state["final_metrics"])
+        self.stopped_early = bool(state["stopped_early"])
