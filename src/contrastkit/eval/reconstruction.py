@@ -1,0 +1,297 @@
+r"""Filtered ranking metrics of Nickel & Kiela (2017): mean rank and MAP.
+
+For every anchor ``u`` with positives :math:`P(u)` (its neighbours in the graph)
+and the set :math:`F(u) \supseteq P(u)` of *known* relations (filtered out of the
+negatives), each positive ``v`` is ranked among the non-neighbours of ``u``:
+
+.. math::
+    r(u, v) = 1 + \#\{w \notin F(u) \cup \{u\} : d(u, w) < d(u, v)\}
+
+``mean_rank`` is the mean of :math:`r` over all positive relations (edges).
+``MAP`` is the mean over anchors of the average precision of the ranking of all
+non-self nodes: sorting the positives of ``u`` as :math:`v_1, \dots, v_{|P|}` by
+distance, the ``k``-th one sits at position :math:`r(u, v_k) + k - 1`, so
+
+.. math::
+    \mathrm{AP}(u) = \frac{1}{|P(u)|}\sum_{k=1}^{|P(u)|} \frac{k}{r(u, v_k) + k - 1}.
+
+Conventions (checked against ``facebookresearch/poincare-embeddings``
+``hype/graph.py`` and gensim's ``ReconstructionEvaluation``):
+
+- **Directed** by default, as both reference implementations: the relation
+  ``(u, v)`` of ``edge_index`` (for WordNet: hyponym -> hypernym) ranks ``v``
+  for anchor ``u`` only. ``mode="undirected"`` evaluates the symmetric closure
+  (every edge in both directions, each direction a separate relation).
+- **Self excluded** (facebookresearch sets ``d(u, u) = 10^{12}``). gensim keeps
+  the anchor itself among the negatives, which adds 1 to every rank;
+  ``include_self=True`` reproduces gensim's numbers exactly.
+- **Ties** between a positive and a negative: ``"optimistic"`` (strict ``<``
+  above; gensim's convention) by default, ``"pessimistic"`` counts ``<=``,
+  ``"average"`` the mean of both (mid-rank). A collapsed embedding (all points
+  equal) scores a perfect MAP under ``"optimistic"``; use ``"average"`` when ties
+  are possible (e.g. float32 Poincaré points on the boundary).
+- Duplicate edges are merged and self-loops dropped; nodes without positives
+  are not anchors.
+
+Algorithm (no loop over nodes or edges): anchors are sorted by degree and
+processed in tiles of ``c`` rows; each tile computes the ``[c, N]`` distances with
+any :class:`~contrastkit.functional.distances.Distance`, sorts only the
+positives of each row (padded to the tile's largest degree ``K``), places every
+negative among them with one batched ``searchsorted`` and counts with a
+``scatter_add`` + ``cumsum``: :math:`O(cN(d + \log K))` per tile. The WordNet
+noun closure (82,115 nodes, 743,241 edges) evaluates in minutes on 2 cores.
+
+Example:
+    >>> x = torch.tensor([[0.0, 0.0], [0.1, 0.0], [0.5, 0.5], [-0.9, 0.1]])
+    >>> ei = torch.tensor([[0, 0], [1, 2]])
+    >>> res = reconstruction_ranking(x, ei, distance="poincare")
+    >>> res.mean_rank, res.map
+    (1.0, 1.0)
+
+Reference: Nickel & Kiela, "Poincaré Embeddings for Learning Hierarchical
+Representations", NeurIPS 2017, Section 4.1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from contrastkit._validation import (
+    check_choice,
+    check_edge_index,
+    check_finite,
+    check_float_tensor,
+)
+from contrastkit.eval._tiling import (
+    DEFAULT_BUDGET_MB,
+    RankScorer,
+    chunk_rows,
+    padded_rows,
+)
+from contrastkit.functional.distances import Distance, get_distance
+from contrastkit.graph.csr import CSR, gather_neighbors, to_csr
+
+Ties = Literal["optimistic", "pessimistic", "average"]
+Mode = Literal["directed", "undirected"]
+TIES: tuple[Ties, ...] = ("optimistic", "pessimistic", "average")
+MODES: tuple[Mode, ...] = ("directed", "undirected")
+
+
+@dataclass(frozen=True)
+class RankingResult:
+    """Outcome of :func:`filtered_ranking`.
+
+    Attributes:
+        mean_rank: mean of the ranks of all evaluated relations.
+        map: mean average precision over anchors.
+        num_edges: number of evaluated relations ``E'`` (after merging duplicates).
+        anchors: ``[A]`` int64 ids of the evaluated anchors.
+        average_precision: ``[A]`` float64 AP of each anchor.
+        edges: ``[2, E']`` evaluated relations sorted by (anchor, target), or ``None``.
+        ranks: ``[E']`` float64 rank of each relation in ``edges``, or ``None``.
+    """
+
+    mean_rank: float
+    map: float
+    num_edges: int
+    anchors: Tensor
+    average_precision: Tensor
+    edges: Tensor | None = None
+    ranks: Tensor | None = None
+
+    def as_dict(self) -> dict[str, float]:
+        """``{"mean_rank": ..., "map": ...}``."""
+        return {"mean_rank": self.mean_rank, "map": self.map}
+
+
+def _counts_below(values: Tensor, sorted_pos: Tensor, threshold: Tensor, right: bool) -> Tensor:
+    """``out[i, k]`` = number of entries of ``values[i]`` that precede the ``k``-th
+    sorted positive: ``values[i, w] < sorted_pos[i, k]`` (``right=True``) or ``<=``
+    (``right=False``). Non-negatives must already be ``+inf`` in ``values``.
+
+    Only entries up to the row's largest positive (``threshold [c, 1]``) can count;
+    when few do (a good embedding), they are placed with a binary search each instead
+    of searching every entry of the ``[c, N]`` tile.
+    """
+    c, k = sorted_pos.shape
+    # Estimate the candidate share on every 16th column before paying for a full mask.
+    sample = values[:, ::16]
+    share = float((sample < threshold if right else sample <= threshold).sum()) / sample.numel()
+    hist = torch.zeros(c, k + 1, dtype=torch.int64, device=values.device)
+    if share * k <= 0.5:
+        cand = values < threshold if right else values <= threshold
+        r, w = cand.nonzero(as_tuple=True)
+        slot = torch.searchsorted(sorted_pos[r], values[r, w].unsqueeze(1), right=right)
+        hist.index_put_((r, slot.squeeze(1)), torch.ones_like(r), accumulate=True)
+    else:
+        slot = torch.searchsorted(sorted_pos, values, right=right)
+        hist.scatter_add_(1, slot, torch.ones(1, 1, dtype=torch.int64).expand_as(slot))
+    return hist.cumsum(1)[:, :-1].to(torch.float64)
+
+
+def filtered_ranking(
+    embeddings: Tensor,
+    edge_index: Tensor,
+    filter_edge_index: Tensor | None = None,
+    *,
+    distance: str | Distance = "poincare",
+    mode: Mode = "directed",
+    ties: Ties = "optimistic",
+    include_self: bool = False,
+    chunk_size: int | None = None,
+    memory_budget_mb: float = DEFAULT_BUDGET_MB,
+    return_ranks: bool = False,
+) -> RankingResult:
+    """Rank the relations ``edge_index`` among the non-relations of each anchor.
+
+    Args:
+        embeddings: ``[N, d]`` node embeddings (finite).
+        edge_index: ``[2, E]`` relations to rank (``E >= 1``), row 0 = anchor.
+        filter_edge_index: ``[2, F]`` further known relations that are removed from
+            the negatives but not ranked (the training edges in link prediction).
+        distance: name or :class:`Distance`; default ``"poincare"``.
+        mode: ``"directed"`` (default) or ``"undirected"`` (both directions of
+            every edge, filter edges included).
+        ties: ``"optimistic"`` (default), ``"pessimistic"`` or ``"average"``.
+        include_self: count the anchor itself as a negative (gensim); default False.
+        chunk_size: anchors per tile; by default as many as fit ``memory_budget_mb``.
+        memory_budget_mb: working memory of one tile in MiB; default 256.
+        return_ranks: also return the per-relation ``edges`` and ``ranks``.
+
+    Returns:
+        a :class:`RankingResult`.
+    """
+    x = check_float_tensor("embeddings", embeddings, ndim=2)
+    check_finite("embeddings", x)
+    n = x.shape[0]
+    ei = check_edge_index("edge_index", edge_index, n)
+    mode = check_choice("mode", mode, MODES)
+    ties = check_choice("ties", ties, TIES)
+    dist = get_distance(distance)
+    undirected = mode == "undirected"
+    pos = to_csr(ei, n, undirected=undirected, remove_self_loops=True)
+    if pos.num_edges == 0:
+        raise ValueError(
+            "edge_index has no relations besides self-loops: mean rank and MAP are undefined"
+        )
+    known = pos
+    if filter_edge_index is not None:
+        fi = check_edge_index("filter_edge_index", filter_edge_index, n)
+        known = to_csr(torch.cat([ei, fi], 1), n, undirected=undirected, remove_self_loops=True)
+
+    deg = pos.rowptr[1:] - pos.rowptr[:-1]
+    anchors = torch.nonzero(deg > 0).flatten()
+    # Degree order keeps the padding of every tile close to its real width.
+    anchors = anchors[torch.argsort(deg[anchors], stable=True)]
+    # values + GEMM temporaries, the candidate mask and an int64 slot per entry.
+    per_entry = 3 * x.element_size() + 17
+    step = chunk_rows(n, per_entry, chunk_size, memory_budget_mb)
+
+    with torch.no_grad():
+        scorer = RankScorer(dist, x)
+    ap_parts: list[Tensor] = []
+    rank_sum = 0.0
+    ranks_out = torch.empty(pos.num_edges, dtype=torch.float64) if return_ranks else None
+    for lo in range(0, anchors.numel(), step):
+        a = anchors[lo : lo + step]
+        ap, r_sum = _rank_tile(scorer, x, a, pos, known, ties, include_self, ranks_out)
+        ap_parts.append(ap)
+        rank_sum += r_sum
+
+    ap_all = torch.cat(ap_parts)
+    order = torch.argsort(anchors)
+    return RankingResult(
+        mean_rank=rank_sum / pos.num_edges,
+        map=float(ap_all.mean()),
+        num_edges=pos.num_edges,
+        anchors=anchors[order],
+        average_precision=ap_all[order],
+        edges=pos.to_edge_index() if return_ranks else None,
+        ranks=ranks_out,
+    )
+
+
+def _rank_tile(
+    scorer: RankScorer,
+    x: Tensor,
+    a: Tensor,
+    pos: CSR,
+    known: CSR,
+    ties: Ties,
+    include_self: bool,
+    ranks_out: Tensor | None,
+) -> tuple[Tensor, float]:
+    """AP per anchor ``[c]`` and the rank sum of one tile of anchors ``a``."""
+    c = a.numel()
+    rows = torch.arange(c, device=a.device)
+    width = int((pos.rowptr[a + 1] - pos.rowptr[a]).max())
+    col, valid, epos = padded_rows(pos, a, width)
+    with torch.no_grad():
+        values = scorer.values(x[a])
+    pos_vals = values.gather(1, col).masked_fill_(~valid, float("inf"))
+    sorted_vals, perm = pos_vals.sort(dim=1)
+    valid_sorted = valid.gather(1, perm)
+    deg = valid.sum(1, keepdim=True)
+    threshold = sorted_vals.gather(1, deg - 1)
+
+    # Known relations (positives included) and the anchor leave the negatives: +inf
+    # is never below a finite positive, so the counts below see negatives only.
+    owner, nbr = gather_neighbors(known, a)
+    values[owner, nbr] = float("inf")
+    if not include_self:
+        values[rows, a] = float("inf")
+    if ties == "optimistic":
+        below = _counts_below(values, sorted_vals, threshold, right=True)
+    elif ties == "pessimistic":
+        below = _counts_below(values, sorted_vals, threshold, right=False)
+    else:
+        below = 0.5 * (
+            _counts_below(values, sorted_vals, threshold, right=False)
+            + _counts_below(values, sorted_vals, threshold, right=True)
+        )
+    ranks = 1.0 + below
+    k = torch.arange(1, width + 1, dtype=torch.float64, device=x.device).unsqueeze(0)
+    prec = torch.where(valid_sorted, k / (ranks + k - 1.0), torch.zeros_like(ranks))
+    ap = prec.sum(1) / valid_sorted.sum(1).to(torch.float64)
+    if ranks_out is not None:
+        ranks_out[epos.gather(1, perm)[valid_sorted]] = ranks[valid_sorted]
+    return ap, float(ranks[valid_sorted].sum())
+
+
+def reconstruction_ranking(
+    embeddings: Tensor,
+    edge_index: Tensor,
+    *,
+    distance: str | Distance = "poincare",
+    mode: Mode = "directed",
+    ties: Ties = "optimistic",
+    include_self: bool = False,
+    chunk_size: int | None = None,
+    memory_budget_mb: float = DEFAULT_BUDGET_MB,
+    return_ranks: bool = False,
+) -> RankingResult:
+    """Reconstruction mean rank and MAP of Nickel & Kiela (2017): every relation of
+    the (transitive-closure) graph ``edge_index`` ``[2, E]`` ranked among the
+    non-relations of its anchor. See :func:`filtered_ranking` for the arguments.
+
+    >>> x = torch.randn(5, 3, generator=torch.Generator().manual_seed(0)) * 0.1
+    >>> r = reconstruction_ranking(x, torch.tensor([[0, 1], [1, 2]]))
+    >>> 1.0 <= r.mean_rank <= 4.0 and 0.0 < r.map <= 1.0
+    True
+    """
+    return filtered_ranking(
+        embeddings,
+        edge_index,
+        None,
+        distance=distance,
+        mode=mode,
+        ties=ties,
+        include_self=include_self,
+        chunk_size=chunk_size,
+        memory_budget_mb=memory_budget_mb,
+        return_ranks=return_ranks,
+    )
