@@ -39,7 +39,7 @@ from contrastkit._validation import (
 from contrastkit.functional.distances import Distance, get_distance
 from contrastkit.mining.exclusions import Exclusions
 from contrastkit.mining.pool import PoolLike, check_pool, pool_tile
-from contrastkit.mining.tiles import Bound, apply_bounds, check_bounds
+from contrastkit.mining.tiles import Bound, apply_bounds, bounded_copy, check_bounds
 from contrastkit.mining.topk import Head, TopK, empty_topk
 
 IndexKind = Literal["flat", "ivf", "hnsw"]
@@ -177,9 +177,7 @@ def faiss_scan(
     first = min(index.size, max(h.k for h in heads) + extra + slack)
     fetch = torch.full((n_q,), first, dtype=torch.int64, device=dev)
     out = [empty_topk(n_q, h.k, dt, dev) for h in heads]
-    removed = {
-        b.name: torch.zeros(n_q, dtype=torch.int64, device=dev) for b in [*bounds, *head_bounds]
-    }
+    removed = {b.name: torch.zeros(n_q, dtype=torch.int64, device=dev) for b in bounds}
     todo = torch.arange(n_q, device=dev)
     while todo.numel():
         f = int(fetch[todo].max())
@@ -191,8 +189,7 @@ def faiss_scan(
         apply_bounds(s, _rows(bounds, todo), counts, 0, todo.numel())
         short = torch.zeros(todo.numel(), dtype=torch.bool, device=dev)
         for h, st in zip(heads, out, strict=True):
-            s_h = s.clone()
-            apply_bounds(s_h, _rows(h.bounds, todo), counts, 0, todo.numel())
+            s_h = bounded_copy(s, _rows(h.bounds, todo), 0, todo.numel()) if h.bounds else s
             keys, pos = s_h.topk(min(h.k, f), dim=1)
             kk = keys.shape[1]
             st.keys[todo, :kk] = keys

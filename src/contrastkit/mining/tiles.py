@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from contrastkit._validation import check_finite, check_float_tensor
-from contrastkit.functional.distances import Distance, get_distance
+from contrastkit.functional.distances import Distance, _sq_clamp, get_distance
 from contrastkit.mining.exclusions import Exclusions
 from contrastkit.mining.pool import (
     DEFAULT_MEMORY_BUDGET,
@@ -63,25 +63,36 @@ def check_bounds(bounds: Sequence[Bound], num_queries: int) -> None:
             )
 
 
+def _violations(s: Tensor, bd: Bound, b0: int, b1: int) -> Tensor:
+    t = bd.threshold[b0:b1].unsqueeze(1)
+    if bd.upper:
+        return s >= t if bd.strict else s > t
+    return s <= t if bd.strict else s < t
+
+
 def apply_bounds(
     s: Tensor, bounds: Sequence[Bound], removed: dict[str, Tensor], b0: int, b1: int
 ) -> None:
     """Set entries of ``s`` violating any bound to ``-inf`` in place; add each bound's
-    count of removed (previously finite) entries to ``removed[name][b0:b1]``."""
+    count of removed (previously finite) entries to ``removed[name][b0:b1]`` for the
+    bounds named in ``removed`` (others are applied without counting)."""
     # Every bound is judged on the same tile, so counts do not depend on the
     # order in which bounds are listed.
-    alive = s > float("-inf")
-    bads = []
-    for bd in bounds:
-        t = bd.threshold[b0:b1].unsqueeze(1)
-        if bd.upper:
-            bads.append(s >= t if bd.strict else s > t)
-        else:
-            bads.append(s <= t if bd.strict else s < t)
+    counted = any(bd.name in removed for bd in bounds)
+    alive = s > float("-inf") if counted else None
+    bads = [_violations(s, bd, b0, b1) for bd in bounds]
     for bd, bad in zip(bounds, bads, strict=True):
-        if bd.name in removed:
+        if alive is not None and bd.name in removed:
             removed[bd.name][b0:b1] += (bad & alive).sum(1)
         s.masked_fill_(bad, float("-inf"))
+
+
+def bounded_copy(s: Tensor, bounds: Sequence[Bound], b0: int, b1: int) -> Tensor:
+    """``s`` with entries violating any bound set to ``-inf`` (a new tensor, no counts)."""
+    bad = _violations(s, bounds[0], b0, b1)
+    for bd in bounds[1:]:
+        bad |= _violations(s, bd, b0, b1)
+    return s.masked_fill(bad, float("-inf"))
 
 
 def score_tiles(
@@ -108,21 +119,31 @@ def score_tiles(
     check_bounds(bounds, queries.shape[0])
     dist = get_distance(distance)
     n_q, dev, dt = queries.shape[0], queries.device, queries.dtype
-    bq, bm = tile_sizes(n_q, m, d, dt, memory_budget, extra_per_score)
+    # L2 distances reuse the GEMM buffer plus one buffer for ||q||^2 + ||x||^2.
+    l2 = dist.name in ("sqeuclidean", "euclidean")
+    esz = queries.element_size()
+    bq, bm = tile_sizes(n_q, m, d, dt, memory_budget, extra_per_score + (esz if l2 else 0))
     q_all = dist.prepare(queries) if dist.is_inner_product else queries
+    q_sq = (q_all * q_all).sum(1, keepdim=True) if l2 else None
     counts = removed if removed is not None else {}
-    # One reused score buffer: a fresh multi-MB allocation per tile costs page faults.
-    buf = torch.empty(bq * bm, dtype=dt, device=dev) if dist.is_inner_product else None
+    # Reused score buffers: a fresh multi-MB allocation per tile costs page faults.
+    gemm = dist.is_inner_product or l2
+    buf = torch.empty(bq * bm, dtype=dt, device=dev) if gemm else None
+    buf2 = torch.empty(bq * bm, dtype=dt, device=dev) if l2 else None
     for m0 in range(0, m, bm):
         m1 = min(m, m0 + bm)
         tile = pool_tile(pool, m0, m1, dt, dev)
         if dist.is_inner_product:
             tile = dist.prepare(tile)
+        t_sq = (tile * tile).sum(1).unsqueeze(0) if l2 else None
         for b0 in range(0, n_q, bq):
             b1 = min(n_q, b0 + bq)
+            size = (b1 - b0) * (m1 - m0)
             if buf is not None:
-                s = buf[: (b1 - b0) * (m1 - m0)].view(b1 - b0, m1 - m0)
+                s = buf[:size].view(b1 - b0, m1 - m0)
                 torch.mm(q_all[b0:b1], tile.T, out=s)
+                if buf2 is not None and q_sq is not None and t_sq is not None:
+                    s = _l2_scores(s, buf2[:size].view_as(s), q_sq[b0:b1], t_sq, dist.name)
             else:
                 s = dist.score_pairwise(q_all[b0:b1], tile)
             if exclusions is not None:
@@ -130,3 +151,13 @@ def score_tiles(
             if bounds:
                 apply_bounds(s, bounds, counts, b0, b1)
             yield ScoreTile(s, b0, b1, m0, m1)
+
+
+def _l2_scores(dot: Tensor, out: Tensor, q_sq: Tensor, t_sq: Tensor, name: str) -> Tensor:
+    # In place, with the operation order of distances._pairwise_sq_l2, so that
+    # scores equal ``score_pairwise`` bit for bit: (|q|^2 + |x|^2) - 2 q.x.
+    torch.add(q_sq, t_sq, out=out)
+    out.sub_(dot, alpha=2.0).clamp_min_(0.0)
+    if name == "euclidean":
+        out.clamp_min_(_sq_clamp(out.dtype)).sqrt_()
+    return out.neg_()

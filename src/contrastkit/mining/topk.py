@@ -36,7 +36,7 @@ from contrastkit._validation import check_float_tensor, check_positive_int
 from contrastkit.functional.distances import Distance
 from contrastkit.mining.exclusions import Exclusions
 from contrastkit.mining.pool import DEFAULT_MEMORY_BUDGET, PoolLike
-from contrastkit.mining.tiles import Bound, apply_bounds, check_bounds, score_tiles
+from contrastkit.mining.tiles import Bound, bounded_copy, check_bounds, score_tiles
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,8 @@ def scan_topk(
         heads: rankings to compute (see :class:`Head`).
         distance: name or :class:`Distance` (default ``"cosine"``).
         exclusions: from :func:`~contrastkit.mining.exclusions.build_exclusions`.
-        bounds: per-row score bounds; each removal count is ``[B]`` int64.
+        bounds: per-row score bounds shared by all heads; each one's removal count
+            is ``[B]`` int64 (head-specific bounds are not counted).
         generator: randomness of sampled heads (same generator state and budget,
             same result).
         memory_budget: bytes for the tiles (default 512 MB).
@@ -109,9 +110,7 @@ def scan_topk(
     head_bounds = [b for h in heads for b in h.bounds]
     check_bounds(head_bounds, n_q)
     state = [empty_topk(n_q, h.k, dt, dev) for h in heads]
-    removed = {
-        b.name: torch.zeros(n_q, dtype=torch.int64, device=dev) for b in [*bounds, *head_bounds]
-    }
+    removed = {b.name: torch.zeros(n_q, dtype=torch.int64, device=dev) for b in bounds}
     sampled = any(h.alpha is not None for h in heads)
     tiles = score_tiles(
         queries,
@@ -125,10 +124,7 @@ def scan_topk(
     )
     for t in tiles:
         for h, st in zip(heads, state, strict=True):
-            s_h = t.scores
-            if h.bounds:
-                s_h = s_h.clone()
-                apply_bounds(s_h, h.bounds, removed, t.b0, t.b1)
+            s_h = bounded_copy(t.scores, h.bounds, t.b0, t.b1) if h.bounds else t.scores
             _merge_tile(h, st, s_h, t.b0, t.b1, t.m0, generator)
     return state, removed
 
