@@ -132,3 +132,17 @@ def test_degree_corrected_negatives_match_degrees(gen):
     assert ok.float().mean() > 0.8
     with pytest.raises(ValueError, match="positive_edges"):
         degree_corrected_negatives(ei, torch.tensor([[0], [99]]), num_nodes=48)
+
+
+def test_khop_bad_input(gen):
+    ei = torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]])
+    z = torch.randn(5, 3, generator=gen)
+    z[2, 0] = float("nan")  # node 2 is in the 2-hop ring of node 0
+    with pytest.raises(ValueError, match="embeddings"):
+        khop_negatives(z, ei, torch.tensor([0]), 2)
+    with pytest.raises(ValueError, match="anchors"):
+        khop_negatives(torch.randn(5, 3), ei, torch.tensor([5]), 2)
+    with pytest.raises(ValueError, match="k"):
+        khop_negatives(torch.randn(5, 3), ei, torch.tensor([0]), 0)
+    with pytest.raises(ValueError, match="nodes"):
+        khop_negatives(torch.randn(4, 3), to_csr(ei, 5), torch.tensor([0]), 1)

@@ -27,6 +27,8 @@ Example:
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import Tensor
 
@@ -37,7 +39,7 @@ from contrastkit._validation import (
     check_positive_int,
     check_tensor,
 )
-from contrastkit.functional.distances import Distance, get_distance
+from contrastkit.functional.distances import COSINE_EPS, Distance, get_distance
 from contrastkit.graph.csr import CSR, to_csr
 from contrastkit.graph.khop import KHopRings, k_hop_rings
 from contrastkit.mining.exclusions import build_exclusions
@@ -102,11 +104,22 @@ def ring_scores(
     if p == 0:
         return torch.empty(0, dtype=x.dtype)
     if dist.is_inner_product:
-        x = dist.prepare(x)
-        pattern = torch.sparse_csr_tensor(
-            rings.ptr, rings.node, torch.zeros(p, dtype=x.dtype), (anchors.numel(), x.shape[0])
-        )
-        return torch.sparse.sampled_addmm(pattern, x[anchors], x.T, beta=0.0).values()
+        with warnings.catch_warnings():  # "sparse CSR support is in beta"
+            warnings.simplefilter("ignore", UserWarning)
+            pattern = torch.sparse_csr_tensor(
+                rings.ptr,
+                rings.node,
+                torch.zeros(p, dtype=x.dtype),
+                (anchors.numel(), x.shape[0]),
+                check_invariants=False,  # rings are valid CSR by construction
+            )
+        dots = torch.sparse.sampled_addmm(pattern, x[anchors], x.T, beta=0.0).values()
+        if dist.name != "cosine":
+            return dots
+        # cos = x.y / (max(|x|, eps) max(|y|, eps)), as CosineSimilarity, without
+        # writing a normalised copy of the whole table.
+        norms = torch.linalg.vector_norm(x, dim=1).clamp_min(COSINE_EPS)
+        return dots / (norms[anchors][rings.anchor] * norms[rings.node])
     step = int(min(p, max(1, min(memory_budget // (4 * x.shape[1] * x.element_size()), 8192))))
     xa = torch.empty(step, x.shape[1], dtype=x.dtype)
     xn = torch.empty_like(xa)
@@ -144,7 +157,7 @@ def khop_negatives(
     Returns:
         :class:`MiningResult` ``[B, k]`` (masked where the ring has fewer nodes).
     """
-    _check_embeddings(embeddings)
+    check_float_tensor("embeddings", embeddings, ndim=2)
     check_positive_int("k", k)
     check_positive_int("hops", hops)
     check_tensor("anchors", anchors, ndim=1)
@@ -155,6 +168,10 @@ def khop_negatives(
         csr, anchors.cpu(), hops, min_hop=2, chunk_size=chunk_size, sort_nodes=False
     )
     scores = ring_scores(embeddings, anchors.cpu(), rings, get_distance(distance), memory_budget)
+    # Checking the scores instead of the whole table: a non-finite row that takes
+    # part (an anchor or a ring node) makes its scores non-finite.
+    check_finite("embeddings", scores)
+    check_finite("embeddings", embeddings[anchors])
     top, pos = segment_topk(rings.anchor, scores, anchors.numel(), k, memory_budget)
     if rings.node.numel():
         idx = torch.where(pos >= 0, rings.node[pos.clamp_min(0)], -1)
