@@ -89,13 +89,6 @@ def pairwise_logits(dist: Distance, x: Tensor, y: Tensor, scale: float | Tensor)
     return dist.score_pairwise(x, y) * scale
 
 
-def _row_logits(dist: Distance, x: Tensor, y: Tensor, scale: float | Tensor) -> Tensor:
-    """``scale * score(x_b, y_bk)`` for ``x [B, d]``, ``y [B, K, d]`` -> ``[B, K]``."""
-    if dist.is_inner_product:
-        return torch.bmm(dist.prepare(y), (dist.prepare(x) * scale).unsqueeze(-1)).squeeze(-1)
-    return dist.score_paired(x.unsqueeze(1), y) * scale
-
-
 def info_nce(
     anchors: Tensor,
     positives: Tensor,
@@ -152,8 +145,14 @@ def info_nce(
         k = negatives.shape[1]
         keep = check_mask("negative_mask", negative_mask, (b, k))
         fn = check_mask("false_negative_mask", false_negative_mask, (b, k))
-        pos = dist.score_paired(anchors, positives) * inv_t
-        neg = _row_logits(dist, anchors, negatives, inv_t)
+        if dist.is_inner_product:
+            # normalise each operand once; [B, K] scores by one batched matrix-vector product
+            q = dist.prepare(anchors) * inv_t
+            pos = (q * dist.prepare(positives)).sum(-1)
+            neg = torch.bmm(dist.prepare(negatives), q.unsqueeze(-1)).squeeze(-1)
+        else:
+            pos = dist.score_paired(anchors, positives) * inv_t
+            neg = dist.score_paired(anchors.unsqueeze(1), negatives) * inv_t
         drop = fn if keep is None else (~keep if fn is None else ~keep | fn)
         if drop is not None:
             neg = neg.masked_fill(drop, float("-inf"))
