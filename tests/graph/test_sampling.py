@@ -68,6 +68,40 @@ def test_uniform_marginals() -> None:
     assert int((upper > 0).sum()) == 15
 
 
+@pytest.mark.parametrize("fanout", [3, 40])  # Floyd slots / random-key sort (> 32)
+def test_large_degree_paths(fanout: int) -> None:
+    # Node 0 has 80 in-neighbours: both sampling paths give distinct true neighbours with
+    # equal marginals fanout / 80.
+    ei = torch.stack([torch.arange(1, 81), torch.zeros(80, dtype=torch.int64)])
+    csr = sampling_csr(ei, 81)
+    trials = 400
+    owner, nbr = sample_neighbors(csr, torch.zeros(trials, dtype=torch.int64), fanout, 1)
+    assert nbr.numel() == trials * fanout
+    rows = nbr.view(trials, fanout)
+    assert bool((rows >= 1).all()) and bool((rows <= 80).all())
+    assert all(len(set(r)) == fanout for r in rows.tolist())
+    assert torch.equal(owner, torch.arange(trials).repeat_interleave(fanout))
+    freq = torch.bincount(nbr, minlength=81)[1:].double() / trials
+    sd = (fanout / 80 * (1 - fanout / 80) / trials) ** 0.5
+    assert float((freq - fanout / 80).abs().max()) < 5 * sd
+
+
+def test_mixed_degrees_in_one_call() -> None:
+    # Node 0: 100 in-neighbours (compare path), node 1: 20 (bitmask path), node 2: 2 (whole).
+    src = torch.cat([torch.arange(3, 103), torch.arange(3, 23), torch.tensor([5, 6])])
+    dst = torch.cat([torch.zeros(100), torch.ones(20), torch.full((2,), 2)]).long()
+    csr = sampling_csr(torch.stack([src, dst]), 103)
+    nodes = torch.tensor([0, 1, 2]).repeat(300)
+    owner, nbr = sample_neighbors(csr, nodes, 5, generator=7)
+    which = nodes[owner]
+    for node, lo, hi, want in ((0, 3, 102, 5), (1, 3, 22, 5), (2, 5, 6, 2)):
+        rows = nbr[which == node].view(300, want)
+        assert bool(((rows >= lo) & (rows <= hi)).all())
+        assert all(len(set(r)) == want for r in rows.tolist())
+    freq = torch.bincount(nbr[which == 1], minlength=23)[3:23].double() / 300
+    assert float((freq - 0.25).abs().max()) < 5 * (0.25 * 0.75 / 300) ** 0.5
+
+
 @settings(max_examples=40, deadline=None)
 @given(graph=graphs, fanouts=st.lists(st.integers(-1, 4), min_size=1, max_size=3))
 def test_multi_hop_subgraph_properties(graph, fanouts: list[int]) -> None:

@@ -26,12 +26,16 @@ def test_induced_subgraph_brute_force() -> None:
         induced_subgraph(ei, nodes, 10)
 
 
-def test_node_map() -> None:
-    m = NodeMap(torch.tensor([7, 3]))
+@pytest.mark.parametrize("num_nodes", [None, 10])  # sorted / dense table
+def test_node_map(num_nodes: int | None) -> None:
+    m = NodeMap(torch.tensor([7, 3]), num_nodes)
+    assert (m.dense is not None) == (num_nodes is not None)
     assert m.contains(torch.tensor([3, 4, 7])).tolist() == [True, False, True]
     assert m.add(torch.tensor([5, 1])).tolist() == [2, 3]
     assert m(torch.tensor([1, 3, 5, 7])).tolist() == [3, 1, 2, 0]
-    assert not bool(NodeMap(torch.zeros(0, dtype=torch.int64)).contains(torch.tensor([1])).any())
+    assert m(torch.tensor([[1, 3], [5, 7]])).tolist() == [[3, 1], [2, 0]]
+    empty = NodeMap(torch.zeros(0, dtype=torch.int64), num_nodes)
+    assert not bool(empty.contains(torch.tensor([1])).any())
 
 
 def ring(n: int) -> torch.Tensor:
@@ -84,3 +88,25 @@ def test_loader_bad_input() -> None:
         NeighborLoader(ring(5), 5, [2], sampler="cluster")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="fanouts"):
         NeighborLoader(ring(5), 5, [])
+
+
+def test_sorted_map_gives_same_subgraph(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Graphs above DENSE_MAP_LIMIT use the sorted map: same nodes, same order, same edges.
+    import contrastkit.graph.subgraph as subgraph_mod
+    from contrastkit.graph.layerwise import layerwise_sample
+    from contrastkit.graph.sampling import neighbor_sample, sampling_csr
+
+    g = torch.Generator().manual_seed(2)
+    ei = torch.randint(0, 200, (2, 1500), generator=g)
+    csr = sampling_csr(ei, 200)
+    seeds = torch.tensor([5, 17, 3, 150])
+    dense = neighbor_sample(csr, seeds, [4, 3], generator=1)
+    dense_lw = layerwise_sample(csr, seeds, [20, 20], generator=1)
+    monkeypatch.setattr(subgraph_mod, "DENSE_MAP_LIMIT", 0)
+    assert NodeMap(seeds, 200).dense is None
+    sparse = neighbor_sample(csr, seeds, [4, 3], generator=1)
+    sparse_lw = layerwise_sample(csr, seeds, [20, 20], generator=1)
+    assert torch.equal(dense.n_id, sparse.n_id)
+    assert torch.equal(dense.edge_index, sparse.edge_index)
+    assert torch.equal(dense_lw.n_id, sparse_lw.n_id)
+    assert torch.equal(dense_lw.edge_index, sparse_lw.edge_index)

@@ -82,7 +82,7 @@ def layerwise_sample(
         check_positive_int(f"layer_sizes[{i}]", s)
     gen = as_generator(generator)
     n = csr.num_nodes
-    mapping = NodeMap(seeds)
+    mapping = NodeMap(seeds, csr.num_nodes)
     n_parts = [seeds]
     edge_keys: list[Tensor] = []
     num_nodes, num_edges = [int(seeds.numel())], []
@@ -102,8 +102,7 @@ def layerwise_sample(
         seen = torch.cat(edge_keys) if edge_keys else keys[:0]
         keys = keys[~torch.isin(keys, seen)]  # an edge met in two layers is stored once
         edge_keys.append(keys)
-        new = chosen[~mapping.contains(chosen)]
-        mapping.add(new)
+        _, new = mapping.extend(chosen)
         n_parts.append(new)
         num_nodes.append(int(new.numel()))
         num_edges.append(int(keys.numel()))
