@@ -141,9 +141,9 @@ def test_agrees_with_gensim_exactly(tmp_path: Path, gen: torch.Generator) -> Non
     ei = torch.randint(0, n, (2, 100), generator=gen)
     ei = ei[:, ei[0] != ei[1]]
     train, test = ei[:, :70], ei[:, 70:]
-    kv = poincare.PoincareKeyedVectors(vector_size=3, vector_count=n)
-    for i in range(n):
-        kv.add_vector(f"n{i}", x[i].numpy())
+    # float64 storage: gensim's float32 default would round the points we compare on.
+    kv = poincare.PoincareKeyedVectors(vector_size=3, vector_count=0, dtype=np.float64)
+    kv.add_vectors([f"n{i}" for i in range(n)], x.numpy())
     _write_tsv(tmp_path / "all.tsv", ei)
     _write_tsv(tmp_path / "train.tsv", train)
     _write_tsv(tmp_path / "test.tsv", test)

@@ -108,13 +108,9 @@ class RankScorer:
         if self.kind == "generic":
             return closeness_values(self.distance, queries, self.raw_corpus)
         out = torch.mm(self.query_side(queries), self.corpus_t)
-        if self.kind == "inner":
-            return out.neg_()
-        if self.kind == "poincare":
-            # Cancellation can leave a coincident pair slightly below 0, like the
-            # distance's own floor.
-            return out.clamp_min_(0.0)
-        return out
+        # No clamp at 0: cancellation only reorders (near-)coincident points, which the
+        # distance itself cannot tell apart either, and a pass over the tile is saved.
+        return out.neg_() if self.kind == "inner" else out
 
 
 def _kind(distance: Distance) -> str:

@@ -66,17 +66,21 @@ from contrastkit._validation import (
     check_finite,
     check_float_tensor,
 )
-from contrastkit.eval._tiling import (
-    DEFAULT_BUDGET_MB,
-    RankScorer,
-    chunk_rows,
-    padded_rows,
-)
+from contrastkit.eval._rank_tile import Ties, rank_tile
+from contrastkit.eval._tiling import DEFAULT_BUDGET_MB, RankScorer, chunk_rows
 from contrastkit.functional.distances import Distance, get_distance
-from contrastkit.graph.csr import CSR, gather_neighbors, to_csr
+from contrastkit.graph.csr import to_csr
 
-Ties = Literal["optimistic", "pessimistic", "average"]
 Mode = Literal["directed", "undirected"]
+__all__ = [
+    "MODES",
+    "TIES",
+    "Mode",
+    "RankingResult",
+    "Ties",
+    "filtered_ranking",
+    "reconstruction_ranking",
+]
 TIES: tuple[Ties, ...] = ("optimistic", "pessimistic", "average")
 MODES: tuple[Mode, ...] = ("directed", "undirected")
 
@@ -106,31 +110,6 @@ class RankingResult:
     def as_dict(self) -> dict[str, float]:
         """``{"mean_rank": ..., "map": ...}``."""
         return {"mean_rank": self.mean_rank, "map": self.map}
-
-
-def _counts_below(values: Tensor, sorted_pos: Tensor, threshold: Tensor, right: bool) -> Tensor:
-    """``out[i, k]`` = number of entries of ``values[i]`` that precede the ``k``-th
-    sorted positive: ``values[i, w] < sorted_pos[i, k]`` (``right=True``) or ``<=``
-    (``right=False``). Non-negatives must already be ``+inf`` in ``values``.
-
-    Only entries up to the row's largest positive (``threshold [c, 1]``) can count;
-    when few do (a good embedding), they are placed with a binary search each instead
-    of searching every entry of the ``[c, N]`` tile.
-    """
-    c, k = sorted_pos.shape
-    # Estimate the candidate share on every 16th column before paying for a full mask.
-    sample = values[:, ::16]
-    share = float((sample < threshold if right else sample <= threshold).sum()) / sample.numel()
-    hist = torch.zeros(c, k + 1, dtype=torch.int64, device=values.device)
-    if share * k <= 0.5:
-        cand = values < threshold if right else values <= threshold
-        r, w = cand.nonzero(as_tuple=True)
-        slot = torch.searchsorted(sorted_pos[r], values[r, w].unsqueeze(1), right=right)
-        hist.index_put_((r, slot.squeeze(1)), torch.ones_like(r), accumulate=True)
-    else:
-        slot = torch.searchsorted(sorted_pos, values, right=right)
-        hist.scatter_add_(1, slot, torch.ones(1, 1, dtype=torch.int64).expand_as(slot))
-    return hist.cumsum(1)[:, :-1].to(torch.float64)
 
 
 def filtered_ranking(
@@ -168,7 +147,7 @@ def filtered_ranking(
     x = check_float_tensor("embeddings", embeddings, ndim=2)
     check_finite("embeddings", x)
     n = x.shape[0]
-    ei = check_edge_index("edge_index", edge_index, n)
+    ei = check_edge_index("edge_index", edge_index, n).to(x.device)
     mode = check_choice("mode", mode, MODES)
     ties = check_choice("ties", ties, TIES)
     dist = get_distance(distance)
@@ -180,7 +159,7 @@ def filtered_ranking(
         )
     known = pos
     if filter_edge_index is not None:
-        fi = check_edge_index("filter_edge_index", filter_edge_index, n)
+        fi = check_edge_index("filter_edge_index", filter_edge_index, n).to(x.device)
         known = to_csr(torch.cat([ei, fi], 1), n, undirected=undirected, remove_self_loops=True)
 
     deg = pos.rowptr[1:] - pos.rowptr[:-1]
@@ -195,10 +174,12 @@ def filtered_ranking(
         scorer = RankScorer(dist, x)
     ap_parts: list[Tensor] = []
     rank_sum = 0.0
-    ranks_out = torch.empty(pos.num_edges, dtype=torch.float64) if return_ranks else None
+    ranks_out = None
+    if return_ranks:
+        ranks_out = torch.empty(pos.num_edges, dtype=torch.float64, device=x.device)
     for lo in range(0, anchors.numel(), step):
         a = anchors[lo : lo + step]
-        ap, r_sum = _rank_tile(scorer, x, a, pos, known, ties, include_self, ranks_out)
+        ap, r_sum = rank_tile(scorer, x, a, pos, known, ties, include_self, ranks_out)
         ap_parts.append(ap)
         rank_sum += r_sum
 
@@ -213,53 +194,6 @@ def filtered_ranking(
         edges=pos.to_edge_index() if return_ranks else None,
         ranks=ranks_out,
     )
-
-
-def _rank_tile(
-    scorer: RankScorer,
-    x: Tensor,
-    a: Tensor,
-    pos: CSR,
-    known: CSR,
-    ties: Ties,
-    include_self: bool,
-    ranks_out: Tensor | None,
-) -> tuple[Tensor, float]:
-    """AP per anchor ``[c]`` and the rank sum of one tile of anchors ``a``."""
-    c = a.numel()
-    rows = torch.arange(c, device=a.device)
-    width = int((pos.rowptr[a + 1] - pos.rowptr[a]).max())
-    col, valid, epos = padded_rows(pos, a, width)
-    with torch.no_grad():
-        values = scorer.values(x[a])
-    pos_vals = values.gather(1, col).masked_fill_(~valid, float("inf"))
-    sorted_vals, perm = pos_vals.sort(dim=1)
-    valid_sorted = valid.gather(1, perm)
-    deg = valid.sum(1, keepdim=True)
-    threshold = sorted_vals.gather(1, deg - 1)
-
-    # Known relations (positives included) and the anchor leave the negatives: +inf
-    # is never below a finite positive, so the counts below see negatives only.
-    owner, nbr = gather_neighbors(known, a)
-    values[owner, nbr] = float("inf")
-    if not include_self:
-        values[rows, a] = float("inf")
-    if ties == "optimistic":
-        below = _counts_below(values, sorted_vals, threshold, right=True)
-    elif ties == "pessimistic":
-        below = _counts_below(values, sorted_vals, threshold, right=False)
-    else:
-        below = 0.5 * (
-            _counts_below(values, sorted_vals, threshold, right=False)
-            + _counts_below(values, sorted_vals, threshold, right=True)
-        )
-    ranks = 1.0 + below
-    k = torch.arange(1, width + 1, dtype=torch.float64, device=x.device).unsqueeze(0)
-    prec = torch.where(valid_sorted, k / (ranks + k - 1.0), torch.zeros_like(ranks))
-    ap = prec.sum(1) / valid_sorted.sum(1).to(torch.float64)
-    if ranks_out is not None:
-        ranks_out[epos.gather(1, perm)[valid_sorted]] = ranks[valid_sorted]
-    return ap, float(ranks[valid_sorted].sum())
 
 
 def reconstruction_ranking(
