@@ -154,8 +154,10 @@ def uniformity(
     step = chunk_rows(n, 24, chunk_size, memory_budget_mb)
     parts: list[Tensor] = []
     for lo in range(0, n, step):
-        rows = torch.arange(lo, min(lo + step, n))
-        cols = torch.arange(lo, n)  # pairs i < j only: columns left of the tile never count
+        rows = torch.arange(lo, min(lo + step, n), device=z.device)
+        cols = torch.arange(
+            lo, n, device=z.device
+        )  # pairs i < j only: columns left of the tile never count
         d2 = sq[rows].unsqueeze(1) + sq[lo:].unsqueeze(0) - 2.0 * z[rows] @ z[lo:].T
         d2 = d2.clamp_min(0.0)
         logits = (-t * d2).masked_fill(cols.unsqueeze(0) <= rows.unsqueeze(1), float("-inf"))

@@ -81,7 +81,10 @@ class _Relevance:
             check_tensor("corpus_labels", corpus_labels, ndim=1)
             check_length("query_labels", query_labels, num_queries)
             check_length("corpus_labels", corpus_labels, num_items)
-            self.query_labels, self.corpus_labels = query_labels, corpus_labels
+            self.query_labels, self.corpus_labels = (
+                query_labels,
+                corpus_labels.to(query_labels.device),
+            )
             return
         pairs = check_edge_index("relevant_pairs", relevant_pairs)
         if pairs.numel() and (
@@ -91,7 +94,7 @@ class _Relevance:
                 f"relevant_pairs must index [0, {num_queries}) x [0, {num_items}), "
                 f"got max ({int(pairs[0].max())}, {int(pairs[1].max())})"
             )
-        g = torch.ones(pairs.shape[1], dtype=torch.float64)
+        g = torch.ones(pairs.shape[1], dtype=torch.float64, device=pairs.device)
         if gains is not None:
             g = check_float_tensor("gains", gains, ndim=1).to(torch.float64)
             check_length("gains", g, pairs.shape[1])
@@ -99,10 +102,10 @@ class _Relevance:
                 raise ValueError(f"gains must be non-negative, got min {float(g.min())}")
         keys = pairs[0].to(torch.int64) * num_items + pairs[1]
         self.keys, inverse = torch.unique(keys, return_inverse=True)
-        self.gains = torch.zeros(self.keys.numel(), dtype=torch.float64)
+        self.gains = torch.zeros(self.keys.numel(), dtype=torch.float64, device=keys.device)
         self.gains.scatter_reduce_(0, inverse, g, reduce="amax", include_self=False)
         rows = torch.div(self.keys, num_items, rounding_mode="floor")
-        self.rowptr = torch.zeros(num_queries + 1, dtype=torch.int64)
+        self.rowptr = torch.zeros(num_queries + 1, dtype=torch.int64, device=keys.device)
         self.rowptr[1:] = torch.cumsum(torch.bincount(rows, minlength=num_queries), 0)
 
     def tile(self, lo: int, hi: int) -> Tensor:
@@ -110,7 +113,7 @@ class _Relevance:
             return (self.query_labels[lo:hi].unsqueeze(1) == self.corpus_labels.unsqueeze(0)).to(
                 torch.float64
             )
-        dense = torch.zeros(hi - lo, self.m, dtype=torch.float64)
+        dense = torch.zeros(hi - lo, self.m, dtype=torch.float64, device=self.keys.device)
         start, end = int(self.rowptr[lo]), int(self.rowptr[hi])
         keys = self.keys[start:end]
         dense[torch.div(keys, self.m, rounding_mode="floor") - lo, keys % self.m] = self.gains[
@@ -170,7 +173,7 @@ def retrieval_metrics(
     avail = c.shape[0] - (1 if exclude is not None else 0)
     kcl = [min(k, max(avail, 1)) for k in ks]
     kmax = max(kcl)
-    disc = 1.0 / torch.log2(torch.arange(2, kmax + 2, dtype=torch.float64))
+    disc = 1.0 / torch.log2(torch.arange(2, kmax + 2, dtype=torch.float64, device=q.device))
     step = chunk_rows(c.shape[0], 3 * c.element_size() + 24, chunk_size, memory_budget_mb)
 
     sums = {
