@@ -132,3 +132,27 @@ def test_sample_non_edges_errors() -> None:
         sample_non_edges(complete, 4, -1, generator=g)
     with pytest.raises(ValueError, match="edge_index"):
         sample_non_edges(complete, 3, 1, generator=g)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(2, 12),
+    st.lists(st.tuples(st.integers(0, 11), st.integers(0, 11)), max_size=40),
+    st.integers(0, 2**31 - 1),
+    st.booleans(),
+)
+def test_sample_non_edges_never_returns_an_edge(
+    n: int, pairs: list[tuple[int, int]], seed: int, undirected: bool
+) -> None:
+    edges = [(u % n, v % n) for u, v in pairs]
+    ei = torch.tensor(edges, dtype=torch.long).reshape(-1, 2).T
+    taken = set(edges) | ({(v, u) for u, v in edges} if undirected else set())
+    free = [(u, v) for u in range(n) for v in range(n) if u != v and (u, v) not in taken]
+    gen = torch.Generator().manual_seed(seed)
+    if not free:
+        with pytest.raises(ValueError, match="complete"):
+            sample_non_edges(ei, n, 5, generator=gen, undirected=undirected)
+        return
+    out = sample_non_edges(ei, n, 50, generator=gen, undirected=undirected, max_rounds=200)
+    assert out.shape == (2, 50)
+    assert set(map(tuple, out.T.tolist())) <= set(free)
