@@ -169,3 +169,34 @@ def test_bad_input():
         exact_topk(q, x, 2, memory_budget=10)
     with pytest.raises(TypeError, match="pool"):
         exact_topk(q, [[1.0]], 2)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("distance", ["cosine", "dot", "sqeuclidean", "euclidean"])
+def test_blockmax_path_equals_brute_force_with_exclusions_and_bounds(distance, gen):
+    # m >= 8 * 32 * k selects the two-phase block-maximum path; 3001 is not a
+    # multiple of the block or the tile, so ragged blocks are exercised too
+    m, b, k = 3001, 40, 5
+    x = torch.randn(m, 6, generator=gen, dtype=torch.float64)
+    ids = torch.randperm(m, generator=gen)[:b]
+    q = x[ids] + 0.1 * torch.randn(b, 6, generator=gen, dtype=torch.float64)
+    labels = torch.randint(0, 7, (m,), generator=gen)
+    pos = torch.randint(0, m, (b, 3), generator=gen)
+    ex = build_exclusions(b, m, query_ids=ids, positive_ids=pos, query_labels=labels[ids], pool_labels=labels)
+    full = get_distance(distance).score_pairwise(q, x)
+    bad = labels[ids].unsqueeze(1) == labels.unsqueeze(0)
+    bad[torch.arange(b), ids] = True
+    bad[torch.arange(b).unsqueeze(1), pos] = True
+    full = full.masked_fill(bad, float("-inf"))
+    upper = full.max(1).values - 0.3  # drops each row's best few candidates
+    head = Head(k, bounds=(Bound("hi", upper),))
+    for budget in (200_000, 50_000_000):
+        (plain, bounded), removed = scan_topk(
+            q, x, [Head(k), head], distance=distance, exclusions=ex, memory_budget=budget,
+            bounds=[Bound("cap", torch.full((b,), 1e9, dtype=torch.float64))],
+        )
+        ref = full.topk(k, dim=1)
+        assert torch.equal(plain.indices, ref.indices)
+        torch.testing.assert_close(plain.scores, ref.values)
+        ref_b = full.masked_fill(full >= upper.unsqueeze(1), float("-inf")).topk(k, dim=1)
+        assert torch.equal(bounded.indices, ref_b.indices)
+        assert removed["cap"].sum() == 0

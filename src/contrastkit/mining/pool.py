@@ -25,12 +25,14 @@ from contrastkit._validation import check_finite, check_positive_int
 PoolLike = Union[Tensor, np.ndarray]  # noqa: UP007 - a runtime alias usable on Python 3.10
 
 DEFAULT_MEMORY_BUDGET = 512 * 2**20  # bytes
-# Query rows per tile: large enough for an efficient GEMM, small enough that a
-# pool tile stays long (the running top-k merge is paid once per query tile).
-_QUERY_TILE = 1024
-# Pool rows per tile: a 1024 x 8192 float32 score tile (32 MB) measured fastest for
-# GEMM + topk on CPU; larger tiles only add page faults and cache misses.
-_POOL_TILE_CAP = 8192
+# Query rows and pool rows per tile: 4096 x 2048 (a 32 MB float32 score tile)
+# measured fastest for GEMM + threshold merge on CPU (FAISS blocks 4096 x 1024);
+# the merge after each tile touches only the few entries above the running
+# threshold, so moderately narrow pool tiles cost little.
+_QUERY_TILE = 4096
+_POOL_TILE_CAP = 2048
+# Shrink the query tile before letting the pool tile fall below this width.
+_MIN_POOL_TILE = 64
 # Bytes per score-tile element on top of the scores themselves: a validity mask,
 # topk scratch and, for sampled heads, noise and keys.
 _PER_SCORE_OVERHEAD = 3
@@ -92,12 +94,17 @@ def tile_sizes(
     """
     check_positive_int("memory_budget", memory_budget)
     esz = torch.empty((), dtype=dtype).element_size()
+
+    def per_col(bq: int) -> int:
+        return bq * (esz + _PER_SCORE_OVERHEAD + extra_per_score) + 2 * dim * esz
+
     bq = max(1, min(num_queries, _QUERY_TILE))
-    per_col = bq * (esz + _PER_SCORE_OVERHEAD + extra_per_score) + 2 * dim * esz
-    bm = memory_budget // per_col
+    while bq > 1 and memory_budget // per_col(bq) < min(pool_size, _MIN_POOL_TILE):
+        bq //= 2
+    bm = memory_budget // per_col(bq)
     if bm < 1:
         raise ValueError(
             f"memory_budget={memory_budget} bytes is too small for one pool row; "
-            f"need at least {per_col}"
+            f"need at least {per_col(bq)}"
         )
     return bq, int(max(1, min(pool_size, bm, _POOL_TILE_CAP)))

@@ -129,25 +129,103 @@ def scan_topk(
     return state, removed
 
 
+_BLOCK = 32
+_NEG_INF = float("-inf")
+
+
+def tile_topk(s: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """``topk(k, dim=1)`` of a tile: ``(values [r, k'], columns [r, k'])``, ``k' = min(k, w)``."""
+    return s.topk(min(k, s.shape[1]), dim=1)
+
+
+def _block_max(keys: Tensor) -> Tensor:
+    """Maximum of every block of 32 columns (the ragged tail is one more block)."""
+    r, w = keys.shape
+    nb = w // _BLOCK
+    bmax = keys[:, : nb * _BLOCK].reshape(r, nb, _BLOCK).amax(2)
+    if nb * _BLOCK < w:
+        bmax = torch.cat([bmax, keys[:, nb * _BLOCK :].amax(1, keepdim=True)], 1)
+    return bmax
+
+
+def _candidates(keys: Tensor, tau: Tensor) -> tuple[Tensor, Tensor, Tensor] | None:
+    """Entries above their row's threshold ``tau [r]``, compacted per row:
+    ``(rows [R], values [R, C], cols [R, C])`` with ``-inf`` / ``-1`` padding.
+
+    Only blocks of 32 columns whose maximum beats ``tau`` are read (an entry
+    ``> tau`` lies in such a block); once the running top-k is full these are a
+    small fraction of the tile, so the merge handles a few values per row instead
+    of a selection over the whole tile.
+    """
+    w = keys.shape[1]
+    hit_rows, blk = torch.nonzero(_block_max(keys) > tau.unsqueeze(1), as_tuple=True)
+    if hit_rows.numel() == 0:
+        return None
+    cols = blk.unsqueeze(1) * _BLOCK + torch.arange(_BLOCK, device=keys.device)
+    inside = cols < w
+    vals = torch.take(keys, hit_rows.unsqueeze(1) * w + cols.clamp_max(w - 1))
+    pr, pj = torch.nonzero((vals > tau[hit_rows].unsqueeze(1)) & inside, as_tuple=True)
+    row = hit_rows[pr]  # row-major order: sorted by row
+    rows, inv, counts = torch.unique_consecutive(row, return_inverse=True, return_counts=True)
+    rank = torch.arange(row.numel(), device=keys.device) - (torch.cumsum(counts, 0) - counts)[inv]
+    width = int(counts.max())
+    out_v = torch.full((rows.numel(), width), _NEG_INF, dtype=keys.dtype, device=keys.device)
+    out_c = torch.full((rows.numel(), width), -1, dtype=torch.int64, device=keys.device)
+    out_v[inv, rank] = vals[pr, pj]
+    out_c[inv, rank] = cols[pr, pj]
+    return rows, out_v, out_c
+
+
 def _merge_tile(
     head: Head, st: TopK, s: Tensor, b0: int, b1: int, m0: int, gen: torch.Generator | None
 ) -> None:
-    kk = min(head.k, s.shape[1])
     if head.alpha is None:
-        keys, pos = s.topk(kk, dim=1)
-        scores = keys
+        keys = s
     else:
-        finite = s > float("-inf")
-        noisy = torch.where(finite, head.alpha * s + _gumbel(tuple(s.shape), s, gen), s)
-        keys, pos = noisy.topk(kk, dim=1)
-        scores = s.gather(1, pos)
-    all_keys = torch.cat([st.keys[b0:b1], keys], dim=1)
-    all_scores = torch.cat([st.scores[b0:b1], scores], dim=1)
-    all_idx = torch.cat([st.indices[b0:b1], pos + m0], dim=1)
+        noisy = head.alpha * s + _gumbel(tuple(s.shape), s, gen)
+        keys = torch.where(s > _NEG_INF, noisy, s)
+    tau = st.keys[b0:b1, -1]
+    open_rows = tau == _NEG_INF  # running top-k not full yet: select on the whole row
+    n_open = int(open_rows.sum())
+    all_rows = torch.arange(b1 - b0, device=s.device)
+    if n_open:
+        rows = all_rows if n_open == b1 - b0 else torch.nonzero(open_rows).squeeze(1)
+        vals, cols = tile_topk(keys if n_open == b1 - b0 else keys[rows], head.k)
+        _merge_rows(head, st, s, rows, vals, cols, b0, m0)
+    if n_open < b1 - b0:  # threshold pass on the others, without copying the tile
+        full = all_rows if n_open == 0 else torch.nonzero(~open_rows).squeeze(1)
+        found = _candidates(keys if n_open == 0 else keys[full], tau[full])
+        if found is not None:
+            sub, vals, cols = found
+            _merge_rows(head, st, s, full[sub], vals, cols, b0, m0)
+
+
+def _take(t: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
+    """``t[rows[:, None], cols]`` with ``-inf`` where ``cols < 0`` (one flat gather)."""
+    flat = rows.unsqueeze(1) * t.shape[1] + cols.clamp_min(0)
+    return torch.take(t, flat).masked_fill(cols < 0, _NEG_INF)
+
+
+def _merge_rows(
+    head: Head,
+    st: TopK,
+    s: Tensor,
+    rows: Tensor,
+    vals: Tensor,
+    cols: Tensor,
+    b0: int,
+    m0: int,
+) -> None:
+    """Merge candidate ``(vals, cols)`` of tile rows ``rows`` into the running top-k."""
+    scores = vals if head.alpha is None else _take(s, rows, cols).masked_fill(cols < 0, 0.0)
+    g = rows + b0
+    all_keys = torch.cat([st.keys[g], vals], dim=1)
+    all_scores = torch.cat([st.scores[g], scores], dim=1)
+    all_idx = torch.cat([st.indices[g], torch.where(cols >= 0, cols + m0, -1)], dim=1)
     top_keys, sel = all_keys.topk(head.k, dim=1)
-    st.keys[b0:b1] = top_keys
-    st.scores[b0:b1] = all_scores.gather(1, sel)
-    st.indices[b0:b1] = all_idx.gather(1, sel)
+    st.keys[g] = top_keys
+    st.scores[g] = all_scores.gather(1, sel)
+    st.indices[g] = all_idx.gather(1, sel)
 
 
 def exact_topk(
