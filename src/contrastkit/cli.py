@@ -71,6 +71,10 @@ def _add_other(sub: argparse._SubParsersAction) -> None:
     e.add_argument("run_dir", help="a run directory written by `contrastkit train`")
     r = sub.add_parser("report", help="write report.html and PNGs for a run directory")
     r.add_argument("run_dir")
+    r.add_argument("--out", help="HTML file or directory (default RUN_DIR/report.html)")
+    r.add_argument("--projection", default="auto", choices=["auto", "pca", "umap"],
+                   help="2-D projection of the embedding (auto: UMAP when installed)")
+    r.add_argument("--max-points", type=int, default=5000, help="points drawn in the projection")
     x = sub.add_parser("export", help="write a run's embeddings with their node ids")
     x.add_argument("run_dir")
     x.add_argument("--out", required=True, help="output file: .npy, .npz or .parquet")

@@ -74,7 +74,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from contrastkit.report.build import build_report
 
-    path = build_report(_run_dir(args.run_dir))
+    path = build_report(
+        _run_dir(args.run_dir), args.out, projection=args.projection, max_points=args.max_points
+    )
     print(f"report: {path}")
     return 0
 

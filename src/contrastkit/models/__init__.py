@@ -1,1 +1,17 @@
-"""contrastkit.models."""
+"""Encoders: embedding tables (Euclidean, Poincaré), MLPs, PyG GNNs, a graph
+autoencoder and an offline sentence-transformers text encoder."""
+
+from contrastkit.models.autoencoder import GraphAutoencoder
+from contrastkit.models.embedding import EmbeddingTable
+from contrastkit.models.gnn import GNNEncoder
+from contrastkit.models.mlp import MLP
+from contrastkit.models.text import TextEncoder, default_model_path
+
+__all__ = [
+    "MLP",
+    "EmbeddingTable",
+    "GNNEncoder",
+    "GraphAutoencoder",
+    "TextEncoder",
+    "default_model_path",
+]
