@@ -62,3 +62,50 @@ def test_help_everywhere(capsys: pytest.CaptureFixture[str]) -> None:
             main([cmd, "--help"])
         assert exc.value.code == 0
         assert "usage:" in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def karate_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("cli") / "run"
+    code = main(
+        ["train", "--dataset", "karate", "--epochs", "12", "--batch-size", "32", "--dim", "3",
+         "--negatives", "8", "--run-dir", str(run), "--no-progress", "--no-report",
+         "--set", "loop.burn_in_epochs=2", "--set", "eval.every_epochs=6"]
+    )
+    assert code == 0
+    return run
+
+
+def test_train_prints_metrics_and_writes_the_run(
+    karate_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("config.yaml", "metrics.jsonl", "final_metrics.json", "checkpoints/last.pt"):
+        assert (karate_run / name).is_file(), name
+    code = main(["eval", str(karate_run)])
+    out = capsys.readouterr().out
+    assert code == 0 and "map" in out and "mean_rank" in out
+
+
+def test_export_mine_and_report(karate_run: Path, tmp_path: Path) -> None:
+    import numpy as np
+
+    assert main(["export", str(karate_run), "--out", str(tmp_path / "z.npy")]) == 0
+    z = np.load(tmp_path / "z.npy")
+    assert z.shape == (34, 3)
+    assert (tmp_path / "z.ids.json").is_file()
+    assert main(["export", str(karate_run), "--out", str(tmp_path / "z.npz")]) == 0
+    assert np.load(tmp_path / "z.npz")["ids"].shape == (34,)
+    assert main(["mine", str(karate_run), "--k", "4", "--out", str(tmp_path / "neg.npz")]) == 0
+    mined = np.load(tmp_path / "neg.npz")
+    assert mined["indices"].shape == (34, 4)
+    own = np.arange(34)[:, None]
+    assert not ((mined["indices"] == own) & mined["mask"]).any()  # never the node itself
+    assert main(["report", str(karate_run), "--out", str(tmp_path / "r.html")]) == 0
+    assert (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_export_rejects_unknown_suffix(
+    karate_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = _run(capsys, "export", str(karate_run), "--out", str(tmp_path / "z.csv"))
+    assert code == 2 and "--out must end in" in err

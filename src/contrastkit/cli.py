@@ -72,8 +72,12 @@ def _add_other(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("report", help="write report.html and PNGs for a run directory")
     r.add_argument("run_dir")
     r.add_argument("--out", help="HTML file or directory (default RUN_DIR/report.html)")
-    r.add_argument("--projection", default="auto", choices=["auto", "pca", "umap"],
-                   help="2-D projection of the embedding (auto: UMAP when installed)")
+    r.add_argument(
+        "--projection",
+        default="auto",
+        choices=["auto", "pca", "umap"],
+        help="2-D projection of the embedding (auto: UMAP when installed)",
+    )
     r.add_argument("--max-points", type=int, default=5000, help="points drawn in the projection")
     x = sub.add_parser("export", help="write a run's embeddings with their node ids")
     x.add_argument("run_dir")
@@ -83,7 +87,12 @@ def _add_other(sub: argparse._SubParsersAction) -> None:
     m.add_argument("run_dir")
     m.add_argument("--out", required=True, help="output .npz with indices, mask, scores")
     m.add_argument("--k", type=int, default=10, help="negatives per node (default 10)")
-    m.add_argument("--strategy", default="hardest", choices=["hardest", "semihard", "random"])
+    m.add_argument(
+        "--strategy",
+        default="hardest",
+        choices=["hardest", "weighted", "mixed", "random", "cluster"],
+        help="mining strategy (default hardest)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

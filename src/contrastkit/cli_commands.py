@@ -135,8 +135,10 @@ def _write_faiss(z: torch.Tensor, trainer: Any, path: Path) -> None:
 
 
 def cmd_mine(args: argparse.Namespace) -> int:
+    """Mine ``k`` negatives for every node of a run's graph against all nodes, excluding
+    the node itself and its known relations (the strategies of :mod:`contrastkit.mining`)."""
     from contrastkit.mining.exclusions import build_exclusions
-    from contrastkit.mining.topk import exact_topk
+    from contrastkit.mining.miner import mine
 
     if args.k <= 0:
         raise ConfigError(f"--k must be > 0, got {args.k}")
@@ -145,18 +147,28 @@ def cmd_mine(args: argparse.Namespace) -> int:
         z = trainer.encoder.embed_all().detach()
     n = z.shape[0]
     excl = build_exclusions(n, n, query_ids=torch.arange(n), edges=trainer.task.related)
-    scores, idx = exact_topk(z, z, args.k, distance=trainer.distance, exclusions=excl)
-    mask = idx >= 0
+    result = mine(
+        z,
+        z,
+        args.k,
+        args.strategy,
+        exclusions=excl,
+        distance=trainer.distance,
+        generator=trainer.config.loop.seed,
+    )
     buffer = io.BytesIO()
     np.savez_compressed(
         buffer,
-        indices=idx.numpy(),
-        mask=mask.numpy(),
-        scores=scores.numpy(),
+        indices=result.indices.numpy(),
+        mask=result.mask.numpy(),
+        scores=result.scores.numpy(),
         ids=np.array(trainer.task.graph.names or [str(i) for i in range(n)]),
     )
     atomic_write_bytes(Path(args.out), buffer.getvalue())
-    print(f"wrote {args.k} hardest negatives for {n} nodes to {args.out}")
+    print(
+        f"wrote {args.k} {args.strategy} negatives for {n} nodes to {args.out} "
+        f"({result.num_valid} valid)"
+    )
     return 0
 
 

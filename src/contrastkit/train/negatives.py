@@ -6,8 +6,9 @@ validity mask — never copies of embeddings):
 * ``uniform`` — nodes drawn uniformly and *rejected* when they are ``u`` itself or
   related to ``u`` (Nickel & Kiela 2017). Rejected slots are redrawn, all at once,
   for up to ``max_rounds`` rounds; what still fails is masked out.
-* ``degree`` — drawn with probability :math:`\propto \deg^{0.75}` (the burn-in
-  distribution of N&K and gensim), with the same rejection.
+* ``degree`` — drawn with probability :math:`\propto c^{0.75}`, ``c`` the number of
+  relations a node takes part in (either end; the burn-in distribution of N&K and
+  gensim), with the same rejection.
 * ``hard`` — from a per-node pool of the ``pool_size`` closest non-related nodes
   under the current embedding, refreshed every ``refresh_every`` steps by the exact
   tiled top-k of :mod:`contrastkit.mining.topk`; ``K`` are drawn from the pool.
@@ -64,8 +65,9 @@ class RelationNegativeSampler:
         self.pool_size = check_positive_int("pool_size", min(pool_size, max(self.num_nodes - 1, 1)))
         self.refresh_every = check_positive_int("refresh_every", refresh_every)
         self.max_rounds = check_positive_int("max_rounds", max_rounds)
-        deg = degrees(related).to(torch.float64)
-        self.degree_probs = (deg.clamp_min(1.0) ** 0.75) / (deg.clamp_min(1.0) ** 0.75).sum()
+        counts = degrees(related, direction="total")
+        weight = counts.to(torch.float64).clamp_min(1.0) ** 0.75
+        self.degree_probs = weight / weight.sum()
         self.pool: Tensor | None = None  # [N, P] node ids, closest first
         self.pool_scores: Tensor | None = None  # [N, P] scores, -inf where missing
         self.last_refresh = -1
@@ -84,17 +86,18 @@ class RelationNegativeSampler:
     def random(self, u: Tensor, k: int, kind: str = "uniform") -> tuple[Tensor, Tensor]:
         """``k`` uniform (or degree-distributed) non-related negatives per anchor ``u [B]``."""
         neg = self._draw((u.numel(), k), kind)
-        bad = self._rejected(u, neg)
+        bad = self._rejected(u.unsqueeze(1).expand_as(neg), neg)
         for _ in range(self.max_rounds):
-            if not bool(bad.any()):
+            rows, cols = torch.nonzero(bad, as_tuple=True)
+            if rows.numel() == 0:
                 break
-            redraw = self._draw((1, int(bad.sum())), kind).view(-1)
-            neg[bad] = redraw
-            bad = self._rejected(u, neg)
+            # only the redrawn slots need checking again
+            fresh = self._draw((1, rows.numel()), kind).view(-1)
+            neg[rows, cols] = fresh
+            bad[rows, cols] = self._rejected(u[rows], fresh)
         return neg.masked_fill(bad, 0), ~bad
 
-    def _rejected(self, u: Tensor, neg: Tensor) -> Tensor:
-        anchors = u.unsqueeze(1).expand_as(neg)
+    def _rejected(self, anchors: Tensor, neg: Tensor) -> Tensor:
         return (neg == anchors) | has_edge(self.related, anchors, neg)
 
     # ---- the hard pool ----------------------------------------------------------

@@ -5,9 +5,12 @@
 
 * ``train_edges`` ``[2, E]`` — the relations iterated over in batches (for a
   hierarchy, the transitive closure, child -> ancestor);
-* ``related`` — a CSR of every pair that must never be drawn as a negative (the
-  symmetric closure of *all* known relations, held-out ones included, as in
-  Nickel & Kiela 2017);
+* ``related`` — a CSR of every pair ``(u, w)`` that must never be drawn as a
+  negative for anchor ``u``: all known relations, held-out ones included. For a
+  hierarchy it is directed, as in Nickel & Kiela (2017): the negatives of
+  ``(u, v)`` are the ``w`` with ``(u, w)`` not a relation, so ``u``'s descendants
+  *are* negatives for ``u`` — exactly what the directed reconstruction ranking
+  asks (an ancestor must outrank a descendant). For other graphs it is symmetric;
 * ``eval_edges`` — the relations the reconstruction ranking is computed over;
 * ``split`` — held-out positives/negatives for link prediction when
   ``test_fraction > 0``.
@@ -86,7 +89,11 @@ def build_task(config: DataConfig, seed: int = 0) -> GraphTask:
     if graph.num_edges == 0:
         raise ConfigError(f"data.name {config.name!r} gave a graph with no edges")
     edges = graph.edge_index
-    related = _symmetric_csr(edges, graph.num_nodes)
+    related = (
+        to_csr(edges, num_nodes=graph.num_nodes)
+        if hierarchical
+        else _symmetric_csr(edges, graph.num_nodes)
+    )
     split: LinkSplit | None = None
     train_edges = edges
     if config.test_fraction > 0:
