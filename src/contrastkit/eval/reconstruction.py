@@ -30,16 +30,20 @@ Conventions (checked against ``facebookresearch/poincare-embeddings``
   ``"average"`` the mean of both (mid-rank). A collapsed embedding (all points
   equal) scores a perfect MAP under ``"optimistic"``; use ``"average"`` when ties
   are possible (e.g. float32 Poincaré points on the boundary).
-- Duplicate edges are merged and self-loops dropped; nodes without positives
-  are not anchors.
+- Duplicate edges are merged and self-loops dropped (gensim would rank a
+  self-loop as a relation of rank 1); nodes without positives are not anchors.
 
 Algorithm (no loop over nodes or edges): anchors are sorted by degree and
-processed in tiles of ``c`` rows; each tile computes the ``[c, N]`` distances with
-any :class:`~contrastkit.functional.distances.Distance`, sorts only the
-positives of each row (padded to the tile's largest degree ``K``), places every
-negative among them with one batched ``searchsorted`` and counts with a
-``scatter_add`` + ``cumsum``: :math:`O(cN(d + \log K))` per tile. The WordNet
-noun closure (82,115 nodes, 743,241 edges) evaluates in minutes on 2 cores.
+processed in tiles of ``c`` rows. A tile costs one GEMM of ``[c, d + 2]`` by
+``[d + 2, N]`` giving values that order each row exactly as the distance does
+(:class:`~contrastkit.eval._tiling.RankScorer`: no ``arcosh`` or square root is
+needed to rank), a sort of each anchor's positives only (padded to the tile's
+largest degree ``K``), and one batched ``searchsorted`` that places each negative
+among them; ``scatter_add`` + ``cumsum`` turn the slots into counts:
+:math:`O(cN(d + \log K))`. Negatives farther than an anchor's farthest positive
+never count, so for a good embedding only the few closer ones are searched. The
+WordNet noun closure (82,115 nodes, 743,241 edges) takes about 1.7 passes of the
+``N x N`` GEMM for a trained-like embedding (``benchmarks/bench_eval.py``).
 
 Example:
     >>> x = torch.tensor([[0.0, 0.0], [0.1, 0.0], [0.5, 0.5], [-0.9, 0.1]])
