@@ -99,3 +99,16 @@ def test_negative_miner_state_and_positive_ids(gen):
         mine_in_batch(torch.randn(4, 2), torch.zeros(3, dtype=torch.long), 1)
     with pytest.raises(ValueError, match="k"):
         NegativeMiner(0)
+
+
+def test_mine_in_batch_large_classes_use_label_exclusion(gen):
+    # classes above 64 items switch the same-label exclusion from pairs to labels
+    z = torch.randn(200, 4, generator=gen)
+    y = torch.arange(200) % 2
+    t = mine_in_batch(z, y, 5, "hardest", generator=0)
+    r = t.result
+    assert r.mask.all()
+    assert not (y[r.indices] == y.unsqueeze(1)).any()
+    full = torch.nn.functional.cosine_similarity(z.unsqueeze(1), z.unsqueeze(0), dim=2)
+    full = full.masked_fill(y.unsqueeze(1) == y.unsqueeze(0), float("-inf"))
+    assert torch.equal(r.indices, full.topk(5, dim=1).indices)

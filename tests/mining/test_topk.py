@@ -172,16 +172,18 @@ def test_bad_input():
 
 
 @pytest.mark.parametrize("distance", ["cosine", "dot", "sqeuclidean", "euclidean"])
-def test_blockmax_path_equals_brute_force_with_exclusions_and_bounds(distance, gen):
-    # m >= 8 * 32 * k selects the two-phase block-maximum path; 3001 is not a
-    # multiple of the block or the tile, so ragged blocks are exercised too
+def test_threshold_merge_equals_brute_force_with_exclusions_and_bounds(distance, gen):
+    # many pool tiles, so most merges go through the block-maximum threshold pass;
+    # 3001 is not a multiple of the 32-column block or of the tile (ragged blocks)
     m, b, k = 3001, 40, 5
     x = torch.randn(m, 6, generator=gen, dtype=torch.float64)
     ids = torch.randperm(m, generator=gen)[:b]
     q = x[ids] + 0.1 * torch.randn(b, 6, generator=gen, dtype=torch.float64)
     labels = torch.randint(0, 7, (m,), generator=gen)
     pos = torch.randint(0, m, (b, 3), generator=gen)
-    ex = build_exclusions(b, m, query_ids=ids, positive_ids=pos, query_labels=labels[ids], pool_labels=labels)
+    ex = build_exclusions(
+        b, m, query_ids=ids, positive_ids=pos, query_labels=labels[ids], pool_labels=labels
+    )
     full = get_distance(distance).score_pairwise(q, x)
     bad = labels[ids].unsqueeze(1) == labels.unsqueeze(0)
     bad[torch.arange(b), ids] = True
@@ -191,7 +193,12 @@ def test_blockmax_path_equals_brute_force_with_exclusions_and_bounds(distance, g
     head = Head(k, bounds=(Bound("hi", upper),))
     for budget in (200_000, 50_000_000):
         (plain, bounded), removed = scan_topk(
-            q, x, [Head(k), head], distance=distance, exclusions=ex, memory_budget=budget,
+            q,
+            x,
+            [Head(k), head],
+            distance=distance,
+            exclusions=ex,
+            memory_budget=budget,
             bounds=[Bound("cap", torch.full((b,), 1e9, dtype=torch.float64))],
         )
         ref = full.topk(k, dim=1)

@@ -57,9 +57,12 @@ class Exclusions:
             n += int(torch.bincount(self.pair_rows, minlength=num_queries).max())
         return n
 
-    def apply(self, scores: Tensor, b0: int, b1: int, m0: int, m1: int) -> None:
+    def apply(
+        self, scores: Tensor, b0: int, b1: int, m0: int, m1: int, mask: Tensor | None = None
+    ) -> None:
         """Set excluded entries of the tile ``scores [b1-b0, m1-m0]`` (queries
-        ``b0:b1`` against pool items ``m0:m1``) to ``-inf`` in place."""
+        ``b0:b1`` against pool items ``m0:m1``) to ``-inf`` in place. ``mask``: an
+        optional bool scratch tensor of the tile's shape (saves an allocation)."""
         neg_inf = float("-inf")
         if self.query_ids is not None:
             q = self.query_ids[b0:b1]
@@ -74,7 +77,8 @@ class Exclusions:
             hit = (c >= m0) & (c < m1)
             scores[r[hit] - b0, c[hit] - m0] = neg_inf
         if self.query_labels is not None and self.pool_labels is not None:
-            same = self.query_labels[b0:b1, None] == self.pool_labels[None, m0:m1]
+            ql, pl = self.query_labels[b0:b1, None], self.pool_labels[None, m0:m1]
+            same = ql == pl if mask is None else torch.eq(ql, pl, out=mask)
             scores.masked_fill_(same, neg_inf)
 
     def with_pairs(self, rows: Tensor, cols: Tensor) -> Exclusions:

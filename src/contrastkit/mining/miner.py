@@ -262,11 +262,11 @@ def mine(
     elif isinstance(strat, SemiHard):
         top = _semi_hard(strat, scan, s_p, k, r, report)
     elif isinstance(strat, (ClusterSpread, CategorySpread)):
-        assert_exact = pool
-        if isinstance(assert_exact, FaissIndex):  # refused above; narrows the type
+        exact_pool = pool
+        if isinstance(exact_pool, FaissIndex):  # refused above; narrows the type
             raise ValueError("spread strategies need an exact pool")
         top = _spread(
-            strat, anchors, assert_exact, k, r, exclusions, bounds, dist, gen, memory_budget, report
+            strat, anchors, exact_pool, k, r, exclusions, bounds, dist, gen, memory_budget, report
         )
     else:
         # weighted / random / mixed: one pass with a hard head (size h + r) and a

@@ -77,6 +77,30 @@ def random_positives(labels: Tensor, generator: torch.Generator) -> Tensor:
     return out
 
 
+_PAIRS_MAX_CLASS = 64
+
+
+def _same_label(labels: Tensor) -> dict[str, Tensor]:
+    """Same-label exclusion as banned pairs when classes are small (a few scatter
+    writes per row) or as label comparison otherwise (one pass over each tile)."""
+    n = labels.numel()
+    order = torch.sort(labels, stable=True).indices
+    _, inv, counts = torch.unique_consecutive(
+        labels[order], return_inverse=True, return_counts=True
+    )
+    if n == 0 or int(counts.max()) > _PAIRS_MAX_CLASS:
+        return {"query_labels": labels, "pool_labels": labels}
+    # For the item at sorted position i, every position of its class: start + 0..c-1.
+    start = (torch.cumsum(counts, 0) - counts)[inv]
+    width = int(counts.max())
+    pos = start.unsqueeze(1) + torch.arange(width, device=labels.device)
+    ok = torch.arange(width, device=labels.device) < counts[inv].unsqueeze(1)
+    mates = torch.where(ok, order[pos.clamp_max(n - 1)], -1)
+    out = torch.empty_like(mates)
+    out[order] = mates
+    return {"positive_ids": out}
+
+
 @torch.no_grad()
 def mine_in_batch(
     embeddings: Tensor,
@@ -98,7 +122,7 @@ def mine_in_batch(
     positive = random_positives(labels.cpu(), gen).to(embeddings.device)
     n = embeddings.shape[0]
     anchor = torch.arange(n, device=embeddings.device)
-    ex = build_exclusions(n, n, query_ids=anchor, query_labels=labels, pool_labels=labels)
+    ex = build_exclusions(n, n, query_ids=anchor, **_same_label(labels))
     res = mine(
         embeddings,
         embeddings,

@@ -53,6 +53,8 @@ class ScoreTile:
     b1: int
     m0: int
     m1: int
+    #: bool scratch of the same shape, free for the consumer (overwritten per tile)
+    mask: Tensor | None = None
 
 
 def check_bounds(bounds: Sequence[Bound], num_queries: int) -> None:
@@ -63,36 +65,54 @@ def check_bounds(bounds: Sequence[Bound], num_queries: int) -> None:
             )
 
 
-def _violations(s: Tensor, bd: Bound, b0: int, b1: int) -> Tensor:
+def _violations(s: Tensor, bd: Bound, b0: int, b1: int, out: Tensor | None = None) -> Tensor:
     t = bd.threshold[b0:b1].unsqueeze(1)
     if bd.upper:
-        return s >= t if bd.strict else s > t
-    return s <= t if bd.strict else s < t
+        op = torch.ge if bd.strict else torch.gt
+    else:
+        op = torch.le if bd.strict else torch.lt
+    return op(s, t) if out is None else op(s, t, out=out)
 
 
 def apply_bounds(
-    s: Tensor, bounds: Sequence[Bound], removed: dict[str, Tensor], b0: int, b1: int
+    s: Tensor,
+    bounds: Sequence[Bound],
+    removed: dict[str, Tensor],
+    b0: int,
+    b1: int,
+    mask: Tensor | None = None,
 ) -> None:
     """Set entries of ``s`` violating any bound to ``-inf`` in place; add each bound's
     count of removed (previously finite) entries to ``removed[name][b0:b1]`` for the
-    bounds named in ``removed`` (others are applied without counting)."""
-    # Every bound is judged on the same tile, so counts do not depend on the
-    # order in which bounds are listed.
-    counted = any(bd.name in removed for bd in bounds)
-    alive = s > float("-inf") if counted else None
-    bads = [_violations(s, bd, b0, b1) for bd in bounds]
-    for bd, bad in zip(bounds, bads, strict=True):
-        if alive is not None and bd.name in removed:
-            removed[bd.name][b0:b1] += (bad & alive).sum(1)
-        s.masked_fill_(bad, float("-inf"))
+    bounds named in ``removed`` (others are applied without counting). ``mask``: an
+    optional bool scratch of ``s``'s shape for the uncounted case."""
+    if any(bd.name in removed for bd in bounds):
+        # Every counted bound is judged on the same tile, so counts do not depend
+        # on the order in which bounds are listed.
+        alive = s > float("-inf")
+        bads = [_violations(s, bd, b0, b1) for bd in bounds]
+        for bd, bad in zip(bounds, bads, strict=True):
+            if bd.name in removed:
+                removed[bd.name][b0:b1] += (bad & alive).sum(1)
+            s.masked_fill_(bad, float("-inf"))
+        return
+    for bd in bounds:  # sequential is equivalent without counts; -inf stays out
+        s.masked_fill_(_violations(s, bd, b0, b1, mask), float("-inf"))
 
 
-def bounded_copy(s: Tensor, bounds: Sequence[Bound], b0: int, b1: int) -> Tensor:
-    """``s`` with entries violating any bound set to ``-inf`` (a new tensor, no counts)."""
-    bad = _violations(s, bounds[0], b0, b1)
-    for bd in bounds[1:]:
-        bad |= _violations(s, bd, b0, b1)
-    return s.masked_fill(bad, float("-inf"))
+def bounded_copy(
+    s: Tensor,
+    bounds: Sequence[Bound],
+    b0: int,
+    b1: int,
+    out: Tensor | None = None,
+    mask: Tensor | None = None,
+) -> Tensor:
+    """``s`` with entries violating any bound set to ``-inf``, in ``out`` (a new
+    tensor when ``None``); ``mask`` is an optional bool scratch. No counts."""
+    dst = s.clone() if out is None else out.copy_(s)
+    apply_bounds(dst, bounds, {}, b0, b1, mask)
+    return dst
 
 
 def score_tiles(
@@ -119,17 +139,16 @@ def score_tiles(
     check_bounds(bounds, queries.shape[0])
     dist = get_distance(distance)
     n_q, dev, dt = queries.shape[0], queries.device, queries.dtype
-    # L2 distances reuse the GEMM buffer plus one buffer for ||q||^2 + ||x||^2.
+    # L2 distances are finished in place on the GEMM buffer.
     l2 = dist.name in ("sqeuclidean", "euclidean")
-    esz = queries.element_size()
-    bq, bm = tile_sizes(n_q, m, d, dt, memory_budget, extra_per_score + (esz if l2 else 0))
+    bq, bm = tile_sizes(n_q, m, d, dt, memory_budget, extra_per_score)
     q_all = dist.prepare(queries) if dist.is_inner_product else queries
     q_sq = (q_all * q_all).sum(1, keepdim=True) if l2 else None
     counts = removed if removed is not None else {}
     # Reused score buffers: a fresh multi-MB allocation per tile costs page faults.
     gemm = dist.is_inner_product or l2
     buf = torch.empty(bq * bm, dtype=dt, device=dev) if gemm else None
-    buf2 = torch.empty(bq * bm, dtype=dt, device=dev) if l2 else None
+    mbuf = torch.empty(bq * bm, dtype=torch.bool, device=dev)
     for m0 in range(0, m, bm):
         m1 = min(m, m0 + bm)
         tile = pool_tile(pool, m0, m1, dt, dev)
@@ -141,23 +160,26 @@ def score_tiles(
             size = (b1 - b0) * (m1 - m0)
             if buf is not None:
                 s = buf[:size].view(b1 - b0, m1 - m0)
-                torch.mm(q_all[b0:b1], tile.T, out=s)
-                if buf2 is not None and q_sq is not None and t_sq is not None:
-                    s = _l2_scores(s, buf2[:size].view_as(s), q_sq[b0:b1], t_sq, dist.name)
+                if not l2:
+                    torch.mm(q_all[b0:b1], tile.T, out=s)
+                if l2 and q_sq is not None and t_sq is not None:
+                    # |q|^2 + |x|^2 - 2 q.x with the -2 q.x + |x|^2 part fused into the GEMM.
+                    torch.addmm(t_sq, q_all[b0:b1], tile.T, beta=1.0, alpha=-2.0, out=s)
+                    s = _finish_l2(s.add_(q_sq[b0:b1]), dist.name)
             else:
                 s = dist.score_pairwise(q_all[b0:b1], tile)
+            mask = mbuf[:size].view(b1 - b0, m1 - m0)
             if exclusions is not None:
-                exclusions.apply(s, b0, b1, m0, m1)
+                exclusions.apply(s, b0, b1, m0, m1, mask)
             if bounds:
-                apply_bounds(s, bounds, counts, b0, b1)
-            yield ScoreTile(s, b0, b1, m0, m1)
+                apply_bounds(s, bounds, counts, b0, b1, mask)
+            yield ScoreTile(s, b0, b1, m0, m1, mask)
 
 
-def _l2_scores(dot: Tensor, out: Tensor, q_sq: Tensor, t_sq: Tensor, name: str) -> Tensor:
-    # In place, with the operation order of distances._pairwise_sq_l2, so that
-    # scores equal ``score_pairwise`` bit for bit: (|q|^2 + |x|^2) - 2 q.x.
-    torch.add(q_sq, t_sq, out=out)
-    out.sub_(dot, alpha=2.0).clamp_min_(0.0)
+def _finish_l2(sq: Tensor, name: str) -> Tensor:
+    # Squared distances floored (at 0, or at the euclidean gradient floor, which
+    # distances.L2Distance also uses) and turned into scores, in place.
+    sq.clamp_min_(_sq_clamp(sq.dtype) if name == "euclidean" else 0.0)
     if name == "euclidean":
-        out.clamp_min_(_sq_clamp(out.dtype)).sqrt_()
-    return out.neg_()
+        sq.sqrt_()
+    return sq.neg_()

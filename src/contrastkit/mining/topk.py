@@ -4,7 +4,13 @@ The score matrix :math:`S_{ij} = s(q_i, x_j)` (larger = closer, any contrastkit
 distance) is never materialised: :func:`~contrastkit.mining.tiles.score_tiles`
 reads the pool once in tiles, scores each against a block of queries (one GEMM
 for inner-product distances) and applies exclusions and bounds as
-:math:`-\infty`; ``topk`` of the tile is merged into the running top-k.
+:math:`-\infty`. The tile is merged into the running top-k: while a row holds
+fewer than ``k`` candidates by ``topk`` of the whole row; afterwards only the
+entries above the row's running ``k``-th best :math:`\tau_i` are merged, found
+through the maxima of 32-column blocks (an entry :math:`> \tau_i` lies in a
+block whose maximum is :math:`> \tau_i`) — a threshold test in the spirit of
+FAISS's heaps, which costs one vectorised ``amax`` per tile instead of a
+selection over every row.
 
 A *head* is one ranking computed in the same pass. With ``alpha=None`` it ranks
 by score (hardest); with a float it ranks by the Gumbel-perturbed key
@@ -122,9 +128,15 @@ def scan_topk(
         memory_budget=memory_budget,
         extra_per_score=8 if sampled else 0,
     )
+    hbuf: dict[int, Tensor] = {}  # reused per-head tiles for head-specific bounds
     for t in tiles:
-        for h, st in zip(heads, state, strict=True):
-            s_h = bounded_copy(t.scores, h.bounds, t.b0, t.b1) if h.bounds else t.scores
+        for j, (h, st) in enumerate(zip(heads, state, strict=True)):
+            s_h = t.scores
+            if h.bounds:
+                if j not in hbuf or hbuf[j].numel() < s_h.numel():
+                    hbuf[j] = torch.empty(s_h.numel(), dtype=dt, device=dev)
+                out = hbuf[j][: s_h.numel()].view_as(s_h)
+                s_h = bounded_copy(t.scores, h.bounds, t.b0, t.b1, out, t.mask)
             _merge_tile(h, st, s_h, t.b0, t.b1, t.m0, generator)
     return state, removed
 
