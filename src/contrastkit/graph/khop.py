@@ -42,6 +42,7 @@ from contrastkit._validation import (
 from contrastkit.graph.csr import CSR, gather_neighbors
 
 Backend = Literal["auto", "scipy", "torch"]
+_SCIPY_CHUNK = 2048
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,8 @@ def k_hop_rings(
         k: largest hop, ``>= 0``.
         min_hop: smallest hop kept (default 1: the anchor itself is left out;
             ``2`` gives the "k-hop but not a neighbour" negatives).
-        chunk_size: anchors expanded together (default all). Peak memory is a few
+        chunk_size: anchors expanded together (default 2048 on the scipy path, all
+            on the torch path). Peak memory is a few
             times ``8 * chunk_size * |ball|`` bytes (the expanded frontier); lower it
             for big balls.
         backend: ``"scipy"`` (sparse product, CPU tensors only), ``"torch"``
@@ -213,7 +215,8 @@ def k_hop_rings(
     expand = _rings_chunk_scipy if use_scipy else _rings_chunk_torch
     anchors = anchors.to(torch.int64)
     b = anchors.numel()
-    step = chunk_size or max(b, 1)
+    # The sparse product stays cache-friendly for about 2048 anchors at a time.
+    step = chunk_size or (_SCIPY_CHUNK if use_scipy else max(b, 1))
     parts = []
     for start in range(0, b, step):
         a_pos, node, hop = expand(csr, anchors[start : start + step], k, min_hop, sort_nodes)

@@ -100,13 +100,14 @@ def _semi_hard(
     if strat.band is not None:
         window.append(Bound("semi_hard_band", s_p - strat.band, upper=False))
     fallback = strat.fallback == "hardest"
-    tops = scan([Head(k + r, bounds=tuple(window))] + ([Head(k + r)] if fallback else []))
-    top, skipped = skip_top(tops[0], r, k)
+    # The bounded head goes last: it may then mask the shared tile in place.
+    tops = scan(([Head(k + r)] if fallback else []) + [Head(k + r, bounds=tuple(window))])
+    top, skipped = skip_top(tops[-1], r, k)
     short = (top.keys > _NEG_INF).sum(1) < k
     report.fallback = "hardest" if fallback else None
     report.fallback_rows = short if fallback else torch.zeros_like(short)
     if fallback:
-        hard, skipped_h = skip_top(tops[1], r, k)
+        hard, skipped_h = skip_top(tops[0], r, k)
         pick = short.unsqueeze(1)
         top = TopK(
             *(

@@ -42,7 +42,7 @@ from contrastkit._validation import check_float_tensor, check_positive_int
 from contrastkit.functional.distances import Distance
 from contrastkit.mining.exclusions import Exclusions
 from contrastkit.mining.pool import DEFAULT_MEMORY_BUDGET, PoolLike
-from contrastkit.mining.tiles import Bound, bounded_copy, check_bounds, score_tiles
+from contrastkit.mining.tiles import Bound, apply_bounds, bounded_copy, check_bounds, score_tiles
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,9 @@ def scan_topk(
     for t in tiles:
         for j, (h, st) in enumerate(zip(heads, state, strict=True)):
             s_h = t.scores
-            if h.bounds:
+            if h.bounds and j == len(heads) - 1:  # the last head may consume the tile
+                apply_bounds(s_h, h.bounds, {}, t.b0, t.b1, t.mask)
+            elif h.bounds:
                 if j not in hbuf or hbuf[j].numel() < s_h.numel():
                     hbuf[j] = torch.empty(s_h.numel(), dtype=dt, device=dev)
                 out = hbuf[j][: s_h.numel()].view_as(s_h)
