@@ -134,11 +134,11 @@ class RelationNegativeSampler:
                 ok &= (score - positive_scores.unsqueeze(1) + 1.0) <= max_difficulty
         if semihard:
             # closest qualifying candidates first: pool order is already by score
-            key = torch.where(ok, -torch.arange(cand.shape[1], dtype=torch.float64), float("-inf"))
+            key = torch.where(ok, -torch.arange(cand.shape[1], dtype=torch.float32), float("-inf"))
             key = key.expand_as(cand)
         else:
             # a random subset of the qualifying pool (Gumbel-top-k = sampling without replacement)
-            noise = torch.rand(cand.shape, generator=self.generator, dtype=torch.float64)
+            noise = torch.rand(cand.shape, generator=self.generator)
             key = torch.where(ok, noise, float("-inf"))
         take = min(k, cand.shape[1])
         top = key.topk(take, dim=1)

@@ -87,8 +87,9 @@ class Trainer:
             if self.sampler.needs_refresh(self.step):
                 with torch.no_grad():
                     self.sampler.refresh(self.encoder.embed_all(), self.distance, self.step)
-            with torch.no_grad():
-                pos_scores = self.distance.score_paired(self.encoder(u), self.encoder(v))
+            if strategy == "semihard" or max_difficulty is not None:
+                with torch.no_grad():
+                    pos_scores = self.distance.score_paired(self.encoder(u), self.encoder(v))
         neg, mask = self.sampler.sample(
             u,
             k,
