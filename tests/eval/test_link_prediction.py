@@ -11,7 +11,6 @@ from contrastkit.eval.binary import average_precision, roc_auc
 from contrastkit.eval.link_prediction import (
     link_prediction_metrics,
     link_prediction_ranking,
-    sample_non_edges,
     score_edges,
 )
 from tests.eval.reference import brute_ranking
@@ -103,56 +102,3 @@ def test_link_prediction_ranking_matches_brute_force(gen: torch.Generator) -> No
         got = link_prediction_ranking(x, test, train, distance="poincare", mode=mode)
         mr, mp, _ = brute_ranking(x, test, "poincare", filt=train, undirected=mode == "undirected")
         assert got.mean_rank == pytest.approx(mr) and got.map == pytest.approx(mp)
-
-
-def test_sample_non_edges_properties() -> None:
-    ei = torch.tensor([[0, 1, 2, 3], [1, 2, 3, 0]])
-    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
-    a = sample_non_edges(ei, 6, 500, generator=g1)
-    b = sample_non_edges(ei, 6, 500, generator=g2)
-    assert torch.equal(a, b) and a.shape == (2, 500)
-    assert bool((a[0] != a[1]).all())
-    edges = {(u, v) for u, v in ei.T.tolist()} | {(v, u) for u, v in ei.T.tolist()}
-    assert not any((u, v) in edges for u, v in a.T.tolist())
-    # Directed: the reverse of an edge is a legal non-edge.
-    d = sample_non_edges(ei, 6, 2000, generator=g1, undirected=False)
-    assert any((u, v) == (1, 0) for u, v in d.T.tolist())
-    assert not any((u, v) in {(0, 1), (1, 2)} for u, v in d.T.tolist())
-    assert sample_non_edges(ei, 6, 0, generator=g1).shape == (2, 0)
-
-
-def test_sample_non_edges_errors() -> None:
-    g = torch.Generator().manual_seed(0)
-    complete = torch.tensor([(u, v) for u in range(4) for v in range(4) if u != v]).T
-    with pytest.raises(ValueError, match="complete"):
-        sample_non_edges(complete, 4, 3, generator=g)
-    with pytest.raises(ValueError, match="num_nodes"):
-        sample_non_edges(torch.empty(2, 0, dtype=torch.long), 1, 3, generator=g)
-    with pytest.raises(ValueError, match="num_samples"):
-        sample_non_edges(complete, 4, -1, generator=g)
-    with pytest.raises(ValueError, match="edge_index"):
-        sample_non_edges(complete, 3, 1, generator=g)
-
-
-@settings(max_examples=40, deadline=None)
-@given(
-    st.integers(2, 12),
-    st.lists(st.tuples(st.integers(0, 11), st.integers(0, 11)), max_size=40),
-    st.integers(0, 2**31 - 1),
-    st.booleans(),
-)
-def test_sample_non_edges_never_returns_an_edge(
-    n: int, pairs: list[tuple[int, int]], seed: int, undirected: bool
-) -> None:
-    edges = [(u % n, v % n) for u, v in pairs]
-    ei = torch.tensor(edges, dtype=torch.long).reshape(-1, 2).T
-    taken = set(edges) | ({(v, u) for u, v in edges} if undirected else set())
-    free = [(u, v) for u in range(n) for v in range(n) if u != v and (u, v) not in taken]
-    gen = torch.Generator().manual_seed(seed)
-    if not free:
-        with pytest.raises(ValueError, match="complete"):
-            sample_non_edges(ei, n, 5, generator=gen, undirected=undirected)
-        return
-    out = sample_non_edges(ei, n, 50, generator=gen, undirected=undirected, max_rounds=200)
-    assert out.shape == (2, 50)
-    assert set(map(tuple, out.T.tolist())) <= set(free)

@@ -48,9 +48,9 @@ from contrastkit._validation import (
     check_tensor,
 )
 from contrastkit.eval.binary import roc_auc
-from contrastkit.eval.clustering import kmeans
 from contrastkit.functional.distances import Distance, get_distance
 from contrastkit.graph.csr import degrees, has_edge, to_csr
+from contrastkit.mining.kmeans import kmeans
 
 
 def modularity(
@@ -105,7 +105,12 @@ def embedding_modularity(
     modularity on the undirected graph ``[2, E]``: ``{"modularity", "num_clusters"}``."""
     x = check_float_tensor("embeddings", embeddings, ndim=2)
     check_edge_index("edge_index", edge_index, x.shape[0])
-    labels, _ = kmeans(x, num_clusters, seed=seed)
+    if num_clusters > x.shape[0]:
+        raise ValueError(
+            f"num_clusters must be <= the number of nodes {x.shape[0]}, got {num_clusters}"
+        )
+    gen = torch.Generator().manual_seed(seed)
+    labels, _ = kmeans(x, num_clusters, distance="sqeuclidean", generator=gen, num_iters=100)
     return {
         "modularity": modularity(edge_index, labels),
         "num_clusters": float(torch.unique(labels).numel()),

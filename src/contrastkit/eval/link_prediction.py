@@ -9,7 +9,6 @@ Scores are :meth:`Distance.score_paired` (larger = more likely an edge):
 - :func:`link_prediction_metrics`: ROC-AUC and average precision of the scores of
   positive edges ``[2, P]`` against negative pairs ``[2, Q]`` (see
   :mod:`contrastkit.eval.binary` for the tie conventions, those of scikit-learn).
-- :func:`sample_non_edges`: uniform negative pairs that are not edges.
 - :func:`link_prediction_ranking`: every test edge ``(u, v)`` ranked among the
   nodes that are neither train nor test neighbours of ``u`` (N&K, Section 4.2;
   gensim's ``LinkPredictionEvaluation``), reusing
@@ -27,21 +26,17 @@ Representations", NeurIPS 2017.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
 from contrastkit._validation import (
     check_edge_index,
     check_float_tensor,
-    check_positive_int,
 )
 from contrastkit.eval._tiling import DEFAULT_BUDGET_MB
 from contrastkit.eval.binary import average_precision, roc_auc
 from contrastkit.eval.reconstruction import Mode, RankingResult, Ties, filtered_ranking
 from contrastkit.functional.distances import Distance, get_distance
-from contrastkit.graph.csr import has_edge, to_csr
 
 
 def score_edges(
@@ -65,7 +60,8 @@ def link_prediction_metrics(
     Args:
         embeddings: ``[N, d]`` node embeddings.
         pos_edge_index: ``[2, P]`` held-out edges, ``P >= 1``.
-        neg_edge_index: ``[2, Q]`` non-edges, ``Q >= 1`` (e.g. :func:`sample_non_edges`).
+        neg_edge_index: ``[2, Q]`` non-edges, ``Q >= 1`` (e.g. from
+            :func:`contrastkit.functional.link_sampling.sample_non_edges`).
         distance: name or :class:`Distance`; default ``"cosine"``.
 
     Returns:
@@ -85,57 +81,6 @@ def link_prediction_metrics(
         "roc_auc": roc_auc(scores, labels),
         "average_precision": average_precision(scores, labels),
     }
-
-
-def sample_non_edges(
-    edge_index: Tensor,
-    num_nodes: int,
-    num_samples: int,
-    *,
-    generator: torch.Generator,
-    undirected: bool = True,
-    max_rounds: int = 32,
-) -> Tensor:
-    """Uniform random pairs ``(u, v)``, ``u != v``, that are not edges -> ``[2, num_samples]``.
-
-    Rejection sampling in vectorised rounds (each round draws enough candidates for
-    the expected acceptance rate); pairs are drawn with replacement. With
-    ``undirected=True`` a pair is rejected when either direction is an edge.
-
-    Args:
-        edge_index: ``[2, E]`` edges to avoid.
-        num_nodes: ``N >= 2``.
-        num_samples: number of pairs to return.
-        generator: the source of randomness.
-        undirected: treat ``edge_index`` as undirected; default True.
-        max_rounds: give up (``ValueError``) after this many rounds; default 32.
-    """
-    ei = check_edge_index("edge_index", edge_index, num_nodes)
-    check_positive_int("num_samples", num_samples, allow_zero=True)
-    if num_nodes < 2:
-        raise ValueError(f"num_nodes must be >= 2 to sample pairs, got {num_nodes}")
-    csr = to_csr(ei, num_nodes, undirected=undirected, remove_self_loops=True)
-    free = num_nodes * (num_nodes - 1) - csr.num_edges
-    if free <= 0:
-        raise ValueError("the graph is complete: edge_index leaves no non-edges to sample")
-    accept = free / (num_nodes * (num_nodes - 1))
-    out: list[Tensor] = []
-    have = 0
-    for _ in range(max_rounds):
-        if have >= num_samples:
-            break
-        m = math.ceil(1.2 * (num_samples - have) / accept) + 16
-        u = torch.randint(0, num_nodes, (m,), generator=generator)
-        # v uniform over the other N - 1 nodes: shift past u.
-        v = torch.randint(0, num_nodes - 1, (m,), generator=generator)
-        v = v + (v >= u).long()
-        keep = ~has_edge(csr, u, v)
-        cand = torch.stack([u[keep], v[keep]])[:, : num_samples - have]
-        out.append(cand)
-        have += cand.shape[1]
-    if have < num_samples:
-        raise ValueError(f"could not draw {num_samples} non-edges in {max_rounds} rounds")
-    return torch.cat(out, 1) if out else torch.empty(2, 0, dtype=torch.int64)
 
 
 def link_prediction_ranking(
