@@ -42,7 +42,7 @@ from contrastkit._validation import (
     check_tensor,
 )
 from contrastkit.graph.csr import CSR, degrees, has_edge, to_csr
-from contrastkit.mining.miner import as_generator
+from contrastkit.graph.rng import as_generator
 
 
 @dataclass

@@ -26,6 +26,7 @@ from torch import Tensor
 
 from contrastkit._validation import check_finite, check_float_tensor, check_positive_int
 from contrastkit.functional.distances import Distance, get_distance
+from contrastkit.graph.rng import as_generator
 from contrastkit.mining.exclusions import Exclusions, build_exclusions
 from contrastkit.mining.faiss_backend import FaissIndex, faiss_scan
 from contrastkit.mining.filters import FalseNegativeFilters, drop_members, skip_top
@@ -49,17 +50,6 @@ from contrastkit.mining.topk import Head, TopK, scan_topk
 __all__ = ["as_generator", "build_exclusions", "mine"]
 _NEG_INF = float("-inf")
 Scan = Callable[[list[Head]], list[TopK]]
-
-
-def as_generator(generator: torch.Generator | int | None) -> torch.Generator:
-    """A generator from a seed (``None`` = seed 0: reproducible, never global state)."""
-    if isinstance(generator, torch.Generator):
-        return generator
-    if generator is None:
-        return torch.Generator().manual_seed(0)
-    if isinstance(generator, bool) or not isinstance(generator, int):
-        raise TypeError(f"generator must be a torch.Generator or an int seed, got {generator!r}")
-    return torch.Generator().manual_seed(generator)
 
 
 def _positive_scores(

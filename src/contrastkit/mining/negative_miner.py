@@ -40,9 +40,10 @@ from contrastkit._validation import (
 )
 from contrastkit.functional.distances import Distance
 from contrastkit.graph.csr import CSR
+from contrastkit.graph.rng import as_generator
 from contrastkit.mining.exclusions import build_exclusions
 from contrastkit.mining.filters import FalseNegativeFilters
-from contrastkit.mining.miner import as_generator, mine
+from contrastkit.mining.miner import mine
 from contrastkit.mining.pool import DEFAULT_MEMORY_BUDGET, PoolLike, check_pool, pool_rows
 from contrastkit.mining.result import MiningResult
 from contrastkit.mining.strategies import Strategy
