@@ -146,3 +146,24 @@ def test_khop_bad_input(gen):
         khop_negatives(torch.randn(5, 3), ei, torch.tensor([0]), 0)
     with pytest.raises(ValueError, match="nodes"):
         khop_negatives(torch.randn(4, 3), to_csr(ei, 5), torch.tensor([0]), 1)
+
+
+def test_random_edge_negatives_follow_target_probs() -> None:
+    n = 10
+    ei = torch.tensor([[0], [1]])
+    probs = torch.zeros(n)
+    probs[[3, 7]] = torch.tensor([1.0, 3.0])
+    out = random_edge_negatives(
+        ei,
+        4000,
+        num_nodes=n,
+        sources=torch.zeros(4000, dtype=torch.long),
+        target_probs=probs,
+        generator=0,
+    )
+    tails = out.edge_index[1][out.mask]
+    assert set(tails.tolist()) == {3, 7}
+    share = float((tails == 7).float().mean())
+    assert 0.7 < share < 0.8  # 3 : 1
+    with pytest.raises(ValueError, match="target_probs"):
+        random_edge_negatives(ei, 5, num_nodes=n, target_probs=torch.ones(3))

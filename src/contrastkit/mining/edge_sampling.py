@@ -36,7 +36,9 @@ from torch import Tensor
 
 from contrastkit._validation import (
     check_edge_index,
+    check_float_tensor,
     check_index_range,
+    check_length,
     check_non_negative,
     check_positive_int,
     check_tensor,
@@ -90,6 +92,7 @@ def random_edge_negatives(
     *,
     num_nodes: int | None = None,
     sources: Tensor | None = None,
+    target_probs: Tensor | None = None,
     exact: bool = True,
     max_rounds: int = 100,
     generator: torch.Generator | int | None = None,
@@ -97,8 +100,10 @@ def random_edge_negatives(
     """``num_samples`` uniform non-edges (``sources [S]`` fixes the first endpoints,
     e.g. to corrupt the tails of positive edges; then ``num_samples = S``).
 
-    ``graph``: CSR or ``edge_index [2, E]`` (undirected). With ``exact=False`` a
-    single round is drawn and rejected slots stay masked.
+    ``graph``: CSR or ``edge_index [2, E]`` (undirected). ``target_probs [N]``
+    draws the second endpoints from that distribution instead of uniformly (e.g.
+    the unigram^0.75 burn-in distribution of Nickel & Kiela). With ``exact=False``
+    a single round is drawn and rejected slots stay masked.
     """
     csr = _graph(graph, num_nodes)
     n = csr.num_nodes
@@ -113,6 +118,11 @@ def random_edge_negatives(
                 f"sources must have num_samples={num_samples} rows, got {sources.numel()}"
             )
         fixed = sources.to(torch.int64).cpu()
+    if target_probs is not None:
+        check_float_tensor("target_probs", target_probs, ndim=1)
+        check_length("target_probs", target_probs, n, "entries (one per node)")
+        if num_samples and (bool((target_probs < 0).any()) or float(target_probs.sum()) <= 0):
+            raise ValueError("target_probs must be non-negative with a positive sum")
     if n < 2 and num_samples:
         raise ValueError(f"num_nodes must be >= 2 to sample pairs, got {n}")
 
@@ -122,6 +132,8 @@ def random_edge_negatives(
             if sources is not None
             else torch.randint(n, (slots.numel(),), generator=gen)
         )
+        if target_probs is not None:
+            return s, torch.multinomial(target_probs, slots.numel(), True, generator=gen)
         return s, torch.randint(n, (slots.numel(),), generator=gen)
 
     src = torch.full((num_samples,), -1, dtype=torch.int64)

@@ -31,7 +31,8 @@ from torch import Tensor
 
 from contrastkit._validation import check_choice, check_positive_int
 from contrastkit.functional.distances import Distance
-from contrastkit.graph.csr import CSR, degrees, has_edge
+from contrastkit.graph.csr import CSR, degrees
+from contrastkit.mining.edge_sampling import random_edge_negatives
 from contrastkit.mining.exclusions import build_exclusions
 from contrastkit.mining.topk import exact_topk
 
@@ -67,38 +68,27 @@ class RelationNegativeSampler:
         self.max_rounds = check_positive_int("max_rounds", max_rounds)
         counts = degrees(related, direction="total")
         weight = counts.to(torch.float64).clamp_min(1.0) ** 0.75
-        self.degree_probs = weight / weight.sum()
+        self.degree_probs = (weight / weight.sum()).float()
         self.pool: Tensor | None = None  # [N, P] node ids, closest first
         self.pool_scores: Tensor | None = None  # [N, P] scores, -inf where missing
         self.last_refresh = -1
         self.fallbacks = 0
 
     # ---- drawing with rejection -------------------------------------------------
-    def _draw(self, shape: tuple[int, ...], kind: str) -> Tensor:
-        n = shape[0] * shape[1]
-        if kind == "degree":
-            flat = torch.multinomial(
-                self.degree_probs, n, replacement=True, generator=self.generator
-            )
-            return flat.view(shape)
-        return torch.randint(0, self.num_nodes, shape, generator=self.generator)
-
     def random(self, u: Tensor, k: int, kind: str = "uniform") -> tuple[Tensor, Tensor]:
-        """``k`` uniform (or degree-distributed) non-related negatives per anchor ``u [B]``."""
-        neg = self._draw((u.numel(), k), kind)
-        bad = self._rejected(u.unsqueeze(1).expand_as(neg), neg)
-        for _ in range(self.max_rounds):
-            rows, cols = torch.nonzero(bad, as_tuple=True)
-            if rows.numel() == 0:
-                break
-            # only the redrawn slots need checking again
-            fresh = self._draw((1, rows.numel()), kind).view(-1)
-            neg[rows, cols] = fresh
-            bad[rows, cols] = self._rejected(u[rows], fresh)
-        return neg.masked_fill(bad, 0), ~bad
-
-    def _rejected(self, anchors: Tensor, neg: Tensor) -> Tensor:
-        return (neg == anchors) | has_edge(self.related, anchors, neg)
+        """``k`` uniform (or degree-distributed) non-related negatives per anchor ``u [B]``:
+        the tails of :func:`~contrastkit.mining.edge_sampling.random_edge_negatives`
+        with every anchor as the fixed source."""
+        sample = random_edge_negatives(
+            self.related,
+            u.numel() * k,
+            sources=u.repeat_interleave(k),
+            target_probs=self.degree_probs if kind == "degree" else None,
+            max_rounds=self.max_rounds,
+            generator=self.generator,
+        )
+        shape = (u.numel(), k)
+        return sample.edge_index[1].clamp_min(0).view(shape), sample.mask.view(shape)
 
     # ---- the hard pool ----------------------------------------------------------
     def needs_refresh(self, step: int) -> bool:

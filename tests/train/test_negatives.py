@@ -1,0 +1,120 @@
+"""Property tests of the trainer's relation negative sampler."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from contrastkit.functional.distances import get_distance
+from contrastkit.graph.csr import has_edge, to_csr
+from contrastkit.train.negatives import RelationNegativeSampler
+
+
+def _graph(n: int, e: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    ei = torch.randint(0, n, (2, e), generator=g)
+    return ei[:, ei[0] != ei[1]]
+
+
+def _sampler(ei: torch.Tensor, n: int, seed: int = 0, **kw: int) -> RelationNegativeSampler:
+    return RelationNegativeSampler(
+        to_csr(ei, num_nodes=n), generator=torch.Generator().manual_seed(seed), **kw
+    )
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(8, 60),
+    e=st.integers(1, 150),
+    k=st.integers(1, 12),
+    seed=st.integers(0, 10_000),
+    strategy=st.sampled_from(["uniform", "degree", "hard", "mixed"]),
+)
+def test_never_the_anchor_or_a_relation_and_exactly_k(
+    n: int, e: int, k: int, seed: int, strategy: str
+) -> None:
+    ei = _graph(n, e, seed)
+    sampler = _sampler(ei, n, seed, pool_size=10)
+    z = torch.randn(n, 4, generator=torch.Generator().manual_seed(seed))
+    sampler.refresh(z, get_distance("cosine"), step=0)
+    u = torch.randint(0, n, (16,), generator=torch.Generator().manual_seed(seed + 1))
+    neg, mask = sampler.sample(u, k, strategy)  # type: ignore[arg-type]
+    assert neg.shape == mask.shape == (16, k)
+    anchors = u.unsqueeze(1).expand_as(neg)
+    assert not bool(((neg == anchors) & mask).any())
+    assert not bool((has_edge(sampler.related, anchors, neg) & mask).any())
+
+
+def test_same_seed_same_negatives() -> None:
+    ei = _graph(40, 100, 3)
+    u = torch.arange(40)
+    a = _sampler(ei, 40, seed=5).sample(u, 6, "uniform")
+    b = _sampler(ei, 40, seed=5).sample(u, 6, "uniform")
+    c = _sampler(ei, 40, seed=6).sample(u, 6, "uniform")
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not torch.equal(a[0], c[0])
+
+
+def test_semihard_negatives_score_below_the_positive() -> None:
+    n = 50
+    ei = _graph(n, 60, 1)
+    sampler = _sampler(ei, n, pool_size=n - 1)
+    dist = get_distance("cosine")
+    z = torch.randn(n, 3, generator=torch.Generator().manual_seed(2))
+    sampler.refresh(z, dist, step=0)
+    u, v = ei[0, :30], ei[1, :30]
+    pos = dist.score_paired(z[u], z[v])
+    neg, mask = sampler.sample(u, 5, "semihard", positive_scores=pos)
+    scores = dist.score_paired(z[u].unsqueeze(1), z[neg])
+    violations = int(((scores >= pos.unsqueeze(1)) & mask).sum())
+    # every slot the pool filled satisfies s(u, n) < s(u, v); refills are counted
+    assert violations <= sampler.fallbacks
+    # and the chosen ones are the closest qualifying candidates of the pool
+    first = neg[:, 0]
+    qualifying = (dist.score_pairwise(z[u], z) < pos.unsqueeze(1)) & ~has_edge(
+        sampler.related, u.unsqueeze(1), torch.arange(n).unsqueeze(0)
+    )
+    qualifying[torch.arange(30), u] = False
+    best = torch.where(qualifying, dist.score_pairwise(z[u], z), float("-inf")).max(1).values
+    has_any = torch.isfinite(best)
+    torch.testing.assert_close(dist.score_paired(z[u], z[first])[has_any], best[has_any])
+
+
+def test_degree_burn_in_prefers_frequent_nodes() -> None:
+    # two hubs: every leaf is related to nodes 0 and 1, so node 1 takes part in 198
+    # relations; for anchor 0 (which relates to nothing) it is drawn far above 1/N
+    n = 200
+    leaves = torch.arange(2, n)
+    ei = torch.cat(
+        [
+            torch.stack([leaves, torch.zeros_like(leaves)]),
+            torch.stack([leaves, torch.ones_like(leaves)]),
+        ],
+        dim=1,
+    )
+    anchors = torch.zeros(4000, dtype=torch.long)
+    uni, umask = _sampler(ei, n, seed=1).sample(anchors, 1, "uniform")
+    deg, dmask = _sampler(ei, n, seed=1).sample(anchors, 1, "degree")
+    assert bool(umask.all()) and bool(dmask.all())
+    share_uniform = float((uni == 1).float().mean())
+    share_degree = float((deg == 1).float().mean())
+    assert share_uniform < 0.02 < 0.1 < share_degree
+
+
+def test_pool_required_for_hard() -> None:
+    sampler = _sampler(_graph(10, 20, 0), 10)
+    with pytest.raises(ValueError, match="refresh"):
+        sampler.sample(torch.arange(3), 2, "hard")
+    with pytest.raises(ValueError, match="strategy"):
+        sampler.sample(torch.arange(3), 2, "hardest")  # type: ignore[arg-type]
+
+
+def test_state_round_trip() -> None:
+    ei = _graph(30, 60, 0)
+    a = _sampler(ei, 30)
+    a.refresh(torch.randn(30, 3), get_distance("dot"), step=7)
+    b = _sampler(ei, 30)
+    b.load_state_dict(a.state_dict())
+    assert b.last_refresh == 7 and torch.equal(b.pool, a.pool)  # type: ignore[arg-type]
