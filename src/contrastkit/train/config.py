@@ -122,6 +122,11 @@ class ScheduleConfig:
     temperature_end: float = 1.0
     curriculum: Literal["none", "default", "linear"] = "none"
     curriculum_stages: int = 3
+    # loss weights over epochs: "constant" (objectives' weights) or "warmup" (linear from
+    # loss_weights_initial to the objectives' weights over loss_weights_warmup epochs)
+    loss_weights: Literal["constant", "warmup"] = "constant"
+    loss_weights_initial: dict[str, float] = field(default_factory=dict)
+    loss_weights_warmup: int = 10
 
     def __post_init__(self) -> None:
         if self.temperature_end <= 0:
@@ -160,6 +165,8 @@ class LoopConfig:
     deterministic: bool = True
     max_nonfinite_steps: int = 10
     log_every: int = 10  # steps between metrics.jsonl records
+    autocast: bool = False  # bf16 autocast of the encoder (feature encoders on CPU)
+    grad_cache_chunks: int = 1  # > 1: encode each batch in chunks with gradient caching
     progress: bool = True
     # 1 by default: a step's tensors are small and thread hand-offs cost more than they
     # save on 2 cores; raise it for GNN/MLP encoders on big graphs (0: torch's default)
@@ -170,6 +177,8 @@ class LoopConfig:
             _fail("loop.epochs", f"must be > 0, got {self.epochs}")
         if self.batch_size <= 0:
             _fail("loop.batch_size", f"must be > 0, got {self.batch_size}")
+        if self.grad_cache_chunks <= 0:
+            _fail("loop.grad_cache_chunks", f"must be > 0, got {self.grad_cache_chunks}")
         if self.log_every <= 0:
             _fail("loop.log_every", f"must be > 0, got {self.log_every}")
         if self.burn_in_epochs < 0 or self.max_nonfinite_steps <= 0:
@@ -192,6 +201,7 @@ class OutputConfig:
     run_dir: str = "runs/default"
     checkpoint_every: int = 500  # steps; a checkpoint is also written at the end
     report: bool = True
+    tensorboard: bool = False  # also log scalars to run_dir/tensorboard (needs tensorboard)
 
 
 @dataclass
@@ -222,6 +232,16 @@ class TrainConfig:
                 _fail(f"objectives.{name}", f"weight must be >= 0, got {weight}")
         if self.encoder.manifold == "poincare" and self.objective.distance != "poincare":
             _fail("objective.distance", "must be 'poincare' for a Poincaré embedding")
+        if self.loop.autocast and self.encoder.kind == "embedding":
+            _fail("loop.autocast", "applies to mlp/gnn encoders; an embedding table has no matmul")
+        if self.loop.grad_cache_chunks > 1 and self.encoder.kind == "gnn":
+            _fail("loop.grad_cache_chunks", "cannot chunk a full-graph GNN encoder; use 1")
+        sc = self.schedule
+        if sc.loss_weights == "warmup" and set(sc.loss_weights_initial) != set(self.objectives):
+            _fail(
+                "schedule.loss_weights_initial",
+                f"must name the objectives {sorted(self.objectives)} for 'warmup'",
+            )
 
 
 def load_config(

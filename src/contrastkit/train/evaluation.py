@@ -5,7 +5,8 @@
 * with a link-prediction split — the held-out relations ranked among non-relations
   with the training relations filtered (``link_map``, ``link_mean_rank``), plus
   ROC-AUC and average precision of held-out positives against sampled negatives;
-* with node labels on a non-hierarchical graph — a logistic-regression probe accuracy.
+* with node labels on a non-hierarchical graph — a logistic-regression probe accuracy;
+* for Euclidean-type embeddings — alignment and uniformity (Wang & Isola 2020).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from contrastkit.eval.diagnostics import alignment, uniformity
 from contrastkit.eval.reconstruction import Mode, filtered_ranking, reconstruction_ranking
-from contrastkit.functional.distances import Distance
+from contrastkit.functional.distances import Distance, PoincareDistance
 from contrastkit.train.encoders import NodeEncoder
 from contrastkit.train.task import GraphTask
 
@@ -44,6 +46,11 @@ def evaluate_task(task: GraphTask, encoder: NodeEncoder, distance: Distance) -> 
         pos = distance.score_paired(z[split.test_pos[0]], z[split.test_pos[1]])
         neg = distance.score_paired(z[split.test_neg[0]], z[split.test_neg[1]])
         metrics.update(_binary_metrics(pos, neg))
+    if not isinstance(distance, PoincareDistance):
+        # Wang & Isola (2020) on the unit sphere: alignment of related pairs, uniformity
+        edges = task.eval_edges[:, :50_000]
+        metrics["alignment"] = alignment(z[edges[0]], z[edges[1]])
+        metrics["uniformity"] = uniformity(z[:5000])
     graph = task.graph
     if graph.y is not None and not task.hierarchical and graph.num_classes > 1:
         from contrastkit.eval.probe import logistic_probe

@@ -42,6 +42,24 @@ class RelationBatch:
     mask: Tensor  # [B, K] bool, True = a real negative
     temperature: float
 
+    @classmethod
+    def from_ids(
+        cls, u: Tensor, v: Tensor, negatives: Tensor, mask: Tensor, temperature: float
+    ) -> tuple[RelationBatch, Tensor]:
+        """The batch layout over node ids ``u [B]``, ``v [B]``, ``negatives [B, K]``, and
+        the distinct nodes ``[U]`` whose embeddings fill ``z`` (left empty here)."""
+        b, k = negatives.shape
+        nodes, inverse = torch.unique(torch.cat([u, v, negatives.reshape(-1)]), return_inverse=True)
+        layout = cls(
+            z=torch.empty(0),
+            anchor=inverse[:b],
+            positive=inverse[b : 2 * b],
+            negatives=inverse[2 * b :].view(b, k),
+            mask=mask,
+            temperature=temperature,
+        )
+        return layout, nodes
+
     def anchors(self) -> Tensor:
         return self.z[self.anchor]
 

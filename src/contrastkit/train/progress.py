@@ -107,19 +107,38 @@ class MetricsWriter:
     """Append one JSON object per line to ``metrics.jsonl``, flushed per line, so a
     killed run loses at most the line being written."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, tensorboard_dir: str | os.PathLike[str] | None = None
+    ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tb: Any = None
+        if tensorboard_dir is not None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                raise ValueError(
+                    "output.tensorboard needs the tensorboard package: pip install tensorboard"
+                ) from None
+            self._tb = SummaryWriter(log_dir=str(tensorboard_dir))
         self._fh = open(self.path, "a", encoding="utf-8")
 
     def write(self, record: Mapping[str, Any]) -> None:
-        line = json.dumps({k: _jsonable(v) for k, v in record.items()}, allow_nan=False)
-        self._fh.write(line + "\n")
+        clean = {k: _jsonable(v) for k, v in record.items()}
+        self._fh.write(json.dumps(clean, allow_nan=False) + "\n")
         self._fh.flush()
+        if self._tb is not None:
+            kind, step = clean.get("kind", "train"), int(clean.get("step", 0))
+            for key, value in clean.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    if key not in ("step", "epoch"):
+                        self._tb.add_scalar(f"{kind}/{key}", value, step)
 
     def close(self) -> None:
         if not self._fh.closed:
             self._fh.close()
+        if self._tb is not None:
+            self._tb.close()
 
     def __enter__(self) -> MetricsWriter:
         return self

@@ -44,7 +44,7 @@ def _fresh_run_dir(run_dir: Path) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     for name in ("metrics.jsonl", "final_metrics.json", "report.html"):
         (run_dir / name).unlink(missing_ok=True)
-    for name in ("checkpoints", "snapshots", "plots"):
+    for name in ("checkpoints", "snapshots", "plots", "tensorboard"):
         shutil.rmtree(run_dir / name, ignore_errors=True)
 
 
@@ -73,7 +73,8 @@ def train(config: TrainConfig, *, resume: bool = False) -> Trainer:
     else:
         _fresh_run_dir(run_dir)
     atomic_write_text(run_dir / "config.yaml", dump_config(config))
-    with MetricsWriter(run_dir / "metrics.jsonl") as writer:
+    tensorboard = run_dir / "tensorboard" if config.output.tensorboard else None
+    with MetricsWriter(run_dir / "metrics.jsonl", tensorboard_dir=tensorboard) as writer:
         metrics = trainer.fit(writer, checkpoint=save_trainer)
     save_trainer(trainer)
     atomic_write_text(run_dir / "final_metrics.json", json.dumps(metrics, indent=2) + "\n")

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from contrastkit.losses.combine import CombinerConfig, build_combiner
 from contrastkit.losses.weighting import CombinedLoss
 from contrastkit.schedules.curriculum import CurriculumScheduler
+from contrastkit.schedules.loss_weights import LossWeightScheduler
 from contrastkit.schedules.temperature import TemperatureScheduler
 from contrastkit.train.config import TrainConfig
 from contrastkit.train.optim import OptimizerConfig, build_optimizer, clip_gradients
@@ -56,6 +57,11 @@ class RunSchedules:
                 start=config.objective.temperature,
                 end=sc.temperature_end,
                 steps=max(config.loop.epochs, 1),
+            )
+        self.loss_weights: LossWeightScheduler | None = None
+        if sc.loss_weights == "warmup":
+            self.loss_weights = LossWeightScheduler.linear_warmup(
+                sc.loss_weights_initial, dict(config.objectives), max(sc.loss_weights_warmup, 1)
             )
         self.curriculum: CurriculumScheduler | None = None
         if sc.curriculum == "default":
@@ -109,10 +115,16 @@ class RunSchedules:
         return float(self.curriculum.difficulty_threshold) + 1.0 if self.curriculum else None
 
     def combine(self, losses: Mapping[str, Tensor]) -> CombinedLoss:
+        """Combine with the weights of now: the curriculum stage's, else the loss-weight
+        schedule's at this epoch, else the configured ones."""
+        weights: Mapping[str, float] | None = None
         if self.curriculum is not None:
-            stage_weights = self.curriculum.loss_weights
+            weights = self.curriculum.loss_weights
+        elif self.loss_weights is not None:
+            weights = self.loss_weights.value_at(self.epoch)
+        if weights is not None:
             self.combiner.set_priorities(
-                {n: w for n, w in stage_weights.items() if n in self.combiner.names}
+                {n: w for n, w in weights.items() if n in self.combiner.names}
             )
         return self.combiner(losses)
 

@@ -10,6 +10,7 @@ deterministic mode. The step itself is vectorised: a batch of ``B`` relations an
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -18,15 +19,18 @@ import torch
 from torch import Tensor
 
 from contrastkit.functional.distances import get_distance
-from contrastkit.train.callbacks import EarlyStopping, NonFiniteGuard
+from contrastkit.losses.weighting import CombinedLoss
+from contrastkit.train.callbacks import EarlyStopping, NonFiniteGuard, OverfitTracker
 from contrastkit.train.config import TrainConfig
 from contrastkit.train.encoders import build_encoder
 from contrastkit.train.evaluation import evaluate_task
+from contrastkit.train.grad_cache import grad_cache_step
 from contrastkit.train.negatives import RelationNegativeSampler, Strategy
 from contrastkit.train.objectives import RelationBatch, objective_losses
 from contrastkit.train.progress import MetricsWriter, ProgressBar
 from contrastkit.train.schedules import RunSchedules
 from contrastkit.train.snapshots import SnapshotRecorder
+from contrastkit.train.step_metrics import step_record
 from contrastkit.train.task import GraphTask, build_task
 
 
@@ -65,6 +69,26 @@ class Trainer:
         self.perm: Tensor | None = None
         self.final_metrics: dict[str, float] = {}
         self.stopped_early = False
+        self.overfit = OverfitTracker(window=3)
+        self.train_loss_sum = 0.0
+        self.train_loss_count = 0
+        self.val_layout = self._validation_layout()
+
+    def _validation_layout(self) -> tuple[RelationBatch, Tensor] | None:
+        """Held-out relations with fixed uniform negatives (same every evaluation), so
+        the validation loss is comparable over time; ``None`` without a split."""
+        split = self.task.split
+        if split is None:
+            return None
+        take = split.test_pos[:, :4096]
+        sampler = RelationNegativeSampler(
+            self.task.related, generator=torch.Generator().manual_seed(self.config.loop.seed + 1)
+        )
+        k = self.config.miner.num_negatives
+        neg, mask = sampler.sample(take[0], k, "uniform")
+        return RelationBatch.from_ids(
+            take[0], take[1], neg, mask, self.config.objective.temperature
+        )
 
     def _monitor_mode(self) -> Literal["max", "min"]:
         return (
@@ -98,68 +122,68 @@ class Trainer:
             hard_ratio=cfg.miner.hard_ratio,
             max_difficulty=max_difficulty,
         )
-        nodes, inverse = torch.unique(torch.cat([u, v, neg.reshape(-1)]), return_inverse=True)
-        b = u.numel()
-        batch = RelationBatch(
-            z=self.encoder(nodes),
-            anchor=inverse[:b],
-            positive=inverse[b : 2 * b],
-            negatives=inverse[2 * b :].view(b, k),
-            mask=mask,
-            temperature=self.schedules.temperature(),
-        )
-        return batch, nodes
+        return RelationBatch.from_ids(u, v, neg, mask, self.schedules.temperature())
+
+    def _autocast(self) -> Any:
+        """bf16 autocast on CPU for feature encoders (``loop.autocast``); a no-op otherwise."""
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config.loop.autocast)
+
+    def _loss(self, layout: RelationBatch, z: Tensor) -> CombinedLoss:
+        batch = dataclasses.replace(layout, z=z.float())
+        losses = objective_losses(self.objective_names, batch, self.config.objective, self.distance)
+        return self.schedules.combine(losses)
+
+    def _forward_backward(
+        self, layout: RelationBatch, nodes: Tensor, keep_z: bool
+    ) -> tuple[CombinedLoss, Tensor | None]:
+        """Loss and gradients of one batch. With ``loop.grad_cache_chunks > 1`` the encoder
+        runs in that many chunks of nodes (gradient caching: the loss still sees every
+        node of the batch, so in-batch and mined negatives are unchanged)."""
+        chunks = self.config.loop.grad_cache_chunks
+        if chunks <= 1:
+            with self._autocast():
+                z = self.encoder(nodes)
+            combined = self._loss(layout, z)
+            combined.total.backward()
+            return combined, z.detach()
+        captured: list[CombinedLoss] = []
+
+        def loss_fn(z: Tensor) -> Tensor:
+            captured.append(self._loss(layout, z))
+            return captured[-1].total
+
+        def encode(chunk: Tensor) -> Tensor:
+            with self._autocast():
+                return self.encoder(chunk).float()
+
+        size = -(-nodes.numel() // chunks)
+        grad_cache_step(encode, list(nodes.split(size)), loss_fn)
+        if not keep_z:
+            return captured[-1], None
+        with torch.no_grad():
+            return captured[-1], torch.cat([encode(c) for c in nodes.split(size)])
 
     def train_step(self, idx: Tensor) -> dict[str, Any]:
         start = time.perf_counter()
         self.encoder.train()
-        batch, _ = self._relation_batch(idx)
-        losses = objective_losses(self.objective_names, batch, self.config.objective, self.distance)
-        combined = self.schedules.combine(losses)
+        layout, nodes = self._relation_batch(idx)
         optimizer = self.schedules.optimizer
         optimizer.zero_grad(set_to_none=True)
-        combined.total.backward()
+        log = (self.step + 1) % self.config.loop.log_every == 0
+        combined, z = self._forward_backward(layout, nodes, keep_z=log)
         params = [p for g in optimizer.param_groups for p in g["params"]]
         stepped = self.guard.check(combined.total, params)
+        if stepped:
+            self.train_loss_sum += float(combined.total.detach())
+            self.train_loss_count += 1
         if stepped:
             self.schedules.clip_gradients(params)
             optimizer.step()
             self.schedules.after_optimizer_step()
-        record: dict[str, Any] = {}
-        if (self.step + 1) % self.config.loop.log_every == 0:
-            record = self._record(batch, combined, idx.numel(), time.perf_counter() - start)
-        return record
-
-    @torch.no_grad()
-    def _record(
-        self, batch: RelationBatch, combined: Any, size: int, elapsed: float
-    ) -> dict[str, Any]:
-        """The logged view of one step: losses, weights, schedules, similarity gap,
-        margin-violation rate (negatives scoring at least the positive)."""
-        pos = self.distance.score_paired(batch.anchors(), batch.positives())
-        neg = self.distance.score_paired(batch.anchors().unsqueeze(1), batch.negative_embeddings())
-        valid = batch.mask
-        n_valid = valid.sum().clamp_min(1)
-        gap = pos.mean() - (neg * valid).sum() / n_valid
-        violation = ((neg >= pos.unsqueeze(1)) & valid).sum() / n_valid
-        self.snapshots.observe_difficulty((neg - pos.unsqueeze(1) + 1.0)[valid])
-        record: dict[str, Any] = {
-            "kind": "train",
-            "step": self.step + 1,
-            "epoch": self.epoch,
-            "loss": float(combined.total.detach()),
-            "temperature": batch.temperature,
-            "lr": self.schedules.optimizer.param_groups[0]["lr"],
-            "sim_gap": float(gap),
-            "violation_rate": float(violation),
-            "skipped_nonfinite": self.guard.skipped,
-            "relations_per_s": size / max(elapsed, 1e-9),
-        }
-        for name, comp in combined.components.items():
-            record[f"loss/{name}"] = comp.loss
-            record[f"weight/{name}"] = comp.weight
-        record.update(self.schedules.stage_record())
-        return record
+        if not log or z is None:
+            return {}
+        batch = dataclasses.replace(layout, z=z)
+        return step_record(self, batch, combined, idx.numel(), time.perf_counter() - start)
 
     # ---- the loop -------------------------------------------------------------
     def _epoch_permutation(self) -> Tensor:
@@ -204,8 +228,25 @@ class Trainer:
         self.snapshots.embedding(self)
         return self.final_metrics
 
+    @torch.no_grad()
+    def _validation_loss(self) -> float | None:
+        if self.val_layout is None:
+            return None
+        layout, nodes = self.val_layout
+        self.encoder.eval()
+        batch = dataclasses.replace(layout, temperature=self.schedules.temperature())
+        return float(self._loss(batch, self.encoder(nodes)).total)
+
     def _evaluate(self, writer: MetricsWriter | None) -> None:
         metrics = evaluate_task(self.task, self.encoder, self.distance)
+        val_loss = self._validation_loss()
+        if val_loss is not None and self.train_loss_count:
+            train_loss = self.train_loss_sum / self.train_loss_count
+            metrics["val_loss"] = val_loss
+            metrics["train_loss"] = train_loss
+            # validation loss rising while training loss falls: the tracker's flag
+            metrics["overfitting"] = float(self.overfit.update(train_loss, val_loss))
+        self.train_loss_sum, self.train_loss_count = 0.0, 0
         self.final_metrics = metrics
         if writer is not None:
             writer.write({"kind": "eval", "step": self.step, "epoch": self.epoch, **metrics})
@@ -232,6 +273,8 @@ class Trainer:
             "perm": self.perm,
             "final_metrics": dict(self.final_metrics),
             "stopped_early": self.stopped_early,
+            "overfit": self.overfit.state_dict(),
+            "train_loss": [self.train_loss_sum, self.train_loss_count],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -249,3 +292,6 @@ class Trainer:
         self.perm = state["perm"]
         self.final_metrics = dict(state["final_metrics"])
         self.stopped_early = bool(state["stopped_early"])
+        self.overfit.load_state_dict(state["overfit"])
+        self.train_loss_sum = float(state["train_loss"][0])
+        self.train_loss_count = int(state["train_loss"][1])

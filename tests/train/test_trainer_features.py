@@ -1,0 +1,105 @@
+"""Trainer options: gradient caching, bf16 autocast, loss-weight warm-up, validation
+loss with the overfitting flag, TensorBoard, and their config validation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from contrastkit.train.config import load_config
+from contrastkit.train.run import train
+from contrastkit.train.trainer import Trainer
+from contrastkit.train.typed_config import ConfigError
+
+MLP = [
+    "data.name=karate",
+    "encoder.kind=mlp",
+    "encoder.manifold=euclidean",
+    "encoder.dim=8",
+    "encoder.hidden=16",
+    "objective.distance=cosine",
+    "objective.temperature=0.2",
+    "optim.name=adam",
+    "optim.lr=0.01",
+    "loop.burn_in_epochs=0",
+    "loop.batch_size=64",
+    "miner.num_negatives=8",
+    "miner.strategy=uniform",
+    "output.report=false",
+    "loop.progress=false",
+]
+
+
+def _config(tmp_path: Path, *extra: str):  # type: ignore[no-untyped-def]
+    return load_config(None, [*MLP, f"output.run_dir={tmp_path / 'run'}", *extra])
+
+
+def _one_step(tmp_path: Path, chunks: int) -> dict[str, torch.Tensor]:
+    trainer = Trainer(_config(tmp_path, f"loop.grad_cache_chunks={chunks}", "loop.epochs=1"))
+    idx = torch.arange(64)
+    trainer.train_step(idx)
+    return {k: v.clone() for k, v in trainer.encoder.state_dict().items()}
+
+
+def test_grad_cache_step_equals_the_plain_step(tmp_path: Path) -> None:
+    plain = _one_step(tmp_path / "a", 1)
+    cached = _one_step(tmp_path / "b", 3)
+    assert plain.keys() == cached.keys()
+    for key in plain:
+        torch.testing.assert_close(cached[key], plain[key], atol=1e-6, rtol=1e-5)
+
+
+def test_autocast_trains_with_finite_metrics(tmp_path: Path) -> None:
+    trainer = train(_config(tmp_path, "loop.autocast=true", "loop.epochs=3", "eval.every_epochs=3"))
+    assert all(torch.isfinite(torch.tensor(v)) for v in trainer.final_metrics.values())
+
+
+def test_loss_weight_warmup_is_logged(tmp_path: Path) -> None:
+    config = _config(
+        tmp_path,
+        "objectives={infonce: 1.0, norm: 0.5}",
+        "schedule.loss_weights=warmup",
+        "schedule.loss_weights_initial={infonce: 0.0, norm: 0.5}",
+        "schedule.loss_weights_warmup=4",
+        "loop.epochs=4",
+        "loop.log_every=1",
+        "eval.every_epochs=4",
+    )
+    train(config)
+    rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    weights = [r["weight/infonce"] for r in rows if r["kind"] == "train"]
+    assert weights[0] < 0.5 and weights[-1] > weights[0]
+    assert all(r["weight/norm"] == 0.5 for r in rows if r["kind"] == "train")
+
+
+def test_validation_loss_and_overfitting_flag_with_a_split(tmp_path: Path) -> None:
+    config = _config(
+        tmp_path,
+        "data.test_fraction=0.2",
+        "loop.epochs=4",
+        "eval.every_epochs=1",
+        "output.tensorboard=true",
+    )
+    train(config)
+    rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if r["kind"] == "eval"]
+    assert len(evals) == 4
+    assert all("val_loss" in r and "overfitting" in r and "auc" in r for r in evals)
+    assert any((tmp_path / "run" / "tensorboard").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("overrides", "pattern"),
+    [
+        (["encoder.kind=embedding", "loop.autocast=true"], "loop.autocast"),
+        (["encoder.kind=gnn", "loop.grad_cache_chunks=2"], "loop.grad_cache_chunks"),
+        (["schedule.loss_weights=warmup"], "schedule.loss_weights_initial"),
+        (["loop.grad_cache_chunks=0"], "loop.grad_cache_chunks"),
+    ],
+)
+def test_option_validation(tmp_path: Path, overrides: list[str], pattern: str) -> None:
+    with pytest.raises(ConfigError, match=pattern):
+        _config(tmp_path, *overrides)
