@@ -103,3 +103,25 @@ def test_validation_loss_and_overfitting_flag_with_a_split(tmp_path: Path) -> No
 def test_option_validation(tmp_path: Path, overrides: list[str], pattern: str) -> None:
     with pytest.raises(ConfigError, match=pattern):
         _config(tmp_path, *overrides)
+
+
+def test_pcgrad_combiner_trains_and_resumes_its_state(tmp_path: Path) -> None:
+    config = _config(
+        tmp_path,
+        "objectives={infonce: 1.0, spectral: 0.5}",
+        "combiner.method=pcgrad",
+        "loop.epochs=2",
+        "eval.every_epochs=2",
+    )
+    trainer = train(config)
+    assert trainer.schedules.pcgrad is not None
+    assert all(torch.isfinite(torch.tensor(v)) for v in trainer.final_metrics.values())
+    state = trainer.state_dict()
+    again = Trainer(config)
+    again.load_state_dict(state)
+    assert again.schedules.pcgrad is not None
+
+
+def test_pcgrad_with_grad_cache_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"combiner\.method"):
+        _config(tmp_path, "combiner.method=pcgrad", "loop.grad_cache_chunks=2")

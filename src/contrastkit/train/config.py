@@ -135,7 +135,8 @@ class ScheduleConfig:
 
 @dataclass
 class CombinerConfig:
-    method: Literal["fixed", "magnitude", "uncertainty", "gradnorm"] = "fixed"
+    # pcgrad: fixed weights, with conflicting per-objective gradients projected (Yu et al.)
+    method: Literal["fixed", "magnitude", "uncertainty", "gradnorm", "pcgrad"] = "fixed"
 
 
 @dataclass
@@ -234,6 +235,10 @@ class TrainConfig:
             _fail("objective.distance", "must be 'poincare' for a Poincaré embedding")
         if self.loop.autocast and self.encoder.kind == "embedding":
             _fail("loop.autocast", "applies to mlp/gnn encoders; an embedding table has no matmul")
+        if self.loop.grad_cache_chunks > 1 and self.combiner.method == "pcgrad":
+            _fail(
+                "combiner.method", "'pcgrad' needs per-objective gradients; set grad_cache_chunks=1"
+            )
         if self.loop.grad_cache_chunks > 1 and self.encoder.kind == "gnn":
             _fail("loop.grad_cache_chunks", "cannot chunk a full-graph GNN encoder; use 1")
         sc = self.schedule

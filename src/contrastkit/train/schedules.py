@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from contrastkit.losses.combine import CombinerConfig, build_combiner
+from contrastkit.losses.pcgrad import PCGrad
 from contrastkit.losses.weighting import CombinedLoss
 from contrastkit.schedules.curriculum import CurriculumScheduler
 from contrastkit.schedules.loss_weights import LossWeightScheduler
@@ -43,12 +44,19 @@ class RunSchedules:
         )
         self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         names = [n for n, w in config.objectives.items() if w > 0]
+        method = config.combiner.method
         self.combiner = build_combiner(
             CombinerConfig(
-                method=config.combiner.method, weights={n: config.objectives[n] for n in names}
+                method="fixed" if method == "pcgrad" else method,
+                weights={n: config.objectives[n] for n in names},
             ),
             shared_parameters=list(encoder.parameters()),
         )
+        self.pcgrad: PCGrad | None = None
+        if method == "pcgrad":
+            gen = torch.Generator().manual_seed(config.loop.seed + 2)
+            self.pcgrad = PCGrad(self.optimizer, generator=gen)
+
         sc = config.schedule
         self.temperature_schedule: TemperatureScheduler | None = None
         if sc.temperature != "constant":
@@ -155,6 +163,7 @@ class RunSchedules:
             else self.temperature_schedule.state_dict(),
             "curriculum": None if self.curriculum is None else self.curriculum.state_dict(),
             "epoch": self.epoch,
+            "pcgrad": None if self.pcgrad is None else self.pcgrad.state_dict(),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -166,3 +175,5 @@ class RunSchedules:
         if self.curriculum is not None and state["curriculum"] is not None:
             self.curriculum.load_state_dict(state["curriculum"])
         self.epoch = int(state["epoch"])
+        if self.pcgrad is not None and state["pcgrad"] is not None:
+            self.pcgrad.load_state_dict(state["pcgrad"])

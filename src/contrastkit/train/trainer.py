@@ -128,10 +128,11 @@ class Trainer:
         """bf16 autocast on CPU for feature encoders (``loop.autocast``); a no-op otherwise."""
         return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config.loop.autocast)
 
-    def _loss(self, layout: RelationBatch, z: Tensor) -> CombinedLoss:
+    def _loss(self, layout: RelationBatch, z: Tensor) -> tuple[CombinedLoss, dict[str, Tensor]]:
+        """The combined loss and each objective's loss tensor."""
         batch = dataclasses.replace(layout, z=z.float())
         losses = objective_losses(self.objective_names, batch, self.config.objective, self.distance)
-        return self.schedules.combine(losses)
+        return self.schedules.combine(losses), losses
 
     def _forward_backward(
         self, layout: RelationBatch, nodes: Tensor, keep_z: bool
@@ -143,13 +144,19 @@ class Trainer:
         if chunks <= 1:
             with self._autocast():
                 z = self.encoder(nodes)
-            combined = self._loss(layout, z)
-            combined.total.backward()
+            combined, losses = self._loss(layout, z)
+            pcgrad = self.schedules.pcgrad
+            if pcgrad is None:
+                combined.total.backward()
+            else:
+                # PCGrad (Yu et al. 2020): per-objective gradients of the weighted losses,
+                # conflicting components projected away, the sum written to .grad
+                pcgrad.pc_backward({n: losses[n] * combined.components[n].weight for n in losses})
             return combined, z.detach()
         captured: list[CombinedLoss] = []
 
         def loss_fn(z: Tensor) -> Tensor:
-            captured.append(self._loss(layout, z))
+            captured.append(self._loss(layout, z)[0])
             return captured[-1].total
 
         def encode(chunk: Tensor) -> Tensor:
@@ -235,7 +242,7 @@ class Trainer:
         layout, nodes = self.val_layout
         self.encoder.eval()
         batch = dataclasses.replace(layout, temperature=self.schedules.temperature())
-        return float(self._loss(batch, self.encoder(nodes)).total)
+        return float(self._loss(batch, self.encoder(nodes))[0].total)
 
     def _evaluate(self, writer: MetricsWriter | None) -> None:
         metrics = evaluate_task(self.task, self.encoder, self.distance)
