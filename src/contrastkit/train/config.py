@@ -122,6 +122,8 @@ class ScheduleConfig:
     temperature_end: float = 1.0
     curriculum: Literal["none", "default", "linear"] = "none"
     curriculum_stages: int = 3
+    # > 0: also advance when eval.monitor has not improved for this many evaluations
+    curriculum_patience: int = 0
     # loss weights over epochs: "constant" (objectives' weights) or "warmup" (linear from
     # loss_weights_initial to the objectives' weights over loss_weights_warmup epochs)
     loss_weights: Literal["constant", "warmup"] = "constant"
@@ -195,6 +197,11 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if self.every_epochs <= 0:
             _fail("eval.every_epochs", f"must be > 0, got {self.every_epochs}")
+
+    @property
+    def monitor_mode(self) -> Literal["max", "min"]:
+        """Ranks and losses improve downwards; every other metric upwards."""
+        return "min" if "rank" in self.monitor or "loss" in self.monitor else "max"
 
 
 @dataclass

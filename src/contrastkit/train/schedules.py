@@ -72,8 +72,11 @@ class RunSchedules:
                 sc.loss_weights_initial, dict(config.objectives), max(sc.loss_weights_warmup, 1)
             )
         self.curriculum: CurriculumScheduler | None = None
+        plateau: dict[str, Any] = {}
+        if sc.curriculum_patience > 0:
+            plateau = {"patience": sc.curriculum_patience, "mode": config.eval.monitor_mode}
         if sc.curriculum == "default":
-            self.curriculum = CurriculumScheduler.default()
+            self.curriculum = CurriculumScheduler.default(**plateau)
         elif sc.curriculum == "linear":
             self.curriculum = CurriculumScheduler.linear(
                 num_stages=sc.curriculum_stages,
@@ -82,6 +85,7 @@ class RunSchedules:
                 k_end=config.miner.num_negatives,
                 temp_start=config.objective.temperature,
                 temp_end=sc.temperature_end,
+                **plateau,
             )
         self.epoch = 0
 
@@ -149,7 +153,7 @@ class RunSchedules:
             self.curriculum.step(1)
 
     def observe_metric(self, value: float) -> None:
-        if self.curriculum is not None and hasattr(self.curriculum, "observe"):
+        if self.curriculum is not None and self.curriculum.patience is not None:
             self.curriculum.observe(value)
 
     # ---- state ----------------------------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -61,7 +61,9 @@ class Trainer:
         self.batches_per_epoch = max(1, -(-edges // loop.batch_size))
         self.schedules = RunSchedules(config, self.encoder, self.batches_per_epoch)
         self.guard = NonFiniteGuard(loop.max_nonfinite_steps)
-        self.stopper = EarlyStopping(config.eval.early_stopping_patience, mode=self._monitor_mode())
+        self.stopper = EarlyStopping(
+            config.eval.early_stopping_patience, mode=config.eval.monitor_mode
+        )
         self.snapshots = SnapshotRecorder(self.run_dir / "snapshots")
         self.step = 0
         self.epoch = 0
@@ -88,13 +90,6 @@ class Trainer:
         neg, mask = sampler.sample(take[0], k, "uniform")
         return RelationBatch.from_ids(
             take[0], take[1], neg, mask, self.config.objective.temperature
-        )
-
-    def _monitor_mode(self) -> Literal["max", "min"]:
-        return (
-            "min"
-            if "rank" in self.config.eval.monitor or "loss" in self.config.eval.monitor
-            else "max"
         )
 
     # ---- one step -------------------------------------------------------------
