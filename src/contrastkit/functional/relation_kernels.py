@@ -1,0 +1,279 @@
+r"""Fused scores of one anchor against its candidates, the trainer's hot path.
+
+A relation batch pairs each anchor :math:`u_b` with ``C`` candidates
+:math:`c_{b1..bC}` (the positive first, then ``K`` negatives). The scores are
+(larger = closer):
+
+.. math::
+    s_{bj} = \begin{cases}
+      -\tfrac{1}{\sqrt k}\operatorname{arcosh}\!\big(1 + \frac{2k\,\delta_{bj}}
+          {(1 - k\|u_b\|^2)(1 - k\|c_{bj}\|^2)}\big) & \text{poincare (curvature } -k)\\
+      -\delta_{bj} & \text{sqeuclidean}\\
+      u_b \cdot c_{bj} & \text{dot}
+    \end{cases}
+    \qquad \delta_{bj} = \|u_b - c_{bj}\|^2 .
+
+:class:`RelationScores` computes them with two reductions over the ``[B, C, d]``
+candidates (:math:`\|c\|^2` and :math:`u \cdot c`) and
+:math:`\delta = \|u\|^2 + \|c\|^2 - 2u\cdot c`, which cancels badly when
+:math:`\delta \ll \|u\|^2 + \|c\|^2`: in float32 the distance error is about
+:math:`10^{-7}(\|u\|^2+\|c\|^2)/\delta`, relative. Entries with
+:math:`\delta < \kappa(\|u\|^2 + \|c\|^2)` (:math:`\kappa` = 1/32 in float32,
+:math:`10^{-6}` in float64) are recomputed from the difference :math:`u - c`, and so
+are their gradients, so the result is as accurate as the difference form everywhere
+(measured against float64: the same error as ``PoincareDistance`` far from the
+origin, and better for tiny distances, where :math:`\operatorname{arcosh}` of
+:math:`1 + x` is evaluated from :math:`x` instead of from the rounded :math:`1 + x`).
+The backward is written by hand: one pass producing ``grad_c`` and one batched
+matrix-vector product for ``grad_u``. Points on or outside the ball are projected to
+radius :math:`(1-\epsilon)/\sqrt k` first, as in
+:class:`~contrastkit.functional.distances.PoincareDistance`.
+
+The ops are elementwise or reductions over the last axis, so ``c`` may be any
+strided view: a feature-major table ``[d, N]`` gathered as ``[d, B*C]`` and passed as
+``view(d, B, C).permute(1, 2, 0)`` runs the small-``d`` reductions about twice as fast
+as row-major on CPU, and ``grad_c`` comes back in the same layout.
+
+Reference: M. Nickel and D. Kiela, "Poincaré Embeddings for Learning Hierarchical
+Representations", NeurIPS 2017 (the distance-softmax loss of
+:func:`relation_softmax_loss`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from contrastkit._validation import check_float_tensor
+from contrastkit.functional.distances import (
+    BALL_EPS,
+    Distance,
+    DotProduct,
+    PoincareDistance,
+    SquaredL2Distance,
+    project_to_ball,
+)
+from contrastkit.functional.info_nce import check_mask, check_temperature
+from contrastkit.functional.reduction import check_reduction, reduce_loss
+
+RelationDistance = Literal["poincare", "sqeuclidean", "squared_l2", "dot"]
+RELATION_DISTANCES: tuple[str, ...] = ("dot", "poincare", "sqeuclidean", "squared_l2")
+# Share of ||u||^2 + ||c||^2 below which delta is recomputed from u - c (see the module doc).
+_EXPANSION_SAFE = {torch.float64: 1e-6, torch.float32: 1.0 / 32.0}
+# delta <= 2 (||u||^2 + ||c||^2), so 4 sends every entry of other dtypes to the difference form.
+_ALWAYS_DIFFERENCE = 4.0
+
+
+def _xm1_floor(dtype: torch.dtype) -> float:
+    # the floor that contrastkit.functional.distances.arcosh puts under x - 1
+    return 1e-12 if dtype == torch.float64 else 1e-10
+
+
+def resolve_relation_distance(distance: str | Distance) -> tuple[str, float, float]:
+    """``(kind, curvature, eps)`` for a name or a :class:`Distance` the kernel supports."""
+    if isinstance(distance, PoincareDistance):
+        return "poincare", distance.curvature, distance.eps
+    if isinstance(distance, SquaredL2Distance):
+        return "sqeuclidean", 1.0, BALL_EPS
+    if isinstance(distance, DotProduct):
+        return "dot", 1.0, BALL_EPS
+    if isinstance(distance, str) and distance in RELATION_DISTANCES:
+        kind = "sqeuclidean" if distance == "squared_l2" else distance
+        return kind, 1.0, BALL_EPS
+    raise ValueError(
+        f"distance must be one of {list(RELATION_DISTANCES)} or a PoincareDistance, "
+        f"SquaredL2Distance or DotProduct, got {distance!r}"
+    )
+
+
+def _square_norms(x: Tensor) -> Tensor:
+    return torch.linalg.vecdot(x, x)
+
+
+class RelationScores(torch.autograd.Function):
+    """``forward(u [B, d], c [B, C, d], un [B], cn [B, C], kind, k, eps) -> [B, C]``.
+
+    ``un``/``cn`` are the squared norms of ``u``/``c`` (computed by the caller, which
+    also projects onto the ball); they carry no gradient of their own.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any, u: Tensor, c: Tensor, un: Tensor, cn: Tensor, kind: str, k: float, eps: float
+    ) -> Tensor:
+        ctx.kind = kind
+        ip = torch.linalg.vecdot(c, u.unsqueeze(1))
+        if kind == "dot":
+            ctx.save_for_backward(u, c)
+            return ip
+        total = cn + un.unsqueeze(1)
+        delta = total.add(ip, alpha=-2.0).clamp_min_(0.0)
+        safe = _EXPANSION_SAFE.get(u.dtype, _ALWAYS_DIFFERENCE)
+        bi, ji = (delta < total.mul_(safe)).nonzero(as_tuple=True)
+        if bi.numel() > 0:
+            delta[bi, ji] = _square_norms(u[bi] - c[bi, ji])
+        if kind == "sqeuclidean":
+            ctx.save_for_backward(u, c, bi, ji)
+            return delta.neg_()
+        alpha = (1.0 - k * un).clamp_min_(eps)
+        beta = (1.0 - k * cn).clamp_min_(eps)
+        # x - 1 directly: forming 1 + x first would round small distances away
+        xm1 = delta.mul_((2.0 * k / alpha).unsqueeze(1)).div_(beta)
+        xc = xm1.clamp_min(_xm1_floor(u.dtype))
+        root = torch.sqrt(xc * (xc + 2.0))
+        dist = torch.log1p(xc.add_(root))
+        ctx.save_for_backward(u, c, un, cn, bi, ji, xm1, root)
+        ctx.k, ctx.eps = k, eps
+        return dist.mul_(-1.0 / math.sqrt(k))
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        kind = ctx.kind
+        need_u, need_c = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        if kind == "dot":
+            u, c = ctx.saved_tensors
+            gu = torch.bmm(grad.unsqueeze(1), c).squeeze(1) if need_u else None
+            gc = grad.unsqueeze(-1) * u.unsqueeze(1) if need_c else None
+            return gu, gc, None, None, None, None, None
+        if kind == "sqeuclidean":
+            u, c, bi, ji = ctx.saved_tensors
+            s = grad * -2.0  # 2 dL/d(delta): grad_c = s (c - u), grad_u = sum_j s (u - c)
+            bc, au = None, None
+        else:
+            u, c, un, cn, bi, ji, xm1, root = ctx.saved_tensors
+            k, eps = ctx.k, ctx.eps
+            alpha = (1.0 - k * un).clamp_min(eps)
+            beta = (1.0 - k * cn).clamp_min(eps)
+            # dL/d(x - 1); zero where x - 1 sat on its floor, as the clamp in arcosh does
+            w = grad.div(root).mul_(-1.0 / math.sqrt(k))
+            w.masked_fill_(xm1 < _xm1_floor(u.dtype), 0.0)
+            wx = w.mul(xm1).mul_(2.0 * k)  # through the conformal factors (1 - k||.||^2)
+            s = w.mul_((4.0 * k / alpha).unsqueeze(1)).div_(beta)
+            bc = wx.div(beta).masked_fill_(1.0 - k * cn < eps, 0.0)
+            au = wx.sum(1).div_(alpha).masked_fill_(1.0 - k * un < eps, 0.0)
+        gu = gc = None
+        fix = bi.numel() > 0
+        if fix:
+            diff = u[bi] - c[bi, ji]  # exact u - c where the expansion cancels
+            s_fix = s[bi, ji].unsqueeze(1)
+            s[bi, ji] = 0.0  # those entries are added back exactly below
+        if need_c:
+            # grad_c = (bc + s) c - s u, one pass over the candidates (in c's own layout)
+            pc = s if bc is None else bc + s
+            gc = torch.mul(c, pc.unsqueeze(-1)).addcmul_(s.neg().unsqueeze(-1), u.unsqueeze(1))
+            if fix:
+                # bc kept apart: bc + s - s would cancel where s >> bc
+                exact = s_fix * -diff
+                if bc is not None:
+                    exact.addcmul_(bc[bi, ji].unsqueeze(1), c[bi, ji])
+                gc[bi, ji] = exact
+        if need_u:
+            coef = s.sum(1) if au is None else s.sum(1).add_(au)
+            gu = torch.baddbmm(
+                (u * coef.unsqueeze(1)).unsqueeze(1), s.unsqueeze(1), c, alpha=-1.0
+            ).squeeze(1)
+            if fix:
+                gu.index_add_(0, bi, s_fix * diff)
+        return gu, gc, None, None, None, None, None
+
+
+def relation_scores(u: Tensor, c: Tensor, distance: str | Distance = "poincare") -> Tensor:
+    r"""Scores (larger = closer) of each anchor against its candidates.
+
+    Equal to ``get_distance(distance).score_paired(u.unsqueeze(1), c)`` in value and
+    gradient, with one fused forward and a hand-written backward (:class:`RelationScores`).
+
+    Args:
+        u: anchors ``[B, d]``.
+        c: candidates ``[B, C, d]`` (any strides; see the module doc).
+        distance: ``"poincare"`` (default; curvature 1, boundary eps 1e-5),
+            ``"sqeuclidean"`` / ``"squared_l2"``, ``"dot"``, or a
+            :class:`PoincareDistance` / :class:`SquaredL2Distance` / :class:`DotProduct`.
+
+    Returns:
+        ``[B, C]``.
+
+    Example:
+        >>> u = torch.tensor([[0.1, 0.2]]); c = torch.tensor([[[0.1, 0.2], [0.5, -0.3]]])
+        >>> relation_scores(u, c).argmax(1).item()
+        0
+    """
+    check_float_tensor("u", u, ndim=2)
+    check_float_tensor("c", c, ndim=3)
+    if c.shape[0] != u.shape[0] or c.shape[2] != u.shape[1]:
+        raise ValueError(f"c must have shape [{u.shape[0]}, C, {u.shape[1]}], got {tuple(c.shape)}")
+    if c.dtype != u.dtype:
+        raise TypeError(f"c has dtype {c.dtype} but u has {u.dtype}")
+    kind, k, eps = resolve_relation_distance(distance)
+    if kind == "dot":
+        return RelationScores.apply(u, c, u.new_empty(0), u.new_empty(0), kind, k, eps)
+    with torch.no_grad():
+        un, cn = _square_norms(u), _square_norms(c)
+    if kind == "poincare":
+        bound = ((1.0 - eps) / math.sqrt(k)) ** 2
+        # rare: the projection's own autograd then carries its Jacobian
+        if bool((un > bound).any()):
+            u = project_to_ball(u, k, eps)
+            un = _square_norms(u.detach())
+        if bool((cn > bound).any()):
+            c = project_to_ball(c, k, eps)
+            cn = _square_norms(c.detach())
+    return RelationScores.apply(u, c, un, cn, kind, k, eps)
+
+
+def relation_softmax_loss(
+    u: Tensor,
+    c: Tensor,
+    mask: Tensor | None = None,
+    temperature: float | Tensor = 1.0,
+    distance: str | Distance = "poincare",
+    *,
+    reduction: str = "mean",
+    weight: Tensor | None = None,
+) -> Tensor:
+    r"""Softmax cross-entropy with the positive in column 0 of the candidates.
+
+    .. math::
+        \ell_b = \operatorname{logsumexp}_{j \in C_b} \frac{s_{bj}}{\tau} - \frac{s_{b0}}{\tau}
+
+    where :math:`C_b` is column 0 and the negatives ``j >= 1`` with
+    ``mask[b, j - 1]`` True. With Poincaré scores this is Nickel & Kiela's loss; it
+    equals :func:`~contrastkit.functional.info_nce.info_nce` with explicit negatives
+    ``c[:, 1:]`` and ``negative_mask=mask``. A row whose negatives are all masked has
+    loss 0 (it still counts in the mean).
+
+    Args:
+        u: anchors ``[B, d]``. c: candidates ``[B, C, d]``, positive first (``C >= 1``).
+        mask: optional bool ``[B, C - 1]``, True = a real negative.
+        temperature: float or 0-dim tensor > 0. Default 1.
+        distance: as in :func:`relation_scores`. Default ``"poincare"``.
+        reduction: ``"mean"`` | ``"sum"`` | ``"none"``. weight: optional ``[B]`` >= 0.
+
+    Returns:
+        scalar, or ``[B]`` for ``reduction="none"``.
+
+    Example:
+        >>> u = torch.rand(4, 5) * 0.1; c = torch.rand(4, 11, 5) * 0.1
+        >>> relation_softmax_loss(u, c).shape
+        torch.Size([])
+    """
+    reduction = check_reduction(reduction)
+    inv_t = 1.0 / check_temperature(temperature)
+    check_float_tensor("c", c, ndim=3)
+    b, n = c.shape[0], c.shape[1]
+    if n == 0:
+        raise ValueError(f"c must hold at least the positive (C >= 1), got shape {tuple(c.shape)}")
+    keep = check_mask("mask", mask, (b, n - 1))
+    scores = relation_scores(u, c, distance)
+    logits = scores * inv_t
+    if keep is not None:
+        drop = torch.cat([keep.new_zeros(b, 1), ~keep], dim=1)
+        logits = logits.masked_fill(drop, float("-inf"))
+    target = torch.zeros(b, dtype=torch.long, device=u.device)
+    if reduction != "none" and weight is None and b > 0:
+        return F.cross_entropy(logits, target, reduction=reduction)
+    return reduce_loss(F.cross_entropy(logits, target, reduction="none"), reduction, weight)
