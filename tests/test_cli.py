@@ -68,9 +68,27 @@ def test_help_everywhere(capsys: pytest.CaptureFixture[str]) -> None:
 def karate_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = tmp_path_factory.mktemp("cli") / "run"
     code = main(
-        ["train", "--dataset", "karate", "--epochs", "12", "--batch-size", "32", "--dim", "3",
-         "--negatives", "8", "--run-dir", str(run), "--no-progress", "--no-report",
-         "--set", "loop.burn_in_epochs=2", "--set", "eval.every_epochs=6"]
+        [
+            "train",
+            "--dataset",
+            "karate",
+            "--epochs",
+            "12",
+            "--batch-size",
+            "32",
+            "--dim",
+            "3",
+            "--negatives",
+            "8",
+            "--run-dir",
+            str(run),
+            "--no-progress",
+            "--no-report",
+            "--set",
+            "loop.burn_in_epochs=2",
+            "--set",
+            "eval.every_epochs=6",
+        ]
     )
     assert code == 0
     return run
@@ -102,6 +120,25 @@ def test_export_mine_and_report(karate_run: Path, tmp_path: Path) -> None:
     assert not ((mined["indices"] == own) & mined["mask"]).any()  # never the node itself
     assert main(["report", str(karate_run), "--out", str(tmp_path / "r.html")]) == 0
     assert (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_export_parquet_and_eval_of_an_embedding_file(
+    karate_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    assert main(["export", str(karate_run), "--out", str(tmp_path / "z.parquet")]) == 0
+    table = pq.read_table(tmp_path / "z.parquet")
+    assert table.num_rows == 34 and table.column_names == ["id", "embedding"]
+    assert main(["export", str(karate_run), "--out", str(tmp_path / "z.npz")]) == 0
+    capsys.readouterr()
+    code = main(["eval", "--embeddings", str(tmp_path / "z.npz"), "--dataset", "karate"])
+    assert code == 0 and "map" in capsys.readouterr().out
+    code, err = _run(
+        capsys, "eval", "--embeddings", str(tmp_path / "z.npz"), "--dataset", "mammals"
+    )
+    assert code == 2 and "has 34 rows" in err
+    code, err = _run(capsys, "eval")
+    assert code == 2 and "either RUN_DIR or --embeddings" in err
 
 
 def test_export_rejects_unknown_suffix(

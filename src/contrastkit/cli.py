@@ -67,8 +67,17 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_other(sub: argparse._SubParsersAction) -> None:
-    e = sub.add_parser("eval", help="evaluate a run directory")
-    e.add_argument("run_dir", help="a run directory written by `contrastkit train`")
+    e = sub.add_parser(
+        "eval",
+        help="evaluate a run directory, or an embedding file against a dataset",
+        description="Evaluate RUN_DIR's checkpoint, or --embeddings FILE (.npy [N, d] or .npz "
+        "with 'embeddings') against --dataset, with the metrics the task calls for.",
+    )
+    e.add_argument("run_dir", nargs="?", help="a run directory written by `contrastkit train`")
+    e.add_argument("--embeddings", help="an .npy/.npz embedding file instead of a run")
+    e.add_argument("--dataset", default="mammals", help="dataset of --embeddings (data.name)")
+    e.add_argument("--data-path", help="edge-list file or WordNet directory (data.path)")
+    e.add_argument("--distance", default="poincare", help="distance of --embeddings")
     r = sub.add_parser("report", help="write report.html and PNGs for a run directory")
     r.add_argument("run_dir")
     r.add_argument("--out", help="HTML file or directory (default RUN_DIR/report.html)")
@@ -81,7 +90,7 @@ def _add_other(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--max-points", type=int, default=5000, help="points drawn in the projection")
     x = sub.add_parser("export", help="write a run's embeddings with their node ids")
     x.add_argument("run_dir")
-    x.add_argument("--out", required=True, help="output file: .npy, .npz or .parquet")
+    x.add_argument("--out", required=True, help="output file: .npy, .npz or .parquet (pyarrow)")
     x.add_argument("--faiss", metavar="INDEX_FILE", help="also write a FAISS flat index")
     m = sub.add_parser("mine", help="write hard negatives for a run's graph to a file")
     m.add_argument("run_dir")

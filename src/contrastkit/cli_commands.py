@@ -63,11 +63,48 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    from contrastkit.train.evaluation import evaluate_task
+def _load_embeddings(path: str) -> torch.Tensor:
+    source = Path(path)
+    if not source.is_file():
+        raise FileNotFoundError(f"--embeddings {path!r} does not exist")
+    if source.suffix == ".npz":
+        with np.load(source, allow_pickle=False) as data:
+            if "embeddings" not in data:
+                raise ConfigError(f"--embeddings {path!r} has no 'embeddings' array")
+            array = data["embeddings"]
+    elif source.suffix == ".npy":
+        array = np.load(source, allow_pickle=False)
+    else:
+        raise ConfigError(f"--embeddings must be a .npy or .npz file, got {path!r}")
+    if array.ndim != 2 or not np.issubdtype(array.dtype, np.floating):
+        raise ConfigError(f"--embeddings must hold a float [N, d] array, got {array.shape}")
+    return torch.from_numpy(np.ascontiguousarray(array))
 
-    trainer = _trained(_run_dir(args.run_dir))
-    print_metrics(evaluate_task(trainer.task, trainer.encoder, trainer.distance), "evaluation")
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from contrastkit.functional.distances import get_distance
+    from contrastkit.train.config import DataConfig
+    from contrastkit.train.encoders import FixedEmbedding
+    from contrastkit.train.evaluation import evaluate_task
+    from contrastkit.train.task import build_task
+    from contrastkit.train.typed_config import from_dict
+
+    if (args.run_dir is None) == (args.embeddings is None):
+        raise ConfigError("give either RUN_DIR or --embeddings FILE (with --dataset)")
+    if args.run_dir is not None:
+        trainer = _trained(_run_dir(args.run_dir))
+        task, encoder, distance = trainer.task, trainer.encoder, trainer.distance
+    else:
+        data = from_dict(DataConfig, {"name": args.dataset, "path": args.data_path})
+        task = build_task(data)
+        z = _load_embeddings(args.embeddings)
+        if z.shape[0] != task.num_nodes:
+            raise ConfigError(
+                f"--embeddings has {z.shape[0]} rows but dataset {args.dataset!r} has "
+                f"{task.num_nodes} nodes"
+            )
+        encoder, distance = FixedEmbedding(z), get_distance(args.distance)
+    print_metrics(evaluate_task(task, encoder, distance), "evaluation")
     return 0
 
 

@@ -31,6 +31,22 @@ class NodeEncoder(nn.Module, ABC):
         """Embeddings of every node, ``[N, d]``."""
 
 
+class FixedEmbedding(NodeEncoder):
+    """Precomputed embeddings ``[N, d]`` (e.g. read from a file), not trained."""
+
+    z: Tensor
+
+    def __init__(self, z: Tensor) -> None:
+        super().__init__()
+        self.register_buffer("z", z)
+
+    def forward(self, nodes: Tensor) -> Tensor:
+        return self.z[nodes]
+
+    def embed_all(self) -> Tensor:
+        return self.z
+
+
 class TableEncoder(NodeEncoder):
     def __init__(self, table: EmbeddingTable) -> None:
         super().__init__()
