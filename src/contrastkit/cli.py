@@ -137,6 +137,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from contrastkit.train.callbacks import NonFiniteError
     from contrastkit.train.checkpoint import CheckpointError
     from contrastkit.train.typed_config import ConfigError
 
@@ -150,6 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"contrastkit: error: {message}", file=sys.stderr)
         return EXIT_USAGE
+    except NonFiniteError as exc:
+        print(f"contrastkit: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("contrastkit: interrupted", file=sys.stderr)
         return 130

@@ -125,3 +125,39 @@ def test_pcgrad_combiner_trains_and_resumes_its_state(tmp_path: Path) -> None:
 def test_pcgrad_with_grad_cache_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"combiner\.method"):
         _config(tmp_path, "combiner.method=pcgrad", "loop.grad_cache_chunks=2")
+
+
+def test_nonfinite_steps_are_skipped_then_training_stops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import contrastkit.train.trainer as trainer_module
+    from contrastkit.cli import main
+
+    real = trainer_module.objective_losses
+    calls = {"n": 0}
+
+    def sometimes_nan(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        losses = real(*args, **kwargs)
+        if calls["n"] > 3:  # the first steps are fine, then every loss is NaN
+            return {k: v * float("nan") for k, v in losses.items()}
+        return losses
+
+    monkeypatch.setattr(trainer_module, "objective_losses", sometimes_nan)
+    code = main(
+        [
+            "train",
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--no-progress",
+            "--no-report",
+            *[arg for kv in MLP for arg in ("--set", kv)],
+            "--set",
+            "loop.max_nonfinite_steps=4",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "4 consecutive non-finite steps" in err and "Traceback" not in err
+    # one loss evaluation per step: 3 finite steps, then 4 skipped ones and the stop
+    assert calls["n"] == 3 + 4
