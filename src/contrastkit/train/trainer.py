@@ -103,12 +103,14 @@ class Trainer:
         pos_scores = None
         max_difficulty = self.schedules.max_difficulty()
         if strategy not in ("uniform", "degree"):
-            if self.sampler.needs_refresh(self.step):
-                with torch.no_grad():
+            # mining reads the current embedding without dropout noise
+            self.encoder.eval()
+            with torch.no_grad():
+                if self.sampler.needs_refresh(self.step):
                     self.sampler.refresh(self.encoder.embed_all(), self.distance, self.step)
-            if strategy == "semihard" or max_difficulty is not None:
-                with torch.no_grad():
+                if strategy == "semihard" or max_difficulty is not None:
                     pos_scores = self.distance.score_paired(self.encoder(u), self.encoder(v))
+            self.encoder.train()
         neg, mask = self.sampler.sample(
             u,
             k,
