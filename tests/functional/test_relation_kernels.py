@@ -279,6 +279,8 @@ def test_bad_inputs() -> None:
         relation_scores(u, c, "cosine")
     with pytest.raises(ValueError, match="distance"):
         relation_scores(u, c, get_distance("euclidean"))
+    with pytest.raises(ValueError, match="eps"):
+        relation_scores(u, c, PoincareDistance(eps=1.0))
     with pytest.raises(ValueError, match="mask"):
         relation_softmax_loss(u, c, torch.ones(2, 4, dtype=torch.bool))
     with pytest.raises(TypeError, match="mask"):

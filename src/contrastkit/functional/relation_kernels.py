@@ -76,6 +76,10 @@ def _xm1_floor(dtype: torch.dtype) -> float:
 def resolve_relation_distance(distance: str | Distance) -> tuple[str, float, float]:
     """``(kind, curvature, eps)`` for a name or a :class:`Distance` the kernel supports."""
     if isinstance(distance, PoincareDistance):
+        if distance.eps >= 1.0:
+            raise ValueError(
+                f"distance.eps must be < 1 (a ball of positive radius), got {distance.eps}"
+            )
         return "poincare", distance.curvature, distance.eps
     if isinstance(distance, SquaredL2Distance):
         return "sqeuclidean", 1.0, BALL_EPS
@@ -90,8 +94,28 @@ def resolve_relation_distance(distance: str | Distance) -> tuple[str, float, flo
     )
 
 
+def _feature_planes(c: Tensor) -> Tensor | None:
+    """``c [B, C, d]`` as its ``d`` contiguous ``[B, C]`` planes, if it is laid out so."""
+    planes = c.permute(2, 0, 1)
+    return planes if planes.is_contiguous() and c.shape[2] > 0 else None
+
+
+def _dots(c: Tensor, v: Tensor) -> Tensor:
+    """``sum_k c[..., k] v[..., k]`` -> ``[B, C]`` for ``c [B, C, d]`` and ``v`` ``c`` itself
+    or ``[B, 1, d]``. Feature-major ``c`` is summed plane by plane: no ``[B, C, d]``
+    temporary, about 3x faster than the generic product-and-sum for small ``d``."""
+    planes = _feature_planes(c)
+    if planes is None:
+        return torch.linalg.vecdot(c, v)
+    other = planes if v is c else v.permute(2, 0, 1)
+    acc = planes[0] * other[0]
+    for k in range(1, planes.shape[0]):
+        acc.addcmul_(planes[k], other[k])
+    return acc
+
+
 def _square_norms(x: Tensor) -> Tensor:
-    return torch.linalg.vecdot(x, x)
+    return _dots(x, x) if x.dim() == 3 else torch.linalg.vecdot(x, x)
 
 
 class RelationScores(torch.autograd.Function):
@@ -106,12 +130,13 @@ class RelationScores(torch.autograd.Function):
         ctx: Any, u: Tensor, c: Tensor, un: Tensor, cn: Tensor, kind: str, k: float, eps: float
     ) -> Tensor:
         ctx.kind = kind
-        ip = torch.linalg.vecdot(c, u.unsqueeze(1))
+        ip = _dots(c, u.unsqueeze(1))
         if kind == "dot":
             ctx.save_for_backward(u, c)
             return ip
         total = cn + un.unsqueeze(1)
-        delta = total.add(ip, alpha=-2.0).clamp_min_(0.0)
+        # negative values are all below the threshold, so they are recomputed too
+        delta = total.add(ip, alpha=-2.0)
         safe = _EXPANSION_SAFE.get(u.dtype, _ALWAYS_DIFFERENCE)
         bi, ji = (delta < total.mul_(safe)).nonzero(as_tuple=True)
         if bi.numel() > 0:
@@ -119,16 +144,15 @@ class RelationScores(torch.autograd.Function):
         if kind == "sqeuclidean":
             ctx.save_for_backward(u, c, bi, ji)
             return delta.neg_()
-        alpha = (1.0 - k * un).clamp_min_(eps)
-        beta = (1.0 - k * cn).clamp_min_(eps)
+        alpha = torch.rsub(un, 1.0, alpha=k).clamp_min_(eps)
+        beta = torch.rsub(cn, 1.0, alpha=k).clamp_min_(eps)
         # x - 1 directly: forming 1 + x first would round small distances away
         xm1 = delta.mul_((2.0 * k / alpha).unsqueeze(1)).div_(beta)
         xc = xm1.clamp_min(_xm1_floor(u.dtype))
-        root = torch.sqrt(xc * (xc + 2.0))
-        dist = torch.log1p(xc.add_(root))
-        ctx.save_for_backward(u, c, un, cn, bi, ji, xm1, root)
+        root = (xc + 2.0).mul_(xc).sqrt_()
+        ctx.save_for_backward(u, c, alpha, beta, bi, ji, xm1, root)
         ctx.k, ctx.eps = k, eps
-        return dist.mul_(-1.0 / math.sqrt(k))
+        return torch.log1p(xc.add_(root)).mul_(-1.0 / math.sqrt(k))
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
@@ -139,22 +163,26 @@ class RelationScores(torch.autograd.Function):
             gu = torch.bmm(grad.unsqueeze(1), c).squeeze(1) if need_u else None
             gc = grad.unsqueeze(-1) * u.unsqueeze(1) if need_c else None
             return gu, gc, None, None, None, None, None
+        # s = 2 dL/d(delta): grad_c = s (c - u) + ..., grad_u = sum_j s (u - c_j) + ...
+        bc: Tensor | None = None
+        au: Tensor | None = None
+        bc_scale = 0.0  # the gradient through 1 - k||c||^2 is bc_scale * bc * c
         if kind == "sqeuclidean":
             u, c, bi, ji = ctx.saved_tensors
-            s = grad * -2.0  # 2 dL/d(delta): grad_c = s (c - u), grad_u = sum_j s (u - c)
-            bc, au = None, None
+            s = grad * -2.0
         else:
-            u, c, un, cn, bi, ji, xm1, root = ctx.saved_tensors
-            k, eps = ctx.k, ctx.eps
-            alpha = (1.0 - k * un).clamp_min(eps)
-            beta = (1.0 - k * cn).clamp_min(eps)
-            # dL/d(x - 1); zero where x - 1 sat on its floor, as the clamp in arcosh does
-            w = grad.div(root).mul_(-1.0 / math.sqrt(k))
-            w.masked_fill_(xm1 < _xm1_floor(u.dtype), 0.0)
-            wx = w.mul(xm1).mul_(2.0 * k)  # through the conformal factors (1 - k||.||^2)
-            s = w.mul_((4.0 * k / alpha).unsqueeze(1)).div_(beta)
-            bc = wx.div(beta).masked_fill_(1.0 - k * cn < eps, 0.0)
-            au = wx.sum(1).div_(alpha).masked_fill_(1.0 - k * un < eps, 0.0)
+            u, c, alpha, beta, bi, ji, xm1, root = ctx.saved_tensors
+            k = ctx.k
+            # dL/d(x - 1) up to the factor -1/sqrt(k) (folded into the [B] coefficients);
+            # zero where x - 1 sat on its floor, as the clamp in arcosh does
+            w = grad.div(root).masked_fill_(xm1 < _xm1_floor(u.dtype), 0.0)
+            # through the conformal factors 1 - k||.||^2 (never clamped once inside the ball:
+            # 1 - k||x||^2 >= 2 eps - eps^2 > eps)
+            wx = w.mul(xm1)
+            bc_scale = -2.0 * math.sqrt(k)
+            au = wx.sum(1).mul_(bc_scale).div_(alpha)
+            bc = wx.div_(beta)
+            s = w.mul_((-4.0 * math.sqrt(k) / alpha).unsqueeze(1)).div_(beta)
         gu = gc = None
         fix = bi.numel() > 0
         if fix:
@@ -163,13 +191,19 @@ class RelationScores(torch.autograd.Function):
             s[bi, ji] = 0.0  # those entries are added back exactly below
         if need_c:
             # grad_c = (bc + s) c - s u, one pass over the candidates (in c's own layout)
-            pc = s if bc is None else bc + s
-            gc = torch.mul(c, pc.unsqueeze(-1)).addcmul_(s.neg().unsqueeze(-1), u.unsqueeze(1))
+            pc = s if bc is None else torch.add(s, bc, alpha=bc_scale)
+            planes = _feature_planes(c)
+            if planes is None:
+                gc = torch.mul(c, pc.unsqueeze(-1))
+                gc.addcmul_(s.unsqueeze(-1), u.unsqueeze(1), value=-1.0)
+            else:
+                gc = torch.mul(planes, pc).addcmul_(s, u.t().unsqueeze(-1), value=-1.0)
+                gc = gc.permute(1, 2, 0)
             if fix:
                 # bc kept apart: bc + s - s would cancel where s >> bc
                 exact = s_fix * -diff
                 if bc is not None:
-                    exact.addcmul_(bc[bi, ji].unsqueeze(1), c[bi, ji])
+                    exact.addcmul_(bc[bi, ji].unsqueeze(1), c[bi, ji], value=bc_scale)
                 gc[bi, ji] = exact
         if need_u:
             coef = s.sum(1) if au is None else s.sum(1).add_(au)
@@ -216,10 +250,10 @@ def relation_scores(u: Tensor, c: Tensor, distance: str | Distance = "poincare")
     if kind == "poincare":
         bound = ((1.0 - eps) / math.sqrt(k)) ** 2
         # rare: the projection's own autograd then carries its Jacobian
-        if bool((un > bound).any()):
+        if un.numel() > 0 and float(un.max()) > bound:
             u = project_to_ball(u, k, eps)
             un = _square_norms(u.detach())
-        if bool((cn > bound).any()):
+        if cn.numel() > 0 and float(cn.max()) > bound:
             c = project_to_ball(c, k, eps)
             cn = _square_norms(c.detach())
     return RelationScores.apply(u, c, un, cn, kind, k, eps)
@@ -269,7 +303,7 @@ def relation_softmax_loss(
         raise ValueError(f"c must hold at least the positive (C >= 1), got shape {tuple(c.shape)}")
     keep = check_mask("mask", mask, (b, n - 1))
     scores = relation_scores(u, c, distance)
-    logits = scores * inv_t
+    logits = scores if isinstance(inv_t, float) and inv_t == 1.0 else scores * inv_t
     if keep is not None:
         drop = torch.cat([keep.new_zeros(b, 1), ~keep], dim=1)
         logits = logits.masked_fill(drop, float("-inf"))
