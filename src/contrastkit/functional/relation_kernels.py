@@ -1,8 +1,7 @@
 r"""Fused scores of one anchor against its candidates, the trainer's hot path.
 
-A relation batch pairs each anchor :math:`u_b` with ``C`` candidates
-:math:`c_{b1..bC}` (the positive first, then ``K`` negatives). The scores are
-(larger = closer):
+A relation batch pairs each anchor :math:`u_b` with ``C`` candidates :math:`c_{bj}` (the
+positive first, then ``K`` negatives). The scores (larger = closer) are
 
 .. math::
     s_{bj} = \begin{cases}
@@ -13,36 +12,39 @@ A relation batch pairs each anchor :math:`u_b` with ``C`` candidates
     \end{cases}
     \qquad \delta_{bj} = \|u_b - c_{bj}\|^2 .
 
-:class:`RelationScores` computes them with two reductions over the ``[B, C, d]``
-candidates (:math:`\|c\|^2` and :math:`u \cdot c`) and
-:math:`\delta = \|u\|^2 + \|c\|^2 - 2u\cdot c`, which cancels badly when
-:math:`\delta \ll \|u\|^2 + \|c\|^2`: in float32 the distance error is about
-:math:`10^{-7}(\|u\|^2+\|c\|^2)/\delta`, relative. Entries with
-:math:`\delta < \kappa(\|u\|^2 + \|c\|^2)` (:math:`\kappa` = 1/32 in float32,
-:math:`10^{-6}` in float64) are recomputed from the difference :math:`u - c`, and so
-are their gradients, so the result is as accurate as the difference form everywhere
-(measured against float64: the same error as ``PoincareDistance`` far from the
-origin, and better for tiny distances, where :math:`\operatorname{arcosh}` of
-:math:`1 + x` is evaluated from :math:`x` instead of from the rounded :math:`1 + x`).
-The backward is written by hand: one pass producing ``grad_c`` and one batched
-matrix-vector product for ``grad_u``. Points on or outside the ball are projected to
-radius :math:`(1-\epsilon)/\sqrt k` first, as in
-:class:`~contrastkit.functional.distances.PoincareDistance`.
+:class:`RelationScores` takes two reductions over the ``[B, C, d]`` candidates
+(:math:`\|c\|^2`, :math:`u \cdot c`) and :math:`\delta = \|u\|^2 + \|c\|^2 - 2u\cdot c`,
+which cancels when :math:`\delta \ll \|u\|^2 + \|c\|^2` (float32 error about
+:math:`10^{-7}(\|u\|^2+\|c\|^2)/\delta`, relative). Entries below
+:math:`\kappa(\|u\|^2 + \|c\|^2)` (:math:`\kappa` = 1/32 in float32, :math:`10^{-6}` in
+float64) are recomputed from :math:`u - c`, values and gradients, so the result is as
+accurate as the difference form (measured against float64: ``PoincareDistance``'s
+float32 error everywhere, and smaller for tiny distances, where :math:`\operatorname{arcosh}(1+x)`
+is taken from :math:`x`, not from the rounded :math:`1 + x`). The backward is written by
+hand: one pass for ``grad_c``, one batched matrix-vector product for ``grad_u``. Points
+on or outside the ball are first projected to radius :math:`(1-\epsilon)/\sqrt k`, as
+:class:`~contrastkit.functional.distances.PoincareDistance` does.
 
-The ops are elementwise or reductions over the last axis, so ``c`` may be any
-strided view: a feature-major table ``[d, N]`` gathered as ``[d, B*C]`` and passed as
-``view(d, B, C).permute(1, 2, 0)`` runs the small-``d`` reductions about twice as fast
-as row-major on CPU, and ``grad_c`` comes back in the same layout.
+``c`` may be any strided view. Keep the table feature-major ``[d, N]``, gather the
+candidates as ``[d, B*C]`` (``torch.gather`` over an expanded index) and pass
+``view(d, B, C).permute(1, 2, 0)``: the reductions then run plane by plane without
+``[B, C, d]`` temporaries (~3x faster than row-major for ``d`` = 10), and ``grad_c``
+comes back in that layout, ready for ``scatter_add_`` into a ``[d, N]`` gradient.
+``benchmarks/bench_relation_step.py`` measures a full training step both ways.
+
+Example (the trainer's shapes; ``cand [B, 1 + K]`` node ids, positive first)::
+
+    c = torch.gather(table_t, 1, cand.view(1, -1).expand(d, -1)).view(d, B, -1)
+    loss = relation_softmax_loss(u, c.permute(1, 2, 0), mask)  # mask [B, K]
 
 Reference: M. Nickel and D. Kiela, "Poincaré Embeddings for Learning Hierarchical
-Representations", NeurIPS 2017 (the distance-softmax loss of
-:func:`relation_softmax_loss`).
+Representations", NeurIPS 2017 (the loss of :func:`relation_softmax_loss`).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -60,34 +62,24 @@ from contrastkit.functional.distances import (
 from contrastkit.functional.info_nce import check_mask, check_temperature
 from contrastkit.functional.reduction import check_reduction, reduce_loss
 
-RelationDistance = Literal["poincare", "sqeuclidean", "squared_l2", "dot"]
 RELATION_DISTANCES: tuple[str, ...] = ("dot", "poincare", "sqeuclidean", "squared_l2")
-# Share of ||u||^2 + ||c||^2 below which delta is recomputed from u - c (see the module doc).
+# Share of ||u||^2 + ||c||^2 below which delta is recomputed from u - c (module doc); other
+# dtypes get 4, i.e. every entry, since delta <= 2 (||u||^2 + ||c||^2)
 _EXPANSION_SAFE = {torch.float64: 1e-6, torch.float32: 1.0 / 32.0}
-# delta <= 2 (||u||^2 + ||c||^2), so 4 sends every entry of other dtypes to the difference form.
-_ALWAYS_DIFFERENCE = 4.0
-
-
-def _xm1_floor(dtype: torch.dtype) -> float:
-    # the floor that contrastkit.functional.distances.arcosh puts under x - 1
-    return 1e-12 if dtype == torch.float64 else 1e-10
+# the floor that contrastkit.functional.distances.arcosh puts under x - 1 (1e-10 otherwise)
+_XM1_FLOOR = {torch.float64: 1e-12}
 
 
 def resolve_relation_distance(distance: str | Distance) -> tuple[str, float, float]:
     """``(kind, curvature, eps)`` for a name or a :class:`Distance` the kernel supports."""
     if isinstance(distance, PoincareDistance):
         if distance.eps >= 1.0:
-            raise ValueError(
-                f"distance.eps must be < 1 (a ball of positive radius), got {distance.eps}"
-            )
+            raise ValueError(f"distance.eps must be < 1, got {distance.eps}")
         return "poincare", distance.curvature, distance.eps
-    if isinstance(distance, SquaredL2Distance):
-        return "sqeuclidean", 1.0, BALL_EPS
-    if isinstance(distance, DotProduct):
-        return "dot", 1.0, BALL_EPS
+    if isinstance(distance, (SquaredL2Distance, DotProduct)):
+        distance = distance.name
     if isinstance(distance, str) and distance in RELATION_DISTANCES:
-        kind = "sqeuclidean" if distance == "squared_l2" else distance
-        return kind, 1.0, BALL_EPS
+        return ("sqeuclidean" if distance == "squared_l2" else distance), 1.0, BALL_EPS
     raise ValueError(
         f"distance must be one of {list(RELATION_DISTANCES)} or a PoincareDistance, "
         f"SquaredL2Distance or DotProduct, got {distance!r}"
@@ -108,7 +100,7 @@ def _dots(c: Tensor, v: Tensor) -> Tensor:
     if planes is None:
         return torch.linalg.vecdot(c, v)
     other = planes if v is c else v.permute(2, 0, 1)
-    acc = planes[0] * other[0]
+    acc = torch.mul(planes[0], other[0], out=torch.empty_like(planes[0]))
     for k in range(1, planes.shape[0]):
         acc.addcmul_(planes[k], other[k])
     return acc
@@ -119,11 +111,8 @@ def _square_norms(x: Tensor) -> Tensor:
 
 
 class RelationScores(torch.autograd.Function):
-    """``forward(u [B, d], c [B, C, d], un [B], cn [B, C], kind, k, eps) -> [B, C]``.
-
-    ``un``/``cn`` are the squared norms of ``u``/``c`` (computed by the caller, which
-    also projects onto the ball); they carry no gradient of their own.
-    """
+    """``forward(u [B, d], c [B, C, d], un [B], cn [B, C], kind, k, eps) -> [B, C]``;
+    ``un``/``cn``: squared norms of ``u``/``c`` from the caller (no gradient of their own)."""
 
     @staticmethod
     def forward(
@@ -137,7 +126,7 @@ class RelationScores(torch.autograd.Function):
         total = cn + un.unsqueeze(1)
         # negative values are all below the threshold, so they are recomputed too
         delta = total.add(ip, alpha=-2.0)
-        safe = _EXPANSION_SAFE.get(u.dtype, _ALWAYS_DIFFERENCE)
+        safe = _EXPANSION_SAFE.get(u.dtype, 4.0)
         bi, ji = (delta < total.mul_(safe)).nonzero(as_tuple=True)
         if bi.numel() > 0:
             delta[bi, ji] = _square_norms(u[bi] - c[bi, ji])
@@ -148,10 +137,10 @@ class RelationScores(torch.autograd.Function):
         beta = torch.rsub(cn, 1.0, alpha=k).clamp_min_(eps)
         # x - 1 directly: forming 1 + x first would round small distances away
         xm1 = delta.mul_((2.0 * k / alpha).unsqueeze(1)).div_(beta)
-        xc = xm1.clamp_min(_xm1_floor(u.dtype))
+        xc = xm1.clamp_min(_XM1_FLOOR.get(u.dtype, 1e-10))
         root = (xc + 2.0).mul_(xc).sqrt_()
         ctx.save_for_backward(u, c, alpha, beta, bi, ji, xm1, root)
-        ctx.k, ctx.eps = k, eps
+        ctx.k = k
         return torch.log1p(xc.add_(root)).mul_(-1.0 / math.sqrt(k))
 
     @staticmethod
@@ -161,23 +150,23 @@ class RelationScores(torch.autograd.Function):
         if kind == "dot":
             u, c = ctx.saved_tensors
             gu = torch.bmm(grad.unsqueeze(1), c).squeeze(1) if need_u else None
-            gc = grad.unsqueeze(-1) * u.unsqueeze(1) if need_c else None
+            gc = None
+            if need_c:  # an explicit contiguous output: the broadcast would pick a slow layout
+                gc = torch.mul(grad.unsqueeze(-1), u.unsqueeze(1), out=c.new_empty(c.shape))
             return gu, gc, None, None, None, None, None
         # s = 2 dL/d(delta): grad_c = s (c - u) + ..., grad_u = sum_j s (u - c_j) + ...
-        bc: Tensor | None = None
-        au: Tensor | None = None
-        bc_scale = 0.0  # the gradient through 1 - k||c||^2 is bc_scale * bc * c
+        bc: Tensor | None = None  # the gradient through 1 - k||c||^2 is bc_scale * bc * c
+        au: Tensor | None = None  # ... and through 1 - k||u||^2, au * u
+        bc_scale = 0.0
         if kind == "sqeuclidean":
             u, c, bi, ji = ctx.saved_tensors
             s = grad * -2.0
         else:
             u, c, alpha, beta, bi, ji, xm1, root = ctx.saved_tensors
             k = ctx.k
-            # dL/d(x - 1) up to the factor -1/sqrt(k) (folded into the [B] coefficients);
-            # zero where x - 1 sat on its floor, as the clamp in arcosh does
-            w = grad.div(root).masked_fill_(xm1 < _xm1_floor(u.dtype), 0.0)
-            # through the conformal factors 1 - k||.||^2 (never clamped once inside the ball:
-            # 1 - k||x||^2 >= 2 eps - eps^2 > eps)
+            # dL/d(x - 1) but for -1/sqrt(k) (folded into the [B] factors); 0 on the floor
+            w = grad.div(root).masked_fill_(xm1 < _XM1_FLOOR.get(u.dtype, 1e-10), 0.0)
+            # through 1 - k||.||^2, never clamped inside the ball (>= 2 eps - eps^2 > eps)
             wx = w.mul(xm1)
             bc_scale = -2.0 * math.sqrt(k)
             au = wx.sum(1).mul_(bc_scale).div_(alpha)
@@ -193,12 +182,13 @@ class RelationScores(torch.autograd.Function):
             # grad_c = (bc + s) c - s u, one pass over the candidates (in c's own layout)
             pc = s if bc is None else torch.add(s, bc, alpha=bc_scale)
             planes = _feature_planes(c)
+            # explicit outputs: the broadcast product would pick a ~5x slower layout
             if planes is None:
-                gc = torch.mul(c, pc.unsqueeze(-1))
+                gc = torch.mul(c, pc.unsqueeze(-1), out=c.new_empty(c.shape))
                 gc.addcmul_(s.unsqueeze(-1), u.unsqueeze(1), value=-1.0)
             else:
-                gc = torch.mul(planes, pc).addcmul_(s, u.t().unsqueeze(-1), value=-1.0)
-                gc = gc.permute(1, 2, 0)
+                gc = torch.mul(planes, pc, out=torch.empty_like(planes))
+                gc = gc.addcmul_(s, u.t().unsqueeze(-1), value=-1.0).permute(1, 2, 0)
             if fix:
                 # bc kept apart: bc + s - s would cancel where s >> bc
                 exact = s_fix * -diff
@@ -222,11 +212,10 @@ def relation_scores(u: Tensor, c: Tensor, distance: str | Distance = "poincare")
     gradient, with one fused forward and a hand-written backward (:class:`RelationScores`).
 
     Args:
-        u: anchors ``[B, d]``.
-        c: candidates ``[B, C, d]`` (any strides; see the module doc).
-        distance: ``"poincare"`` (default; curvature 1, boundary eps 1e-5),
-            ``"sqeuclidean"`` / ``"squared_l2"``, ``"dot"``, or a
-            :class:`PoincareDistance` / :class:`SquaredL2Distance` / :class:`DotProduct`.
+        u: anchors ``[B, d]``. c: candidates ``[B, C, d]`` (any strides; see the module doc).
+        distance: ``"poincare"`` (default; curvature 1, boundary eps 1e-5), ``"sqeuclidean"``
+            / ``"squared_l2"``, ``"dot"``, or a :class:`PoincareDistance` (any curvature and
+            eps < 1) / :class:`SquaredL2Distance` / :class:`DotProduct`.
 
     Returns:
         ``[B, C]``.
@@ -274,11 +263,10 @@ def relation_softmax_loss(
     .. math::
         \ell_b = \operatorname{logsumexp}_{j \in C_b} \frac{s_{bj}}{\tau} - \frac{s_{b0}}{\tau}
 
-    where :math:`C_b` is column 0 and the negatives ``j >= 1`` with
-    ``mask[b, j - 1]`` True. With Poincaré scores this is Nickel & Kiela's loss; it
-    equals :func:`~contrastkit.functional.info_nce.info_nce` with explicit negatives
-    ``c[:, 1:]`` and ``negative_mask=mask``. A row whose negatives are all masked has
-    loss 0 (it still counts in the mean).
+    where :math:`C_b` is column 0 and the negatives ``j >= 1`` with ``mask[b, j - 1]``
+    True. With Poincaré scores this is Nickel & Kiela's loss; it equals
+    :func:`~contrastkit.functional.info_nce.info_nce` with negatives ``c[:, 1:]`` and
+    ``negative_mask=mask``. A row with every negative masked has loss 0 (and counts).
 
     Args:
         u: anchors ``[B, d]``. c: candidates ``[B, C, d]``, positive first (``C >= 1``).
@@ -297,8 +285,7 @@ def relation_softmax_loss(
     """
     reduction = check_reduction(reduction)
     inv_t = 1.0 / check_temperature(temperature)
-    check_float_tensor("c", c, ndim=3)
-    b, n = c.shape[0], c.shape[1]
+    b, n = check_float_tensor("c", c, ndim=3).shape[:2]
     if n == 0:
         raise ValueError(f"c must hold at least the positive (C >= 1), got shape {tuple(c.shape)}")
     keep = check_mask("mask", mask, (b, n - 1))
