@@ -13,7 +13,10 @@ x ``d`` = 10, ``K`` = 50 uniform negatives per relation, the distance-softmax lo
   with ``scatter_add_`` (duplicates accumulate); the update applied to the touched
   rows (with one pass over the table instead once >= 40 % of the rows are touched);
 * (c) *fused, row-major*: the same with an ``[N, d]`` table (``index_select`` /
-  ``index_add_``), i.e. what a trainer keeping ``nn.Embedding``-style rows gets.
+  ``index_add_``), i.e. what a trainer keeping ``nn.Embedding``-style rows gets;
+* (d) *shared negatives*: each chunk of ``m`` = 32 relations shares its ``K`` uniform
+  negatives (PyTorch-BigGraph's batching; a different sampling scheme, not N&K's), so
+  ``m`` times fewer rows are gathered and summed and the negative scores are a ``bmm``.
 
 "gather" is the least a step must do: draw the negatives and gather the
 ``B x (K + 1)`` candidates. Steps are interleaved (a, b, c, gather, a, ...) and
@@ -21,20 +24,28 @@ medians printed: the 2-core machine is shared. ``--phases`` prints where (b) spe
 its time. The issue's target is 500,000 relations/s at d = 10, K = 50.
 
     python benchmarks/bench_relation_step.py            # B in {1024, 4096, 16384}, 1 and 2 threads
-    python benchmarks/bench_relation_step.py --quick    # fewer repeats (~1 min)
+    python benchmarks/bench_relation_step.py --quick    # fewer repeats (~20 s)
+
+At B = 16384 a ``[B, K + 1, d]`` float32 tensor is 33 MB, above glibc's largest
+dynamic mmap threshold (32 MB): every such tensor is mapped fresh and page-faulted on
+each step. ``MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=2147483648`` keeps
+them on the heap; it speeds up (a) and, less, (b) there (the run prints whether it is set).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 
+from contrastkit.functional.distances import arcosh
 from contrastkit.functional.info_nce import info_nce
-from contrastkit.functional.relation_kernels import relation_softmax_loss
+from contrastkit.functional.relation_kernels import relation_scores, relation_softmax_loss
 
 N_NODES, DIM, NEGATIVES, TARGET = 82_115, 10, 50, 500_000
 BALL_MAX = 1.0 - 1e-5
@@ -139,6 +150,38 @@ class FusedStep:
         return self.table.t() if self.fm else self.table
 
 
+class SharedNegativesStep(FusedStep):
+    """Path (d): negatives shared by chunks of ``m`` relations (as PyTorch-BigGraph does):
+    ``B / m x K`` rows gathered instead of ``B x K``, negative scores by ``bmm``; the
+    positive pairs through :func:`relation_scores`, the rest through autograd."""
+
+    def __init__(self, table: torch.Tensor, lr: float, gen: torch.Generator, m: int) -> None:
+        super().__init__(table, lr, gen, feature_major=True)
+        self.m = m
+
+    def step(
+        self, anchor: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor | None = None
+    ) -> None:
+        b, m = anchor.numel(), self.m
+        g = b // m
+        neg_ids = torch.randint(0, self.rows(), (g * NEGATIVES,), generator=self.gen)
+        u = self.gather(anchor).t().requires_grad_()
+        p = self.gather(pos).t().requires_grad_()
+        n = self.gather(neg_ids).view(DIM, g, -1).permute(1, 2, 0).requires_grad_()
+        un, nn = (u * u).sum(-1), (n * n).sum(-1)
+        ip = torch.bmm(u.reshape(g, m, DIM), n.transpose(1, 2))  # [B / m, m, K]
+        sq = (un.view(g, m, 1) + nn.unsqueeze(1) - 2.0 * ip).clamp_min(0.0)
+        x = 2.0 * sq / ((1.0 - un).view(g, m, 1) * (1.0 - nn).unsqueeze(1))
+        logits = torch.cat([relation_scores(u, p.unsqueeze(1)), -arcosh(1.0 + x).view(b, -1)], 1)
+        loss = F.cross_entropy(logits, torch.zeros(b, dtype=torch.long))
+        gu, gp, gn = torch.autograd.grad(loss, (u, p, n))
+        with torch.no_grad():
+            self.add_rows(anchor, gu.t())
+            self.add_rows(pos, gp.t())
+            self.add_rows(neg_ids, gn.permute(2, 0, 1).reshape(DIM, -1))
+            self.update(neg_ids, torch.cat([anchor, pos]))
+
+
 class AutogradStep:
     """Path (a): contrastkit's info_nce + geoopt RiemannianSGD on a dense parameter."""
 
@@ -189,6 +232,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, nargs="*", default=[1024, 4096, 16384])
     parser.add_argument("--threads", type=int, nargs="*", default=[1, 2])
     parser.add_argument("--phases", action="store_true", help="time the phases of (b)")
+    parser.add_argument("--shared", type=int, default=32, help="relations per negative set, (d)")
     args = parser.parse_args()
     gen = torch.Generator().manual_seed(0)
     # a table spread over the ball as a trained one is (radii up to ~0.95)
@@ -197,6 +241,8 @@ def main() -> None:
     table = x / x.norm(dim=1, keepdim=True) * radius
     torch.set_num_threads(1)
     print(f"N = {N_NODES:,}, d = {DIM}, K = {NEGATIVES}; target {TARGET:,} relations/s")
+    mmap = os.environ.get("MALLOC_MMAP_THRESHOLD_", "glibc default")
+    print(f"MALLOC_MMAP_THRESHOLD_: {mmap}")
     diff_b, diff_c = check_agreement(table, gen)
     print(
         f"max |table difference| to (a) after 3 identical steps: (b) {diff_b:.1e}, (c) {diff_c:.1e}"
@@ -204,7 +250,8 @@ def main() -> None:
     rounds = 3 if args.quick else 7
     print(
         f"{'threads':>7} {'B':>6} | {'(a) autograd':>12} {'(b) fused fm':>12} "
-        f"{'(c) fused rm':>12} {'gather':>10} | {'b/a':>5} {'c/a':>5} {'b/target':>8}"
+        f"{'(c) fused rm':>12} {f'(d) shared/{args.shared}':>14} {'gather':>10} | "
+        f"{'b/a':>5} {'c/a':>5} {'b/target':>8} {'d/target':>8}"
     )
     for threads in args.threads:
         torch.set_num_threads(threads)
@@ -212,10 +259,12 @@ def main() -> None:
             lr = 0.1 * b  # the loss is a batch mean
             a = AutogradStep(table, lr, gen)
             fm, rm = FusedStep(table, lr, gen, True), FusedStep(table, lr, gen, False)
+            shared = SharedNegativesStep(table, lr, gen, args.shared)
             runs: dict[str, Callable[[torch.Tensor, torch.Tensor], None]] = {
                 "a": a.step,
                 "b": fm.step,
                 "c": rm.step,
+                "d": shared.step,
                 "g": gather_only(fm),
             }
             times: dict[str, list[float]] = {k: [] for k in runs}
@@ -230,8 +279,9 @@ def main() -> None:
             rate = {k: b / statistics.median(v[1:]) for k, v in times.items()}
             print(
                 f"{threads:>7} {b:>6} | {rate['a']:>12,.0f} {rate['b']:>12,.0f} "
-                f"{rate['c']:>12,.0f} {rate['g']:>10,.0f} | {rate['b'] / rate['a']:>5.1f} "
-                f"{rate['c'] / rate['a']:>5.1f} {rate['b'] / TARGET:>8.2f}"
+                f"{rate['c']:>12,.0f} {rate['d']:>14,.0f} {rate['g']:>10,.0f} | "
+                f"{rate['b'] / rate['a']:>5.1f} {rate['c'] / rate['a']:>5.1f} "
+                f"{rate['b'] / TARGET:>8.2f} {rate['d'] / TARGET:>8.2f}"
             )
             if args.phases:
                 warm = steps  # drop the warm-up round
