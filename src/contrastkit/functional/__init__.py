@@ -41,6 +41,12 @@ from contrastkit.functional.regularizers import (
     project_poincare,
     sample_orthogonality,
 )
+from contrastkit.functional.relation_kernels import (
+    RELATION_DISTANCES,
+    RelationScores,
+    relation_scores,
+    relation_softmax_loss,
+)
 from contrastkit.functional.spectral import laplacian_smoothness
 from contrastkit.functional.tiled_info_nce import (
     tile_size_for,
@@ -55,11 +61,13 @@ from contrastkit.functional.triplet_batch import (
 )
 
 __all__ = [
+    "RELATION_DISTANCES",
     "CosineSimilarity",
     "Distance",
     "DotProduct",
     "L2Distance",
     "PoincareDistance",
+    "RelationScores",
     "SquaredL2Distance",
     "arcosh",
     "batch_all_triplet_loss",
@@ -87,6 +95,8 @@ __all__ = [
     "project_poincare",
     "project_to_ball",
     "reduce_loss",
+    "relation_scores",
+    "relation_softmax_loss",
     "sample_non_edges",
     "sample_orthogonality",
     "sparse_adjacency_reconstruction_loss",

@@ -28,6 +28,7 @@ from contrastkit.functional.info_nce import info_nce
 from contrastkit.functional.link import link_prediction_loss
 from contrastkit.functional.pair_contrastive import local_contrastive_loss
 from contrastkit.functional.regularizers import embedding_norm_penalty
+from contrastkit.functional.relation_kernels import RELATION_DISTANCES, relation_softmax_loss
 from contrastkit.functional.spectral import laplacian_smoothness
 from contrastkit.functional.triplet import triplet_margin_loss
 from contrastkit.train.config import ObjectiveConfig
@@ -87,6 +88,16 @@ def objective_loss(
 ) -> Tensor:
     """The scalar loss of objective ``name`` on ``batch``."""
     if name == "infonce":
+        if distance.name in RELATION_DISTANCES:
+            # the fused kernel: same value and gradients, one pass over [B, 1 + K, d]
+            candidates = torch.cat([batch.positive.unsqueeze(1), batch.negatives], dim=1)
+            return relation_softmax_loss(
+                batch.anchors(),
+                batch.z[candidates],
+                batch.mask,
+                batch.temperature,
+                distance,
+            )
         return info_nce(
             batch.anchors(),
             batch.positives(),
