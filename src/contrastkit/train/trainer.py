@@ -32,6 +32,7 @@ from contrastkit.train.schedules import RunSchedules
 from contrastkit.train.snapshots import SnapshotRecorder
 from contrastkit.train.step_metrics import step_record
 from contrastkit.train.task import GraphTask, build_task
+from contrastkit.train.validation import validation_layout
 
 
 class Trainer:
@@ -74,23 +75,7 @@ class Trainer:
         self.overfit = OverfitTracker(window=3)
         self.train_loss_sum = 0.0
         self.train_loss_count = 0
-        self.val_layout = self._validation_layout()
-
-    def _validation_layout(self) -> tuple[RelationBatch, Tensor] | None:
-        """Held-out relations with fixed uniform negatives (same every evaluation), so
-        the validation loss is comparable over time; ``None`` without a split."""
-        split = self.task.split
-        if split is None:
-            return None
-        take = split.test_pos[:, :4096]
-        sampler = RelationNegativeSampler(
-            self.task.related, generator=torch.Generator().manual_seed(self.config.loop.seed + 1)
-        )
-        k = self.config.miner.num_negatives
-        neg, mask = sampler.sample(take[0], k, "uniform")
-        return RelationBatch.from_ids(
-            take[0], take[1], neg, mask, self.config.objective.temperature
-        )
+        self.val_layout = validation_layout(self.task, config)
 
     # ---- one step -------------------------------------------------------------
     def _relation_batch(self, idx: Tensor) -> tuple[RelationBatch, Tensor]:
