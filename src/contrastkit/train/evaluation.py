@@ -12,21 +12,13 @@
 from __future__ import annotations
 
 import torch
-from torch import Tensor
 
 from contrastkit.eval.diagnostics import alignment, uniformity
+from contrastkit.eval.link_prediction import link_prediction_metrics
 from contrastkit.eval.reconstruction import Mode, filtered_ranking, reconstruction_ranking
 from contrastkit.functional.distances import Distance, PoincareDistance
 from contrastkit.train.encoders import NodeEncoder
 from contrastkit.train.task import GraphTask
-
-
-def _binary_metrics(pos: Tensor, neg: Tensor) -> dict[str, float]:
-    from contrastkit.eval.binary import average_precision, roc_auc
-
-    scores = torch.cat([pos, neg]).double()
-    labels = torch.cat([torch.ones_like(pos), torch.zeros_like(neg)]).bool()
-    return {"auc": float(roc_auc(scores, labels)), "ap": float(average_precision(scores, labels))}
 
 
 @torch.no_grad()
@@ -43,9 +35,9 @@ def evaluate_task(task: GraphTask, encoder: NodeEncoder, distance: Distance) -> 
         link = filtered_ranking(z, split.test_pos, split.train_pos, distance=distance, mode=mode)
         metrics["link_mean_rank"] = link.mean_rank
         metrics["link_map"] = link.map
-        pos = distance.score_paired(z[split.test_pos[0]], z[split.test_pos[1]])
-        neg = distance.score_paired(z[split.test_neg[0]], z[split.test_neg[1]])
-        metrics.update(_binary_metrics(pos, neg))
+        binary = link_prediction_metrics(z, split.test_pos, split.test_neg, distance)
+        metrics["auc"] = binary["roc_auc"]
+        metrics["ap"] = binary["average_precision"]
     if not isinstance(distance, PoincareDistance):
         # Wang & Isola (2020) on the unit sphere: alignment of related pairs, uniformity
         edges = task.eval_edges[:, :50_000]
