@@ -94,3 +94,21 @@ def test_bad_input():
     with pytest.raises(ValueError, match="nodes"):
         gather_neighbors(g, torch.tensor([2]))
     assert isinstance(g, CSR)
+
+
+def test_has_edge_through_the_key_filter_matches_brute_force() -> None:
+    from contrastkit.graph.csr import FILTER_MIN_QUERIES
+
+    gen = torch.Generator().manual_seed(3)
+    n = 500
+    ei = torch.randint(0, n, (2, 20_000), generator=gen)
+    csr = to_csr(ei, num_nodes=n)
+    q = torch.randint(0, n, (2, 4 * FILTER_MIN_QUERIES), generator=gen)
+    q[:, :3000] = ei[:, :3000]  # many true edges among the queries
+    dense = torch.zeros(n, n, dtype=torch.bool)
+    dense[ei[0], ei[1]] = True
+    got = has_edge(csr, q[0], q[1])
+    assert torch.equal(got, dense[q[0], q[1]])
+    assert bool(got[:3000].all())
+    # the filter rules out most non-edges: at most 1/32 of its slots are set
+    assert float(csr.key_filter.float().mean()) <= 1 / 32

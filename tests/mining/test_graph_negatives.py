@@ -90,9 +90,10 @@ def test_random_edge_negatives_never_edges(n, e, s, seed):
             assert x != y and (x, y) not in edges
     assert a.edge_index.shape == (2, s)
     free = n * (n - 1) - len({(x, y) for x, y in edges if x != y})
-    if free > 0:  # a non-edge exists: exact mode fills every slot
+    if free >= 0.25 * n * (n - 1):
+        # exact mode redraws up to 100 rounds: a slot stays empty with p <= 0.75^100
         assert int(a.mask.sum()) == s
-    else:
+    elif free == 0:
         assert not a.mask.any()
     src = torch.randint(0, n, (s,), generator=torch.Generator().manual_seed(seed))
     c = random_edge_negatives(ei, s, num_nodes=n, sources=src, generator=seed)

@@ -65,7 +65,23 @@ class CSR:
 
     def keys(self) -> Tensor:
         """``row * N + col`` for every entry, ``[nnz]``; sorted ascending by construction."""
+        return self.sorted_keys
+
+    @cached_property
+    def sorted_keys(self) -> Tensor:
+        """:meth:`keys`, computed once per CSR (membership tests search it every step)."""
         return self.row() * self.num_nodes + self.col
+
+    @cached_property
+    def key_filter(self) -> Tensor:
+        """A one-hash Bloom filter of :meth:`keys`: a bool table of ``2^b`` slots
+        (``b`` such that at most 1/32 of the slots are set), True at
+        :func:`_key_slots` of every key. A query whose slot is False is no edge; only
+        the rest need the binary search."""
+        bits = max(10, int(self.num_edges * 32).bit_length())
+        table = torch.zeros(1 << bits, dtype=torch.bool, device=self.col.device)
+        table[_key_slots(self.sorted_keys, bits)] = True
+        return table
 
     @cached_property
     def scipy(self) -> Any:
@@ -167,11 +183,22 @@ def gather_neighbors(csr: CSR, nodes: Tensor) -> tuple[Tensor, Tensor]:
     return owner, csr.col[start[owner] + within]
 
 
+_GOLDEN = -7046029254386353131  # 0x9E3779B97F4A7C15 as a signed int64 (Fibonacci hashing)
+FILTER_MIN_QUERIES = 4096
+
+
+def _key_slots(keys: Tensor, bits: int) -> Tensor:
+    """Multiplicative hash of int64 ``keys`` to ``[0, 2^bits)`` (top bits of key * phi)."""
+    return ((keys * _GOLDEN) >> (64 - bits)) & ((1 << bits) - 1)
+
+
 def has_edge(csr: CSR, src: Tensor, dst: Tensor) -> Tensor:
     """Vectorised membership test: ``out[i] = (src[i], dst[i])`` is a stored edge.
 
     ``src``, ``dst``: int64 of one broadcastable shape; returns a bool tensor of
-    that shape. Cost: a binary search per query in the sorted keys.
+    that shape. Cost: a binary search per query in the sorted keys; for many
+    queries, a lookup in :attr:`CSR.key_filter` first, so that only the few queries
+    it cannot rule out (the edges and ~3 % false positives) are searched.
     """
     check_tensor("src", src)
     check_tensor("dst", dst)
@@ -181,5 +208,13 @@ def has_edge(csr: CSR, src: Tensor, dst: Tensor) -> Tensor:
         return torch.zeros(src.shape, dtype=torch.bool, device=src.device)
     keys = csr.keys()
     q = (src * n + dst).reshape(-1)
-    pos = torch.searchsorted(keys, q).clamp_max(keys.numel() - 1)
-    return (keys[pos] == q).reshape(src.shape)
+    if q.numel() < FILTER_MIN_QUERIES:
+        pos = torch.searchsorted(keys, q).clamp_max(keys.numel() - 1)
+        return (keys[pos] == q).reshape(src.shape)
+    table = csr.key_filter
+    maybe = table[_key_slots(q, table.numel().bit_length() - 1)].nonzero().squeeze(1)
+    out = torch.zeros(q.shape, dtype=torch.bool, device=q.device)
+    cand = q[maybe]
+    pos = torch.searchsorted(keys, cand).clamp_max(keys.numel() - 1)
+    out[maybe] = keys[pos] == cand
+    return out.reshape(src.shape)

@@ -65,16 +65,19 @@ def _graph(graph: CSR | Tensor, num_nodes: int | None) -> CSR:
 def _rounds(
     src: Tensor,
     dst: Tensor,
-    draw: Callable[[Tensor], tuple[Tensor, Tensor]],
+    draw: Callable[[Tensor | None], tuple[Tensor, Tensor]],
     csr: CSR,
     exact: bool,
     max_rounds: int,
 ) -> EdgeSample:
-    """Fill slots: ``draw(slots)`` proposes ``(src, dst)`` for those slots; invalid
-    proposals (self-pairs, edges) are redrawn."""
-    ok = torch.zeros(src.numel(), dtype=torch.bool)
-    todo = torch.arange(src.numel())
-    for _ in range(max_rounds if exact else 1):
+    """Fill slots: ``draw(slots)`` proposes ``(src, dst)`` for those slots (``None``:
+    all of them); invalid proposals (self-pairs, edges) are redrawn."""
+    s, d = draw(None)  # the first round fills every slot; only rejected ones are redrawn
+    ok = (s != d) & ~has_edge(csr, s, d)
+    src.copy_(s)
+    dst.copy_(d)
+    todo = (~ok).nonzero().squeeze(1)
+    for _ in range(max_rounds - 1 if exact else 0):
         if todo.numel() == 0:
             break
         s, d = draw(todo)
@@ -126,15 +129,15 @@ def random_edge_negatives(
     if n < 2 and num_samples:
         raise ValueError(f"num_nodes must be >= 2 to sample pairs, got {n}")
 
-    def draw(slots: Tensor) -> tuple[Tensor, Tensor]:
-        s = (
-            fixed[slots]
-            if sources is not None
-            else torch.randint(n, (slots.numel(),), generator=gen)
-        )
+    def draw(slots: Tensor | None) -> tuple[Tensor, Tensor]:
+        m = num_samples if slots is None else slots.numel()
+        if sources is None:
+            s = torch.randint(n, (m,), generator=gen)
+        else:
+            s = fixed if slots is None else fixed[slots]
         if target_probs is not None:
-            return s, torch.multinomial(target_probs, slots.numel(), True, generator=gen)
-        return s, torch.randint(n, (slots.numel(),), generator=gen)
+            return s, torch.multinomial(target_probs, m, True, generator=gen)
+        return s, torch.randint(n, (m,), generator=gen)
 
     src = torch.full((num_samples,), -1, dtype=torch.int64)
     return _rounds(src, src.clone(), draw, csr, exact, max_rounds)
@@ -173,7 +176,9 @@ def degree_corrected_negatives(
 
     (lo_u, hi_u), (lo_v, hi_v) = window(pe[0]), window(pe[1])
 
-    def draw(slots: Tensor) -> tuple[Tensor, Tensor]:
+    def draw(slots: Tensor | None) -> tuple[Tensor, Tensor]:
+        if slots is None:
+            slots = torch.arange(pe.shape[1])
         ru = torch.rand(slots.numel(), generator=gen, dtype=torch.float64)
         rv = torch.rand(slots.numel(), generator=gen, dtype=torch.float64)
         iu = lo_u[slots] + (ru * (hi_u[slots] - lo_u[slots])).long()
