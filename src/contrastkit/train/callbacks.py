@@ -32,8 +32,20 @@ class NonFiniteGuard:
         self.skipped = 0
         self.consecutive = 0
 
-    def check(self, loss: Tensor, parameters: Iterable[Tensor] | None = None) -> bool:
+    def check(
+        self,
+        loss: Tensor,
+        parameters: Iterable[Tensor] | None = None,
+        gradients: Iterable[Tensor] = (),
+    ) -> bool:
+        """``gradients``: gradient tensors held outside ``.grad`` (the sparse step's)."""
         finite = bool(torch.isfinite(loss.detach()).all())
+        for held in gradients if finite else ():
+            # a sum is finite iff every entry is (NaN and +-inf propagate), at a third
+            # of the cost of isfinite(...).all() on the sparse step's [B, 1 + K, d]
+            if not bool(torch.isfinite(held.sum())):
+                finite = False
+                break
         if finite and parameters is not None:
             for p in parameters:
                 g = p.grad

@@ -174,8 +174,17 @@ class LoopConfig:
     # 1 by default: a step's tensors are small and thread hand-offs cost more than they
     # save on 2 cores; raise it for GNN/MLP encoders on big graphs (0: torch's default)
     num_threads: int = 1
+    # "auto": embedding tables trained by InfoNCE with (R)SGD take the sparse fused step
+    # (train/table_step.py); "always" insists (a config it cannot run is an error); "never"
+    sparse_step: Literal["auto", "always", "never"] = "auto"
+    # Poincaré boundary margin of the sparse step's projection: geoopt's float32 margin by
+    # default (what the generic rsgd step gets); Nickel & Kiela's 1e-5 lets hierarchies
+    # go deeper (configs/mammals_poincare_d5.yaml) but wants their small learning rate
+    ball_eps: float = 4e-3
 
     def __post_init__(self) -> None:
+        if not 0.0 < self.ball_eps < 1.0:
+            _fail("loop.ball_eps", f"must be in (0, 1), got {self.ball_eps}")
         if self.epochs <= 0:
             _fail("loop.epochs", f"must be > 0, got {self.epochs}")
         if self.batch_size <= 0:

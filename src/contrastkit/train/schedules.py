@@ -11,6 +11,7 @@ warm-up/decay schedule of ``optim``; it is applied through
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -109,8 +110,15 @@ class RunSchedules:
         if self.config.optim.grad_clip > 0:
             clip_gradients(params, max_norm=self.config.optim.grad_clip)
 
-    def after_optimizer_step(self) -> None:
-        self.lr_scheduler.step()
+    def after_optimizer_step(self, optimizer_stepped: bool = True) -> None:
+        """Advance the LR schedule. ``optimizer_stepped=False``: the update was applied
+        outside the optimiser (the sparse table step), so torch's order check is moot."""
+        if optimizer_stepped:
+            self.lr_scheduler.step()
+            return
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)`")
+            self.lr_scheduler.step()
 
     # ---- what the curriculum and schedules say now -----------------------------
     def temperature(self) -> float:

@@ -31,6 +31,7 @@ from contrastkit.train.progress import MetricsWriter, ProgressBar
 from contrastkit.train.schedules import RunSchedules
 from contrastkit.train.snapshots import SnapshotRecorder
 from contrastkit.train.step_metrics import step_record
+from contrastkit.train.table_step import build_sparse_step
 from contrastkit.train.task import GraphTask, build_task
 from contrastkit.train.validation import validation_layout
 
@@ -76,9 +77,15 @@ class Trainer:
         self.train_loss_sum = 0.0
         self.train_loss_count = 0
         self.val_layout = validation_layout(self.task, config)
+        self.table_step = build_sparse_step(config, self.encoder, self.distance)
 
     # ---- one step -------------------------------------------------------------
     def _relation_batch(self, idx: Tensor) -> tuple[RelationBatch, Tensor]:
+        u, v, neg, mask = self._relations_and_negatives(idx)
+        return RelationBatch.from_ids(u, v, neg, mask, self.schedules.temperature())
+
+    def _relations_and_negatives(self, idx: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Anchors ``u [B]``, positives ``v [B]``, negatives ``[B, K]`` and their mask."""
         cfg = self.config
         u, v = self.task.train_edges[0, idx], self.task.train_edges[1, idx]
         k = self.schedules.num_negatives(cfg.miner.num_negatives)
@@ -104,7 +111,7 @@ class Trainer:
             hard_ratio=cfg.miner.hard_ratio,
             max_difficulty=max_difficulty,
         )
-        return RelationBatch.from_ids(u, v, neg, mask, self.schedules.temperature())
+        return u, v, neg, mask
 
     def _autocast(self) -> Any:
         """bf16 autocast on CPU for feature encoders (``loop.autocast``); a no-op otherwise."""
@@ -154,6 +161,8 @@ class Trainer:
 
     def train_step(self, idx: Tensor) -> dict[str, Any]:
         start = time.perf_counter()
+        if self.table_step is not None:
+            return self._sparse_train_step(idx, start)
         self.encoder.train()
         layout, nodes = self._relation_batch(idx)
         optimizer = self.schedules.optimizer
@@ -173,6 +182,36 @@ class Trainer:
             return {}
         batch = dataclasses.replace(layout, z=z)
         return step_record(self, batch, combined, idx.numel(), time.perf_counter() - start)
+
+    def _sparse_train_step(self, idx: Tensor, start: float) -> dict[str, Any]:
+        """:meth:`train_step` through :class:`SparseTableStep`: no autograd over the
+        table, no dense optimiser pass; the LR still comes from the schedules."""
+        assert self.table_step is not None
+        u, v, neg, mask = self._relations_and_negatives(idx)
+        candidates = torch.cat([v.unsqueeze(1), neg], dim=1)
+        temperature = self.schedules.temperature()
+        captured: list[CombinedLoss] = []
+
+        def total(loss: Tensor) -> Tensor:
+            captured.append(self.schedules.combine({"infonce": loss}))
+            return captured[-1].total
+
+        _, grads = self.table_step.loss_and_grads(u, candidates, mask, temperature, total)
+        combined = captured[0]
+        record: dict[str, Any] = {}
+        if (self.step + 1) % self.config.loop.log_every == 0:
+            layout, nodes = RelationBatch.from_ids(u, v, neg, mask, temperature)
+            with torch.no_grad():
+                batch = dataclasses.replace(layout, z=self.encoder(nodes))
+            elapsed = time.perf_counter() - start
+            record = step_record(self, batch, combined, idx.numel(), elapsed)
+        if self.guard.check(combined.total, gradients=grads):
+            self.train_loss_sum += float(combined.total.detach())
+            self.train_loss_count += 1
+            lr = float(self.schedules.optimizer.param_groups[0]["lr"])
+            self.table_step.apply(u, candidates, grads, lr)
+            self.schedules.after_optimizer_step(optimizer_stepped=False)
+        return record
 
     # ---- the loop -------------------------------------------------------------
     def _epoch_permutation(self) -> Tensor:

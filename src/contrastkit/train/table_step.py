@@ -1,0 +1,233 @@
+r"""The sparse, fused step for free embedding tables — the WordNet hot path.
+
+A step over ``B`` relations with ``K`` negatives each touches at most ``B (K + 2)``
+rows of an ``[N, d]`` table. The generic step (encoder forward, autograd through
+the gather, a dense optimiser over the whole table) pays for all ``N`` rows and
+for autograd's bookkeeping; this one does only what the update needs:
+
+1. gather anchors ``u [B, d]`` and candidates ``c [B, 1 + K, d]`` (positive first);
+2. the fused relation softmax (:func:`~contrastkit.functional.relation_kernels.
+   relation_softmax_loss`) and its hand-written backward, gradients taken with
+   respect to the gathered rows only;
+3. per-row gradient sums with ``index_add_`` (a row drawn twice gets both);
+4. the update, applied only to the touched rows (or in one pass over the table
+   when at least ~40 % of its rows are touched — cheaper than finding them):
+
+   * Poincaré ball, curvature :math:`c` (Riemannian SGD with the retraction of
+     Nickel & Kiela 2017, which is geoopt's ``RiemannianSGD`` step as well):
+
+     .. math:: x \leftarrow \operatorname{proj}\Big(x - \eta\,
+        \frac{(1 - c\|x\|^2)^2}{4}\, g\Big), \qquad
+        \operatorname{proj}(x) = x \min\Big(1, \frac{1 - \epsilon}{\sqrt c\, \|x\|}\Big)
+
+     with :math:`\epsilon = 4 \cdot 10^{-3}` by default, geoopt's float32 margin (so
+     this step and geoopt's agree). That margin caps every distance from the origin at
+     6.2, and with it how deep a hierarchy can be laid out; N&K's :math:`10^{-5}`
+     (``loop.ball_eps``) reaches 12.2 but needs their small learning rate: at large
+     ones rows are thrown to the boundary, where the metric factor freezes them;
+   * Euclidean: plain SGD, :math:`x \leftarrow x - \eta g`.
+
+The result equals the generic step with ``rsgd`` / ``sgd`` (no momentum, no weight
+decay) up to float rounding (tested).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from contrastkit._validation import check_positive
+from contrastkit.functional.distances import Distance
+from contrastkit.functional.relation_kernels import RELATION_DISTANCES, relation_softmax_loss
+from contrastkit.models.embedding import EmbeddingTable
+from contrastkit.train.config import TrainConfig
+from contrastkit.train.typed_config import ConfigError
+
+DEFAULT_BALL_EPS = 4e-3  # geoopt's PoincareBall margin for float32
+FEATURE_MAJOR_MAX_DIM = 32
+
+
+def sparse_step_blocker(config: TrainConfig, encoder: object, distance: Distance) -> str | None:
+    """Why the sparse step cannot run this configuration, or ``None`` when it can."""
+    table = getattr(encoder, "table", None)
+    oc, loop = config.optim, config.loop
+    objectives = [n for n, w in config.objectives.items() if w > 0]
+    checks = [
+        (isinstance(table, EmbeddingTable), "the encoder is not an embedding table"),
+        (objectives == ["infonce"], f"objectives {objectives} are not just 'infonce'"),
+        (distance.name in RELATION_DISTANCES, f"distance {distance.name!r} has no fused kernel"),
+        (oc.name in ("rsgd", "sgd"), f"optim.name {oc.name!r} is not 'rsgd' or 'sgd'"),
+        (oc.momentum == 0 and oc.weight_decay == 0, "optim.momentum/weight_decay are not 0"),
+        (config.combiner.method == "fixed", "the combiner is not 'fixed'"),
+        (oc.grad_clip == 0, "optim.grad_clip is set"),
+        (loop.grad_cache_chunks <= 1 and not loop.autocast, "grad caching or autocast is on"),
+    ]
+    for ok, reason in checks:
+        if not ok:
+            return reason
+    if isinstance(table, EmbeddingTable) and (table.manifold == "poincare") != (
+        distance.name == "poincare"
+    ):
+        return f"a {table.manifold} table with the {distance.name!r} distance"
+    return None
+
+
+def build_sparse_step(
+    config: TrainConfig, encoder: object, distance: Distance
+) -> SparseTableStep | None:
+    """The sparse step when ``loop.sparse_step`` allows it and the run fits it; with
+    ``"always"`` a run that does not fit is a :class:`ConfigError` naming the reason."""
+    if config.loop.sparse_step == "never":
+        return None
+    blocker = sparse_step_blocker(config, encoder, distance)
+    if blocker is not None:
+        if config.loop.sparse_step == "always":
+            raise ConfigError(f"loop.sparse_step is 'always' but {blocker}")
+        return None
+    table = getattr(encoder, "table", None)
+    assert isinstance(table, EmbeddingTable)  # the blocker checked it
+    return SparseTableStep(table, distance, config.loop.ball_eps)
+
+
+class SparseTableStep:
+    """Gradients of a relation-softmax loss applied to the touched rows of ``table``.
+
+    Args:
+        table: the :class:`~contrastkit.models.embedding.EmbeddingTable` to train
+            (Euclidean or Poincaré).
+        distance: a distance with a fused kernel (``poincare``, ``sqeuclidean``, ``dot``).
+        ball_eps: boundary margin of the Poincaré projection. Default ``4e-3``.
+
+    Example:
+        >>> t = EmbeddingTable(6, 2, init_scale=0.1, generator=torch.Generator().manual_seed(0))
+        >>> from contrastkit.functional.distances import get_distance
+        >>> step = SparseTableStep(t, get_distance("sqeuclidean"))
+        >>> u, c = torch.tensor([0, 1]), torch.tensor([[2, 3, 4], [3, 4, 5]])
+        >>> loss, grads = step.loss_and_grads(u, c, None, 1.0)
+        >>> step.apply(u, c, grads, lr=0.1)
+        >>> loss.ndim, grads[1].shape
+        (0, torch.Size([2, 3, 2]))
+    """
+
+    def __init__(
+        self, table: EmbeddingTable, distance: Distance, ball_eps: float = DEFAULT_BALL_EPS
+    ) -> None:
+        if not isinstance(table, EmbeddingTable):
+            raise TypeError(f"table must be an EmbeddingTable, got {type(table).__name__}")
+        if distance.name not in RELATION_DISTANCES:
+            raise ValueError(
+                f"distance must be one of {RELATION_DISTANCES} for the sparse step, "
+                f"got {distance.name!r}"
+            )
+        self.table = table
+        self.distance = distance
+        self.poincare = table.manifold == "poincare"
+        self.curvature = float(table.curvature) if self.poincare else 0.0
+        eps = check_positive("ball_eps", ball_eps)
+        if eps >= 1.0:
+            raise ValueError(f"ball_eps must be < 1, got {ball_eps}")
+        self.max_norm = (1.0 - eps) / math.sqrt(self.curvature) if self.poincare else math.inf
+        n, d = table.weight.shape
+        # narrow tables are stored feature-major ([d, N] storage behind the [N, d]
+        # parameter): gathering and scatter-adding d planes of N floats is 2-4x faster
+        # than rows of d floats (benchmarks/bench_relation_step.py); wide rows stay rows
+        self.feature_major = d <= FEATURE_MAJOR_MAX_DIM
+        with torch.no_grad():
+            w = table.weight.detach()
+            if self.feature_major and w.stride() != (1, n):
+                table.weight.data = w.t().contiguous().t()
+            elif not self.feature_major and not w.is_contiguous():
+                table.weight.data = w.contiguous()
+        self.store = self.weight.t() if self.feature_major else self.weight  # contiguous
+        self.grad = torch.zeros_like(self.store)  # zero between steps: no state to checkpoint
+        self.touched = torch.zeros(n, dtype=torch.bool)
+
+    @property
+    def weight(self) -> Tensor:
+        """The table's parameter data, ``[N, d]`` (updated in place)."""
+        return self.table.weight.detach()
+
+    def _gather(self, ids: Tensor) -> Tensor:
+        """Rows ``ids [M]`` as ``[M, d]`` (a transposed view when feature-major)."""
+        if self.feature_major:
+            return torch.gather(self.store, 1, ids.expand(self.store.shape[0], -1)).t()
+        return self.store.index_select(0, ids)
+
+    def _add(self, ids: Tensor, rows: Tensor) -> None:
+        """``grad[ids] += rows`` (``rows [M, d]``), duplicates accumulating."""
+        if self.feature_major:
+            self.grad.scatter_add_(1, ids.expand(self.grad.shape[0], -1), rows.t())
+        else:
+            self.grad.index_add_(0, ids, rows)
+
+    def loss_and_grads(
+        self,
+        anchors: Tensor,
+        candidates: Tensor,
+        mask: Tensor | None,
+        temperature: float,
+        total: Callable[[Tensor], Tensor] | None = None,
+    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """The loss (detached) and the gradients of ``total(loss)`` (default: the loss;
+        the trainer passes its combiner) with respect to the gathered anchor rows
+        ``[B, d]`` and candidate rows ``[B, 1 + K, d]``. ``anchors [B]`` and
+        ``candidates [B, 1 + K]`` are node ids, the positive in column 0; ``mask``
+        ``[B, K]`` marks real negatives."""
+        b, n = candidates.shape
+        u = self._gather(anchors).requires_grad_()
+        flat = self._gather(candidates.reshape(-1))  # [B (1 + K), d]
+        # feature-major: a [B, 1 + K, d] view of the [d, B (1 + K)] planes, which the
+        # fused kernel reads plane by plane
+        c = flat.t().view(-1, b, n).permute(1, 2, 0) if self.feature_major else flat.view(b, n, -1)
+        c.requires_grad_()
+        with torch.enable_grad():
+            loss = relation_softmax_loss(u, c, mask, temperature, self.distance)
+            gu, gc = torch.autograd.grad(loss if total is None else total(loss), (u, c))
+        return loss.detach(), (gu, gc)
+
+    @torch.no_grad()
+    def apply(
+        self, anchors: Tensor, candidates: Tensor, grads: tuple[Tensor, Tensor], lr: float
+    ) -> None:
+        """Sum the row gradients and update the touched rows with learning rate ``lr``."""
+        gu, gc = grads
+        flat = candidates.reshape(-1)
+        self._add(anchors, gu)
+        # gc comes back in the gathered layout, so this is a view either way
+        self._add(
+            flat,
+            gc.permute(2, 0, 1).reshape(gc.shape[2], -1).t()
+            if self.feature_major
+            else gc.reshape(flat.numel(), -1),
+        )
+        axis = 1 if self.feature_major else 0
+        n = self.touched.numel()
+        if 2 * (flat.numel() + anchors.numel()) >= n:
+            # >= ~40 % of rows touched (1 - exp(-2 B (K + 2) / N) for uniform draws): one
+            # pass over the contiguous table; untouched rows have g = 0 and stay put
+            self._update(self.store, self.grad, lr, axis)
+            self.grad.zero_()
+            return
+        self.touched[flat] = True
+        self.touched[anchors] = True
+        rows = self.touched.nonzero().squeeze(1)
+        x = self.store.index_select(axis, rows)
+        self._update(x, self.grad.index_select(axis, rows), lr, axis)
+        self.store.index_copy_(axis, rows, x)
+        self.grad.index_fill_(axis, rows, 0.0)
+        self.touched.index_fill_(0, rows, False)
+
+    def _update(self, x: Tensor, g: Tensor, lr: float, axis: int) -> None:
+        """In place on rows ``x`` with their gradient sums ``g``; ``axis`` is the row axis."""
+        if not self.poincare:
+            x.add_(g, alpha=-lr)
+            return
+        k, feat = self.curvature, 1 - axis
+        # (1 - k|x|^2)^2 / 4: the inverse metric factor turning g into the Riemannian gradient
+        sq = (x * x).sum(feat, keepdim=True)
+        x.addcmul_(g, torch.rsub(sq, 1.0, alpha=k).square_().mul_(-0.25 * lr))
+        norm = (x * x).sum(feat, keepdim=True).sqrt_()
+        x.mul_(self.max_norm / norm.clamp_min_(self.max_norm))

@@ -1,0 +1,153 @@
+"""The sparse fused table step: equal to the generic autograd + optimiser step, its
+sparse and dense update paths equal, duplicates accumulated, and who may use it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from contrastkit.functional.distances import get_distance
+from contrastkit.functional.relation_kernels import relation_softmax_loss
+from contrastkit.models.embedding import EmbeddingTable
+from contrastkit.train.config import load_config
+from contrastkit.train.table_step import SparseTableStep
+from contrastkit.train.trainer import Trainer
+from contrastkit.train.typed_config import ConfigError
+
+GEOOPT_FLOAT32_EPS = 4e-3  # geoopt's PoincareBall projection margin for float32
+
+
+def _table(n: int, manifold: str, seed: int = 0, dim: int = 4) -> EmbeddingTable:
+    gen = torch.Generator().manual_seed(seed)
+    return EmbeddingTable(n, dim, manifold=manifold, init_scale=0.3, generator=gen)
+
+
+def _batch(n: int, b: int, k: int, seed: int = 1) -> tuple[torch.Tensor, ...]:
+    gen = torch.Generator().manual_seed(seed)
+    u = torch.randint(0, n, (b,), generator=gen)
+    cand = torch.randint(0, n, (b, k + 1), generator=gen)
+    mask = torch.rand(b, k, generator=gen) > 0.2
+    return u, cand, mask
+
+
+@pytest.mark.parametrize(
+    ("manifold", "distance", "optimizer", "dim"),
+    [
+        ("euclidean", "sqeuclidean", "sgd", 4),
+        ("euclidean", "dot", "sgd", 4),
+        ("poincare", "poincare", "rsgd", 4),
+        ("euclidean", "sqeuclidean", "sgd", 40),  # wide: rows stay row-major
+        ("poincare", "poincare", "rsgd", 40),
+    ],
+)
+def test_sparse_step_equals_autograd_and_the_optimiser(
+    manifold: str, distance: str, optimizer: str, dim: int
+) -> None:
+    n, lr = 40, 0.05
+    ref, ours = _table(n, manifold, dim=dim), _table(n, manifold, dim=dim)
+    u, cand, mask = _batch(n, 16, 6)
+    if optimizer == "rsgd":
+        import geoopt
+
+        opt: torch.optim.Optimizer = geoopt.optim.RiemannianSGD(ref.parameters(), lr=lr)
+    else:
+        opt = torch.optim.SGD(ref.parameters(), lr=lr)
+    dist = get_distance(distance)
+    for _ in range(3):
+        opt.zero_grad()
+        relation_softmax_loss(ref(u), ref(cand), mask, 0.5, dist).backward()
+        opt.step()
+    step = SparseTableStep(ours, dist, ball_eps=GEOOPT_FLOAT32_EPS)
+    assert step.feature_major == (dim <= 32)
+    assert ours.weight.stride() == ((1, n) if dim <= 32 else (dim, 1))
+    for _ in range(3):
+        loss, grads = step.loss_and_grads(u, cand, mask, 0.5)
+        step.apply(u, cand, grads, lr)
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    torch.testing.assert_close(ours.weight.detach(), ref.weight.detach(), atol=2e-6, rtol=1e-5)
+
+
+def test_sparse_rows_path_equals_the_dense_pass() -> None:
+    # 2 relations x 4 candidates touch < 40 % of 200 rows (the row path); the same
+    # update through a table of 20 rows (the dense pass), rows mapped one to one
+    big, small = _table(200, "poincare"), _table(20, "poincare")
+    with torch.no_grad():
+        big.weight[:20] = small.weight
+    u, cand, mask = _batch(20, 2, 3)
+    dist = get_distance("poincare")
+    for table in (big, small):
+        step = SparseTableStep(table, dist, ball_eps=1e-5)
+        _, grads = step.loss_and_grads(u, cand, mask, 1.0)
+        step.apply(u, cand, grads, lr=0.5)
+        assert not step.grad.any() and not step.touched.any()  # left clean for the next step
+    torch.testing.assert_close(big.weight.detach()[:20], small.weight.detach())
+    untouched = _table(200, "poincare").weight.detach()[20:]
+    assert torch.equal(big.weight.detach()[20:], untouched)
+
+
+def test_a_row_drawn_twice_gets_both_gradients() -> None:
+    table = _table(300, "euclidean")
+    step = SparseTableStep(table, get_distance("sqeuclidean"))
+    before = table.weight.detach().clone()
+    u = torch.tensor([0, 1])
+    cand = torch.tensor([[5, 7], [5, 7]])  # row 5 is both relations' positive
+    _, (gu, gc) = step.loss_and_grads(u, cand, None, 1.0)
+    step.apply(u, cand, (gu, gc), lr=1.0)
+    expected = before[5] - gc[0, 0] - gc[1, 0]
+    torch.testing.assert_close(table.weight.detach()[5], expected)
+
+
+def test_the_poincare_update_keeps_rows_inside_the_ball_at_n_and_k_margin() -> None:
+    table = _table(30, "poincare")
+    step = SparseTableStep(table, get_distance("poincare"), ball_eps=1e-5)
+    u, cand, mask = _batch(30, 8, 5)
+    for _ in range(20):
+        _, grads = step.loss_and_grads(u, cand, mask, 1.0)
+        step.apply(u, cand, grads, lr=50.0)  # huge steps push rows to the boundary
+    norms = table.weight.detach().norm(dim=1)
+    assert float(norms.max()) <= 1 - 1e-5 + 1e-7
+    assert float(norms.max()) > 0.996  # beyond geoopt's float32 clamp
+
+
+def test_bad_arguments_are_named() -> None:
+    table = _table(5, "euclidean")
+    with pytest.raises(ValueError, match="distance"):
+        SparseTableStep(table, get_distance("cosine"))
+    with pytest.raises(ValueError, match="ball_eps"):
+        SparseTableStep(table, get_distance("dot"), ball_eps=1.5)
+    with pytest.raises(TypeError, match="table"):
+        SparseTableStep(torch.nn.Linear(2, 2), get_distance("dot"))  # type: ignore[arg-type]
+
+
+BASE = ["loop.progress=false", "output.report=false", "loop.epochs=1"]
+
+
+def test_the_trainer_takes_the_sparse_step_only_where_it_applies(tmp_path: Path) -> None:
+    run = f"output.run_dir={tmp_path}"
+    assert Trainer(load_config(None, [*BASE, run])).table_step is not None
+    never = load_config(None, [*BASE, run, "loop.sparse_step=never"])
+    assert Trainer(never).table_step is None
+    adam = load_config(None, [*BASE, run, "optim.name=radam"])
+    assert Trainer(adam).table_step is None
+    with pytest.raises(ConfigError, match=r"sparse_step is 'always' but optim\.name 'radam'"):
+        Trainer(load_config(None, [*BASE, run, "optim.name=radam", "loop.sparse_step=always"]))
+    with pytest.raises(ConfigError, match="ball_eps"):
+        load_config(None, [*BASE, run, "loop.ball_eps=0"])
+
+
+def test_trainer_sparse_step_equals_its_generic_step(tmp_path: Path) -> None:
+    # same config, same negatives: three steps through each path
+    common = [*BASE, "miner.strategy=uniform", "optim.lr=0.5", "loop.burn_in_epochs=0"]
+    states = []
+    for mode in ("always", "never"):
+        cfg = load_config(
+            None,
+            [*common, f"output.run_dir={tmp_path / mode}", f"loop.sparse_step={mode}"],
+        )
+        trainer = Trainer(cfg)
+        for _ in range(3):
+            trainer.train_step(torch.arange(64))
+        states.append(trainer.encoder.state_dict()["table.weight"].clone())
+    torch.testing.assert_close(states[0], states[1], atol=1e-6, rtol=1e-5)
