@@ -129,14 +129,22 @@ def random_edge_negatives(
     if n < 2 and num_samples:
         raise ValueError(f"num_nodes must be >= 2 to sample pairs, got {n}")
 
+    cdf: Tensor | None = None
+    if target_probs is not None and num_samples:
+        # inverse-CDF draws: one O(N) cumsum per call instead of multinomial's O(N)
+        # set-up in every rejection round
+        cdf = torch.cumsum(target_probs.detach().cpu().to(torch.float64), 0)
+        cdf = cdf / cdf[-1]
+
     def draw(slots: Tensor | None) -> tuple[Tensor, Tensor]:
         m = num_samples if slots is None else slots.numel()
         if sources is None:
             s = torch.randint(n, (m,), generator=gen)
         else:
             s = fixed if slots is None else fixed[slots]
-        if target_probs is not None:
-            return s, torch.multinomial(target_probs, m, True, generator=gen)
+        if cdf is not None:
+            r = torch.rand(m, generator=gen, dtype=torch.float64)
+            return s, torch.searchsorted(cdf, r, right=True).clamp_max_(n - 1)
         return s, torch.randint(n, (m,), generator=gen)
 
     src = torch.full((num_samples,), -1, dtype=torch.int64)
