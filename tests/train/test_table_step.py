@@ -64,7 +64,7 @@ def test_sparse_step_equals_autograd_and_the_optimiser(
     assert ours.weight.stride() == ((1, n) if dim <= 32 else (dim, 1))
     for _ in range(3):
         loss, grads = step.loss_and_grads(u, cand, mask, 0.5)
-        step.apply(u, cand, grads, lr)
+        step.apply(step.candidate_rows(u, cand, grads), lr)
     assert loss.ndim == 0 and torch.isfinite(loss)
     torch.testing.assert_close(ours.weight.detach(), ref.weight.detach(), atol=2e-6, rtol=1e-5)
 
@@ -80,7 +80,7 @@ def test_sparse_rows_path_equals_the_dense_pass() -> None:
     for table in (big, small):
         step = SparseTableStep(table, dist, ball_eps=1e-5)
         _, grads = step.loss_and_grads(u, cand, mask, 1.0)
-        step.apply(u, cand, grads, lr=0.5)
+        step.apply(step.candidate_rows(u, cand, grads), lr=0.5)
         assert not step.grad.any() and not step.touched.any()  # left clean for the next step
     torch.testing.assert_close(big.weight.detach()[:20], small.weight.detach())
     untouched = _table(200, "poincare").weight.detach()[20:]
@@ -94,7 +94,7 @@ def test_a_row_drawn_twice_gets_both_gradients() -> None:
     u = torch.tensor([0, 1])
     cand = torch.tensor([[5, 7], [5, 7]])  # row 5 is both relations' positive
     _, (gu, gc) = step.loss_and_grads(u, cand, None, 1.0)
-    step.apply(u, cand, (gu, gc), lr=1.0)
+    step.apply(step.candidate_rows(u, cand, (gu, gc)), lr=1.0)
     expected = before[5] - gc[0, 0] - gc[1, 0]
     torch.testing.assert_close(table.weight.detach()[5], expected)
 
@@ -105,7 +105,9 @@ def test_the_poincare_update_keeps_rows_inside_the_ball_at_n_and_k_margin() -> N
     u, cand, mask = _batch(30, 8, 5)
     for _ in range(20):
         _, grads = step.loss_and_grads(u, cand, mask, 1.0)
-        step.apply(u, cand, grads, lr=50.0)  # huge steps push rows to the boundary
+        step.apply(
+            step.candidate_rows(u, cand, grads), lr=50.0
+        )  # huge steps push rows to the boundary
     norms = table.weight.detach().norm(dim=1)
     assert float(norms.max()) <= 1 - 1e-5 + 1e-7
     assert float(norms.max()) > 0.996  # beyond geoopt's float32 clamp
@@ -151,3 +153,60 @@ def test_trainer_sparse_step_equals_its_generic_step(tmp_path: Path) -> None:
             trainer.train_step(torch.arange(64))
         states.append(trainer.encoder.state_dict()["table.weight"].clone())
     torch.testing.assert_close(states[0], states[1], atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("distance", ["poincare", "sqeuclidean", "dot"])
+def test_shared_relation_scores_equal_the_per_relation_kernel(distance: str) -> None:
+    from contrastkit.functional.relation_kernels import relation_scores, shared_relation_scores
+
+    gen = torch.Generator().manual_seed(4)
+    u = torch.rand(3, 5, 4, generator=gen, dtype=torch.float64) * 0.4
+    n = torch.rand(3, 7, 4, generator=gen, dtype=torch.float64) * 0.4
+    got = shared_relation_scores(u, n, distance)
+    expanded = n.repeat_interleave(5, dim=0)  # [G m, K, d]: each anchor its group's rows
+    want = relation_scores(u.reshape(15, 4), expanded, distance).view(3, 5, 7)
+    torch.testing.assert_close(got, want)
+    with pytest.raises(ValueError, match="share G and d"):
+        shared_relation_scores(u, n[:2], distance)
+
+
+def test_shared_step_equals_the_step_on_expanded_negatives() -> None:
+    # 10 relations in groups of 4 (the last one short): the shared path's loss and row
+    # updates equal the per-relation path's with each group's negatives repeated
+    n, b, k, group = 50, 10, 6, 4
+    gen = torch.Generator().manual_seed(5)
+    u, v = torch.randint(0, n, (2, b), generator=gen)
+    neg = torch.randint(0, n, (-(-b // group), k), generator=gen)
+    mask = torch.rand(b, k, generator=gen) > 0.2
+    per = neg.repeat_interleave(group, dim=0)[:b]
+    shared_table, ref_table = _table(n, "poincare"), _table(n, "poincare")
+    dist = get_distance("poincare")
+    shared, ref = SparseTableStep(shared_table, dist), SparseTableStep(ref_table, dist)
+    loss, (gu, gp, gn) = shared.shared_loss_and_grads(u, v, neg, mask, 0.7)
+    shared.apply([(u, gu), (v, gp), (neg.reshape(-1), gn.flatten(0, 1))], lr=0.3)
+    cand = torch.cat([v.unsqueeze(1), per], dim=1)
+    ref_loss, grads = ref.loss_and_grads(u, cand, mask, 0.7)
+    ref.apply(ref.candidate_rows(u, cand, grads), lr=0.3)
+    torch.testing.assert_close(loss, ref_loss)
+    torch.testing.assert_close(shared_table.weight.detach(), ref_table.weight.detach())
+
+
+def test_shared_negatives_mask_each_anchors_relations(tmp_path: Path) -> None:
+    from contrastkit.graph.csr import has_edge
+
+    cfg = load_config(
+        None,
+        [*BASE, f"output.run_dir={tmp_path}", "miner.strategy=uniform", "miner.shared_negatives=8"],
+    )
+    trainer = Trainer(cfg)
+    u = trainer.task.train_edges[0, :20]
+    neg, mask = trainer.sampler.shared(u, 30, 8)
+    assert neg.shape == (3, 30) and mask.shape == (20, 30)
+    per = neg.repeat_interleave(8, dim=0)[:20]
+    related = has_edge(trainer.task.related, u.unsqueeze(1), per) | (per == u.unsqueeze(1))
+    assert torch.equal(mask, ~related)
+    before = trainer.encoder.state_dict()["table.weight"].clone()
+    trainer.train_step(torch.arange(64))
+    assert not torch.equal(trainer.encoder.state_dict()["table.weight"], before)
+    with pytest.raises(ConfigError, match="shared_negatives"):
+        load_config(None, [*BASE, "miner.shared_negatives=8", "miner.strategy=mixed"])

@@ -104,8 +104,20 @@ class MinerConfig:
     pool_size: int = 100  # hard candidates kept per node between refreshes
     refresh_every: int = 100
     burn_in_degree: bool = True  # burn-in negatives drawn from the degree distribution
+    # > 0: groups of this many consecutive relations share their uniform negatives
+    # (PyTorch-BigGraph's batching; true relations of each anchor are masked, not
+    # redrawn); 0: every relation draws its own (Nickel & Kiela)
+    shared_negatives: int = 0
 
     def __post_init__(self) -> None:
+        if self.shared_negatives < 0:
+            _fail("miner.shared_negatives", f"must be >= 0, got {self.shared_negatives}")
+        if self.shared_negatives > 0 and self.strategy != "uniform":
+            _fail(
+                "miner.shared_negatives",
+                f"needs miner.strategy 'uniform' (mined negatives are per anchor), "
+                f"got {self.strategy!r}",
+            )
         if self.num_negatives <= 0:
             _fail("miner.num_negatives", f"must be > 0, got {self.num_negatives}")
         if not 0.0 <= self.hard_ratio <= 1.0:

@@ -31,7 +31,7 @@ from torch import Tensor
 
 from contrastkit._validation import check_choice, check_positive_int
 from contrastkit.functional.distances import Distance
-from contrastkit.graph.csr import CSR, degrees
+from contrastkit.graph.csr import CSR, degrees, has_edge
 from contrastkit.mining.edge_sampling import random_edge_negatives
 from contrastkit.mining.exclusions import build_exclusions
 from contrastkit.mining.topk import exact_topk
@@ -89,6 +89,24 @@ class RelationNegativeSampler:
         )
         shape = (u.numel(), k)
         return sample.edge_index[1].clamp_min(0).view(shape), sample.mask.view(shape)
+
+    def shared(self, u: Tensor, k: int, group: int, kind: str = "uniform") -> tuple[Tensor, Tensor]:
+        """``k`` uniform (or degree-distributed) negatives per group of ``group``
+        consecutive anchors, ``[G, k]`` with ``G = ceil(B / group)``, and the mask
+        ``[B, k]`` of those that are real negatives for each anchor ``u [B]`` (not
+        the anchor itself, not related to it): PyTorch-BigGraph's shared negatives."""
+        check_positive_int("group", group)
+        b = u.numel()
+        g = -(-b // group)
+        if kind == "degree":
+            draws = torch.multinomial(self.degree_probs, g * k, True, generator=self.generator)
+            neg = draws.view(g, k)
+        else:
+            neg = torch.randint(self.num_nodes, (g, k), generator=self.generator)
+        per_anchor = neg.repeat_interleave(group, dim=0)[:b]
+        anchor = u.unsqueeze(1)
+        mask = (per_anchor != anchor) & ~has_edge(self.related, anchor, per_anchor)
+        return neg, mask
 
     # ---- the hard pool ----------------------------------------------------------
     def needs_refresh(self, step: int) -> bool:

@@ -37,11 +37,17 @@ import math
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from contrastkit._validation import check_positive
 from contrastkit.functional.distances import Distance
-from contrastkit.functional.relation_kernels import RELATION_DISTANCES, relation_softmax_loss
+from contrastkit.functional.relation_kernels import (
+    RELATION_DISTANCES,
+    relation_scores,
+    relation_softmax_loss,
+    shared_relation_scores,
+)
 from contrastkit.models.embedding import EmbeddingTable
 from contrastkit.train.config import TrainConfig
 from contrastkit.train.typed_config import ConfigError
@@ -107,7 +113,7 @@ class SparseTableStep:
         >>> step = SparseTableStep(t, get_distance("sqeuclidean"))
         >>> u, c = torch.tensor([0, 1]), torch.tensor([[2, 3, 4], [3, 4, 5]])
         >>> loss, grads = step.loss_and_grads(u, c, None, 1.0)
-        >>> step.apply(u, c, grads, lr=0.1)
+        >>> step.apply(step.candidate_rows(u, c, grads), lr=0.1)
         >>> loss.ndim, grads[1].shape
         (0, torch.Size([2, 3, 2]))
     """
@@ -159,6 +165,7 @@ class SparseTableStep:
     def _add(self, ids: Tensor, rows: Tensor) -> None:
         """``grad[ids] += rows`` (``rows [M, d]``), duplicates accumulating."""
         if self.feature_major:
+            # rows gathered feature-major come back as transposed views: .t() is free
             self.grad.scatter_add_(1, ids.expand(self.grad.shape[0], -1), rows.t())
         else:
             self.grad.index_add_(0, ids, rows)
@@ -188,37 +195,71 @@ class SparseTableStep:
             gu, gc = torch.autograd.grad(loss if total is None else total(loss), (u, c))
         return loss.detach(), (gu, gc)
 
+    def shared_loss_and_grads(
+        self,
+        anchors: Tensor,
+        positives: Tensor,
+        negatives: Tensor,
+        mask: Tensor | None,
+        temperature: float,
+        total: Callable[[Tensor], Tensor] | None = None,
+    ) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor]]:
+        """As :meth:`loss_and_grads` with negatives shared by groups of relations
+        (PyTorch-BigGraph's batching): relation ``i`` uses ``negatives[i // m]``,
+        ``m = ceil(B / G)`` for ``negatives [G, K]``; ``mask [B, K]``. Scores through
+        :func:`~contrastkit.functional.relation_kernels.shared_relation_scores`: ``G K``
+        rows gathered instead of ``B K``. Returns gradients for the anchor, positive
+        and negative rows, ``[B, d]``, ``[B, d]``, ``[G, K, d]``."""
+        b = anchors.numel()
+        g, k = negatives.shape
+        m = -(-b // g)
+        u = self._gather(anchors).requires_grad_()
+        p = self._gather(positives).requires_grad_()
+        n = self._gather(negatives.reshape(-1)).reshape(g, k, -1).requires_grad_()
+        with torch.enable_grad():
+            pos = relation_scores(u, p.unsqueeze(1), self.distance)  # [B, 1]
+            # the last group may be short: pad its anchors with zeros, drop their rows
+            padded = torch.cat([u, u.new_zeros(g * m - b, u.shape[1])]) if g * m > b else u
+            neg = shared_relation_scores(padded.view(g, m, -1), n, self.distance)
+            logits = torch.cat([pos, neg.reshape(g * m, k)[:b]], dim=1) / temperature
+            if mask is not None:
+                drop = torch.cat([mask.new_zeros(b, 1), ~mask], dim=1)
+                logits = logits.masked_fill(drop, float("-inf"))
+            loss = F.cross_entropy(logits, logits.new_zeros(b, dtype=torch.long))
+            gu, gp, gn = torch.autograd.grad(loss if total is None else total(loss), (u, p, n))
+        return loss.detach(), (gu, gp, gn)
+
     @torch.no_grad()
-    def apply(
-        self, anchors: Tensor, candidates: Tensor, grads: tuple[Tensor, Tensor], lr: float
-    ) -> None:
-        """Sum the row gradients and update the touched rows with learning rate ``lr``."""
-        gu, gc = grads
-        flat = candidates.reshape(-1)
-        self._add(anchors, gu)
-        # gc comes back in the gathered layout, so this is a view either way
-        self._add(
-            flat,
-            gc.permute(2, 0, 1).reshape(gc.shape[2], -1).t()
-            if self.feature_major
-            else gc.reshape(flat.numel(), -1),
-        )
+    def apply(self, rows: list[tuple[Tensor, Tensor]], lr: float) -> None:
+        """Sum the gradient rows ``[(ids [M], grads [M, d]), ...]`` (duplicates
+        accumulate) and update every touched row with learning rate ``lr``."""
+        for ids, grads in rows:
+            self._add(ids, grads)
         axis = 1 if self.feature_major else 0
         n = self.touched.numel()
-        if 2 * (flat.numel() + anchors.numel()) >= n:
+        if 2 * sum(ids.numel() for ids, _ in rows) >= n:
             # >= ~40 % of rows touched (1 - exp(-2 B (K + 2) / N) for uniform draws): one
             # pass over the contiguous table; untouched rows have g = 0 and stay put
             self._update(self.store, self.grad, lr, axis)
             self.grad.zero_()
             return
-        self.touched[flat] = True
-        self.touched[anchors] = True
-        rows = self.touched.nonzero().squeeze(1)
-        x = self.store.index_select(axis, rows)
-        self._update(x, self.grad.index_select(axis, rows), lr, axis)
-        self.store.index_copy_(axis, rows, x)
-        self.grad.index_fill_(axis, rows, 0.0)
-        self.touched.index_fill_(0, rows, False)
+        for ids, _ in rows:
+            self.touched[ids] = True
+        index = self.touched.nonzero().squeeze(1)
+        x = self.store.index_select(axis, index)
+        self._update(x, self.grad.index_select(axis, index), lr, axis)
+        self.store.index_copy_(axis, index, x)
+        self.grad.index_fill_(axis, index, 0.0)
+        self.touched.index_fill_(0, index, False)
+
+    @staticmethod
+    def candidate_rows(
+        anchors: Tensor, candidates: Tensor, grads: tuple[Tensor, Tensor]
+    ) -> list[tuple[Tensor, Tensor]]:
+        """:meth:`apply`'s rows for :meth:`loss_and_grads`' gradients."""
+        gu, gc = grads
+        flat = candidates.reshape(-1)
+        return [(anchors, gu), (flat, gc.reshape(flat.numel(), -1))]
 
     def _update(self, x: Tensor, g: Tensor, lr: float, axis: int) -> None:
         """In place on rows ``x`` with their gradient sums ``g``; ``axis`` is the row axis."""

@@ -82,16 +82,27 @@ class Trainer:
     # ---- one step -------------------------------------------------------------
     def _relation_batch(self, idx: Tensor) -> tuple[RelationBatch, Tensor]:
         u, v, neg, mask = self._relations_and_negatives(idx)
-        return RelationBatch.from_ids(u, v, neg, mask, self.schedules.temperature())
+        return RelationBatch.from_ids(
+            u, v, self._per_anchor(neg, u), mask, self.schedules.temperature()
+        )
+
+    def _per_anchor(self, neg: Tensor, u: Tensor) -> Tensor:
+        """Shared negatives ``[G, K]`` repeated for each anchor, ``[B, K]``."""
+        group = self.config.miner.shared_negatives
+        return neg.repeat_interleave(group, dim=0)[: u.numel()] if group > 0 else neg
 
     def _relations_and_negatives(self, idx: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Anchors ``u [B]``, positives ``v [B]``, negatives ``[B, K]`` and their mask."""
+        """Anchors ``u [B]``, positives ``v [B]``, negatives ``[B, K]`` (``[G, K]`` with
+        ``miner.shared_negatives``) and their mask ``[B, K]``."""
         cfg = self.config
         u, v = self.task.train_edges[0, idx], self.task.train_edges[1, idx]
         k = self.schedules.num_negatives(cfg.miner.num_negatives)
         strategy: Strategy = cfg.miner.strategy
         if self.epoch < cfg.loop.burn_in_epochs and cfg.miner.burn_in_degree:
             strategy = "degree"
+        if cfg.miner.shared_negatives > 0:
+            neg, mask = self.sampler.shared(u, k, cfg.miner.shared_negatives, strategy)
+            return u, v, neg, mask
         pos_scores = None
         max_difficulty = self.schedules.max_difficulty()
         if strategy not in ("uniform", "degree"):
@@ -187,8 +198,8 @@ class Trainer:
         """:meth:`train_step` through :class:`SparseTableStep`: no autograd over the
         table, no dense optimiser pass; the LR still comes from the schedules."""
         assert self.table_step is not None
+        step = self.table_step
         u, v, neg, mask = self._relations_and_negatives(idx)
-        candidates = torch.cat([v.unsqueeze(1), neg], dim=1)
         temperature = self.schedules.temperature()
         captured: list[CombinedLoss] = []
 
@@ -196,10 +207,18 @@ class Trainer:
             captured.append(self.schedules.combine({"infonce": loss}))
             return captured[-1].total
 
-        _, grads = self.table_step.loss_and_grads(u, candidates, mask, temperature, total)
+        grads: tuple[Tensor, ...]
+        if self.config.miner.shared_negatives > 0:
+            _, grads = step.shared_loss_and_grads(u, v, neg, mask, temperature, total)
+            rows = [(u, grads[0]), (v, grads[1]), (neg.reshape(-1), grads[2].flatten(0, 1))]
+        else:
+            candidates = torch.cat([v.unsqueeze(1), neg], dim=1)
+            _, grads = step.loss_and_grads(u, candidates, mask, temperature, total)
+            rows = step.candidate_rows(u, candidates, grads)
         combined = captured[0]
         record: dict[str, Any] = {}
         if (self.step + 1) % self.config.loop.log_every == 0:
+            neg = self._per_anchor(neg, u)
             layout, nodes = RelationBatch.from_ids(u, v, neg, mask, temperature)
             with torch.no_grad():
                 batch = dataclasses.replace(layout, z=self.encoder(nodes))
@@ -209,7 +228,7 @@ class Trainer:
             self.train_loss_sum += float(combined.total.detach())
             self.train_loss_count += 1
             lr = float(self.schedules.optimizer.param_groups[0]["lr"])
-            self.table_step.apply(u, candidates, grads, lr)
+            step.apply(rows, lr)
             self.schedules.after_optimizer_step(optimizer_stepped=False)
         return record
 
