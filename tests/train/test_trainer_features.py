@@ -161,3 +161,16 @@ def test_nonfinite_steps_are_skipped_then_training_stops(
     assert "4 consecutive non-finite steps" in err and "Traceback" not in err
     # one loss evaluation per step: 3 finite steps, then 4 skipped ones and the stop
     assert calls["n"] == 3 + 4
+
+
+def test_time_budget_stops_training_and_evaluates(tmp_path: Path) -> None:
+    cfg = _config(
+        tmp_path, "loop.epochs=100000", "loop.time_budget_s=0.5", "eval.every_epochs=100000"
+    )
+    trainer = train(cfg)
+    assert trainer.stopped_early and 0 < trainer.epoch < 100000
+    assert 0.5 <= trainer.train_seconds < 30
+    assert "map" in trainer.final_metrics  # evaluated where it stopped
+    assert trainer.state_dict()["train_seconds"] == trainer.train_seconds
+    with pytest.raises(ConfigError, match="time_budget_s"):
+        _config(tmp_path, "loop.time_budget_s=-1")

@@ -193,8 +193,12 @@ class LoopConfig:
     # default (what the generic rsgd step gets); Nickel & Kiela's 1e-5 lets hierarchies
     # go deeper (configs/mammals_poincare_d5.yaml) but wants their small learning rate
     ball_eps: float = 4e-3
+    # > 0: stop after this many seconds of fit() (then evaluate): equal-wall-time runs
+    time_budget_s: float = 0.0
 
     def __post_init__(self) -> None:
+        if self.time_budget_s < 0:
+            _fail("loop.time_budget_s", f"must be >= 0, got {self.time_budget_s}")
         if not 0.0 < self.ball_eps < 1.0:
             _fail("loop.ball_eps", f"must be in (0, 1), got {self.ball_eps}")
         if self.epochs <= 0:

@@ -32,6 +32,7 @@ from contrastkit.train.schedules import RunSchedules
 from contrastkit.train.snapshots import SnapshotRecorder
 from contrastkit.train.step_metrics import step_record
 from contrastkit.train.table_step import build_sparse_step
+from contrastkit.train.table_train_step import sparse_train_step
 from contrastkit.train.task import GraphTask, build_task
 from contrastkit.train.validation import validation_layout
 
@@ -73,6 +74,7 @@ class Trainer:
         self.perm: Tensor | None = None
         self.final_metrics: dict[str, float] = {}
         self.stopped_early = False
+        self.train_seconds = 0.0  # wall time inside fit(), resumed runs included
         self.overfit = OverfitTracker(window=3)
         self.train_loss_sum = 0.0
         self.train_loss_count = 0
@@ -173,7 +175,7 @@ class Trainer:
     def train_step(self, idx: Tensor) -> dict[str, Any]:
         start = time.perf_counter()
         if self.table_step is not None:
-            return self._sparse_train_step(idx, start)
+            return sparse_train_step(self, idx, start)
         self.encoder.train()
         layout, nodes = self._relation_batch(idx)
         optimizer = self.schedules.optimizer
@@ -194,44 +196,6 @@ class Trainer:
         batch = dataclasses.replace(layout, z=z)
         return step_record(self, batch, combined, idx.numel(), time.perf_counter() - start)
 
-    def _sparse_train_step(self, idx: Tensor, start: float) -> dict[str, Any]:
-        """:meth:`train_step` through :class:`SparseTableStep`: no autograd over the
-        table, no dense optimiser pass; the LR still comes from the schedules."""
-        assert self.table_step is not None
-        step = self.table_step
-        u, v, neg, mask = self._relations_and_negatives(idx)
-        temperature = self.schedules.temperature()
-        captured: list[CombinedLoss] = []
-
-        def total(loss: Tensor) -> Tensor:
-            captured.append(self.schedules.combine({"infonce": loss}))
-            return captured[-1].total
-
-        grads: tuple[Tensor, ...]
-        if self.config.miner.shared_negatives > 0:
-            _, grads = step.shared_loss_and_grads(u, v, neg, mask, temperature, total)
-            rows = [(u, grads[0]), (v, grads[1]), (neg.reshape(-1), grads[2].flatten(0, 1))]
-        else:
-            candidates = torch.cat([v.unsqueeze(1), neg], dim=1)
-            _, grads = step.loss_and_grads(u, candidates, mask, temperature, total)
-            rows = step.candidate_rows(u, candidates, grads)
-        combined = captured[0]
-        record: dict[str, Any] = {}
-        if (self.step + 1) % self.config.loop.log_every == 0:
-            neg = self._per_anchor(neg, u)
-            layout, nodes = RelationBatch.from_ids(u, v, neg, mask, temperature)
-            with torch.no_grad():
-                batch = dataclasses.replace(layout, z=self.encoder(nodes))
-            elapsed = time.perf_counter() - start
-            record = step_record(self, batch, combined, idx.numel(), elapsed)
-        if self.guard.check(combined.total, gradients=grads):
-            self.train_loss_sum += float(combined.total.detach())
-            self.train_loss_count += 1
-            lr = float(self.schedules.optimizer.param_groups[0]["lr"])
-            step.apply(rows, lr)
-            self.schedules.after_optimizer_step(optimizer_stepped=False)
-        return record
-
     # ---- the loop -------------------------------------------------------------
     def _epoch_permutation(self) -> Tensor:
         return torch.randperm(self.task.train_edges.shape[1], generator=self.generator)
@@ -244,6 +208,7 @@ class Trainer:
             self.snapshots.similarities("start", self)
         bar = ProgressBar(total, enabled=cfg.loop.progress)
         bar.update(self.step)
+        budget, started, spent = cfg.loop.time_budget_s, time.perf_counter(), self.train_seconds
         try:
             while self.epoch < cfg.loop.epochs and not self.stopped_early:
                 if self.perm is None:
@@ -259,8 +224,15 @@ class Trainer:
                             writer.write(record)
                         bar.update(0, loss=record["loss"])
                     bar.update(1)
+                    self.train_seconds = spent + time.perf_counter() - started
                     if checkpoint is not None and self.step % cfg.output.checkpoint_every == 0:
                         checkpoint(self)
+                    if 0 < budget <= self.train_seconds:
+                        # out of time (equal-wall-time comparisons): evaluate where we are
+                        self.stopped_early, self.final_metrics = True, {}
+                        break
+                if self.stopped_early:
+                    break
                 self.epoch += 1
                 self.batch_in_epoch = 0
                 self.perm = None
@@ -320,6 +292,7 @@ class Trainer:
             "perm": self.perm,
             "final_metrics": dict(self.final_metrics),
             "stopped_early": self.stopped_early,
+            "train_seconds": self.train_seconds,
             "overfit": self.overfit.state_dict(),
             "train_loss": [self.train_loss_sum, self.train_loss_count],
         }
@@ -339,6 +312,7 @@ class Trainer:
         self.perm = state["perm"]
         self.final_metrics = dict(state["final_metrics"])
         self.stopped_early = bool(state["stopped_early"])
+        self.train_seconds = float(state.get("train_seconds", 0.0))
         self.overfit.load_state_dict(state["overfit"])
         self.train_loss_sum = float(state["train_loss"][0])
         self.train_loss_count = int(state["train_loss"][1])
