@@ -18,6 +18,12 @@ x ``d`` = 10, ``K`` = 50 uniform negatives per relation, the distance-softmax lo
   negatives (PyTorch-BigGraph's batching; a different sampling scheme, not N&K's), so
   ``m`` times fewer rows are gathered and summed and the negative scores are a ``bmm``.
 
+* (e) *the trainer*: ``Trainer.train_step`` on the real WordNet noun closure with the
+  recipe ``configs/nouns_poincare_d10.yaml`` past burn-in — sampling with rejection of
+  true relations (N&K), :class:`~contrastkit.train.table_step.SparseTableStep` (the
+  feature-major fused path (b)), schedules, guard; (f) the same with
+  ``miner.shared_negatives = 32`` (each anchor's true relations masked).
+
 "gather" is the least a step must do: draw the negatives and gather the
 ``B x (K + 1)`` candidates. Steps are interleaved (a, b, c, gather, a, ...) and
 medians printed: the 2-core machine is shared. ``--phases`` prints where (b) spends
@@ -25,6 +31,7 @@ its time. The issue's target is 500,000 relations/s at d = 10, K = 50.
 
     python benchmarks/bench_relation_step.py            # B in {1024, 4096, 16384}, 1 and 2 threads
     python benchmarks/bench_relation_step.py --quick    # fewer repeats (~20 s)
+    python benchmarks/bench_relation_step.py --trainer-only   # just (e) and (f) (~1 min)
 
 At B = 16384 a ``[B, K + 1, d]`` float32 tensor is 33 MB, above glibc's largest
 dynamic mmap threshold (32 MB): every such tensor is mapped fresh and page-faulted on
@@ -226,6 +233,42 @@ def check_agreement(table: torch.Tensor, gen: torch.Generator) -> list[float]:
     return [float((a.param.detach() - f.weights()).abs().max()) for f in fused]
 
 
+def trainer_rates(batches: list[int], threads: list[int], rounds: int) -> None:
+    """(e) and (f): relations/s of ``Trainer.train_step`` on the WordNet noun closure."""
+    from pathlib import Path
+
+    from contrastkit.train.config import load_config
+    from contrastkit.train.trainer import Trainer
+
+    recipe = Path(__file__).resolve().parents[1] / "configs" / "nouns_poincare_d10.yaml"
+    trainers = {}
+    for name, extra in (("(e) per relation", []), ("(f) shared/32", ["miner.shared_negatives=32"])):
+        cfg = load_config(recipe, ["loop.progress=false", "loop.log_every=1000000", *extra])
+        trainer = Trainer(cfg, run_dir="/tmp/contrastkit-bench-trainer")
+        trainer.epoch = cfg.loop.burn_in_epochs  # past burn-in: uniform negatives
+        trainers[name] = trainer
+    edges = next(iter(trainers.values())).task.train_edges.shape[1]
+    gen = torch.Generator().manual_seed(1)
+    print(f"\ntrainer on the noun closure ({edges:,} relations), d = {DIM}, K = {NEGATIVES}:")
+    print(f"{'threads':>7} {'B':>6} | " + " ".join(f"{n:>18}" for n in trainers) + " | vs target")
+    for t in threads:
+        torch.set_num_threads(t)
+        for b in batches:
+            times: dict[str, list[float]] = {n: [] for n in trainers}
+            steps = max(2, 65536 // b)
+            for _ in range(rounds + 1):
+                for name, trainer in trainers.items():
+                    idx = torch.randint(0, edges, (steps, b), generator=gen)
+                    start = time.perf_counter()
+                    for row in idx:
+                        trainer.train_step(row)
+                    times[name].append((time.perf_counter() - start) / steps)
+            rate = {n: b / statistics.median(v[1:]) for n, v in times.items()}
+            cells = " ".join(f"{r:>18,.0f}" for r in rate.values())
+            ratios = " ".join(f"{r / TARGET:.2f}" for r in rate.values())
+            print(f"{t:>7} {b:>6} | {cells} | {ratios}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
@@ -233,7 +276,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="*", default=[1, 2])
     parser.add_argument("--phases", action="store_true", help="time the phases of (b)")
     parser.add_argument("--shared", type=int, default=32, help="relations per negative set, (d)")
+    parser.add_argument("--trainer-only", action="store_true", help="only (e) and (f)")
     args = parser.parse_args()
+    if args.trainer_only:
+        trainer_rates(args.batch, args.threads, 3 if args.quick else 5)
+        return
     gen = torch.Generator().manual_seed(0)
     # a table spread over the ball as a trained one is (radii up to ~0.95)
     x = torch.randn(N_NODES, DIM, generator=gen)
@@ -287,6 +334,7 @@ def main() -> None:
                 warm = steps  # drop the warm-up round
                 parts = {k: statistics.median(v[warm:]) * 1e3 for k, v in fm.times.items()}
                 print("        (b) ms/step: " + ", ".join(f"{k} {v:.2f}" for k, v in parts.items()))
+    trainer_rates(args.batch, args.threads, rounds)
 
 
 if __name__ == "__main__":

@@ -112,3 +112,17 @@ def test_has_edge_through_the_key_filter_matches_brute_force() -> None:
     assert bool(got[:3000].all())
     # the filter rules out most non-edges: at most 1/32 of its slots are set
     assert float(csr.key_filter.float().mean()) <= 1 / 32
+
+
+def test_has_edge_broadcasts_a_source_column_against_target_rows() -> None:
+    gen = torch.Generator().manual_seed(7)
+    n = 300
+    ei = torch.randint(0, n, (2, 5_000), generator=gen)
+    csr = to_csr(ei, num_nodes=n)
+    dense = torch.zeros(n, n, dtype=torch.bool)
+    dense[ei[0], ei[1]] = True
+    src = torch.randint(0, n, (200, 1), generator=gen)
+    dst = torch.randint(0, n, (200, 40), generator=gen)  # 8,000 queries: the filter path
+    got = has_edge(csr, src, dst)
+    assert got.shape == (200, 40)
+    assert torch.equal(got, dense[src, dst])

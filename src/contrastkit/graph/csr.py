@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
@@ -74,13 +75,13 @@ class CSR:
 
     @cached_property
     def key_filter(self) -> Tensor:
-        """A one-hash Bloom filter of :meth:`keys`: a bool table of ``2^b`` slots
+        """A one-hash Bloom filter of the stored pairs: a bool table of ``2^b`` slots
         (``b`` such that at most 1/32 of the slots are set), True at
-        :func:`_key_slots` of every key. A query whose slot is False is no edge; only
-        the rest need the binary search."""
+        :func:`_pair_slots` of every stored ``(row, col)``. A query whose slot is False
+        is no edge; only the rest need the binary search in :meth:`keys`."""
         bits = max(10, int(self.num_edges * 32).bit_length())
         table = torch.zeros(1 << bits, dtype=torch.bool, device=self.col.device)
-        table[_key_slots(self.sorted_keys, bits)] = True
+        table[_pair_slots(self.row(), self.col, table.numel())] = True
         return table
 
     @cached_property
@@ -183,38 +184,45 @@ def gather_neighbors(csr: CSR, nodes: Tensor) -> tuple[Tensor, Tensor]:
     return owner, csr.col[start[owner] + within]
 
 
-_GOLDEN = -7046029254386353131  # 0x9E3779B97F4A7C15 as a signed int64 (Fibonacci hashing)
+_WEYL = -7046029254386353131  # 0x9E3779B97F4A7C15 as a signed int64 (odd)
 FILTER_MIN_QUERIES = 4096
 
 
-def _key_slots(keys: Tensor, bits: int) -> Tensor:
-    """Multiplicative hash of int64 ``keys`` to ``[0, 2^bits)`` (top bits of key * phi)."""
-    return ((keys * _GOLDEN) >> (64 - bits)) & ((1 << bits) - 1)
+def _pair_slots(src: Tensor, dst: Tensor, size: int) -> Tensor:
+    """``(src * A + dst) mod size`` (``size`` a power of two, ``A`` odd): each source
+    gets a pseudo-random offset (a Weyl sequence), its targets consecutive slots from
+    there. ``src * A`` is formed at ``src``'s own shape, so a ``[B, 1]`` source column
+    against ``[B, K]`` targets costs one broadcast add and one mask."""
+    return (src * _WEYL + dst).bitwise_and_(size - 1)
 
 
 def has_edge(csr: CSR, src: Tensor, dst: Tensor) -> Tensor:
     """Vectorised membership test: ``out[i] = (src[i], dst[i])`` is a stored edge.
 
-    ``src``, ``dst``: int64 of one broadcastable shape; returns a bool tensor of
-    that shape. Cost: a binary search per query in the sorted keys; for many
+    ``src``, ``dst``: int64 of broadcastable shapes; returns a bool tensor of the
+    broadcast shape. Cost: a binary search per query in the sorted keys; for many
     queries, a lookup in :attr:`CSR.key_filter` first, so that only the few queries
     it cannot rule out (the edges and ~3 % false positives) are searched.
     """
     check_tensor("src", src)
     check_tensor("dst", dst)
-    src, dst = torch.broadcast_tensors(src.to(torch.int64), dst.to(torch.int64))
+    src, dst = src.to(torch.int64), dst.to(torch.int64)
+    shape = torch.broadcast_shapes(src.shape, dst.shape)
     n = csr.num_nodes
     if csr.num_edges == 0:
-        return torch.zeros(src.shape, dtype=torch.bool, device=src.device)
+        return torch.zeros(shape, dtype=torch.bool, device=src.device)
     keys = csr.keys()
-    q = (src * n + dst).reshape(-1)
-    if q.numel() < FILTER_MIN_QUERIES:
+    if math.prod(shape) < FILTER_MIN_QUERIES:
+        s, d = torch.broadcast_tensors(src, dst)
+        q = (s * n + d).reshape(-1)
         pos = torch.searchsorted(keys, q).clamp_max(keys.numel() - 1)
-        return (keys[pos] == q).reshape(src.shape)
+        return (keys[pos] == q).reshape(shape)
     table = csr.key_filter
-    maybe = table[_key_slots(q, table.numel().bit_length() - 1)].nonzero().squeeze(1)
-    out = torch.zeros(q.shape, dtype=torch.bool, device=q.device)
-    cand = q[maybe]
-    pos = torch.searchsorted(keys, cand).clamp_max(keys.numel() - 1)
-    out[maybe] = keys[pos] == cand
-    return out.reshape(src.shape)
+    # index_select, not table[...]: 3x faster for a bool table on CPU
+    slots = _pair_slots(src, dst, table.numel()).reshape(-1)
+    hit = table.index_select(0, slots).view(shape)  # a fresh tensor
+    where = hit.nonzero(as_tuple=True)
+    q = src.expand(shape)[where] * n + dst.expand(shape)[where]
+    pos = torch.searchsorted(keys, q).clamp_max(keys.numel() - 1)
+    hit[where] = keys[pos] == q
+    return hit
