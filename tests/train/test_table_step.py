@@ -210,3 +210,35 @@ def test_shared_negatives_mask_each_anchors_relations(tmp_path: Path) -> None:
     assert not torch.equal(trainer.encoder.state_dict()["table.weight"], before)
     with pytest.raises(ConfigError, match="shared_negatives"):
         load_config(None, [*BASE, "miner.shared_negatives=8", "miner.strategy=mixed"])
+
+
+@pytest.mark.parametrize("manifold", ["euclidean", "poincare"])
+def test_max_row_step_caps_each_rows_update(manifold: str) -> None:
+    # row 0 is the positive of all 64 relations: its summed gradient is the big one
+    n, cap = 100, 0.05
+    dist = get_distance("poincare" if manifold == "poincare" else "sqeuclidean")
+    capped, free = _table(n, manifold), _table(n, manifold)
+    u = torch.arange(1, 65)
+    cand = torch.cat([torch.zeros(64, 1, dtype=torch.long), (u.unsqueeze(1) + 1) % n], 1)
+    moves = []
+    for table, limit in ((capped, cap), (free, 0.0)):
+        before = table.weight.detach().clone()
+        step = SparseTableStep(table, dist, ball_eps=1e-5, max_row_step=limit)
+        _, grads = step.loss_and_grads(u, cand, None, 1.0)
+        step.apply(step.candidate_rows(u, cand, grads), lr=20.0)
+        moves.append((table.weight.detach() - before).norm(dim=1))
+    capped_move, free_move = moves
+    assert float(free_move[0]) > 4 * cap  # uncapped, the hub jumps
+    assert float(capped_move.max()) <= cap * (1 + 1e-5)
+    small = free_move <= cap  # rows whose step was under the cap are untouched by it
+    torch.testing.assert_close(capped_move[small], free_move[small])
+    with pytest.raises(ValueError, match="max_row_step"):
+        SparseTableStep(capped, dist, max_row_step=-1.0)
+
+
+def test_max_row_step_without_the_sparse_step_is_an_error(tmp_path: Path) -> None:
+    cfg = load_config(
+        None, [*BASE, f"output.run_dir={tmp_path}", "optim.max_row_step=0.1", "optim.name=radam"]
+    )
+    with pytest.raises(ConfigError, match=r"max_row_step needs the sparse table step"):
+        Trainer(cfg)

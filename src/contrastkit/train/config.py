@@ -162,10 +162,15 @@ class OptimConfig:
     warmup_steps: int = 0
     lr_schedule: Literal["constant", "cosine", "linear"] = "cosine"
     grad_clip: float = 0.0  # max gradient norm; 0 disables
+    # sparse table step only: cap on the length of one row's update (0: none); large
+    # batches over a hierarchy sum a hub's gradients into one huge step otherwise
+    max_row_step: float = 0.0
 
     def __post_init__(self) -> None:
         if self.lr <= 0:
             _fail("optim.lr", f"must be > 0, got {self.lr}")
+        if self.max_row_step < 0:
+            _fail("optim.max_row_step", f"must be >= 0, got {self.max_row_step}")
         if self.grad_clip < 0 or self.weight_decay < 0:
             _fail("optim.grad_clip/weight_decay", "must be >= 0")
 

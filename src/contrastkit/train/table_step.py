@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from contrastkit._validation import check_positive
+from contrastkit._validation import check_non_negative, check_positive
 from contrastkit.functional.distances import Distance
 from contrastkit.functional.relation_kernels import (
     RELATION_DISTANCES,
@@ -89,13 +89,15 @@ def build_sparse_step(
     if config.loop.sparse_step == "never":
         return None
     blocker = sparse_step_blocker(config, encoder, distance)
+    if blocker is not None and config.optim.max_row_step > 0:
+        raise ConfigError(f"optim.max_row_step needs the sparse table step, but {blocker}")
     if blocker is not None:
         if config.loop.sparse_step == "always":
             raise ConfigError(f"loop.sparse_step is 'always' but {blocker}")
         return None
     table = getattr(encoder, "table", None)
     assert isinstance(table, EmbeddingTable)  # the blocker checked it
-    return SparseTableStep(table, distance, config.loop.ball_eps)
+    return SparseTableStep(table, distance, config.loop.ball_eps, config.optim.max_row_step)
 
 
 class SparseTableStep:
@@ -106,6 +108,10 @@ class SparseTableStep:
             (Euclidean or Poincaré).
         distance: a distance with a fused kernel (``poincare``, ``sqeuclidean``, ``dot``).
         ball_eps: boundary margin of the Poincaré projection. Default ``4e-3``.
+        max_row_step: > 0 caps the Euclidean length of each row's update (the
+            summed gradients of a row drawn many times in one batch, e.g. the root
+            of a hierarchy, would otherwise throw it to the boundary of the ball,
+            where the metric factor freezes it). Default 0: no cap.
 
     Example:
         >>> t = EmbeddingTable(6, 2, init_scale=0.1, generator=torch.Generator().manual_seed(0))
@@ -119,7 +125,11 @@ class SparseTableStep:
     """
 
     def __init__(
-        self, table: EmbeddingTable, distance: Distance, ball_eps: float = DEFAULT_BALL_EPS
+        self,
+        table: EmbeddingTable,
+        distance: Distance,
+        ball_eps: float = DEFAULT_BALL_EPS,
+        max_row_step: float = 0.0,
     ) -> None:
         if not isinstance(table, EmbeddingTable):
             raise TypeError(f"table must be an EmbeddingTable, got {type(table).__name__}")
@@ -136,6 +146,7 @@ class SparseTableStep:
         if eps >= 1.0:
             raise ValueError(f"ball_eps must be < 1, got {ball_eps}")
         self.max_norm = (1.0 - eps) / math.sqrt(self.curvature) if self.poincare else math.inf
+        self.max_row_step = check_non_negative("max_row_step", max_row_step)
         n, d = table.weight.shape
         # narrow tables are stored feature-major ([d, N] storage behind the [N, d]
         # parameter): gathering and scatter-adding d planes of N floats is 2-4x faster
@@ -263,12 +274,22 @@ class SparseTableStep:
 
     def _update(self, x: Tensor, g: Tensor, lr: float, axis: int) -> None:
         """In place on rows ``x`` with their gradient sums ``g``; ``axis`` is the row axis."""
+        feat = 1 - axis
+        if self.poincare:
+            # (1 - k|x|^2)^2 / 4: the inverse metric factor making g the Riemannian gradient
+            sq = (x * x).sum(feat, keepdim=True)
+            scale = torch.rsub(sq, 1.0, alpha=self.curvature).square_().mul_(-0.25 * lr)
+        else:
+            scale = torch.full((1, 1), -lr, dtype=x.dtype)
+        if self.max_row_step > 0:
+            # a row's step is at most max_row_step long: the gradients of a hub (a root
+            # that is the positive of a tenth of all relations) sum over the whole batch
+            step = g * scale
+            length = (step * step).sum(feat, keepdim=True).sqrt_()
+            x.addcmul_(step, (self.max_row_step / length.clamp_min_(1e-30)).clamp_max_(1.0))
+        else:
+            x.addcmul_(g, scale)
         if not self.poincare:
-            x.add_(g, alpha=-lr)
             return
-        k, feat = self.curvature, 1 - axis
-        # (1 - k|x|^2)^2 / 4: the inverse metric factor turning g into the Riemannian gradient
-        sq = (x * x).sum(feat, keepdim=True)
-        x.addcmul_(g, torch.rsub(sq, 1.0, alpha=k).square_().mul_(-0.25 * lr))
         norm = (x * x).sum(feat, keepdim=True).sqrt_()
         x.mul_(self.max_norm / norm.clamp_min_(self.max_norm))
