@@ -103,10 +103,12 @@ class RelationNegativeSampler:
             neg = draws.view(g, k)
         else:
             neg = torch.randint(self.num_nodes, (g, k), generator=self.generator)
-        per_anchor = neg.repeat_interleave(group, dim=0)[:b]
-        anchor = u.unsqueeze(1)
-        mask = (per_anchor != anchor) & ~has_edge(self.related, anchor, per_anchor)
-        return neg, mask
+        # anchors as [G, m, 1] against their group's negatives [G, 1, k]: the membership
+        # test broadcasts, no [B, k] id tensor (a short last group is padded, then cut)
+        anchor = torch.cat([u, u[-1:].expand(g * group - b)]).view(g, group, 1)
+        shared = neg.unsqueeze(1)
+        bad = (anchor == shared) | has_edge(self.related, anchor, shared)
+        return neg, ~bad.view(g * group, k)[:b]
 
     # ---- the hard pool ----------------------------------------------------------
     def needs_refresh(self, step: int) -> bool:
