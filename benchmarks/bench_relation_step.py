@@ -42,6 +42,7 @@ them on the heap; it speeds up (a) and, less, (b) there (the run prints whether 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import time
@@ -233,6 +234,22 @@ def check_agreement(table: torch.Tensor, gen: torch.Generator) -> list[float]:
     return [float((a.param.detach() - f.weights()).abs().max()) for f in fused]
 
 
+def matmul_gflops() -> float:
+    """The machine's float32 GEMM rate now (2048^3, best of 3), in GFLOP/s."""
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    best = math.inf
+    for _ in range(3):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * 2048**3 / best / 1e9
+
+
+# arithmetic of one relation's fused Poincaré step, forward and backward: ~20 flops
+# per candidate coordinate (dots, norms, the arcosh chain, their gradients)
+FLOPS_PER_RELATION = 20 * (NEGATIVES + 1) * DIM
+
+
 def trainer_rates(batches: list[int], threads: list[int], rounds: int) -> None:
     """(e) and (f): relations/s of ``Trainer.train_step`` on the WordNet noun closure."""
     from pathlib import Path
@@ -266,7 +283,12 @@ def trainer_rates(batches: list[int], threads: list[int], rounds: int) -> None:
             rate = {n: b / statistics.median(v[1:]) for n, v in times.items()}
             cells = " ".join(f"{r:>18,.0f}" for r in rate.values())
             ratios = " ".join(f"{r / TARGET:.2f}" for r in rate.values())
-            print(f"{t:>7} {b:>6} | {cells} | {ratios}")
+            gemm = matmul_gflops()
+            share = max(rate.values()) * FLOPS_PER_RELATION / 1e9 / gemm
+            print(
+                f"{t:>7} {b:>6} | {cells} | {ratios}   (GEMM {gemm:.0f} GFLOP/s; "
+                f"the faster path's arithmetic is {share:.1%} of it: gathers bound the step)"
+            )
 
 
 def main() -> None:
