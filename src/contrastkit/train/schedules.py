@@ -181,6 +181,14 @@ class RunSchedules:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
         self.lr_scheduler.load_state_dict(state["lr_scheduler"])
+        # a run resumed with another optim.lr (--resume ... --set optim.lr=X): the
+        # config's rate wins over the checkpoint's, at the schedule's current factor
+        lr = self.config.optim.lr
+        if any(base != lr for base in self.lr_scheduler.base_lrs):
+            self.lr_scheduler.base_lrs = [lr] * len(self.lr_scheduler.base_lrs)
+            factor = self._lr_factor(self.lr_scheduler.last_epoch)
+            for group in self.optimizer.param_groups:
+                group["initial_lr"], group["lr"] = lr, lr * factor
         self.combiner.load_state_dict(state["combiner"])
         if self.temperature_schedule is not None and state["temperature"] is not None:
             self.temperature_schedule.load_state_dict(state["temperature"])
