@@ -290,12 +290,26 @@ def relation_softmax_loss(
     if n == 0:
         raise ValueError(f"c must hold at least the positive (C >= 1), got shape {tuple(c.shape)}")
     keep = check_mask("mask", mask, (b, n - 1))
-    scores = relation_scores(u, c, distance)
+    return positive_first_softmax_loss(
+        relation_scores(u, c, distance), keep, inv_t, reduction, weight
+    )
+
+
+def positive_first_softmax_loss(
+    scores: Tensor,
+    keep: Tensor | None,
+    inv_t: float | Tensor,
+    reduction: str = "mean",
+    weight: Tensor | None = None,
+) -> Tensor:
+    """Cross-entropy of ``scores [B, C] * inv_t`` with the positive in column 0 and the
+    negatives where ``keep [B, C - 1]`` is False dropped (inputs already checked)."""
+    b = scores.shape[0]
     logits = scores if isinstance(inv_t, float) and inv_t == 1.0 else scores * inv_t
     if keep is not None:
         drop = torch.cat([keep.new_zeros(b, 1), ~keep], dim=1)
         logits = logits.masked_fill(drop, float("-inf"))
-    target = torch.zeros(b, dtype=torch.long, device=u.device)
+    target = torch.zeros(b, dtype=torch.long, device=scores.device)
     if reduction != "none" and weight is None and b > 0:
         return F.cross_entropy(logits, target, reduction=reduction)
     return reduce_loss(F.cross_entropy(logits, target, reduction="none"), reduction, weight)

@@ -37,13 +37,13 @@ import math
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from contrastkit._validation import check_non_negative, check_positive
 from contrastkit.functional.distances import Distance
 from contrastkit.functional.relation_kernels import (
     RELATION_DISTANCES,
+    positive_first_softmax_loss,
     relation_scores,
     relation_softmax_loss,
     shared_relation_scores,
@@ -95,9 +95,9 @@ def build_sparse_step(
         if config.loop.sparse_step == "always":
             raise ConfigError(f"loop.sparse_step is 'always' but {blocker}")
         return None
+    # the blocker checked that the encoder holds an EmbeddingTable; the step checks again
     table = getattr(encoder, "table", None)
-    assert isinstance(table, EmbeddingTable)  # the blocker checked it
-    return SparseTableStep(table, distance, config.loop.ball_eps, config.optim.max_row_step)
+    return SparseTableStep(table, distance, config.loop.ball_eps, config.optim.max_row_step)  # type: ignore[arg-type]
 
 
 class SparseTableStep:
@@ -232,11 +232,8 @@ class SparseTableStep:
             # the last group may be short: pad its anchors with zeros, drop their rows
             padded = torch.cat([u, u.new_zeros(g * m - b, u.shape[1])]) if g * m > b else u
             neg = shared_relation_scores(padded.view(g, m, -1), n, self.distance)
-            logits = torch.cat([pos, neg.reshape(g * m, k)[:b]], dim=1) / temperature
-            if mask is not None:
-                drop = torch.cat([mask.new_zeros(b, 1), ~mask], dim=1)
-                logits = logits.masked_fill(drop, float("-inf"))
-            loss = F.cross_entropy(logits, logits.new_zeros(b, dtype=torch.long))
+            scores = torch.cat([pos, neg.reshape(g * m, k)[:b]], dim=1)
+            loss = positive_first_softmax_loss(scores, mask, 1.0 / temperature)
             gu, gp, gn = torch.autograd.grad(loss if total is None else total(loss), (u, p, n))
         return loss.detach(), (gu, gp, gn)
 
