@@ -51,9 +51,12 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from contrastkit.functional.distances import arcosh
 from contrastkit.functional.info_nce import info_nce
-from contrastkit.functional.relation_kernels import relation_scores, relation_softmax_loss
+from contrastkit.functional.relation_kernels import (
+    relation_scores,
+    relation_softmax_loss,
+    shared_relation_scores,
+)
 
 N_NODES, DIM, NEGATIVES, TARGET = 82_115, 10, 50, 500_000
 BALL_MAX = 1.0 - 1e-5
@@ -176,11 +179,8 @@ class SharedNegativesStep(FusedStep):
         u = self.gather(anchor).t().requires_grad_()
         p = self.gather(pos).t().requires_grad_()
         n = self.gather(neg_ids).view(DIM, g, -1).permute(1, 2, 0).requires_grad_()
-        un, nn = (u * u).sum(-1), (n * n).sum(-1)
-        ip = torch.bmm(u.reshape(g, m, DIM), n.transpose(1, 2))  # [B / m, m, K]
-        sq = (un.view(g, m, 1) + nn.unsqueeze(1) - 2.0 * ip).clamp_min(0.0)
-        x = 2.0 * sq / ((1.0 - un).view(g, m, 1) * (1.0 - nn).unsqueeze(1))
-        logits = torch.cat([relation_scores(u, p.unsqueeze(1)), -arcosh(1.0 + x).view(b, -1)], 1)
+        shared = shared_relation_scores(u.reshape(g, m, DIM), n)  # [B / m, m, K]
+        logits = torch.cat([relation_scores(u, p.unsqueeze(1)), shared.view(b, -1)], 1)
         loss = F.cross_entropy(logits, torch.zeros(b, dtype=torch.long))
         gu, gp, gn = torch.autograd.grad(loss, (u, p, n))
         with torch.no_grad():
