@@ -29,9 +29,7 @@ def check_tensor(name: str, value: object, ndim: int | Sequence[int] | None = No
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if value.dim() not in allowed:
             want = " or ".join(str(a) for a in allowed)
-            raise ValueError(
-                f"{name} must have {want} dimensions, got shape {tuple(value.shape)}"
-            )
+            raise ValueError(f"{name} must have {want} dimensions, got shape {tuple(value.shape)}")
     return value
 
 
