@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from contrastkit.train.config import load_config
-from contrastkit.train.run import train
+from contrastkit.train.run import resume_config, train
 from contrastkit.train.trainer import Trainer
 from contrastkit.train.typed_config import ConfigError
 
@@ -168,9 +168,13 @@ def test_time_budget_stops_training_and_evaluates(tmp_path: Path) -> None:
         tmp_path, "loop.epochs=100000", "loop.time_budget_s=0.5", "eval.every_epochs=100000"
     )
     trainer = train(cfg)
-    assert trainer.stopped_early and 0 < trainer.epoch < 100000
+    assert not trainer.stopped_early and 0 < trainer.epoch < 100000
     assert 0.5 <= trainer.train_seconds < 30
     assert "map" in trainer.final_metrics  # evaluated where it stopped
     assert trainer.state_dict()["train_seconds"] == trainer.train_seconds
+    # out of time is not finished: resumed with a larger budget, the run goes on
+    more = resume_config(Path(cfg.output.run_dir), ["loop.time_budget_s=1.0"])
+    resumed = train(more, resume=True)
+    assert resumed.step > trainer.step and 1.0 <= resumed.train_seconds < 30
     with pytest.raises(ConfigError, match="time_budget_s"):
         _config(tmp_path, "loop.time_budget_s=-1")

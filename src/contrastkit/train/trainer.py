@@ -209,8 +209,10 @@ class Trainer:
         bar = ProgressBar(total, enabled=cfg.loop.progress)
         bar.update(self.step)
         budget, started, spent = cfg.loop.time_budget_s, time.perf_counter(), self.train_seconds
+        # out of time is not stopped early: a resumed run with more time goes on
+        out_of_time = False
         try:
-            while self.epoch < cfg.loop.epochs and not self.stopped_early:
+            while self.epoch < cfg.loop.epochs and not self.stopped_early and not out_of_time:
                 if self.perm is None:
                     self.perm = self._epoch_permutation()
                 bs = cfg.loop.batch_size
@@ -229,9 +231,9 @@ class Trainer:
                         checkpoint(self)
                     if 0 < budget <= self.train_seconds:
                         # out of time (equal-wall-time comparisons): evaluate where we are
-                        self.stopped_early, self.final_metrics = True, {}
+                        out_of_time, self.final_metrics = True, {}
                         break
-                if self.stopped_early:
+                if out_of_time:
                     break
                 self.epoch += 1
                 self.batch_in_epoch = 0
