@@ -155,7 +155,8 @@ class CombinerConfig:
 
 @dataclass
 class OptimConfig:
-    name: Literal["rsgd", "radam", "sgd", "adam", "adamw", "sparse_adam"] = "rsgd"
+    # radagrad: row-wise (Riemannian) Adagrad, PyTorch-BigGraph's (train/row_adagrad.py)
+    name: Literal["rsgd", "radam", "radagrad", "sgd", "adam", "adamw", "sparse_adam"] = "rsgd"
     lr: float = 30.0
     weight_decay: float = 0.0
     momentum: float = 0.0

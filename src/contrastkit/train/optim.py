@@ -18,8 +18,9 @@ with :math:`v` replaced by :math:`\\max_{s \\le t} v_s` for AMSGrad; AdamW first
 no weight decay (``exclude_from_decay``); sparse-gradient embeddings
 (``nn.Embedding(sparse=True)``) go to SparseAdam, SGD, Adagrad or geoopt's sparse
 Riemannian optimisers, joined to the dense one in a :class:`CompositeOptimizer` that
-LR schedulers drive like any other. geoopt ``ManifoldParameter`` s need ``"rsgd"`` or
-``"radam"`` (Bécigneul & Ganea, ICLR 2019). Kingma & Ba 2015 (Adam), Reddi et al.
+LR schedulers drive like any other. geoopt ``ManifoldParameter`` s need ``"rsgd"``,
+``"radam"`` or ``"radagrad"`` (Bécigneul & Ganea, ICLR 2019; row-wise Adagrad as in
+PyTorch-BigGraph, :mod:`contrastkit.train.row_adagrad`). Kingma & Ba 2015 (Adam), Reddi et al.
 2018 (AMSGrad), Loshchilov & Hutter 2019 (AdamW), Sutskever et al. 2013 (Nesterov).
 
 Example:
@@ -42,11 +43,12 @@ import torch
 from torch import Tensor, nn
 
 from contrastkit._validation import check_choice, check_non_negative, check_positive
+from contrastkit.train.row_adagrad import RowAdagrad
 
 OptimizerName = Literal[
-    "sgd", "adam", "adamw", "rectified_adam", "adagrad", "sparse_adam", "rsgd", "radam"
+    "sgd", "adam", "adamw", "rectified_adam", "adagrad", "sparse_adam", "rsgd", "radam", "radagrad"
 ]
-SparseOptimizerName = Literal["auto", "sparse_adam", "sgd", "adagrad"]
+SparseOptimizerName = Literal["auto", "sparse_adam", "sgd", "adagrad", "radagrad"]
 DecayExclusion = Literal["bias", "norm", "embedding"]
 ParamsLike = nn.Module | Iterable[Tensor] | Iterable[dict[str, Any]]
 _NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm)
@@ -58,7 +60,9 @@ class OptimizerConfig:
 
     ``name``: ``sgd``, ``adam``, ``adamw``, ``rectified_adam`` (torch RAdam),
     ``adagrad``, ``sparse_adam`` (Adam for dense, SparseAdam for sparse parameters),
-    ``rsgd`` / ``radam`` (geoopt Riemannian SGD / Adam). ``stabilize``: geoopt's
+    ``rsgd`` / ``radam`` (geoopt Riemannian SGD / Adam), ``radagrad`` (row-wise
+    Adagrad, Riemannian on manifolds: :class:`~contrastkit.train.row_adagrad.RowAdagrad`;
+    its ``eps`` is this config's). ``stabilize``: geoopt's
     projection period. ``clip_grad_norm`` / ``clip_grad_value`` are read by
     :func:`clip_gradients` callers (the trainer).
     """
@@ -176,7 +180,7 @@ def _build(kind: str, groups: list[dict[str, Any]], c: OptimizerConfig) -> torch
     adam: dict[str, Any] = {"lr": c.lr, "betas": c.betas, "eps": c.eps}
     ams = {**adam, "amsgrad": c.amsgrad}
     table: dict[str, tuple[Any, dict[str, Any]]]
-    if kind in ("rsgd", "radam", "sparse_rsgd", "sparse_radam"):
+    if kind in ("rsgd", "radam", "sparse_rsgd", "sparse_radam"):  # geoopt's
         try:
             import geoopt
         except ImportError as exc:  # pragma: no cover - geoopt is installed in the dev env
@@ -198,6 +202,7 @@ def _build(kind: str, groups: list[dict[str, Any]], c: OptimizerConfig) -> torch
             "rectified_adam": (torch.optim.RAdam, adam),
             "adagrad": (torch.optim.Adagrad, {"lr": c.lr, "eps": c.eps}),
             "sparse_adam": (torch.optim.SparseAdam, adam),
+            "radagrad": (RowAdagrad, {"lr": c.lr, "eps": c.eps}),
         }
     cls, kwargs = table[kind]
     opt: torch.optim.Optimizer = cls(groups, **kwargs)
@@ -229,10 +234,11 @@ def build_optimizer(config: OptimizerConfig, params: ParamsLike) -> torch.optim.
     groups = [g for g in groups if g["params"]]
     if not groups:
         raise ValueError("params contains no trainable parameters")
-    riemannian = config.name in ("rsgd", "radam")
+    riemannian = config.name in ("rsgd", "radam", "radagrad")
     if not riemannian and any(_is_manifold(p) for g in groups for p in g["params"]):
         raise ValueError(
-            f"name={config.name!r} cannot update geoopt ManifoldParameters; use 'rsgd' or 'radam'"
+            f"name={config.name!r} cannot update geoopt ManifoldParameters; "
+            "use 'rsgd', 'radam' or 'radagrad'"
         )
     flags = [bool(g.pop("sparse")) for g in groups]
     dense = [g for g, f in zip(groups, flags, strict=True) if not f]
@@ -246,9 +252,10 @@ def build_optimizer(config: OptimizerConfig, params: ParamsLike) -> torch.optim.
     kind: str = config.sparse_optimizer
     if kind == "auto":
         auto = {"sgd": "sgd", "adagrad": "adagrad", "rsgd": "sparse_rsgd", "radam": "sparse_radam"}
+        auto["radagrad"] = "radagrad"
         kind = auto.get(config.name, "sparse_adam")
-    if kind == main and kind in ("sgd", "adagrad"):
-        return _build(kind, dense + sparse, config)  # torch's SGD/Adagrad accept sparse grads
+    if kind == main and kind in ("sgd", "adagrad", "radagrad"):
+        return _build(kind, dense + sparse, config)  # these accept sparse gradients
     opts = [_build(main, dense, config)] if dense else []
     return CompositeOptimizer([*opts, _build(kind, sparse, config)])
 

@@ -27,8 +27,10 @@ for autograd's bookkeeping; this one does only what the update needs:
      ones rows are thrown to the boundary, where the metric factor freezes them;
    * Euclidean: plain SGD, :math:`x \leftarrow x - \eta g`.
 
-The result equals the generic step with ``rsgd`` / ``sgd`` (no momentum, no weight
-decay) up to float rounding (tested).
+With an accumulator the update is row-wise (Riemannian) Adagrad instead, PyTorch-
+BigGraph's optimiser (:class:`~contrastkit.train.row_adagrad.RowAdagrad`, whose state
+the step shares). The result equals the generic step with ``rsgd`` / ``sgd`` /
+``radagrad`` (no momentum, no weight decay) up to float rounding (tested).
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ def sparse_step_blocker(config: TrainConfig, encoder: object, distance: Distance
         (isinstance(table, EmbeddingTable), "the encoder is not an embedding table"),
         (objectives == ["infonce"], f"objectives {objectives} are not just 'infonce'"),
         (distance.name in RELATION_DISTANCES, f"distance {distance.name!r} has no fused kernel"),
-        (oc.name in ("rsgd", "sgd"), f"optim.name {oc.name!r} is not 'rsgd' or 'sgd'"),
+        (oc.name in ("rsgd", "sgd", "radagrad"), f"optim.name {oc.name!r} has no sparse step"),
         (oc.momentum == 0 and oc.weight_decay == 0, "optim.momentum/weight_decay are not 0"),
         (config.combiner.method == "fixed", "the combiner is not 'fixed'"),
         (oc.grad_clip == 0, "optim.grad_clip is set"),
@@ -238,25 +240,40 @@ class SparseTableStep:
         return loss.detach(), (gu, gp, gn)
 
     @torch.no_grad()
-    def apply(self, rows: list[tuple[Tensor, Tensor]], lr: float) -> None:
+    def apply(
+        self,
+        rows: list[tuple[Tensor, Tensor]],
+        lr: float,
+        accumulator: Tensor | None = None,
+        eps: float = 1e-10,
+    ) -> None:
         """Sum the gradient rows ``[(ids [M], grads [M, d]), ...]`` (duplicates
-        accumulate) and update every touched row with learning rate ``lr``."""
+        accumulate) and update every touched row with learning rate ``lr``: (R)SGD,
+        or with ``accumulator [N]`` (:class:`~contrastkit.train.row_adagrad.RowAdagrad`'s
+        ``sum``, updated in place) row-wise (Riemannian) Adagrad with ``eps``."""
         for ids, grads in rows:
             self._add(ids, grads)
         axis = 1 if self.feature_major else 0
         n = self.touched.numel()
+        if accumulator is not None and accumulator.shape != (n,):
+            raise ValueError(f"accumulator must have shape ({n},), got {tuple(accumulator.shape)}")
+        # the accumulator as a row axis of the table's layout: [1, N] or [N, 1]
+        acc = None if accumulator is None else accumulator.view((1, n) if axis else (n, 1))
         if 2 * sum(ids.numel() for ids, _ in rows) >= n:
             # >= ~40 % of rows touched (1 - exp(-2 B (K + 2) / N) for uniform draws): one
             # pass over the contiguous table; untouched rows have g = 0 and stay put
-            self._update(self.store, self.grad, lr, axis)
+            self._update(self.store, self.grad, lr, axis, acc, eps)
             self.grad.zero_()
             return
         for ids, _ in rows:
             self.touched[ids] = True
         index = self.touched.nonzero().squeeze(1)
         x = self.store.index_select(axis, index)
-        self._update(x, self.grad.index_select(axis, index), lr, axis)
+        acc_rows = None if acc is None else acc.index_select(axis, index)
+        self._update(x, self.grad.index_select(axis, index), lr, axis, acc_rows, eps)
         self.store.index_copy_(axis, index, x)
+        if acc is not None and acc_rows is not None:
+            acc.index_copy_(axis, index, acc_rows)
         self.grad.index_fill_(axis, index, 0.0)
         self.touched.index_fill_(0, index, False)
 
@@ -269,15 +286,26 @@ class SparseTableStep:
         flat = candidates.reshape(-1)
         return [(anchors, gu), (flat, gc.reshape(flat.numel(), -1))]
 
-    def _update(self, x: Tensor, g: Tensor, lr: float, axis: int) -> None:
-        """In place on rows ``x`` with their gradient sums ``g``; ``axis`` is the row axis."""
+    def _update(
+        self, x: Tensor, g: Tensor, lr: float, axis: int, acc: Tensor | None, eps: float
+    ) -> None:
+        """In place on rows ``x`` with their gradient sums ``g`` and, for Adagrad, their
+        accumulators ``acc`` (in place); ``axis`` is the row axis."""
         feat = 1 - axis
         if self.poincare:
             # (1 - k|x|^2)^2 / 4: the inverse metric factor making g the Riemannian gradient
             sq = (x * x).sum(feat, keepdim=True)
-            scale = torch.rsub(sq, 1.0, alpha=self.curvature).square_().mul_(-0.25 * lr)
+            metric = torch.rsub(sq, 1.0, alpha=self.curvature).square_().mul_(0.25)
+            scale = metric * -lr
         else:
+            metric = None
             scale = torch.full((1, 1), -lr, dtype=x.dtype)
+        if acc is not None:
+            # row-wise Adagrad: s += |rgrad|_x^2 / d, the Riemannian norm being
+            # (1 - k|x|^2)^2 / 4 |g|^2 on the ball; step -lr rgrad / (sqrt(s) + eps)
+            square = (g * g).mean(feat, keepdim=True)
+            acc.add_(square if metric is None else square.mul_(metric))
+            scale = scale / acc.sqrt().add_(eps)
         if self.max_row_step > 0:
             # a row's step is at most max_row_step long: the gradients of a hub (a root
             # that is the positive of a tenth of all relations) sum over the whole batch

@@ -3,7 +3,8 @@
 Same batch, negatives, schedules, combiner, non-finite guard and logged record as
 :meth:`Trainer.train_step <contrastkit.train.trainer.Trainer.train_step>`, but no
 autograd over the table and no dense optimiser pass: the gradients of the gathered
-rows are summed into the touched rows and applied with the schedules' current LR.
+rows are summed into the touched rows and applied with the schedules' current LR
+(and, for ``radagrad``, the optimiser's row accumulators).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from torch import Tensor
 
 from contrastkit.losses.weighting import CombinedLoss
 from contrastkit.train.objectives import RelationBatch
+from contrastkit.train.row_adagrad import RowAdagrad
 from contrastkit.train.step_metrics import step_record
 
 if TYPE_CHECKING:
@@ -55,6 +57,12 @@ def sparse_train_step(trainer: Trainer, idx: Tensor, start: float) -> dict[str, 
     if trainer.guard.check(combined.total, gradients=grads):
         trainer.train_loss_sum += float(combined.total.detach())
         trainer.train_loss_count += 1
-        step.apply(rows, float(trainer.schedules.optimizer.param_groups[0]["lr"]))
+        optimizer = trainer.schedules.optimizer
+        group = optimizer.param_groups[0]
+        accumulator = None
+        if isinstance(optimizer, RowAdagrad):
+            # the optimiser's own state (replaced on resume): the checkpoint keeps it
+            accumulator = optimizer.state[step.table.weight]["sum"]
+        step.apply(rows, float(group["lr"]), accumulator, float(group.get("eps", 1e-10)))
         trainer.schedules.after_optimizer_step(optimizer_stepped=False)
     return record
