@@ -126,3 +126,61 @@ def test_has_edge_broadcasts_a_source_column_against_target_rows() -> None:
     got = has_edge(csr, src, dst)
     assert got.shape == (200, 40)
     assert torch.equal(got, dense[src, dst])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 30),
+    e=st.integers(0, 300),
+    g=st.integers(1, 4),
+    m=st.integers(1, 5),
+    k=st.integers(0, 8),
+    seed=st.integers(0, 10_000),
+)
+def test_has_edge_grouped_matches_brute_force(
+    n: int, e: int, g: int, m: int, k: int, seed: int
+) -> None:
+    # small k and dense graphs take the has_edge branch, sparse ones the sorted-target
+    # search; targets repeat within a group often (n is small)
+    from contrastkit.graph.csr import has_edge_grouped
+
+    gen = torch.Generator().manual_seed(seed)
+    ei = torch.randint(0, n, (2, e), generator=gen)
+    csr = to_csr(ei, num_nodes=n)
+    dense = torch.zeros(n, n, dtype=torch.bool)
+    dense[ei[0], ei[1]] = True
+    src = torch.randint(0, n, (g, m), generator=gen)
+    dst = torch.randint(0, n, (g, k), generator=gen)
+    got = has_edge_grouped(csr, src, dst)
+    assert got.shape == (g, m, k)
+    want = dense[src.unsqueeze(2), dst.unsqueeze(1)]
+    assert torch.equal(got, want)
+    with_self = has_edge_grouped(csr, src, dst, include_self=True)
+    assert torch.equal(with_self, want | (src.unsqueeze(2) == dst.unsqueeze(1)))
+
+
+def test_has_edge_grouped_searches_the_targets_for_a_hierarchy() -> None:
+    from contrastkit.graph.csr import has_edge_grouped
+
+    # children each with 2 ancestors (0, and 1 or 2): the hierarchy case, the
+    # sources' degree sum (at most 2 G m) far below G m K
+    n = 1000
+    child = torch.arange(2, n)
+    ei = torch.cat(
+        [
+            torch.stack([child, torch.zeros_like(child)]),
+            torch.stack([child, child % 2 + 1]),
+        ],
+        1,
+    )
+    csr = to_csr(ei, num_nodes=n)
+    dense = torch.zeros(n, n, dtype=torch.bool)
+    dense[ei[0], ei[1]] = True
+    gen = torch.Generator().manual_seed(0)
+    src = torch.randint(0, n, (16, 32), generator=gen)
+    dst = torch.randint(0, 3, (16, 50), generator=gen)  # the ancestors, many times over
+    got = has_edge_grouped(csr, src, dst)
+    assert torch.equal(got, dense[src.unsqueeze(2), dst.unsqueeze(1)])
+    assert int(got.sum()) > 1000
+    with pytest.raises(ValueError, match="share G"):
+        has_edge_grouped(csr, src, dst[:3])

@@ -227,3 +227,66 @@ def has_edge(csr: CSR, src: Tensor, dst: Tensor) -> Tensor:
     pos = torch.searchsorted(keys, q).clamp_max(keys.numel() - 1)
     hit[where] = keys[pos] == q
     return hit
+
+
+def has_edge_grouped(csr: CSR, src: Tensor, dst: Tensor, include_self: bool = False) -> Tensor:
+    """``out[g, i, k] = (src[g, i], dst[g, k])`` is a stored edge, ``[G, m, K]``:
+    :func:`has_edge` of ``src[:, :, None]`` against ``dst[:, None, :]``, for groups of
+    sources that share their targets (the trainer's shared negatives).
+
+    When the sources' out-degrees sum to fewer than ``G m K`` (a hierarchy's child
+    against its few ancestors), the test runs the other way round: every stored
+    neighbour ``a`` of ``src[g, i]`` is looked up among group ``g``'s targets, first
+    in a cache-sized one-hash filter of the ``G K`` pairs ``(g, dst[g, k])``, then, for
+    the few it cannot rule out, against the group's ``K`` targets. Otherwise it is
+    :func:`has_edge`. With ``include_self`` a target equal to its source counts too
+    (as if every node had a self-loop).
+
+    Example:
+        >>> g = to_csr(torch.tensor([[0, 0, 1], [2, 3, 3]]), num_nodes=4)
+        >>> has_edge_grouped(g, torch.tensor([[0, 1]]), torch.tensor([[3, 2, 3]])).tolist()
+        [[[True, True, True], [True, False, True]]]
+    """
+    check_tensor("src", src, ndim=2)
+    check_tensor("dst", dst, ndim=2)
+    if src.shape[0] != dst.shape[0]:
+        raise ValueError(
+            f"src [G, m] and dst [G, K] must share G, got {tuple(src.shape)} and {tuple(dst.shape)}"
+        )
+    g, m = src.shape
+    k = dst.shape[1]
+    flat = src.reshape(-1).to(torch.int64)
+    check_index_range("src", flat, csr.num_nodes)
+    start = csr.rowptr.index_select(0, flat)
+    counts = csr.rowptr.index_select(0, flat + 1) - start
+    total = int(counts.sum()) if flat.numel() else 0
+    if total >= g * m * k:
+        out = has_edge(csr, src.unsqueeze(2), dst.unsqueeze(1))
+        return out | (src.unsqueeze(2) == dst.unsqueeze(1)) if include_self else out
+    device = src.device
+    # the sources' neighbours, concatenated (gather_neighbors with index_select)
+    rows = torch.arange(g * m, device=device)
+    owner = torch.repeat_interleave(rows, counts, output_size=total)
+    shift = (start - torch.cumsum(counts, 0) + counts).index_select(0, owner)
+    neighbor = csr.col.index_select(0, shift.add_(torch.arange(total, device=device)))
+    if include_self:
+        owner, neighbor = torch.cat([owner, rows]), torch.cat([neighbor, flat])
+    out = torch.zeros(g * m, k, dtype=torch.bool, device=device)
+    if owner.numel() == 0:
+        return out.view(g, m, k)
+    group = torch.div(owner, m, rounding_mode="floor")
+    # filter of the (group, target) pairs: <= 1/32 of its slots set, a few hundred KB
+    ids = dst.to(torch.int64)
+    size = 1 << max(10, (g * k * 32).bit_length())
+    table = torch.zeros(size, dtype=torch.bool, device=device)
+    table[_pair_slots(torch.arange(g, device=device).unsqueeze(1), ids, size).reshape(-1)] = True
+    maybe = table.index_select(0, _pair_slots(group, neighbor, size)).nonzero().squeeze(1)
+    if maybe.numel() == 0:
+        return out.view(g, m, k)
+    # the few left: compare with their group's K targets (every copy of a repeated one)
+    candidates = ids.index_select(0, group.index_select(0, maybe))  # [M, K]
+    hit_row, hit_col = (candidates == neighbor.index_select(0, maybe).unsqueeze(1)).nonzero(
+        as_tuple=True
+    )
+    out[owner.index_select(0, maybe.index_select(0, hit_row)), hit_col] = True
+    return out.view(g, m, k)

@@ -31,7 +31,7 @@ from torch import Tensor
 
 from contrastkit._validation import check_choice, check_positive_int
 from contrastkit.functional.distances import Distance
-from contrastkit.graph.csr import CSR, degrees, has_edge
+from contrastkit.graph.csr import CSR, degrees, has_edge_grouped
 from contrastkit.mining.edge_sampling import random_edge_negatives
 from contrastkit.mining.exclusions import build_exclusions
 from contrastkit.mining.topk import exact_topk
@@ -103,11 +103,10 @@ class RelationNegativeSampler:
             neg = draws.view(g, k)
         else:
             neg = torch.randint(self.num_nodes, (g, k), generator=self.generator)
-        # anchors as [G, m, 1] against their group's negatives [G, 1, k]: the membership
-        # test broadcasts, no [B, k] id tensor (a short last group is padded, then cut)
-        anchor = torch.cat([u, u[-1:].expand(g * group - b)]).view(g, group, 1)
-        shared = neg.unsqueeze(1)
-        bad = (anchor == shared) | has_edge(self.related, anchor, shared)
+        # anchors [G, m] against their group's negatives [G, k]: no [B, k] id tensor
+        # (a short last group is padded, then cut)
+        anchor = torch.cat([u, u[-1:].expand(g * group - b)]).view(g, group)
+        bad = has_edge_grouped(self.related, anchor, neg, include_self=True)
         return neg, ~bad.view(g * group, k)[:b]
 
     # ---- the hard pool ----------------------------------------------------------
