@@ -49,14 +49,10 @@ import time
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 
 from contrastkit.functional.info_nce import info_nce
-from contrastkit.functional.relation_kernels import (
-    relation_scores,
-    relation_softmax_loss,
-    shared_relation_scores,
-)
+from contrastkit.functional.relation_kernels import relation_softmax_loss
+from contrastkit.functional.shared_relation_loss import shared_relation_softmax_loss
 
 N_NODES, DIM, NEGATIVES, TARGET = 82_115, 10, 50, 500_000
 BALL_MAX = 1.0 - 1e-5
@@ -163,8 +159,8 @@ class FusedStep:
 
 class SharedNegativesStep(FusedStep):
     """Path (d): negatives shared by chunks of ``m`` relations (as PyTorch-BigGraph does):
-    ``B / m x K`` rows gathered instead of ``B x K``, negative scores by ``bmm``; the
-    positive pairs through :func:`relation_scores`, the rest through autograd."""
+    ``B / m x K`` rows gathered instead of ``B x K``; the loss is
+    :func:`shared_relation_softmax_loss` (negative scores by ``bmm``, fused backward)."""
 
     def __init__(self, table: torch.Tensor, lr: float, gen: torch.Generator, m: int) -> None:
         super().__init__(table, lr, gen, feature_major=True)
@@ -179,9 +175,7 @@ class SharedNegativesStep(FusedStep):
         u = self.gather(anchor).t().requires_grad_()
         p = self.gather(pos).t().requires_grad_()
         n = self.gather(neg_ids).view(DIM, g, -1).permute(1, 2, 0).requires_grad_()
-        shared = shared_relation_scores(u.reshape(g, m, DIM), n)  # [B / m, m, K]
-        logits = torch.cat([relation_scores(u, p.unsqueeze(1)), shared.view(b, -1)], 1)
-        loss = F.cross_entropy(logits, torch.zeros(b, dtype=torch.long))
+        loss = shared_relation_softmax_loss(u, p, n)
         gu, gp, gn = torch.autograd.grad(loss, (u, p, n))
         with torch.no_grad():
             self.add_rows(anchor, gu.t())

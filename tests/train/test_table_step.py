@@ -155,21 +155,6 @@ def test_trainer_sparse_step_equals_its_generic_step(tmp_path: Path) -> None:
     torch.testing.assert_close(states[0], states[1], atol=1e-6, rtol=1e-5)
 
 
-@pytest.mark.parametrize("distance", ["poincare", "sqeuclidean", "dot"])
-def test_shared_relation_scores_equal_the_per_relation_kernel(distance: str) -> None:
-    from contrastkit.functional.relation_kernels import relation_scores, shared_relation_scores
-
-    gen = torch.Generator().manual_seed(4)
-    u = torch.rand(3, 5, 4, generator=gen, dtype=torch.float64) * 0.4
-    n = torch.rand(3, 7, 4, generator=gen, dtype=torch.float64) * 0.4
-    got = shared_relation_scores(u, n, distance)
-    expanded = n.repeat_interleave(5, dim=0)  # [G m, K, d]: each anchor its group's rows
-    want = relation_scores(u.reshape(15, 4), expanded, distance).view(3, 5, 7)
-    torch.testing.assert_close(got, want)
-    with pytest.raises(ValueError, match="share G and d"):
-        shared_relation_scores(u, n[:2], distance)
-
-
 def test_shared_step_equals_the_step_on_expanded_negatives() -> None:
     # 10 relations in groups of 4 (the last one short): the shared path's loss and row
     # updates equal the per-relation path's with each group's negatives repeated

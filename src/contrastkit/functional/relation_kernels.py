@@ -57,7 +57,6 @@ from contrastkit.functional.distances import (
     DotProduct,
     PoincareDistance,
     SquaredL2Distance,
-    arcosh,
     project_to_ball,
 )
 from contrastkit.functional.info_nce import check_mask, check_temperature
@@ -313,44 +312,3 @@ def positive_first_softmax_loss(
     if reduction != "none" and weight is None and b > 0:
         return F.cross_entropy(logits, target, reduction=reduction)
     return reduce_loss(F.cross_entropy(logits, target, reduction="none"), reduction, weight)
-
-
-def shared_relation_scores(u: Tensor, n: Tensor, distance: str | Distance = "poincare") -> Tensor:
-    r"""Scores of every anchor of a group against the group's shared candidates.
-
-    PyTorch-BigGraph's batching: the ``m`` anchors of group ``g`` share the ``K``
-    candidates ``n[g]``, so the scores are a batched product instead of ``m`` times
-    the gathered rows. ``s`` as in :func:`relation_scores`, via
-    :math:`\|u - n\|^2 = \|u\|^2 + \|n\|^2 - 2 u \cdot n` (clamped at 0); autograd
-    differentiates it.
-
-    Args:
-        u: anchors ``[G, m, d]``. n: shared candidates ``[G, K, d]``.
-        distance: ``"poincare"`` (rows inside the ball), ``"sqeuclidean"`` or ``"dot"``.
-
-    Returns:
-        ``[G, m, K]``; equal to ``relation_scores(u[g, i], n[g])`` for each anchor.
-
-    Example:
-        >>> shared_relation_scores(torch.rand(3, 4, 5) * 0.1, torch.rand(3, 7, 5) * 0.1).shape
-        torch.Size([3, 4, 7])
-    """
-    kind, k, eps = resolve_relation_distance(distance)
-    check_float_tensor("u", u, ndim=3)
-    check_float_tensor("n", n, ndim=3)
-    if u.shape[0] != n.shape[0] or u.shape[2] != n.shape[2]:
-        raise ValueError(
-            f"u [G, m, d] and n [G, K, d] must share G and d, got {tuple(u.shape)} and "
-            f"{tuple(n.shape)}"
-        )
-    ip = torch.bmm(u, n.transpose(1, 2))
-    if kind == "dot":
-        return ip
-    un, nn = (u * u).sum(-1), (n * n).sum(-1)
-    sq = (un.unsqueeze(2) + nn.unsqueeze(1) - 2.0 * ip).clamp_min(0.0)
-    if kind == "sqeuclidean":
-        return -sq
-    alpha = torch.rsub(un, 1.0, alpha=k).clamp_min(eps)
-    beta = torch.rsub(nn, 1.0, alpha=k).clamp_min(eps)
-    x = 2.0 * k * sq / (alpha.unsqueeze(2) * beta.unsqueeze(1))
-    return -arcosh(1.0 + x) / math.sqrt(k)

@@ -45,11 +45,9 @@ from contrastkit._validation import check_non_negative, check_positive
 from contrastkit.functional.distances import Distance
 from contrastkit.functional.relation_kernels import (
     RELATION_DISTANCES,
-    positive_first_softmax_loss,
-    relation_scores,
     relation_softmax_loss,
-    shared_relation_scores,
 )
+from contrastkit.functional.shared_relation_loss import shared_relation_softmax_loss
 from contrastkit.models.embedding import EmbeddingTable
 from contrastkit.train.config import TrainConfig
 from contrastkit.train.typed_config import ConfigError
@@ -219,23 +217,17 @@ class SparseTableStep:
     ) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor]]:
         """As :meth:`loss_and_grads` with negatives shared by groups of relations
         (PyTorch-BigGraph's batching): relation ``i`` uses ``negatives[i // m]``,
-        ``m = ceil(B / G)`` for ``negatives [G, K]``; ``mask [B, K]``. Scores through
-        :func:`~contrastkit.functional.relation_kernels.shared_relation_scores`: ``G K``
-        rows gathered instead of ``B K``. Returns gradients for the anchor, positive
-        and negative rows, ``[B, d]``, ``[B, d]``, ``[G, K, d]``."""
-        b = anchors.numel()
+        ``m = ceil(B / G)`` for ``negatives [G, K]``; ``mask [B, K]``. The loss is
+        :func:`~contrastkit.functional.shared_relation_loss.shared_relation_softmax_loss`
+        (fused, hand-written backward): ``G K`` rows gathered instead of ``B K``.
+        Returns gradients for the anchor, positive and negative rows, ``[B, d]``,
+        ``[B, d]``, ``[G, K, d]``."""
         g, k = negatives.shape
-        m = -(-b // g)
         u = self._gather(anchors).requires_grad_()
         p = self._gather(positives).requires_grad_()
         n = self._gather(negatives.reshape(-1)).reshape(g, k, -1).requires_grad_()
         with torch.enable_grad():
-            pos = relation_scores(u, p.unsqueeze(1), self.distance)  # [B, 1]
-            # the last group may be short: pad its anchors with zeros, drop their rows
-            padded = torch.cat([u, u.new_zeros(g * m - b, u.shape[1])]) if g * m > b else u
-            neg = shared_relation_scores(padded.view(g, m, -1), n, self.distance)
-            scores = torch.cat([pos, neg.reshape(g * m, k)[:b]], dim=1)
-            loss = positive_first_softmax_loss(scores, mask, 1.0 / temperature)
+            loss = shared_relation_softmax_loss(u, p, n, mask, temperature, self.distance)
             gu, gp, gn = torch.autograd.grad(loss if total is None else total(loss), (u, p, n))
         return loss.detach(), (gu, gp, gn)
 

@@ -1,0 +1,214 @@
+r"""Relation softmax with negatives shared by groups of anchors (PyTorch-BigGraph).
+
+The ``B`` anchors are cut into ``G`` groups of ``m = ceil(B / G)`` consecutive rows;
+the anchors of group ``g`` share its ``K`` negatives ``n[g]``. Scores :math:`s` are
+those of :mod:`~contrastkit.functional.relation_kernels` (Poincaré, squared L2, dot),
+and the loss is Nickel & Kiela's, the positive against the group's negatives:
+
+.. math::
+    \ell_b = \log\Big(e^{s_{b+}/\tau} + \sum_{k:\,\mathrm{mask}_{bk}} e^{s_{bk}/\tau}\Big)
+             - s_{b+}/\tau, \qquad L = \frac{1}{B}\sum_b \ell_b .
+
+The ``[G, m, K]`` negative scores come from one batched product, via
+:math:`\|u - n\|^2 = \|u\|^2 + \|n\|^2 - 2\,u \cdot n` (clamped at 0: float32 loses
+relative accuracy there when :math:`\|u - n\|^2 \ll \|u\|^2 + \|n\|^2`, harmless for
+random negatives). :class:`SharedNegativeSoftmax` fuses the scores with the masked
+cross-entropy and writes the backward by hand: two more batched products and a few
+passes over ``[B, K]``, against ~30 for autograd through the same expression (the
+trainer's shared-negatives step, ``benchmarks/bench_relation_step.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from contrastkit._validation import check_float_tensor
+from contrastkit.functional.distances import Distance, arcosh
+from contrastkit.functional.info_nce import check_mask, check_temperature
+from contrastkit.functional.relation_kernels import relation_scores, resolve_relation_distance
+
+_XM1_FLOOR = {torch.float64: 1e-12}  # as relation_kernels: where arcosh's gradient is cut
+
+
+def shared_relation_scores(u: Tensor, n: Tensor, distance: str | Distance = "poincare") -> Tensor:
+    r"""Scores of every anchor of a group against the group's shared candidates.
+
+    ``s`` as in :func:`~contrastkit.functional.relation_kernels.relation_scores`, via
+    the expansion of :math:`\|u - n\|^2` (module doc); autograd differentiates it.
+
+    Args:
+        u: anchors ``[G, m, d]``. n: shared candidates ``[G, K, d]``.
+        distance: ``"poincare"`` (rows inside the ball), ``"sqeuclidean"`` or ``"dot"``.
+
+    Returns:
+        ``[G, m, K]``; equal to ``relation_scores(u[g, i], n[g])`` for each anchor.
+
+    Example:
+        >>> shared_relation_scores(torch.rand(3, 4, 5) * 0.1, torch.rand(3, 7, 5) * 0.1).shape
+        torch.Size([3, 4, 7])
+    """
+    kind, k, eps = resolve_relation_distance(distance)
+    check_float_tensor("u", u, ndim=3)
+    check_float_tensor("n", n, ndim=3)
+    if u.shape[0] != n.shape[0] or u.shape[2] != n.shape[2]:
+        raise ValueError(
+            f"u [G, m, d] and n [G, K, d] must share G and d, got {tuple(u.shape)} and "
+            f"{tuple(n.shape)}"
+        )
+    ip = torch.bmm(u, n.transpose(1, 2))
+    if kind == "dot":
+        return ip
+    un, nn = (u * u).sum(-1), (n * n).sum(-1)
+    sq = (un.unsqueeze(2) + nn.unsqueeze(1) - 2.0 * ip).clamp_min(0.0)
+    if kind == "sqeuclidean":
+        return -sq
+    alpha = torch.rsub(un, 1.0, alpha=k).clamp_min(eps)
+    beta = torch.rsub(nn, 1.0, alpha=k).clamp_min(eps)
+    x = 2.0 * k * sq / (alpha.unsqueeze(2) * beta.unsqueeze(1))
+    return -arcosh(1.0 + x) / math.sqrt(k)
+
+
+class SharedNegativeSoftmax(torch.autograd.Function):
+    """``forward(pos [B], u [B, d], n [G, K, d], keep [B, K] | None, inv_t, kind, k, eps)``
+    -> the mean loss; ``pos``: the positives' scores (their gradient flows back through
+    whatever computed them)."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        pos: Tensor,
+        u: Tensor,
+        n: Tensor,
+        keep: Tensor | None,
+        inv_t: float,
+        kind: str,
+        k: float,
+        eps: float,
+    ) -> Tensor:
+        b, d = u.shape
+        g, kk, _ = n.shape
+        m = -(-b // g)
+        pad = g * m - b  # the last group may be short: zero anchors, no loss, no gradient
+        uu = torch.cat([u, u.new_zeros(pad, d)]) if pad else u
+        grid = uu.reshape(g, m, d)
+        nt = n.transpose(1, 2)
+        floor = _XM1_FLOOR.get(u.dtype, 1e-10)
+        ctx.on_floor = False
+        if kind == "dot":
+            logits = torch.bmm(grid, nt).mul_(inv_t)
+            alpha = beta = xc = root = None
+        else:
+            un = (grid * grid).sum(2, keepdim=True)  # [G, m, 1]
+            nn = (n * n).sum(2).unsqueeze(1)  # [G, 1, K]
+            delta = torch.baddbmm(un + nn, grid, nt, alpha=-2.0).clamp_min_(0.0)
+            if kind == "sqeuclidean":
+                logits = delta.mul_(-inv_t)
+                alpha = beta = xc = root = None
+            else:
+                alpha = torch.rsub(un, 1.0, alpha=k).clamp_min_(eps)
+                beta = torch.rsub(nn, 1.0, alpha=k).clamp_min_(eps)
+                # x - 1 of arcosh(x), formed directly (1 + x would round small x away)
+                xc = delta.mul_(2.0 * k / alpha).div_(beta).clamp_min_(floor)
+                # coincident points (x - 1 on the floor) are rare: one reduction finds them
+                ctx.on_floor = bool(xc.amin() <= floor) if xc.numel() else False
+                root = (xc + 2.0).mul_(xc).sqrt_()
+                logits = torch.add(xc, root).log1p_().mul_(-inv_t / math.sqrt(k))
+        flat = logits.view(g * m, kk)
+        if keep is not None or pad:
+            drop = flat.new_zeros(g * m, kk, dtype=torch.bool)
+            if keep is not None:
+                torch.logical_not(keep, out=drop[:b])
+            drop[b:] = True
+            flat.masked_fill_(drop, -math.inf)
+        p = torch.cat([pos * inv_t, pos.new_zeros(pad)]) if pad else pos * inv_t
+        top = torch.maximum(flat.amax(1), p)
+        e = flat.sub_(top.unsqueeze(1)).exp_()  # in place: the softmax numerators
+        ep = (p - top).exp_()
+        z = e.sum(1).add_(ep)
+        loss = (z.log() + top - p)[:b].mean()
+        ctx.save_for_backward(grid, n, e, ep, z, alpha, beta, xc, root)
+        ctx.shape, ctx.kind, ctx.inv_t, ctx.k = (b, g, m, kk), kind, inv_t, k
+        return loss
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        grid, n, e, ep, z, alpha, beta, xc, root = ctx.saved_tensors
+        b, g, m, kk = ctx.shape
+        inv_t, k = ctx.inv_t, ctx.k
+        scale = grad / b  # the mean
+        # dL/ds over the softmax: p_j / tau for the negatives, (p_+ - 1) / tau for the positive
+        share = scale.mul(inv_t).div(z)  # [G m]
+        share[b:] = 0.0
+        gpos = (ep * share - scale * inv_t)[:b]
+        # out of place: a second backward (retain_graph) must find e as it was
+        ds = e.view(g * m, kk).mul(share.unsqueeze(1)).view(g, m, kk)
+        if ctx.kind == "dot":
+            gu = torch.bmm(ds, n)
+            gn = torch.bmm(ds.transpose(1, 2), grid)
+        else:
+            # s = 2 dL/d(delta): grad_u = u sum_k s + a u - sum_k s n_k, and for n alike
+            if ctx.kind == "sqeuclidean":
+                s = ds.mul_(-2.0)
+                row_extra = col_extra = None
+            else:
+                # dL/d(x - 1) = -ds / (sqrt(k) root), cut where x - 1 sits on the floor
+                w = ds.div_(root).mul_(-1.0 / math.sqrt(k))
+                if ctx.on_floor:
+                    w.masked_fill_(xc <= _XM1_FLOOR.get(w.dtype, 1e-10), 0.0)
+                wx = w * xc  # through 1 - k|u|^2 and 1 - k|n|^2: (2k / alpha) sum w (x - 1)
+                row_extra = wx.sum(2, keepdim=True).mul_(2.0 * k).div_(alpha)
+                col_extra = wx.sum(1).unsqueeze(2).mul_(2.0 * k).div_(beta.transpose(1, 2))
+                s = w.mul_(4.0 * k / alpha).div_(beta)
+            ru = s.sum(2, keepdim=True)
+            cn = s.sum(1).unsqueeze(2)
+            if row_extra is not None and col_extra is not None:
+                ru.add_(row_extra)
+                cn.add_(col_extra)
+            gu = torch.baddbmm(grid * ru, s, n, alpha=-1.0)
+            gn = torch.baddbmm(n * cn, s.transpose(1, 2), grid, alpha=-1.0)
+        return gpos, gu.reshape(g * m, -1)[:b], gn, None, None, None, None, None
+
+
+def shared_relation_softmax_loss(
+    u: Tensor,
+    p: Tensor,
+    n: Tensor,
+    mask: Tensor | None = None,
+    temperature: float = 1.0,
+    distance: str | Distance = "poincare",
+) -> Tensor:
+    r"""Mean relation softmax of anchors ``u [B, d]`` with positives ``p [B, d]`` against
+    negatives ``n [G, K, d]`` shared by groups of ``ceil(B / G)`` consecutive anchors.
+
+    Equal in value and gradient to :func:`~contrastkit.functional.relation_kernels.
+    relation_softmax_loss` with each anchor's group negatives written out; ``mask``
+    ``[B, K]`` (True = a real negative) drops the others for that anchor. The fused
+    backward (:class:`SharedNegativeSoftmax`) is the trainer's shared-negatives step.
+
+    Example:
+        >>> u, p = torch.rand(6, 3) * 0.1, torch.rand(6, 3) * 0.1
+        >>> float(shared_relation_softmax_loss(u, p, torch.rand(2, 4, 3) * 0.1)) > 0
+        True
+    """
+    check_float_tensor("u", u, ndim=2)
+    check_float_tensor("p", p, ndim=2)
+    check_float_tensor("n", n, ndim=3)
+    if p.shape != u.shape:
+        raise ValueError(f"p must have the shape of u {tuple(u.shape)}, got {tuple(p.shape)}")
+    g, kk, d = n.shape
+    b = u.shape[0]
+    if d != u.shape[1] or not 0 < g <= max(b, 1) or (b > 0 and -(-b // -(-b // g)) != g):
+        raise ValueError(
+            f"n must be [G, K, {u.shape[1]}] with G groups of ceil(B / G) of the B = {b} "
+            f"anchors each, got {tuple(n.shape)}"
+        )
+    keep = check_mask("mask", mask, (b, kk))
+    inv_t = 1.0 / check_temperature(temperature)
+    kind, k, eps = resolve_relation_distance(distance)
+    pos = relation_scores(u, p.unsqueeze(1), distance).squeeze(1)
+    loss: Tensor = SharedNegativeSoftmax.apply(pos, u, n, keep, float(inv_t), kind, k, eps)
+    return loss

@@ -1,0 +1,119 @@
+"""Shared-negative relation softmax: equal to the per-relation kernel on written-out
+negatives (values and gradients, float64), gradcheck, masks, short groups, bad input."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from contrastkit.functional.relation_kernels import relation_scores, relation_softmax_loss
+from contrastkit.functional.shared_relation_loss import (
+    shared_relation_scores,
+    shared_relation_softmax_loss,
+)
+
+DISTANCES = ["poincare", "sqeuclidean", "dot"]
+
+
+def _inputs(b: int, g: int, k: int, d: int = 4, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    gen = torch.Generator().manual_seed(seed)
+    u = (torch.rand(b, d, generator=gen, dtype=torch.float64) - 0.5) * 0.8
+    p = (torch.rand(b, d, generator=gen, dtype=torch.float64) - 0.5) * 0.8
+    n = (torch.rand(g, k, d, generator=gen, dtype=torch.float64) - 0.5) * 0.8
+    mask = torch.rand(b, k, generator=gen) > 0.3
+    return u, p, n, mask
+
+
+@pytest.mark.parametrize("distance", DISTANCES)
+@pytest.mark.parametrize(("b", "g"), [(12, 3), (10, 3), (5, 5)])  # even, short last, m = 1
+def test_equals_the_per_relation_loss_on_written_out_negatives(
+    distance: str, b: int, g: int
+) -> None:
+    u, p, n, mask = _inputs(b, g, 6)
+    m = -(-b // g)
+    leaves = [t.clone().requires_grad_() for t in (u, p, n)]
+    got = shared_relation_softmax_loss(*leaves, mask, 0.7, distance)
+    got.backward()
+    ref_leaves = [t.clone().requires_grad_() for t in (u, p, n)]
+    ru, rp, rn = ref_leaves
+    cand = torch.cat([rp.unsqueeze(1), rn.repeat_interleave(m, dim=0)[:b]], dim=1)
+    want = relation_softmax_loss(ru, cand, mask, 0.7, distance)
+    want.backward()
+    torch.testing.assert_close(got, want)
+    for ours, ref in zip(leaves, ref_leaves, strict=True):
+        assert ours.grad is not None and ref.grad is not None
+        torch.testing.assert_close(ours.grad, ref.grad)
+
+
+@pytest.mark.parametrize("distance", DISTANCES)
+def test_gradcheck(distance: str) -> None:
+    u, p, n, mask = _inputs(7, 3, 4, d=3, seed=1)
+    args = [t.requires_grad_() for t in (u, p, n)]
+
+    def loss(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return shared_relation_softmax_loss(a, b, c, mask, 0.5, distance)
+
+    assert torch.autograd.gradcheck(loss, args)
+
+
+def test_a_row_without_negatives_has_zero_loss_and_a_second_backward_agrees() -> None:
+    u, p, n, mask = _inputs(4, 2, 3)
+    mask[:] = False
+    u.requires_grad_()
+    loss = shared_relation_softmax_loss(u, p, n, mask)
+    assert float(loss.detach()) == 0.0
+    u, p, n, mask = _inputs(4, 2, 3)
+    u.requires_grad_()
+    loss = shared_relation_softmax_loss(u, p, n, mask)
+    (first,) = torch.autograd.grad(loss, u, retain_graph=True)
+    (second,) = torch.autograd.grad(loss, u)
+    torch.testing.assert_close(first, second)
+
+
+def test_float32_agrees_with_float64() -> None:
+    u, p, n, mask = _inputs(64, 8, 20, d=10, seed=3)
+    want = shared_relation_softmax_loss(u, p, n, mask)
+    got = shared_relation_softmax_loss(u.float(), p.float(), n.float(), mask)
+    torch.testing.assert_close(got.double(), want, atol=1e-5, rtol=1e-5)
+
+
+def test_bad_arguments_are_named() -> None:
+    u, p, n, mask = _inputs(6, 2, 3)
+    with pytest.raises(ValueError, match="n must be"):
+        shared_relation_softmax_loss(u, p, n.repeat(4, 1, 1))  # 8 groups of 1 leave 2 empty
+    with pytest.raises(ValueError, match="mask"):
+        shared_relation_softmax_loss(u, p, n, mask[:, :2])
+    with pytest.raises(ValueError, match="p must"):
+        shared_relation_softmax_loss(u, p[:3], n)
+    with pytest.raises(ValueError, match="temperature"):
+        shared_relation_softmax_loss(u, p, n, temperature=0.0)
+
+
+@pytest.mark.parametrize("distance", DISTANCES)
+def test_shared_relation_scores_equal_the_per_relation_kernel(distance: str) -> None:
+    gen = torch.Generator().manual_seed(4)
+    u = torch.rand(3, 5, 4, generator=gen, dtype=torch.float64) * 0.4
+    n = torch.rand(3, 7, 4, generator=gen, dtype=torch.float64) * 0.4
+    got = shared_relation_scores(u, n, distance)
+    expanded = n.repeat_interleave(5, dim=0)  # [G m, K, d]: each anchor its group's rows
+    want = relation_scores(u.reshape(15, 4), expanded, distance).view(3, 5, 7)
+    torch.testing.assert_close(got, want)
+    with pytest.raises(ValueError, match="share G and d"):
+        shared_relation_scores(u, n[:2], distance)
+
+
+def test_a_negative_on_its_anchor_gets_no_gradient_through_the_distance() -> None:
+    # x - 1 = 0 (the floor): arcosh's derivative is cut there, as in relation_kernels
+    u, p, n, _ = _inputs(4, 2, 3)
+    n[0, 1] = u[1]
+    leaves = [t.clone().requires_grad_() for t in (u, p, n)]
+    shared_relation_softmax_loss(*leaves).backward()
+    ref_leaves = [t.clone().requires_grad_() for t in (u, p, n)]
+    ru, rp, rn = ref_leaves
+    relation_softmax_loss(
+        ru, torch.cat([rp.unsqueeze(1), rn.repeat_interleave(2, dim=0)], dim=1)
+    ).backward()
+    for ours, ref in zip(leaves, ref_leaves, strict=True):
+        assert ours.grad is not None and ref.grad is not None
+        assert torch.isfinite(ours.grad).all()
+        torch.testing.assert_close(ours.grad, ref.grad)
