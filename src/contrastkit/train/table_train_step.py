@@ -31,7 +31,7 @@ def sparse_train_step(trainer: Trainer, idx: Tensor, start: float) -> dict[str, 
     step = trainer.table_step
     if step is None:
         raise ValueError("sparse_train_step needs a trainer with a table_step")
-    u, v, neg, mask = trainer._relations_and_negatives(idx)
+    u, v, neg, mask = trainer.relations_and_negatives(idx)
     temperature = trainer.schedules.temperature()
     captured: list[CombinedLoss] = []
 
@@ -50,7 +50,9 @@ def sparse_train_step(trainer: Trainer, idx: Tensor, start: float) -> dict[str, 
     combined = captured[0]
     record: dict[str, Any] = {}
     if (trainer.step + 1) % trainer.config.loop.log_every == 0:
-        layout, nodes = RelationBatch.from_ids(u, v, trainer._per_anchor(neg, u), mask, temperature)
+        layout, nodes = RelationBatch.from_ids(
+            u, v, trainer.per_anchor_negatives(neg, u), mask, temperature
+        )
         with torch.no_grad():
             batch = dataclasses.replace(layout, z=trainer.encoder(nodes))
         record = step_record(trainer, batch, combined, idx.numel(), time.perf_counter() - start)

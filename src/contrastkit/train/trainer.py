@@ -83,19 +83,21 @@ class Trainer:
 
     # ---- one step -------------------------------------------------------------
     def _relation_batch(self, idx: Tensor) -> tuple[RelationBatch, Tensor]:
-        u, v, neg, mask = self._relations_and_negatives(idx)
+        u, v, neg, mask = self.relations_and_negatives(idx)
         return RelationBatch.from_ids(
-            u, v, self._per_anchor(neg, u), mask, self.schedules.temperature()
+            u, v, self.per_anchor_negatives(neg, u), mask, self.schedules.temperature()
         )
 
-    def _per_anchor(self, neg: Tensor, u: Tensor) -> Tensor:
+    def per_anchor_negatives(self, neg: Tensor, u: Tensor) -> Tensor:
         """Shared negatives ``[G, K]`` repeated for each anchor, ``[B, K]``."""
         group = self.config.miner.shared_negatives
         return neg.repeat_interleave(group, dim=0)[: u.numel()] if group > 0 else neg
 
-    def _relations_and_negatives(self, idx: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def relations_and_negatives(self, idx: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Anchors ``u [B]``, positives ``v [B]``, negatives ``[B, K]`` (``[G, K]`` with
-        ``miner.shared_negatives``) and their mask ``[B, K]``."""
+        ``miner.shared_negatives``) and their mask ``[B, K]`` for the training relations
+        ``idx [B]``: the sampling of a step (burn-in, curriculum, mining), shared by the
+        generic and the sparse table step."""
         cfg = self.config
         u, v = self.task.train_edges[0, idx], self.task.train_edges[1, idx]
         k = self.schedules.num_negatives(cfg.miner.num_negatives)
