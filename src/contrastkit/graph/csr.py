@@ -175,13 +175,16 @@ def gather_neighbors(csr: CSR, nodes: Tensor) -> tuple[Tensor, Tensor]:
     check_tensor("nodes", nodes, ndim=1)
     check_index_range("nodes", nodes, csr.num_nodes)
     nodes = nodes.to(torch.int64)
-    start = csr.rowptr[nodes]
-    counts = csr.rowptr[nodes + 1] - start
-    owner = torch.repeat_interleave(torch.arange(nodes.numel(), device=nodes.device), counts)
-    # Position of each output inside its own group: global arange minus group offset.
-    offsets = torch.cumsum(counts, 0) - counts
-    within = torch.arange(owner.numel(), device=nodes.device) - offsets[owner]
-    return owner, csr.col[start[owner] + within]
+    # index_select, not advanced indexing: several times faster for int64 on CPU
+    start = csr.rowptr.index_select(0, nodes)
+    counts = csr.rowptr.index_select(0, nodes + 1) - start
+    total = int(counts.sum()) if nodes.numel() else 0
+    owner = torch.repeat_interleave(
+        torch.arange(nodes.numel(), device=nodes.device), counts, output_size=total
+    )
+    # entry j of group o sits at col[start[o] + j - offset[o]], offset = exclusive cumsum
+    shift = (start - torch.cumsum(counts, 0) + counts).index_select(0, owner)
+    return owner, csr.col.index_select(0, shift.add_(torch.arange(total, device=nodes.device)))
 
 
 _WEYL = -7046029254386353131  # 0x9E3779B97F4A7C15 as a signed int64 (odd)
@@ -257,19 +260,15 @@ def has_edge_grouped(csr: CSR, src: Tensor, dst: Tensor, include_self: bool = Fa
     k = dst.shape[1]
     flat = src.reshape(-1).to(torch.int64)
     check_index_range("src", flat, csr.num_nodes)
-    start = csr.rowptr.index_select(0, flat)
-    counts = csr.rowptr.index_select(0, flat + 1) - start
-    total = int(counts.sum()) if flat.numel() else 0
+    rowptr = csr.rowptr
+    total = int((rowptr.index_select(0, flat + 1) - rowptr.index_select(0, flat)).sum())
     if total >= g * m * k:
         out = has_edge(csr, src.unsqueeze(2), dst.unsqueeze(1))
         return out | (src.unsqueeze(2) == dst.unsqueeze(1)) if include_self else out
     device = src.device
-    # the sources' neighbours, concatenated (gather_neighbors with index_select)
-    rows = torch.arange(g * m, device=device)
-    owner = torch.repeat_interleave(rows, counts, output_size=total)
-    shift = (start - torch.cumsum(counts, 0) + counts).index_select(0, owner)
-    neighbor = csr.col.index_select(0, shift.add_(torch.arange(total, device=device)))
+    owner, neighbor = gather_neighbors(csr, flat)  # owner: a row of the [G m] sources
     if include_self:
+        rows = torch.arange(g * m, device=device)
         owner, neighbor = torch.cat([owner, rows]), torch.cat([neighbor, flat])
     out = torch.zeros(g * m, k, dtype=torch.bool, device=device)
     if owner.numel() == 0:
