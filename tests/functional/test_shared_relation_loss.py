@@ -6,11 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from contrastkit.functional.relation_kernels import relation_scores, relation_softmax_loss
-from contrastkit.functional.shared_relation_loss import (
-    shared_relation_scores,
-    shared_relation_softmax_loss,
-)
+from contrastkit.functional.relation_kernels import relation_softmax_loss
+from contrastkit.functional.shared_relation_loss import shared_relation_softmax_loss
 
 DISTANCES = ["poincare", "sqeuclidean", "dot"]
 
@@ -87,19 +84,6 @@ def test_bad_arguments_are_named() -> None:
         shared_relation_softmax_loss(u, p[:3], n)
     with pytest.raises(ValueError, match="temperature"):
         shared_relation_softmax_loss(u, p, n, temperature=0.0)
-
-
-@pytest.mark.parametrize("distance", DISTANCES)
-def test_shared_relation_scores_equal_the_per_relation_kernel(distance: str) -> None:
-    gen = torch.Generator().manual_seed(4)
-    u = torch.rand(3, 5, 4, generator=gen, dtype=torch.float64) * 0.4
-    n = torch.rand(3, 7, 4, generator=gen, dtype=torch.float64) * 0.4
-    got = shared_relation_scores(u, n, distance)
-    expanded = n.repeat_interleave(5, dim=0)  # [G m, K, d]: each anchor its group's rows
-    want = relation_scores(u.reshape(15, 4), expanded, distance).view(3, 5, 7)
-    torch.testing.assert_close(got, want)
-    with pytest.raises(ValueError, match="share G and d"):
-        shared_relation_scores(u, n[:2], distance)
 
 
 def test_a_negative_on_its_anchor_gets_no_gradient_through_the_distance() -> None:

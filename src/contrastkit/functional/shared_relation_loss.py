@@ -27,49 +27,11 @@ import torch
 from torch import Tensor
 
 from contrastkit._validation import check_float_tensor
-from contrastkit.functional.distances import Distance, arcosh
+from contrastkit.functional.distances import Distance
 from contrastkit.functional.info_nce import check_mask, check_temperature
 from contrastkit.functional.relation_kernels import relation_scores, resolve_relation_distance
 
 _XM1_FLOOR = {torch.float64: 1e-12}  # as relation_kernels: where arcosh's gradient is cut
-
-
-def shared_relation_scores(u: Tensor, n: Tensor, distance: str | Distance = "poincare") -> Tensor:
-    r"""Scores of every anchor of a group against the group's shared candidates.
-
-    ``s`` as in :func:`~contrastkit.functional.relation_kernels.relation_scores`, via
-    the expansion of :math:`\|u - n\|^2` (module doc); autograd differentiates it.
-
-    Args:
-        u: anchors ``[G, m, d]``. n: shared candidates ``[G, K, d]``.
-        distance: ``"poincare"`` (rows inside the ball), ``"sqeuclidean"`` or ``"dot"``.
-
-    Returns:
-        ``[G, m, K]``; equal to ``relation_scores(u[g, i], n[g])`` for each anchor.
-
-    Example:
-        >>> shared_relation_scores(torch.rand(3, 4, 5) * 0.1, torch.rand(3, 7, 5) * 0.1).shape
-        torch.Size([3, 4, 7])
-    """
-    kind, k, eps = resolve_relation_distance(distance)
-    check_float_tensor("u", u, ndim=3)
-    check_float_tensor("n", n, ndim=3)
-    if u.shape[0] != n.shape[0] or u.shape[2] != n.shape[2]:
-        raise ValueError(
-            f"u [G, m, d] and n [G, K, d] must share G and d, got {tuple(u.shape)} and "
-            f"{tuple(n.shape)}"
-        )
-    ip = torch.bmm(u, n.transpose(1, 2))
-    if kind == "dot":
-        return ip
-    un, nn = (u * u).sum(-1), (n * n).sum(-1)
-    sq = (un.unsqueeze(2) + nn.unsqueeze(1) - 2.0 * ip).clamp_min(0.0)
-    if kind == "sqeuclidean":
-        return -sq
-    alpha = torch.rsub(un, 1.0, alpha=k).clamp_min(eps)
-    beta = torch.rsub(nn, 1.0, alpha=k).clamp_min(eps)
-    x = 2.0 * k * sq / (alpha.unsqueeze(2) * beta.unsqueeze(1))
-    return -arcosh(1.0 + x) / math.sqrt(k)
 
 
 class SharedNegativeSoftmax(torch.autograd.Function):

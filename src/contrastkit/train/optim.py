@@ -251,8 +251,13 @@ def build_optimizer(config: OptimizerConfig, params: ParamsLike) -> torch.optim.
         return _build(main, dense, config)
     kind: str = config.sparse_optimizer
     if kind == "auto":
-        auto = {"sgd": "sgd", "adagrad": "adagrad", "rsgd": "sparse_rsgd", "radam": "sparse_radam"}
-        auto["radagrad"] = "radagrad"
+        auto = {
+            "sgd": "sgd",
+            "adagrad": "adagrad",
+            "radagrad": "radagrad",
+            "rsgd": "sparse_rsgd",
+            "radam": "sparse_radam",
+        }
         kind = auto.get(config.name, "sparse_adam")
     if kind == main and kind in ("sgd", "adagrad", "radagrad"):
         return _build(kind, dense + sparse, config)  # these accept sparse gradients

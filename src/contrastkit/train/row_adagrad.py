@@ -110,7 +110,7 @@ class RowAdagrad(torch.optim.Optimizer):
             total.index_copy_(0, rows, total_rows)
             p.data.index_copy_(0, rows, step)
             return
-        p.data.copy_(_row_step(p.data.reshape(p.shape), grad, total.view(-1), lr, eps, manifold))
+        p.data.copy_(_row_step(p.data, grad, total, lr, eps, manifold))
 
 
 def _row_step(x: Tensor, g: Tensor, total: Tensor, lr: float, eps: float, manifold: Any) -> Tensor:
