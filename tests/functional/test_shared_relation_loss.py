@@ -74,6 +74,33 @@ def test_float32_agrees_with_float64() -> None:
     torch.testing.assert_close(got.double(), want, atol=1e-5, rtol=1e-5)
 
 
+def test_close_pairs_near_the_boundary_keep_float32_accuracy() -> None:
+    # leaves 1e-4 inside the unit sphere, each group's negatives their near siblings:
+    # ||u - n||^2 ~ 1e-8 against ||u||^2 + ||n||^2 ~ 2, where the expanded form's float32
+    # rounding alone is ~2e-7 (a distance error of several units); the loss must still
+    # match float64 to float32's accuracy for the difference form
+    gen = torch.Generator().manual_seed(3)
+    b, g, k, d = 12, 3, 5, 6
+    centre = torch.nn.functional.normalize(
+        torch.randn(g, 1, d, generator=gen, dtype=torch.float64), dim=-1
+    )
+
+    def near(shape: tuple[int, ...]) -> torch.Tensor:
+        x = centre + 1e-4 * torch.randn(*shape, d, generator=gen, dtype=torch.float64)
+        return torch.nn.functional.normalize(x, dim=-1) * (1 - 1e-4)
+
+    u = near((g, b // g)).reshape(b, d)
+    p = near((g, b // g)).reshape(b, d)
+    n = near((g, k))
+    want = shared_relation_softmax_loss(u, p, n, None, 1.0, "poincare")
+    # the float32 inputs are rounded copies: compare against float64 on the same points
+    u32, p32, n32 = (t.float() for t in (u, p, n))
+    exact = shared_relation_softmax_loss(u32.double(), p32.double(), n32.double())
+    got = shared_relation_softmax_loss(u32, p32, n32, None, 1.0, "poincare")
+    assert abs(float(got) - float(exact)) < 1e-2 * max(1.0, abs(float(exact)))
+    assert abs(float(exact) - float(want)) < 1.0  # the rounding of the inputs themselves
+
+
 def test_bad_arguments_are_named() -> None:
     u, p, n, mask = _inputs(6, 2, 3)
     with pytest.raises(ValueError, match="n must be"):

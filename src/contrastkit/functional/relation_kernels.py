@@ -65,7 +65,7 @@ from contrastkit.functional.reduction import check_reduction, reduce_loss
 RELATION_DISTANCES: tuple[str, ...] = ("dot", "poincare", "sqeuclidean", "squared_l2")
 # Share of ||u||^2 + ||c||^2 below which delta is recomputed from u - c (module doc); other
 # dtypes get 4, i.e. every entry, since delta <= 2 (||u||^2 + ||c||^2)
-_EXPANSION_SAFE = {torch.float64: 1e-6, torch.float32: 1.0 / 32.0}
+EXPANSION_SAFE = {torch.float64: 1e-6, torch.float32: 1.0 / 32.0}
 # the floor that contrastkit.functional.distances.arcosh puts under x - 1 (1e-10 otherwise)
 _XM1_FLOOR = {torch.float64: 1e-12}
 
@@ -126,7 +126,7 @@ class RelationScores(torch.autograd.Function):
         total = cn + un.unsqueeze(1)
         # negative values are all below the threshold, so they are recomputed too
         delta = total.add(ip, alpha=-2.0)
-        safe = _EXPANSION_SAFE.get(u.dtype, 4.0)
+        safe = EXPANSION_SAFE.get(u.dtype, 4.0)
         bi, ji = (delta < total.mul_(safe)).nonzero(as_tuple=True)
         if bi.numel() > 0:
             delta[bi, ji] = _square_norms(u[bi] - c[bi, ji])

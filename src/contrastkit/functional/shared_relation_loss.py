@@ -10,12 +10,14 @@ and the loss is Nickel & Kiela's, the positive against the group's negatives:
              - s_{b+}/\tau, \qquad L = \frac{1}{B}\sum_b \ell_b .
 
 The ``[G, m, K]`` negative scores come from one batched product, via
-:math:`\|u - n\|^2 = \|u\|^2 + \|n\|^2 - 2\,u \cdot n` (clamped at 0: float32 loses
-relative accuracy there when :math:`\|u - n\|^2 \ll \|u\|^2 + \|n\|^2`, harmless for
-random negatives). :class:`SharedNegativeSoftmax` fuses the scores with the masked
-cross-entropy and writes the backward by hand: two more batched products and a few
-passes over ``[B, K]``, against ~30 for autograd through the same expression (the
-trainer's shared-negatives step, ``benchmarks/bench_relation_step.py``).
+:math:`\|u - n\|^2 = \|u\|^2 + \|n\|^2 - 2\,u \cdot n`. That form cancels when
+:math:`\|u - n\|^2 \ll \|u\|^2 + \|n\|^2`; as in the per-relation kernel, those entries
+(rare for random negatives, but the siblings that decide a leaf's rank near the ball's
+boundary are among them) are recomputed from :math:`u - n`.
+:class:`SharedNegativeSoftmax` fuses the scores with the masked cross-entropy and
+writes the backward by hand: two more batched products and a few passes over
+``[B, K]``, against ~30 for autograd through the same expression (the trainer's
+shared-negatives step, ``benchmarks/bench_relation_step.py``).
 """
 
 from __future__ import annotations
@@ -29,7 +31,11 @@ from torch import Tensor
 from contrastkit._validation import check_float_tensor
 from contrastkit.functional.distances import Distance
 from contrastkit.functional.info_nce import check_mask, check_temperature
-from contrastkit.functional.relation_kernels import relation_scores, resolve_relation_distance
+from contrastkit.functional.relation_kernels import (
+    EXPANSION_SAFE,
+    relation_scores,
+    resolve_relation_distance,
+)
 
 _XM1_FLOOR = {torch.float64: 1e-12}  # as relation_kernels: where arcosh's gradient is cut
 
@@ -66,7 +72,15 @@ class SharedNegativeSoftmax(torch.autograd.Function):
         else:
             un = (grid * grid).sum(2, keepdim=True)  # [G, m, 1]
             nn = (n * n).sum(2).unsqueeze(1)  # [G, 1, K]
-            delta = torch.baddbmm(un + nn, grid, nt, alpha=-2.0).clamp_min_(0.0)
+            total = un + nn
+            delta = torch.baddbmm(total, grid, nt, alpha=-2.0)
+            # close pairs lose the expansion's digits: recompute them from u - n
+            close = delta < total.mul_(EXPANSION_SAFE.get(u.dtype, 4.0))
+            gi, mi, ki = close.nonzero(as_tuple=True)
+            if gi.numel() > 0:
+                diff = grid[gi, mi] - n[gi, ki]
+                delta[gi, mi, ki] = (diff * diff).sum(1)
+            delta.clamp_min_(0.0)
             if kind == "sqeuclidean":
                 logits = delta.mul_(-inv_t)
                 alpha = beta = xc = root = None
