@@ -88,3 +88,42 @@ def test_bad_input() -> None:
     with pytest.raises(ValueError, match="init_scale"):
         EmbeddingTable(3, 2, init_scale=0.0)
     assert t(torch.zeros(0, dtype=torch.int64)).shape == (0, 2)
+
+
+def test_float64_table_starts_where_the_float32_one_does() -> None:
+    pytest.importorskip("geoopt")
+    for manifold in ("euclidean", "poincare"):
+        t32 = EmbeddingTable(40, 3, manifold=manifold, generator=4)  # type: ignore[arg-type]
+        t64 = EmbeddingTable(
+            40,
+            3,
+            manifold=manifold,  # type: ignore[arg-type]
+            dtype=torch.float64,
+            generator=4,
+        )
+        assert t64.weight.dtype == torch.float64
+        assert t64(torch.tensor([1, 2])).dtype == torch.float64
+        assert torch.equal(t64.weight.detach().float(), t32.weight.detach())
+    with pytest.raises(TypeError, match="dtype"):
+        EmbeddingTable(3, 2, dtype=torch.float16)
+
+
+def test_float64_resolves_steps_near_the_boundary_that_float32_loses() -> None:
+    # a point 4e-5 from the unit sphere (where half of a trained noun embedding sits)
+    # moved by 1e-3 in hyperbolic distance along the sphere: float32 rounds the move
+    # to a multiple of its spacing, ~6e-8 here, i.e. ~3e-3 of hyperbolic distance
+    from contrastkit.functional.distances import PoincareDistance
+
+    dist = PoincareDistance(eps=1e-12)
+    direction = torch.nn.functional.normalize(torch.tensor([0.3, -0.5, 0.2, 0.7]), dim=0)
+    tangent = torch.nn.functional.normalize(torch.tensor([0.5, 0.3, 0.0, 0.0]), dim=0)
+    tangent = tangent - (tangent @ direction) * direction
+    errors = {}
+    for dtype in (torch.float32, torch.float64):
+        x = (1 - 4e-5) * direction.double()
+        lam = 2 / (1 - x.norm() ** 2)  # the conformal factor: Euclidean length = hyperbolic / lam
+        y = x + (1e-3 / lam) * torch.nn.functional.normalize(tangent.double(), dim=0)
+        moved = dist.paired(x.to(dtype).double(), y.to(dtype).double())
+        errors[dtype] = abs(float(moved) - 1e-3)
+    assert errors[torch.float64] < 1e-6
+    assert errors[torch.float32] > 1e-4

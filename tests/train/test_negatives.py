@@ -118,3 +118,51 @@ def test_state_round_trip() -> None:
     b = _sampler(ei, 30)
     b.load_state_dict(a.state_dict())
     assert b.last_refresh == 7 and torch.equal(b.pool, a.pool)  # type: ignore[arg-type]
+
+
+def test_the_pool_can_keep_a_nodes_descendants_out() -> None:
+    # a chain 0 <- 1 <- 2 <- 3 (child -> ancestor closure) plus unrelated nodes 4..9;
+    # node 0's closest nodes are its descendants 1, 2, 3: with the lineage excluded
+    # its pool holds only nodes outside its lineage
+    closure = torch.tensor([[1, 2, 2, 3, 3, 3], [0, 0, 1, 0, 1, 2]])
+    n = 10
+    z = torch.zeros(n, 2)
+    z[:4, 0] = torch.tensor([0.0, 0.1, 0.2, 0.3])
+    z[4:, 1] = torch.arange(1, 7, dtype=torch.float32)
+    dist = get_distance("sqeuclidean")
+    plain = _sampler(closure, n, pool_size=3)
+    plain.refresh(z, dist, step=0)
+    assert plain.pool is not None and set(plain.pool[0].tolist()) == {1, 2, 3}
+    both = torch.cat([closure, closure.flip(0)], dim=1)
+    lineage = RelationNegativeSampler(
+        to_csr(closure, num_nodes=n),
+        generator=torch.Generator().manual_seed(0),
+        pool_size=3,
+        pool_excludes=to_csr(both, num_nodes=n),
+    )
+    lineage.refresh(z, dist, step=0)
+    assert lineage.pool is not None
+    assert set(lineage.pool[0].tolist()) == {4, 5, 6}
+    assert set(lineage.pool[3].tolist()).isdisjoint({0, 1, 2})
+    with pytest.raises(ValueError, match="pool_excludes"):
+        RelationNegativeSampler(
+            to_csr(closure, num_nodes=n),
+            generator=torch.Generator(),
+            pool_excludes=to_csr(both, num_nodes=12),
+        )
+
+
+def test_the_trainer_passes_the_lineage_only_when_asked(tmp_path: object) -> None:
+    from contrastkit.train.config import load_config
+    from contrastkit.train.trainer import Trainer
+
+    base = [
+        "loop.progress=false",
+        "output.report=false",
+        f"output.run_dir={tmp_path}",
+        "miner.strategy=mixed",
+    ]
+    plain = Trainer(load_config(None, base)).sampler  # the mammal closure
+    assert plain.pool_excludes is plain.related
+    both = Trainer(load_config(None, [*base, "miner.pool_excludes_descendants=true"])).sampler
+    assert both.pool_excludes.col.numel() == 2 * plain.related.col.numel()

@@ -13,11 +13,11 @@ import torch
 from contrastkit.functional.distances import get_distance
 from contrastkit.functional.relation_kernels import relation_softmax_loss
 from contrastkit.models.embedding import EmbeddingTable
-from contrastkit.train.config import load_config
 from contrastkit.train.optim import OptimizerConfig, build_optimizer
 from contrastkit.train.row_adagrad import RowAdagrad
 from contrastkit.train.table_step import SparseTableStep
 from contrastkit.train.trainer import Trainer
+from tests.train._both_paths import trainers_on_both_paths
 
 GEOOPT_FLOAT32_EPS = 4e-3
 
@@ -146,18 +146,11 @@ BASE = ["loop.progress=false", "output.report=false", "loop.epochs=1", "optim.na
 def test_the_trainers_sparse_step_uses_and_checkpoints_the_accumulator(tmp_path: Path) -> None:
     common = [*BASE, "miner.strategy=uniform", "optim.lr=0.3", "loop.burn_in_epochs=0"]
     weights = []
-    for mode in ("always", "never"):
-        cfg = load_config(
-            None, [*common, f"output.run_dir={tmp_path / mode}", f"loop.sparse_step={mode}"]
-        )
-        trainer = Trainer(cfg)
-        assert (trainer.table_step is not None) == (mode == "always")
-        for _ in range(3):
-            trainer.train_step(torch.arange(64))
+    for trainer in trainers_on_both_paths(tmp_path, common):
         weights.append(trainer.encoder.state_dict()["table.weight"].clone())
         acc = trainer.schedules.optimizer.state[trainer.encoder.table.weight]["sum"]
         assert int((acc > 0).sum()) > 64  # anchors, positives and negatives accumulated
-        restored = Trainer(cfg)
+        restored = Trainer(trainer.config)
         restored.load_state_dict(trainer.state_dict())
         again = restored.schedules.optimizer.state[restored.encoder.table.weight]["sum"]
         torch.testing.assert_close(again, acc)

@@ -3,6 +3,7 @@ sparse and dense update paths equal, duplicates accumulated, and who may use it.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from contrastkit.train.config import load_config
 from contrastkit.train.table_step import SparseTableStep
 from contrastkit.train.trainer import Trainer
 from contrastkit.train.typed_config import ConfigError
+from tests.train._both_paths import trainers_on_both_paths
 
 GEOOPT_FLOAT32_EPS = 4e-3  # geoopt's PoincareBall projection margin for float32
 
@@ -142,17 +144,13 @@ def test_the_trainer_takes_the_sparse_step_only_where_it_applies(tmp_path: Path)
 def test_trainer_sparse_step_equals_its_generic_step(tmp_path: Path) -> None:
     # same config, same negatives: three steps through each path
     common = [*BASE, "miner.strategy=uniform", "optim.lr=0.5", "loop.burn_in_epochs=0"]
-    states = []
-    for mode in ("always", "never"):
-        cfg = load_config(
-            None,
-            [*common, f"output.run_dir={tmp_path / mode}", f"loop.sparse_step={mode}"],
-        )
-        trainer = Trainer(cfg)
-        for _ in range(3):
-            trainer.train_step(torch.arange(64))
-        states.append(trainer.encoder.state_dict()["table.weight"].clone())
-    torch.testing.assert_close(states[0], states[1], atol=1e-6, rtol=1e-5)
+    sparse, generic = trainers_on_both_paths(tmp_path, common)
+    torch.testing.assert_close(
+        sparse.encoder.state_dict()["table.weight"],
+        generic.encoder.state_dict()["table.weight"],
+        atol=1e-6,
+        rtol=1e-5,
+    )
 
 
 def test_shared_step_equals_the_step_on_expanded_negatives() -> None:
@@ -227,3 +225,53 @@ def test_max_row_step_without_the_sparse_step_is_an_error(tmp_path: Path) -> Non
     )
     with pytest.raises(ConfigError, match=r"max_row_step needs the sparse table step"):
         Trainer(cfg)
+
+
+@pytest.mark.parametrize("optim", ["rsgd", "radagrad"])
+def test_a_float64_table_trains_in_float64_on_both_paths(tmp_path: Path, optim: str) -> None:
+    # the sparse step and the generic autograd step agree to float64 precision, and
+    # nothing on either path rounds the table (or the optimiser's state) to float32
+    common = [
+        *BASE,
+        "encoder.dtype=float64",
+        "miner.strategy=uniform",
+        f"optim.name={optim}",
+        "optim.lr=0.5",
+        "loop.burn_in_epochs=0",
+    ]
+    states = []
+    for trainer in trainers_on_both_paths(tmp_path, common):
+        weight = trainer.encoder.state_dict()["table.weight"]
+        assert weight.dtype == torch.float64
+        for state in trainer.schedules.optimizer.state.values():
+            for value in state.values():
+                if torch.is_tensor(value) and value.is_floating_point() and value.numel() > 1:
+                    assert value.dtype == torch.float64
+        states.append(weight)
+    assert not torch.equal(states[0], Trainer(load_config(None, common)).encoder.table.weight)
+    torch.testing.assert_close(states[0], states[1], atol=1e-12, rtol=1e-10)
+
+
+def test_float64_is_for_tables_only() -> None:
+    mlp = ["encoder.kind=mlp", "encoder.manifold=euclidean", "encoder.dtype=float64"]
+    with pytest.raises(ConfigError, match=r"encoder\.dtype"):
+        load_config(None, [*BASE, *mlp])
+    with pytest.raises(ConfigError, match=r"encoder\.dtype"):
+        load_config(None, [*BASE, "encoder.dtype=float16"])
+
+
+def test_a_deeper_ball_needs_float64_and_is_measured_to_its_rim(tmp_path: Path) -> None:
+    from contrastkit.functional.distances import BALL_EPS, PoincareDistance
+
+    run = f"output.run_dir={tmp_path}"
+    with pytest.raises(ConfigError, match=r"loop\.ball_eps.*float64"):
+        load_config(None, [*BASE, run, "loop.ball_eps=1.0e-8"])
+    deep = Trainer(load_config(None, [*BASE, run, "loop.ball_eps=1.0e-8", "encoder.dtype=float64"]))
+    assert isinstance(deep.distance, PoincareDistance) and deep.distance.eps == 1e-8
+    assert deep.table_step is not None and deep.table_step.max_norm == 1 - 1e-8
+    # a point between the two rims keeps its own distance to the origin
+    x = torch.tensor([[1 - 1e-7, 0.0], [0.0, 0.0]], dtype=torch.float64)
+    far = float(deep.distance.paired(x[0], x[1]))
+    assert far == pytest.approx(2 * math.atanh(1 - 1e-7), rel=1e-9)
+    default = Trainer(load_config(None, [*BASE, run]))
+    assert isinstance(default.distance, PoincareDistance) and default.distance.eps == BALL_EPS

@@ -46,6 +46,10 @@ class EmbeddingTable(nn.Module):
         init_scale: half-width of the uniform initialisation (default ``1e-3``).
         sparse: sparse gradients (default False).
         curvature: ``c > 0`` of the ball (default 1).
+        dtype: ``torch.float32`` (default) or ``torch.float64``. Near the ball's boundary
+            float32 cannot resolve neighbouring points: at 1 - ||x|| = 4e-5
+            its rounding is ~3e-3 in hyperbolic distance, and a step of Riemannian
+            length below that is lost.
         generator: ``torch.Generator`` or int seed for the initialisation (default seed 0).
 
     Shapes: ``index`` any shape of int64 in ``[0, N)`` -> ``[*index.shape, d]``.
@@ -60,6 +64,7 @@ class EmbeddingTable(nn.Module):
         init_scale: float = 1e-3,
         sparse: bool = False,
         curvature: float = 1.0,
+        dtype: torch.dtype = torch.float32,
         generator: GeneratorLike | None = None,
     ) -> None:
         super().__init__()
@@ -70,8 +75,11 @@ class EmbeddingTable(nn.Module):
         self.manifold: Manifold = check_choice("manifold", manifold, ("euclidean", "poincare"))
         self.sparse = sparse
         self.curvature = float(curvature)
+        if dtype not in (torch.float32, torch.float64):
+            raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
         gen = as_generator(generator)
-        init = (torch.rand(num_embeddings, dim, generator=gen) * 2 - 1) * init_scale
+        # drawn in float32 whatever the dtype, so both start from the same points
+        init = ((torch.rand(num_embeddings, dim, generator=gen) * 2 - 1) * init_scale).to(dtype)
         if manifold == "poincare":
             import geoopt
 

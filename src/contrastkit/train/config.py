@@ -66,8 +66,13 @@ class EncoderConfig:
     gnn: Literal["gcn", "sage", "gat"] = "sage"
     dropout: float = 0.0
     sparse: bool = False
+    dtype: Literal["float32", "float64"] = "float32"
 
     def __post_init__(self) -> None:
+        if self.dtype not in ("float32", "float64"):
+            _fail("encoder.dtype", f"must be 'float32' or 'float64', got {self.dtype!r}")
+        if self.kind != "embedding" and self.dtype != "float32":
+            _fail("encoder.dtype", "'float64' needs encoder.kind 'embedding'")
         if self.dim <= 0:
             _fail("encoder.dim", f"must be > 0, got {self.dim}")
         if self.init_scale <= 0:
@@ -104,6 +109,9 @@ class MinerConfig:
     pool_size: int = 100  # hard candidates kept per node between refreshes
     refresh_every: int = 100
     burn_in_degree: bool = True  # burn-in negatives drawn from the degree distribution
+    # hierarchies: keep each node's descendants out of its hard pool too (they are its
+    # closest nodes, and their own relations pull them towards it)
+    pool_excludes_descendants: bool = False
     # > 0: groups of this many consecutive relations share their uniform negatives
     # (PyTorch-BigGraph's batching; true relations of each anchor are masked, not
     # redrawn); 0: every relation draws its own (Nickel & Kiela)
@@ -271,6 +279,12 @@ class TrainConfig:
                 _fail(f"objectives.{name}", f"weight must be >= 0, got {weight}")
         if self.encoder.manifold == "poincare" and self.objective.distance != "poincare":
             _fail("objective.distance", "must be 'poincare' for a Poincaré embedding")
+        if self.loop.ball_eps < 1e-6 and self.encoder.dtype != "float64":
+            # float32 spaces numbers near 1 by 6e-8: such a rim cannot be told apart
+            _fail(
+                "loop.ball_eps",
+                f"{self.loop.ball_eps} is below float32's reach (1e-6); set encoder.dtype: float64",
+            )
         if self.loop.autocast and self.encoder.kind == "embedding":
             _fail("loop.autocast", "applies to mlp/gnn encoders; an embedding table has no matmul")
         if self.loop.grad_cache_chunks > 1 and self.combiner.method == "pcgrad":

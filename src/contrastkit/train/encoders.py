@@ -105,6 +105,7 @@ def build_encoder(
             manifold=config.manifold,
             init_scale=config.init_scale,
             sparse=config.sparse,
+            dtype=torch.float64 if config.dtype == "float64" else torch.float32,
             generator=generator,
         )
         return TableEncoder(table)

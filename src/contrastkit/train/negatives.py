@@ -49,6 +49,10 @@ class RelationNegativeSampler:
         generator: the source of all randomness (its state is checkpointed).
         pool_size: hard candidates kept per node. refresh_every: steps between refreshes.
         max_rounds: rejection rounds for uniform/degree draws.
+        pool_excludes: pairs kept out of the hard pool (default ``related``). A
+            hierarchy's ``related`` holds each node's ancestors only, so a node's closest
+            nodes, its own descendants, fill its pool; pass the symmetric closure to
+            mine only nodes outside the node's lineage.
     """
 
     def __init__(
@@ -59,8 +63,15 @@ class RelationNegativeSampler:
         pool_size: int = 100,
         refresh_every: int = 200,
         max_rounds: int = 20,
+        pool_excludes: CSR | None = None,
     ) -> None:
         self.related = related
+        self.pool_excludes = related if pool_excludes is None else pool_excludes
+        if self.pool_excludes.num_nodes != related.num_nodes:
+            raise ValueError(
+                f"pool_excludes must span the {related.num_nodes} nodes of related, "
+                f"got {self.pool_excludes.num_nodes}"
+            )
         self.num_nodes = related.num_nodes
         self.generator = generator
         self.pool_size = check_positive_int("pool_size", min(pool_size, max(self.num_nodes - 1, 1)))
@@ -115,10 +126,10 @@ class RelationNegativeSampler:
 
     @torch.no_grad()
     def refresh(self, embeddings: Tensor, distance: Distance, step: int) -> None:
-        """Recompute every node's ``pool_size`` closest non-related nodes."""
+        """Recompute every node's ``pool_size`` closest nodes outside ``pool_excludes``."""
         n = self.num_nodes
         ids = torch.arange(n)
-        excl = build_exclusions(n, n, query_ids=ids, edges=self.related)
+        excl = build_exclusions(n, n, query_ids=ids, edges=self.pool_excludes)
         scores, idx = exact_topk(
             embeddings, embeddings, self.pool_size, distance=distance, exclusions=excl
         )

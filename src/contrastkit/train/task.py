@@ -43,6 +43,11 @@ class GraphTask:
     def num_nodes(self) -> int:
         return self.graph.num_nodes
 
+    def lineage(self) -> CSR:
+        """Every pair related in either direction: for a hierarchy, each node's ancestors
+        and descendants (``related`` holds the ancestors only)."""
+        return _symmetric_csr(self.graph.edge_index, self.num_nodes)
+
 
 def load_graph(config: DataConfig) -> tuple[GraphData, bool]:
     """Load the dataset named by ``config.name``; the flag says whether it is a

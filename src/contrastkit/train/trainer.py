@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from contrastkit.functional.distances import get_distance
+from contrastkit.functional.distances import PoincareDistance, get_distance
 from contrastkit.losses.weighting import CombinedLoss
 from contrastkit.train.callbacks import EarlyStopping, NonFiniteGuard, OverfitTracker
 from contrastkit.train.config import TrainConfig
@@ -52,6 +52,9 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(loop.seed)
         self.task: GraphTask = build_task(config.data, seed=loop.seed)
         self.distance = get_distance(config.objective.distance)
+        if isinstance(self.distance, PoincareDistance) and loop.ball_eps < self.distance.eps:
+            # a table allowed nearer the rim than the distance's margin: measure it there
+            self.distance = PoincareDistance(self.distance.curvature, eps=loop.ball_eps)
         self.encoder = build_encoder(config.encoder, self.task, self.generator)
         self.objective_names = [n for n, w in config.objectives.items() if w > 0]
         self.sampler = RelationNegativeSampler(
@@ -59,6 +62,11 @@ class Trainer:
             generator=self.generator,
             pool_size=config.miner.pool_size,
             refresh_every=config.miner.refresh_every,
+            pool_excludes=(
+                self.task.lineage()
+                if config.miner.pool_excludes_descendants and self.task.hierarchical
+                else None
+            ),
         )
         edges = self.task.train_edges.shape[1]
         self.batches_per_epoch = max(1, -(-edges // loop.batch_size))
@@ -134,7 +142,8 @@ class Trainer:
 
     def _loss(self, layout: RelationBatch, z: Tensor) -> tuple[CombinedLoss, dict[str, Tensor]]:
         """The combined loss and each objective's loss tensor."""
-        batch = dataclasses.replace(layout, z=z.float())
+        # bf16 from autocast goes back to float32; a float64 table stays float64
+        batch = dataclasses.replace(layout, z=z if z.dtype == torch.float64 else z.float())
         losses = objective_losses(self.objective_names, batch, self.config.objective, self.distance)
         return self.schedules.combine(losses), losses
 
