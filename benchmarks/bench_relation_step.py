@@ -25,6 +25,8 @@ x ``d`` = 10, ``K`` = 50 uniform negatives per relation, the distance-softmax lo
   feature-major fused path (b)), schedules, guard; (f) the recipe itself, negatives
   shared by groups of 32 relations (each anchor's true relations masked by
   ``graph.has_edge_grouped``, the loss fused by ``shared_relation_softmax_loss``).
+  (e) and (f) keep the table in float32; (g) is the recipe as it is, whose table is
+  float64 (``encoder.dtype``), so that it may reach 1e-8 of the ball's rim.
 
 "gather" is the least a step must do: draw the negatives and gather the
 ``B x (K + 1)`` candidates. Steps are interleaved (a, b, c, gather, a, ...) and
@@ -33,7 +35,7 @@ its time. The issue's target is 500,000 relations/s at d = 10, K = 50.
 
     python benchmarks/bench_relation_step.py            # B in {1024, 4096, 16384}, 1 and 2 threads
     python benchmarks/bench_relation_step.py --quick    # fewer repeats (~20 s)
-    python benchmarks/bench_relation_step.py --trainer-only   # just (e) and (f) (~1 min)
+    python benchmarks/bench_relation_step.py --trainer-only   # just (e), (f), (g) (~2 min)
 
 At B = 16384 a ``[B, K + 1, d]`` float32 tensor is 33 MB, above glibc's largest
 dynamic mmap threshold (32 MB): every such tensor is mapped fresh and page-faulted on
@@ -247,7 +249,7 @@ FLOPS_PER_RELATION = 20 * (NEGATIVES + 1) * DIM
 
 
 def trainer_rates(batches: list[int], threads: list[int], rounds: int) -> None:
-    """(e) and (f): relations/s of ``Trainer.train_step`` on the WordNet noun closure."""
+    """(e), (f) and (g): relations/s of ``Trainer.train_step`` on the WordNet noun closure."""
     from pathlib import Path
 
     from contrastkit.train.config import load_config
@@ -255,8 +257,14 @@ def trainer_rates(batches: list[int], threads: list[int], rounds: int) -> None:
 
     recipe = Path(__file__).resolve().parents[1] / "configs" / "nouns_poincare_d10.yaml"
     trainers = {}
-    # the recipe's optimiser (radagrad) for both; (e) draws N&K's per-relation negatives
-    paths = (("(e) per relation", ["miner.shared_negatives=0"]), ("(f) shared/32", []))
+    # the recipe's optimiser (radagrad) for all; (e) draws N&K's per-relation negatives;
+    # (e) and (f) keep a float32 table, (g) is the recipe as it is (float64)
+    f32 = ["encoder.dtype=float32", "loop.ball_eps=1.0e-5"]
+    paths = (
+        ("(e) per relation", ["miner.shared_negatives=0", *f32]),
+        ("(f) shared/32", f32),
+        ("(g) recipe, f64", []),
+    )
     for name, extra in paths:
         cfg = load_config(recipe, ["loop.progress=false", "loop.log_every=1000000", *extra])
         trainer = Trainer(cfg, run_dir="/tmp/contrastkit-bench-trainer")
@@ -296,7 +304,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="*", default=[1, 2])
     parser.add_argument("--phases", action="store_true", help="time the phases of (b)")
     parser.add_argument("--shared", type=int, default=32, help="relations per negative set, (d)")
-    parser.add_argument("--trainer-only", action="store_true", help="only (e) and (f)")
+    parser.add_argument("--trainer-only", action="store_true", help="only (e), (f) and (g)")
     args = parser.parse_args()
     if args.trainer_only:
         trainer_rates(args.batch, args.threads, 3 if args.quick else 5)
