@@ -24,7 +24,9 @@ for autograd's bookkeeping; this one does only what the update needs:
      this step and geoopt's agree). That margin caps every distance from the origin at
      6.2, and with it how deep a hierarchy can be laid out; N&K's :math:`10^{-5}`
      (``loop.ball_eps``) reaches 12.2 but needs their small learning rate: at large
-     ones rows are thrown to the boundary, where the metric factor freezes them;
+     ones rows are thrown to the boundary, where the metric factor freezes them.
+     A float64 table (``encoder.dtype``) may go to :math:`10^{-8}` (19.1); float32
+     cannot tell such a rim from 1;
    * Euclidean: plain SGD, :math:`x \leftarrow x - \eta g`.
 
 With an accumulator the update is row-wise (Riemannian) Adagrad instead, PyTorch-
