@@ -76,8 +76,8 @@ class SharedNegativeSoftmax(torch.autograd.Function):
             delta = torch.baddbmm(total, grid, nt, alpha=-2.0)
             # close pairs lose the expansion's digits: recompute them from u - n
             close = delta < total.mul_(EXPANSION_SAFE.get(u.dtype, 4.0))
-            gi, mi, ki = close.nonzero(as_tuple=True)
-            if gi.numel() > 0:
+            if bool(close.any()):  # a reduction: cheaper than nonzero when none are
+                gi, mi, ki = close.nonzero(as_tuple=True)
                 diff = grid[gi, mi] - n[gi, ki]
                 delta[gi, mi, ki] = (diff * diff).sum(1)
             delta.clamp_min_(0.0)
