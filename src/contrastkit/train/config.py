@@ -69,8 +69,6 @@ class EncoderConfig:
     dtype: Literal["float32", "float64"] = "float32"
 
     def __post_init__(self) -> None:
-        if self.dtype not in ("float32", "float64"):
-            _fail("encoder.dtype", f"must be 'float32' or 'float64', got {self.dtype!r}")
         if self.kind != "embedding" and self.dtype != "float32":
             _fail("encoder.dtype", "'float64' needs encoder.kind 'embedding'")
         if self.dim <= 0:
