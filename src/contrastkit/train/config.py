@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from contrastkit.train.miner_config import MinerConfig, MinerStage, resolve_miner_stages
 from contrastkit.train.typed_config import ConfigError, apply_overrides, from_dict, to_dict
 
 DatasetName = Literal["mammals", "wordnet_nouns", "karate", "digits", "sbm", "edgelist"]
@@ -93,43 +94,6 @@ class ObjectiveConfig:
             _fail("objective.temperature", f"must be > 0, got {self.temperature}")
         if self.margin < 0:
             _fail("objective.margin", f"must be >= 0, got {self.margin}")
-
-
-@dataclass
-class MinerConfig:
-    """Negatives per relation. ``uniform`` rejects true edges (N&K); ``hard``/``semihard``
-    mine the current embedding, refreshed every ``refresh_every`` steps; ``mixed`` takes
-    ``hard_ratio`` hard and the rest uniform."""
-
-    strategy: Literal["uniform", "hard", "semihard", "mixed"] = "mixed"
-    num_negatives: int = 50
-    hard_ratio: float = 0.5
-    pool_size: int = 100  # hard candidates kept per node between refreshes
-    refresh_every: int = 100
-    burn_in_degree: bool = True  # burn-in negatives drawn from the degree distribution
-    # hierarchies: keep each node's descendants out of its hard pool too (they are its
-    # closest nodes, and their own relations pull them towards it)
-    pool_excludes_descendants: bool = False
-    # > 0: groups of this many consecutive relations share their uniform negatives
-    # (PyTorch-BigGraph's batching; true relations of each anchor are masked, not
-    # redrawn); 0: every relation draws its own (Nickel & Kiela)
-    shared_negatives: int = 0
-
-    def __post_init__(self) -> None:
-        if self.shared_negatives < 0:
-            _fail("miner.shared_negatives", f"must be >= 0, got {self.shared_negatives}")
-        if self.shared_negatives > 0 and self.strategy != "uniform":
-            _fail(
-                "miner.shared_negatives",
-                f"needs miner.strategy 'uniform' (mined negatives are per anchor), "
-                f"got {self.strategy!r}",
-            )
-        if self.num_negatives <= 0:
-            _fail("miner.num_negatives", f"must be > 0, got {self.num_negatives}")
-        if not 0.0 <= self.hard_ratio <= 1.0:
-            _fail("miner.hard_ratio", f"must be in [0, 1], got {self.hard_ratio}")
-        if self.pool_size <= 0 or self.refresh_every <= 0:
-            _fail("miner.pool_size/refresh_every", "must be > 0")
 
 
 @dataclass
@@ -256,6 +220,9 @@ class TrainConfig:
     objectives: dict[str, float] = field(default_factory=lambda: {"infonce": 1.0})
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     miner: MinerConfig = field(default_factory=MinerConfig)
+    # later stages of the miner: from each stage's epoch on, its settings replace those
+    # before (uniform negatives first, mined ones later: configs/nouns_euclidean_d200.yaml)
+    miner_stages: list[MinerStage] = field(default_factory=list)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     combiner: CombinerConfig = field(default_factory=CombinerConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -291,6 +258,7 @@ class TrainConfig:
             )
         if self.loop.grad_cache_chunks > 1 and self.encoder.kind == "gnn":
             _fail("loop.grad_cache_chunks", "cannot chunk a full-graph GNN encoder; use 1")
+        resolve_miner_stages(self.miner, self.miner_stages)  # validates every stage
         sc = self.schedule
         if sc.loss_weights == "warmup" and set(sc.loss_weights_initial) != set(self.objectives):
             _fail(

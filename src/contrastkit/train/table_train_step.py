@@ -40,7 +40,7 @@ def sparse_train_step(trainer: Trainer, idx: Tensor, start: float) -> dict[str, 
         return captured[-1].total
 
     grads: tuple[Tensor, ...]
-    if trainer.config.miner.shared_negatives > 0:
+    if trainer.miner.shared_negatives > 0:
         _, grads = step.shared_loss_and_grads(u, v, neg, mask, temperature, total)
         rows = [(u, grads[0]), (v, grads[1]), (neg.reshape(-1), grads[2].flatten(0, 1))]
     else:

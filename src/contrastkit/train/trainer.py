@@ -25,6 +25,8 @@ from contrastkit.train.config import TrainConfig
 from contrastkit.train.encoders import build_encoder
 from contrastkit.train.evaluation import evaluate_task
 from contrastkit.train.grad_cache import grad_cache_step
+from contrastkit.train.miner_config import MinerConfig
+from contrastkit.train.miner_schedule import MinerSchedule
 from contrastkit.train.negatives import RelationNegativeSampler, Strategy
 from contrastkit.train.objectives import RelationBatch, objective_losses
 from contrastkit.train.progress import MetricsWriter, ProgressBar
@@ -57,17 +59,8 @@ class Trainer:
             self.distance = PoincareDistance(self.distance.curvature, eps=loop.ball_eps)
         self.encoder = build_encoder(config.encoder, self.task, self.generator)
         self.objective_names = [n for n, w in config.objectives.items() if w > 0]
-        self.sampler = RelationNegativeSampler(
-            self.task.related,
-            generator=self.generator,
-            pool_size=config.miner.pool_size,
-            refresh_every=config.miner.refresh_every,
-            pool_excludes=(
-                self.task.lineage()
-                if config.miner.pool_excludes_descendants and self.task.hierarchical
-                else None
-            ),
-        )
+        # the miner in force (config.miner, then config.miner_stages) and its sampler
+        self.negatives = MinerSchedule(config, self.task, self.generator)
         edges = self.task.train_edges.shape[1]
         self.batches_per_epoch = max(1, -(-edges // loop.batch_size))
         self.schedules = RunSchedules(config, self.encoder, self.batches_per_epoch)
@@ -89,6 +82,14 @@ class Trainer:
         self.val_layout = validation_layout(self.task, config)
         self.table_step = build_sparse_step(config, self.encoder, self.distance)
 
+    @property
+    def miner(self) -> MinerConfig:
+        return self.negatives.miner
+
+    @property
+    def sampler(self) -> RelationNegativeSampler:
+        return self.negatives.sampler
+
     # ---- one step -------------------------------------------------------------
     def _relation_batch(self, idx: Tensor) -> tuple[RelationBatch, Tensor]:
         u, v, neg, mask = self.relations_and_negatives(idx)
@@ -98,7 +99,7 @@ class Trainer:
 
     def per_anchor_negatives(self, neg: Tensor, u: Tensor) -> Tensor:
         """Shared negatives ``[G, K]`` repeated for each anchor, ``[B, K]``."""
-        group = self.config.miner.shared_negatives
+        group = self.miner.shared_negatives
         return neg.repeat_interleave(group, dim=0)[: u.numel()] if group > 0 else neg
 
     def relations_and_negatives(self, idx: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -106,14 +107,14 @@ class Trainer:
         ``miner.shared_negatives``) and their mask ``[B, K]`` for the training relations
         ``idx [B]``: the sampling of a step (burn-in, curriculum, mining), shared by the
         generic and the sparse table step."""
-        cfg = self.config
+        miner = self.miner
         u, v = self.task.train_edges[0, idx], self.task.train_edges[1, idx]
-        k = self.schedules.num_negatives(cfg.miner.num_negatives)
-        strategy: Strategy = cfg.miner.strategy
-        if self.epoch < cfg.loop.burn_in_epochs and cfg.miner.burn_in_degree:
+        k = self.schedules.num_negatives(miner.num_negatives)
+        strategy: Strategy = miner.strategy
+        if self.epoch < self.config.loop.burn_in_epochs and miner.burn_in_degree:
             strategy = "degree"
-        if cfg.miner.shared_negatives > 0:
-            neg, mask = self.sampler.shared(u, k, cfg.miner.shared_negatives, strategy)
+        if miner.shared_negatives > 0:
+            neg, mask = self.sampler.shared(u, k, miner.shared_negatives, strategy)
             return u, v, neg, mask
         pos_scores = None
         max_difficulty = self.schedules.max_difficulty()
@@ -131,7 +132,7 @@ class Trainer:
             k,
             strategy,
             positive_scores=pos_scores,
-            hard_ratio=cfg.miner.hard_ratio,
+            hard_ratio=miner.hard_ratio,
             max_difficulty=max_difficulty,
         )
         return u, v, neg, mask
@@ -185,6 +186,7 @@ class Trainer:
 
     def train_step(self, idx: Tensor) -> dict[str, Any]:
         start = time.perf_counter()
+        self.negatives.enter(self.epoch)
         if self.table_step is not None:
             return sparse_train_step(self, idx, start)
         self.encoder.train()
@@ -313,7 +315,6 @@ class Trainer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.encoder.load_state_dict(state["encoder"])
         self.schedules.load_state_dict(state["schedules"])
-        self.sampler.load_state_dict(state["sampler"])
         self.guard.load_state_dict(state["guard"])
         self.stopper.load_state_dict(state["stopper"])
         self.snapshots.load_state_dict(state["snapshots"])
@@ -321,6 +322,8 @@ class Trainer:
         torch.set_rng_state(state["torch_rng"])
         self.step = int(state["step"])
         self.epoch = int(state["epoch"])
+        self.negatives.enter(self.epoch)  # the checkpoint's pool is that stage's
+        self.sampler.load_state_dict(state["sampler"])
         self.batch_in_epoch = int(state["batch_in_epoch"])
         self.perm = state["perm"]
         self.final_metrics = dict(state["final_metrics"])

@@ -111,13 +111,14 @@ def _build(cls: type[C], data: Mapping[str, Any], prefix: str) -> C:
     return obj
 
 
-def from_dict(cls: type[C], data: Mapping[str, Any] | None) -> C:
-    """Build and validate ``cls`` (a dataclass) from a nested mapping."""
+def from_dict(cls: type[C], data: Mapping[str, Any] | None, prefix: str = "") -> C:
+    """Build and validate ``cls`` (a dataclass) from a nested mapping; error messages
+    name keys after ``prefix`` (``"miner."`` for a section built on its own)."""
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
         raise ConfigError(f"config must be a mapping at the top level, got {type(data).__name__}")
-    return _build(cls, data, "")
+    return _build(cls, data, prefix)
 
 
 def to_dict(obj: Any) -> Any:

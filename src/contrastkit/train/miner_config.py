@@ -1,0 +1,116 @@
+"""Negative sampling settings (``miner``) and their stages over epochs (``miner_stages``).
+
+A run can change how it draws negatives part-way: PyTorch-BigGraph-style uniform
+negatives shared by groups of relations while the embedding is rough (cheap, and
+random nouns are informative then), hard negatives mined from the embedding once
+random ones are too easy. Each :class:`MinerStage` names the epoch it starts at and
+only the settings that change; the others carry over from the stage before::
+
+    miner:
+      strategy: uniform
+      shared_negatives: 32
+    miner_stages:
+      - from_epoch: 41
+        set: {strategy: mixed, shared_negatives: 0, num_negatives: 10, pool_size: 50}
+
+:func:`resolve_miner_stages` turns that into ``[(0, miner), (41, miner')]``, each a
+validated :class:`MinerConfig`; :func:`stage_at` picks the one in force at an epoch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from contrastkit.train.typed_config import ConfigError, from_dict, to_dict
+
+
+def _fail(key: str, message: str) -> None:
+    raise ConfigError(f"{key} {message}")
+
+
+@dataclass
+class MinerConfig:
+    """Negatives per relation. ``uniform`` rejects true edges (N&K); ``hard``/``semihard``
+    mine the current embedding, refreshed every ``refresh_every`` steps; ``mixed`` takes
+    ``hard_ratio`` hard and the rest uniform."""
+
+    strategy: Literal["uniform", "hard", "semihard", "mixed"] = "mixed"
+    num_negatives: int = 50
+    hard_ratio: float = 0.5
+    pool_size: int = 100  # hard candidates kept per node between refreshes
+    refresh_every: int = 100
+    burn_in_degree: bool = True  # burn-in negatives drawn from the degree distribution
+    # hierarchies: keep each node's descendants out of its hard pool too (they are its
+    # closest nodes, and their own relations pull them towards it)
+    pool_excludes_descendants: bool = False
+    # > 0: groups of this many consecutive relations share their uniform negatives
+    # (PyTorch-BigGraph's batching; true relations of each anchor are masked, not
+    # redrawn); 0: every relation draws its own (Nickel & Kiela)
+    shared_negatives: int = 0
+
+    def __post_init__(self) -> None:
+        if self.shared_negatives < 0:
+            _fail("miner.shared_negatives", f"must be >= 0, got {self.shared_negatives}")
+        if self.shared_negatives > 0 and self.strategy != "uniform":
+            _fail(
+                "miner.shared_negatives",
+                f"needs miner.strategy 'uniform' (mined negatives are per anchor), "
+                f"got {self.strategy!r}",
+            )
+        if self.num_negatives <= 0:
+            _fail("miner.num_negatives", f"must be > 0, got {self.num_negatives}")
+        if not 0.0 <= self.hard_ratio <= 1.0:
+            _fail("miner.hard_ratio", f"must be in [0, 1], got {self.hard_ratio}")
+        if self.pool_size <= 0 or self.refresh_every <= 0:
+            _fail("miner.pool_size/refresh_every", "must be > 0")
+
+
+@dataclass
+class MinerStage:
+    """From epoch ``from_epoch`` (0-based, the first epoch it applies to) on, the miner
+    settings in ``set`` (keys of :class:`MinerConfig`) replace the ones before."""
+
+    from_epoch: int
+    set: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_miner_stages(
+    base: MinerConfig, stages: list[MinerStage]
+) -> list[tuple[int, MinerConfig]]:
+    """``[(first_epoch, settings), ...]``, starting with ``(0, base)``: each stage's
+    settings are the previous ones with its ``set`` applied, validated as ``miner`` is.
+
+    Raises:
+        ConfigError: naming ``miner_stages[i]...`` for an epoch not after the previous
+        stage's, an empty ``set``, an unknown key or an invalid value.
+    """
+    resolved = [(0, base)]
+    for i, stage in enumerate(stages):
+        key = f"miner_stages[{i}]"
+        previous_epoch, previous = resolved[-1]
+        if stage.from_epoch <= previous_epoch:
+            _fail(
+                f"{key}.from_epoch",
+                f"must be > {previous_epoch} (stages start in order, after epoch 0), "
+                f"got {stage.from_epoch}",
+            )
+        if not stage.set:
+            _fail(f"{key}.set", "is empty: name the miner settings that change")
+        merged = {**to_dict(previous), **stage.set}
+        try:
+            settings = from_dict(MinerConfig, merged, prefix=f"{key}.set.")
+        except ConfigError as exc:
+            message = str(exc)
+            raise ConfigError(message if key in message else f"{key}: {message}") from None
+        resolved.append((stage.from_epoch, settings))
+    return resolved
+
+
+def stage_at(stages: list[tuple[int, MinerConfig]], epoch: int) -> int:
+    """Index into :func:`resolve_miner_stages`' list of the stage in force at ``epoch``."""
+    index = 0
+    for i, (first_epoch, _) in enumerate(stages):
+        if first_epoch <= epoch:
+            index = i
+    return index

@@ -1,0 +1,46 @@
+"""The miner of a run over its epochs: the settings in force (``miner``, then each of
+``miner_stages`` from its epoch on) and the :class:`RelationNegativeSampler` built for
+them. A new stage gets a new sampler (its pool size, refresh interval and exclusions)
+drawing from the run's one generator; its hard pool is mined at its first hard draw."""
+
+from __future__ import annotations
+
+import torch
+
+from contrastkit.train.config import TrainConfig
+from contrastkit.train.miner_config import MinerConfig, resolve_miner_stages, stage_at
+from contrastkit.train.negatives import RelationNegativeSampler
+from contrastkit.train.task import GraphTask
+
+
+class MinerSchedule:
+    """``miner`` and ``sampler`` for the epoch last passed to :meth:`enter`."""
+
+    def __init__(self, config: TrainConfig, task: GraphTask, generator: torch.Generator) -> None:
+        self.task = task
+        self.generator = generator
+        self.stages = resolve_miner_stages(config.miner, config.miner_stages)
+        self.index = 0
+        self.miner: MinerConfig = config.miner
+        self.sampler = self._sampler_for(self.miner)
+
+    def enter(self, epoch: int) -> None:
+        """Take the stage in force at ``epoch`` if it is not the current one."""
+        index = stage_at(self.stages, epoch)
+        if index != self.index:
+            self.index = index
+            self.miner = self.stages[index][1]
+            self.sampler = self._sampler_for(self.miner)
+
+    def _sampler_for(self, miner: MinerConfig) -> RelationNegativeSampler:
+        return RelationNegativeSampler(
+            self.task.related,
+            generator=self.generator,
+            pool_size=miner.pool_size,
+            refresh_every=miner.refresh_every,
+            pool_excludes=(
+                self.task.lineage()
+                if miner.pool_excludes_descendants and self.task.hierarchical
+                else None
+            ),
+        )
