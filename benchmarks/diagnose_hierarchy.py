@@ -9,9 +9,15 @@ descendants (a leaf's parent, mostly), drawn at random from a run's closure, pri
   for all of them, those ranked first and those ranked worse than 10;
 * who the *intruders* are, the non-ancestors nearer to ``u`` than ``a``: under ``a``
   (siblings' side), ``u``'s descendants, or elsewhere, by the share of ``u``'s
-  ancestors they share.
+  ancestors they share;
+* with ``--by-size``, over the whole closure (one full reconstruction ranking): the
+  ranks of the relations by their ancestor's number of descendants, and the mean AP
+  of leaf and inner anchors. A directed ranking puts ``a``'s own descendants among
+  its negatives, so an inner node's ancestors must outrank its children, and the
+  leaves must then sit farther from their parent than the parent from the root:
+  the two kinds of anchors pull the embedding in opposite ways.
 
-    python benchmarks/diagnose_hierarchy.py runs/nouns_poincare_d10 [--samples 1500]
+    python benchmarks/diagnose_hierarchy.py runs/nouns_poincare_d10 [--samples 1500] [--by-size]
 
 The numbers in docs/recipes.md ("What holds the MAP below 0.8") came from this on the
 float64 checkpoint of epoch 1799.
@@ -25,6 +31,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from contrastkit.eval.reconstruction import reconstruction_ranking
 from contrastkit.functional.distances import PoincareDistance
 from contrastkit.graph.csr import gather_neighbors, has_edge, to_csr
 from contrastkit.train.checkpoint import load_checkpoint
@@ -43,6 +50,7 @@ def main() -> None:
     parser.add_argument("--max-descendants", type=int, default=10)
     parser.add_argument("--intruders", type=int, default=200, help="classified per relation")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--by-size", action="store_true", help="ranks by ancestor size too")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -112,6 +120,33 @@ def main() -> None:
     labels += ["under a (u's siblings' side)", "u's descendants"]
     for label, value in zip(labels, share, strict=True):
         print(f"intruders {label:>45}: {float(value):.1%}")
+    if args.by_size:
+        _by_ancestor_size(w, closure, descendants, config.loop.ball_eps)
+
+
+def _by_ancestor_size(w: Tensor, closure: Tensor, descendants: Tensor, ball_eps: float) -> None:
+    """Ranks of every relation by its ancestor's descendant count; AP of leaf and inner
+    anchors (the reconstruction MAP's conventions: directed, self excluded)."""
+    dist = PoincareDistance(eps=min(ball_eps, 1e-5))
+    result = reconstruction_ranking(w, closure, distance=dist, return_ranks=True)
+    assert result.ranks is not None and result.edges is not None
+    print(f"MAP {result.map:.4f}, mean rank {result.mean_rank:.2f}")
+    size = descendants[result.edges[1]]
+    for lo, hi in ((1, 10), (10, 100), (100, 1000), (1000, 10000), (10000, 10**9)):
+        m = (size >= lo) & (size < hi)
+        if m.any():
+            rk = result.ranks[m]
+            print(
+                f"ancestors with {lo}-{min(hi, 10**5) - 1} descendants: {int(m.sum()):7d} "
+                f"relations, mean rank {float(rk.mean()):6.1f}, first "
+                f"{float((rk == 1).double().mean()):.1%}"
+            )
+    leaf = descendants[result.anchors] == 0
+    ap = result.average_precision
+    print(
+        f"mean AP: {int(leaf.sum())} leaf anchors {float(ap[leaf].mean()):.3f}, "
+        f"{int((~leaf).sum())} inner anchors {float(ap[~leaf].mean()):.3f}"
+    )
 
 
 if __name__ == "__main__":
