@@ -103,6 +103,28 @@ def test_degree_burn_in_prefers_frequent_nodes() -> None:
     assert share_uniform < 0.02 < 0.1 < share_degree
 
 
+def test_degree_counts_a_node_as_a_target_only() -> None:
+    # a closure: node 1 under root 0, leaves 2..41 under node 1 (so also under 0).
+    # Targets: 0 of 41 relations, 1 of 40, leaves of none (weight floor 1), so a
+    # degree draw is a leaf with probability 40 / (41^.75 + 40^.75 + 40) ~ 0.52;
+    # counting either end (a leaf is the source of 2) would give ~0.64
+    leaves = torch.arange(2, 42)
+    ei = torch.cat(
+        [
+            torch.stack([leaves, torch.ones_like(leaves)]),
+            torch.stack([leaves, torch.zeros_like(leaves)]),
+            torch.tensor([[1], [0]]),
+        ],
+        dim=1,
+    )
+    sampler = _sampler(ei, 42, seed=3)
+    expected = torch.tensor([41.0, 40.0] + [1.0] * 40) ** 0.75
+    torch.testing.assert_close(sampler.degree_probs, (expected / expected.sum()).float())
+    draws, _ = sampler.shared(torch.zeros(20000, dtype=torch.long), 1, 1, "degree")
+    leaf_share = float((draws >= 2).float().mean())
+    assert abs(leaf_share - 40 / (41**0.75 + 40**0.75 + 40)) < 0.02
+
+
 def test_pool_required_for_hard() -> None:
     sampler = _sampler(_graph(10, 20, 0), 10)
     with pytest.raises(ValueError, match="refresh"):
