@@ -121,13 +121,14 @@ def main() -> None:
     for label, value in zip(labels, share, strict=True):
         print(f"intruders {label:>45}: {float(value):.1%}")
     if args.by_size:
-        _by_ancestor_size(w, closure, descendants, config.loop.ball_eps)
+        _by_ancestor_size(w, closure, descendants, dist)
 
 
-def _by_ancestor_size(w: Tensor, closure: Tensor, descendants: Tensor, ball_eps: float) -> None:
+def _by_ancestor_size(
+    w: Tensor, closure: Tensor, descendants: Tensor, dist: PoincareDistance
+) -> None:
     """Ranks of every relation by its ancestor's descendant count; AP of leaf and inner
     anchors (the reconstruction MAP's conventions: directed, self excluded)."""
-    dist = PoincareDistance(eps=min(ball_eps, 1e-5))
     result = reconstruction_ranking(w, closure, distance=dist, return_ranks=True)
     assert result.ranks is not None and result.edges is not None
     print(f"MAP {result.map:.4f}, mean rank {result.mean_rank:.2f}")
