@@ -59,6 +59,13 @@ def test_a_bad_stage_is_refused_naming_it(stages: str, message: str) -> None:
         )
 
 
+def test_a_stage_cannot_set_the_count_a_curriculum_schedules() -> None:
+    stage = "miner_stages=[{from_epoch: 2, set: {num_negatives: 10}}]"
+    load_config(None, [stage])  # fine without a curriculum
+    with pytest.raises(ConfigError, match=re.escape("cannot set num_negatives: schedule.curr")):
+        load_config(None, [stage, "schedule.curriculum=linear"])
+
+
 @pytest.mark.parametrize("sparse", ["always", "never"])
 def test_the_trainer_mines_only_from_the_stage_epoch(tmp_path: Path, sparse: str) -> None:
     cfg = load_config(

@@ -259,6 +259,10 @@ class TrainConfig:
         if self.loop.grad_cache_chunks > 1 and self.encoder.kind == "gnn":
             _fail("loop.grad_cache_chunks", "cannot chunk a full-graph GNN encoder; use 1")
         resolve_miner_stages(self.miner, self.miner_stages)  # validates every stage
+        if self.schedule.curriculum != "none" and any(
+            "num_negatives" in stage.set for stage in self.miner_stages
+        ):
+            _fail("miner_stages", "cannot set num_negatives: schedule.curriculum sets the count")
         sc = self.schedule
         if sc.loss_weights == "warmup" and set(sc.loss_weights_initial) != set(self.objectives):
             _fail(
