@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
@@ -136,6 +137,9 @@ class OptimConfig:
     # sparse table step only: cap on the length of one row's update (0: none); large
     # batches over a hierarchy sum a hub's gradients into one huge step otherwise
     max_row_step: float = 0.0
+    # at the start of each of these epochs the optimiser's state is reset to a fresh
+    # one's (Adagrad accumulators, Adam moments): after a burn-in, or a warm restart
+    restart_epochs: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.lr <= 0:
@@ -144,6 +148,9 @@ class OptimConfig:
             _fail("optim.max_row_step", f"must be >= 0, got {self.max_row_step}")
         if self.grad_clip < 0 or self.weight_decay < 0:
             _fail("optim.grad_clip/weight_decay", "must be >= 0")
+        epochs = self.restart_epochs
+        if any(e < 1 for e in epochs) or any(a >= b for a, b in pairwise(epochs)):
+            _fail("optim.restart_epochs", f"must be increasing epochs >= 1, got {epochs}")
 
 
 @dataclass

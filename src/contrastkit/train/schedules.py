@@ -5,7 +5,8 @@ place and checkpointed together.
 The LR factor is the product of the burn-in factor (``loop.burn_in_lr_scale``
 for the first ``loop.burn_in_epochs`` epochs, Nickel & Kiela 2017) and the
 warm-up/decay schedule of ``optim``; it is applied through
-``torch.optim.lr_scheduler.LambdaLR``.
+``torch.optim.lr_scheduler.LambdaLR``. At the start of each epoch of
+``optim.restart_epochs`` the optimiser's state is reset (:mod:`.optim_restart`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from contrastkit.schedules.loss_weights import LossWeightScheduler
 from contrastkit.schedules.temperature import TemperatureScheduler
 from contrastkit.train.config import TrainConfig
 from contrastkit.train.optim import OptimizerConfig, build_optimizer, clip_gradients
+from contrastkit.train.optim_restart import reset_optimizer_state
 
 
 class RunSchedules:
@@ -155,6 +157,8 @@ class RunSchedules:
 
     def end_of_epoch(self) -> None:
         self.epoch += 1
+        if self.epoch in self.config.optim.restart_epochs:
+            reset_optimizer_state(self.optimizer)
         if self.temperature_schedule is not None:
             self.temperature_schedule.step()
         if self.curriculum is not None:
