@@ -183,7 +183,7 @@ def cmd_mine(args: argparse.Namespace) -> int:
     with torch.no_grad():
         z = trainer.encoder.embed_all().detach()
     n = z.shape[0]
-    excl = build_exclusions(n, n, query_ids=torch.arange(n), edges=trainer.task.related)
+    excl = build_exclusions(n, n, query_ids=torch.arange(n), edges=trainer.task.known)
     result = mine(
         z,
         z,

@@ -5,12 +5,17 @@
 
 * ``train_edges`` ``[2, E]`` — the relations iterated over in batches (for a
   hierarchy, the transitive closure, child -> ancestor);
-* ``related`` — a CSR of every pair ``(u, w)`` that must never be drawn as a
-  negative for anchor ``u``: all known relations, held-out ones included. For a
-  hierarchy it is directed, as in Nickel & Kiela (2017): the negatives of
-  ``(u, v)`` are the ``w`` with ``(u, w)`` not a relation, so ``u``'s descendants
-  *are* negatives for ``u`` — exactly what the directed reconstruction ranking
-  asks (an ancestor must outrank a descendant). For other graphs it is symmetric;
+* ``related`` — a CSR of every pair ``(u, w)`` that training must never draw as a
+  negative for anchor ``u``: the training relations. Held-out relations are unknown
+  to training, so they can be drawn (and mined) as negatives, as PyG's
+  ``negative_sampling`` over the training edges does; masking them would leak the
+  test set into training. For a hierarchy it is directed, as in Nickel & Kiela
+  (2017): the negatives of ``(u, v)`` are the ``w`` with ``(u, w)`` not a relation,
+  so ``u``'s descendants *are* negatives for ``u`` — exactly what the directed
+  reconstruction ranking asks (an ancestor must outrank a descendant). For other
+  graphs it is symmetric;
+* ``known`` — the same over all relations, held-out ones included: what the
+  evaluation side filters (the validation batch's negatives, ``contrastkit mine``);
 * ``eval_edges`` — the relations the reconstruction ranking is computed over;
 * ``split`` — held-out positives/negatives for link prediction when
   ``test_fraction > 0``.
@@ -36,6 +41,7 @@ class GraphTask:
     train_edges: Tensor
     eval_edges: Tensor
     related: CSR
+    known: CSR
     split: LinkSplit | None
     hierarchical: bool
 
@@ -44,9 +50,9 @@ class GraphTask:
         return self.graph.num_nodes
 
     def lineage(self) -> CSR:
-        """Every pair related in either direction: for a hierarchy, each node's ancestors
-        and descendants (``related`` holds the ancestors only)."""
-        return _symmetric_csr(self.graph.edge_index, self.num_nodes)
+        """Every pair of training relations in either direction: for a hierarchy, each
+        node's ancestors and descendants (``related`` holds the ancestors only)."""
+        return _symmetric_csr(self.train_edges, self.num_nodes)
 
 
 def load_graph(config: DataConfig) -> tuple[GraphData, bool]:
@@ -94,11 +100,12 @@ def build_task(config: DataConfig, seed: int = 0) -> GraphTask:
     if graph.num_edges == 0:
         raise ConfigError(f"data.name {config.name!r} gave a graph with no edges")
     edges = graph.edge_index
-    related = (
-        to_csr(edges, num_nodes=graph.num_nodes)
-        if hierarchical
-        else _symmetric_csr(edges, graph.num_nodes)
-    )
+
+    def relations(pairs: Tensor) -> CSR:
+        if hierarchical:
+            return to_csr(pairs, num_nodes=graph.num_nodes)
+        return _symmetric_csr(pairs, graph.num_nodes)
+
     split: LinkSplit | None = None
     train_edges = edges
     if config.test_fraction > 0:
@@ -112,11 +119,13 @@ def build_task(config: DataConfig, seed: int = 0) -> GraphTask:
             seed=seed,
         )
         train_edges = split.train_edge_index()
+    related = relations(train_edges)
     return GraphTask(
         graph=graph,
         train_edges=train_edges,
         eval_edges=edges if split is None else train_edges,
         related=related,
+        known=related if split is None else relations(edges),
         split=split,
         hierarchical=hierarchical,
     )

@@ -22,6 +22,6 @@ def validation_layout(task: GraphTask, config: TrainConfig) -> tuple[RelationBat
         return None
     take = split.test_pos[:, :MAX_RELATIONS]
     gen = torch.Generator().manual_seed(config.loop.seed + 1)
-    sampler = RelationNegativeSampler(task.related, generator=gen)
+    sampler = RelationNegativeSampler(task.known, generator=gen)
     neg, mask = sampler.sample(take[0], config.miner.num_negatives, "uniform")
     return RelationBatch.from_ids(take[0], take[1], neg, mask, config.objective.temperature)
