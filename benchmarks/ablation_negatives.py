@@ -12,11 +12,13 @@ of the loop count against it) and then scored by the reconstruction ranking:
   that still score below the positive;
 * ``curriculum``: mixed negatives under a 3-stage linear curriculum (negatives
   12 -> 50 and the difficulty cap raised stage by stage);
+* ``late hard``: random negatives, then from epoch 150 mixed with 5 of the 50 hard
+  (``miner_stages``; the stage that lifts the noun Poincaré recipe);
 * ``temperature``: random negatives with the temperature annealed 2 -> 1 (cosine).
 
 Runs are sequential in one process on one thread, so they see the same machine.
 
-    python benchmarks/ablation_negatives.py                 # 90 s per variant (~10 min)
+    python benchmarks/ablation_negatives.py                 # 90 s per variant (~12 min)
     python benchmarks/ablation_negatives.py --budget 30     # quicker, less converged
 """
 
@@ -42,6 +44,10 @@ VARIANTS: dict[str, list[str]] = {
         "miner.strategy=mixed",
         "schedule.curriculum=linear",
         "schedule.curriculum_stages=3",
+    ],
+    "late hard (random, then 5 of 50 hard from epoch 150)": [
+        "miner.strategy=uniform",
+        "miner_stages=[{from_epoch: 150, set: {strategy: mixed, hard_ratio: 0.1}}]",
     ],
     "temperature 2 -> 1 (random)": [
         "miner.strategy=uniform",
