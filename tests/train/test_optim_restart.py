@@ -13,6 +13,7 @@ import torch
 
 from contrastkit.train.checkpoint import load_checkpoint
 from contrastkit.train.config import load_config
+from contrastkit.train.optim import CompositeOptimizer
 from contrastkit.train.optim_restart import reset_optimizer_state
 from contrastkit.train.row_adagrad import RowAdagrad
 from contrastkit.train.run import resume_config, train
@@ -119,3 +120,14 @@ def test_a_restart_at_the_end_leaves_a_fresh_state(tmp_path: Path) -> None:
     train(load_config(None, cfg))
     _, acc = _final(tmp_path)
     assert torch.equal(acc, torch.zeros_like(acc))
+
+
+def test_a_composite_optimiser_resets_each_inner_one() -> None:
+    dense, table = torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(4, 2))
+    inner = [torch.optim.Adam([dense], lr=0.1), RowAdagrad([table], lr=0.1)]
+    opt = CompositeOptimizer(inner)
+    dense.grad, table.grad = torch.ones(3), torch.ones(4, 2)
+    opt.step()
+    reset_optimizer_state(opt)
+    assert inner[0].state[dense] == {}
+    assert torch.equal(inner[1].state[table]["sum"], torch.zeros(4))

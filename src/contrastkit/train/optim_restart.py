@@ -28,11 +28,14 @@ from __future__ import annotations
 
 import torch
 
+from contrastkit.train.optim import CompositeOptimizer
+
 
 def _optimizers(optimizer: torch.optim.Optimizer) -> list[torch.optim.Optimizer]:
-    """The optimisers inside a composite (``.optimizers``), or ``[optimizer]``."""
-    inner = getattr(optimizer, "optimizers", None)
-    return list(inner) if inner is not None else [optimizer]
+    """The optimisers inside a :class:`CompositeOptimizer`, or ``[optimizer]``."""
+    if isinstance(optimizer, CompositeOptimizer):
+        return optimizer.optimizers
+    return [optimizer]
 
 
 @torch.no_grad()
