@@ -10,6 +10,7 @@ from contrastkit.graph.csr import CSR
 from contrastkit.train.config import DataConfig
 from contrastkit.train.negatives import RelationNegativeSampler
 from contrastkit.train.task import build_task
+from contrastkit.train.typed_config import ConfigError
 
 
 def _pairs(csr: CSR) -> set[tuple[int, int]]:
@@ -43,3 +44,32 @@ def test_a_held_out_ancestor_can_be_drawn_as_a_negative() -> None:
 def test_without_a_split_known_is_related() -> None:
     task = build_task(DataConfig(name="mammals"), seed=0)
     assert task.known is task.related
+
+
+def test_exclude_implied_relates_what_training_relations_chain_to() -> None:
+    plain = build_task(DataConfig(name="mammals", test_fraction=0.1), seed=0)
+    closed = build_task(DataConfig(name="mammals", test_fraction=0.1, exclude_implied=True), seed=0)
+    assert plain.split is not None and closed.split is not None
+    train = _pairs(plain.related)
+    # brute force: a held-out (u, v) is implied when v is reachable from u by kept relations
+    ancestors: dict[int, set[int]] = {}
+    for u, v in train:
+        ancestors.setdefault(u, set()).add(v)
+    held_out = set(zip(*plain.split.test_pos.tolist(), strict=True))
+    implied = set()
+    for u, v in held_out:
+        frontier, seen = set(ancestors.get(u, ())), set()
+        while frontier:
+            w = frontier.pop()
+            seen.add(w)
+            frontier |= ancestors.get(w, set()) - seen
+        if v in seen:
+            implied.add((u, v))
+    assert implied and implied != held_out  # both kinds occur on this split
+    assert _pairs(closed.related) == train | implied
+    assert _pairs(closed.known) == _pairs(plain.known)
+
+
+def test_exclude_implied_on_a_symmetric_graph_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"data\.exclude_implied.*'karate'"):
+        DataConfig(name="karate", test_fraction=0.1, exclude_implied=True)

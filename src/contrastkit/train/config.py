@@ -24,6 +24,7 @@ from contrastkit.train.miner_config import MinerConfig, MinerStage, resolve_mine
 from contrastkit.train.typed_config import ConfigError, apply_overrides, from_dict, to_dict
 
 DatasetName = Literal["mammals", "wordnet_nouns", "karate", "digits", "sbm", "edgelist"]
+HIERARCHIES: tuple[DatasetName, ...] = ("mammals", "wordnet_nouns")  # directed closures
 ObjectiveName = Literal["infonce", "triplet", "link", "local", "spectral", "norm"]
 OBJECTIVES: tuple[str, ...] = ("infonce", "triplet", "link", "local", "spectral", "norm")
 
@@ -45,6 +46,7 @@ class DataConfig:
     sbm_p_in: float = 0.05
     sbm_p_out: float = 0.002
     test_fraction: float = 0.0  # > 0: link-prediction split (N&K protocol for hierarchies)
+    exclude_implied: bool = False  # hierarchies: never draw what training relations imply
 
     def __post_init__(self) -> None:
         if self.name == "edgelist" and not self.path:
@@ -53,6 +55,8 @@ class DataConfig:
             _fail("data.test_fraction", f"must be in [0, 1), got {self.test_fraction}")
         if self.knn <= 0:
             _fail("data.knn", f"must be > 0, got {self.knn}")
+        if self.exclude_implied and self.name not in HIERARCHIES:
+            _fail("data.exclude_implied", f"needs a hierarchy {HIERARCHIES}, got {self.name!r}")
 
 
 @dataclass

@@ -12,8 +12,11 @@
   test set into training. For a hierarchy it is directed, as in Nickel & Kiela
   (2017): the negatives of ``(u, v)`` are the ``w`` with ``(u, w)`` not a relation,
   so ``u``'s descendants *are* negatives for ``u`` — exactly what the directed
-  reconstruction ranking asks (an ancestor must outrank a descendant). For other
-  graphs it is symmetric;
+  reconstruction ranking asks (an ancestor must outrank a descendant). With
+  ``data.exclude_implied`` it is the transitive closure of the training relations
+  instead: an is-a relation is transitive, so a pair that kept relations chain to
+  (``u -> w -> v``) is entailed by training data alone and is no negative (a false-
+  negative filter that uses no held-out label). For other graphs it is symmetric;
 * ``known`` — the same over all relations, held-out ones included: what the
   evaluation side filters (the validation batch's negatives, ``contrastkit mine``);
 * ``eval_edges`` — the relations the reconstruction ranking is computed over;
@@ -28,6 +31,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from contrastkit.data.closure import transitive_closure
 from contrastkit.data.graph_data import GraphData
 from contrastkit.data.splits import LinkSplit, link_split
 from contrastkit.graph.csr import CSR, to_csr
@@ -120,6 +124,8 @@ def build_task(config: DataConfig, seed: int = 0) -> GraphTask:
         )
         train_edges = split.train_edge_index()
     related = relations(train_edges)
+    if config.exclude_implied:  # DataConfig allows it for hierarchies only
+        related = to_csr(transitive_closure(train_edges, graph.num_nodes), graph.num_nodes)
     return GraphTask(
         graph=graph,
         train_edges=train_edges,
