@@ -67,6 +67,8 @@ def test_exclude_implied_relates_what_training_relations_chain_to() -> None:
             implied.add((u, v))
     assert implied and implied != held_out  # both kinds occur on this split
     assert _pairs(closed.related) == train | implied
+    reverse = {(v, u) for u, v in train | implied}
+    assert _pairs(closed.lineage()) == train | implied | reverse
     assert _pairs(closed.known) == _pairs(plain.known)
 
 

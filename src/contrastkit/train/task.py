@@ -54,9 +54,9 @@ class GraphTask:
         return self.graph.num_nodes
 
     def lineage(self) -> CSR:
-        """Every pair of training relations in either direction: for a hierarchy, each
-        node's ancestors and descendants (``related`` holds the ancestors only)."""
-        return _symmetric_csr(self.train_edges, self.num_nodes)
+        """``related`` in either direction: for a hierarchy, each node's ancestors and
+        descendants (``related`` holds the ancestors only)."""
+        return _symmetric_csr(self.related.to_edge_index(), self.num_nodes)
 
 
 def load_graph(config: DataConfig) -> tuple[GraphData, bool]:
