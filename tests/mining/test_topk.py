@@ -54,6 +54,17 @@ def test_k_larger_than_pool_is_masked():
     assert (i[:, :4] >= 0).all()
 
 
+def test_slots_left_empty_by_exclusions_hold_minus_one():
+    # one candidate left after the exclusions: the other slots are -inf / -1, not the
+    # ids of excluded rows
+    q, x = _data(1, 6, 3, torch.float32)
+    edges = to_csr(torch.tensor([[0, 0, 0, 0], [1, 2, 3, 4]]), num_nodes=6)
+    excl = build_exclusions(1, 6, query_ids=torch.tensor([0]), edges=edges)
+    s, i = exact_topk(q, x, 3, distance="dot", exclusions=excl)
+    assert i.tolist() == [[5, -1, -1]]
+    assert torch.isinf(s[0, 1:]).all()
+
+
 def _brute_excluded(q, x, ids, pos, ql, pl, edges_set):
     bad = torch.zeros(q.shape[0], x.shape[0], dtype=torch.bool)
     for r in range(q.shape[0]):

@@ -39,8 +39,9 @@ import torch
 from torch import Tensor
 
 from contrastkit._validation import check_float_tensor, check_positive_int
-from contrastkit.functional.distances import Distance
+from contrastkit.functional.distances import Distance, PoincareDistance, get_distance
 from contrastkit.mining.exclusions import Exclusions
+from contrastkit.mining.poincare_topk import poincare_topk
 from contrastkit.mining.pool import DEFAULT_MEMORY_BUDGET, PoolLike
 from contrastkit.mining.tiles import Bound, apply_bounds, bounded_copy, check_bounds, score_tiles
 
@@ -260,9 +261,17 @@ def exact_topk(
         distance, exclusions, memory_budget: see :func:`scan_topk`.
 
     Returns:
-        ``(scores [B, k], indices [B, k])``, scores larger = closer.
+        ``(scores [B, k], indices [B, k])``, scores larger = closer. A Poincaré distance
+        over a tensor pool scans an order-equivalent inner product instead
+        (:mod:`~contrastkit.mining.poincare_topk`): the same neighbours, one GEMM a tile.
     """
     check_positive_int("k", k)
+    dist = get_distance(distance)
+    if isinstance(dist, PoincareDistance) and isinstance(pool, Tensor):
+        # one GEMM scan of an order-equivalent inner product, then the k winners scored
+        return poincare_topk(
+            queries, pool, k, dist, exclusions=exclusions, memory_budget=memory_budget
+        )
     (top,), _ = scan_topk(
         queries,
         pool,
@@ -271,4 +280,5 @@ def exact_topk(
         exclusions=exclusions,
         memory_budget=memory_budget,
     )
-    return top.scores.masked_fill(top.keys == float("-inf"), float("-inf")), top.indices
+    empty = top.keys == float("-inf")
+    return top.scores.masked_fill(empty, float("-inf")), top.indices.masked_fill(empty, -1)
