@@ -27,6 +27,11 @@ x ``d`` = 10, ``K`` = 50 uniform negatives per relation, the distance-softmax lo
   ``graph.has_edge_grouped``, the loss fused by ``shared_relation_softmax_loss``).
   (e) and (f) keep the table in float32; (g) is the recipe as it is, whose table is
   float64 (``encoder.dtype``), so that it may reach 1e-8 of the ball's rim.
+* (h), (i) with ``--hard-stage``: the recipe's hard stage (float64; 5 of the 50
+  negatives drawn from each node's pool of its 50 closest non-ancestors, the pool
+  mined once before timing): (h) every relation's 50 its own, as the recipe runs it;
+  (i) the 45 uniform ones shared by groups of 32 relations, the 5 mined ones each
+  relation's own (``shared_relation_softmax_loss``'s ``own_negatives``).
 
 "gather" is the least a step must do: draw the negatives and gather the
 ``B x (K + 1)`` candidates. Steps are interleaved (a, b, c, gather, a, ...) and
@@ -36,6 +41,7 @@ its time. The issue's target is 500,000 relations/s at d = 10, K = 50.
     python benchmarks/bench_relation_step.py            # B in {1024, 4096, 16384}, 1 and 2 threads
     python benchmarks/bench_relation_step.py --quick    # fewer repeats (~20 s)
     python benchmarks/bench_relation_step.py --trainer-only   # just (e), (f), (g) (~2 min)
+    python benchmarks/bench_relation_step.py --hard-stage     # just (h), (i) (~3 min)
 
 At B = 16384 a ``[B, K + 1, d]`` float32 tensor is 33 MB, above glibc's largest
 dynamic mmap threshold (32 MB): every such tensor is mapped fresh and page-faulted on
@@ -248,8 +254,32 @@ def matmul_gflops() -> float:
 FLOPS_PER_RELATION = 20 * (NEGATIVES + 1) * DIM
 
 
-def trainer_rates(batches: list[int], threads: list[int], rounds: int) -> None:
-    """(e), (f) and (g): relations/s of ``Trainer.train_step`` on the WordNet noun closure."""
+# the recipe's optimiser (radagrad) for all; (e) draws N&K's per-relation negatives;
+# (e) and (f) keep a float32 table, (g) is the recipe as it is (float64)
+F32 = ["encoder.dtype=float32", "loop.ball_eps=1.0e-5"]
+TRAINER_PATHS: tuple[tuple[str, list[str]], ...] = (
+    ("(e) per relation", ["miner.shared_negatives=0", *F32]),
+    ("(f) shared/32", F32),
+    ("(g) recipe, f64", []),
+)
+# the recipe's hard stage (float64): 5 of 50 negatives mined from a pool of 50 per node,
+# (h) all 50 each relation's own, as the recipe runs it; (i) the 45 uniform ones shared
+HARD = ["miner.strategy=mixed", "miner.hard_ratio=0.1", "miner.pool_size=50"]
+HARD += ["miner.refresh_every=100000", "miner_stages=[]"]
+HARD_STAGE_PATHS: tuple[tuple[str, list[str]], ...] = (
+    ("(h) hard, per relation", [*HARD, "miner.shared_negatives=0"]),
+    ("(i) hard, shared/32", [*HARD, "miner.shared_negatives=32"]),
+)
+
+
+def trainer_rates(
+    batches: list[int],
+    threads: list[int],
+    rounds: int,
+    paths: tuple[tuple[str, list[str]], ...] = TRAINER_PATHS,
+) -> None:
+    """Relations/s of ``Trainer.train_step`` on the WordNet noun closure for each of
+    ``paths`` (name, config overrides of the noun recipe): (e), (f), (g) by default."""
     from pathlib import Path
 
     from contrastkit.train.config import load_config
@@ -257,14 +287,6 @@ def trainer_rates(batches: list[int], threads: list[int], rounds: int) -> None:
 
     recipe = Path(__file__).resolve().parents[1] / "configs" / "nouns_poincare_d10.yaml"
     trainers = {}
-    # the recipe's optimiser (radagrad) for all; (e) draws N&K's per-relation negatives;
-    # (e) and (f) keep a float32 table, (g) is the recipe as it is (float64)
-    f32 = ["encoder.dtype=float32", "loop.ball_eps=1.0e-5"]
-    paths = (
-        ("(e) per relation", ["miner.shared_negatives=0", *f32]),
-        ("(f) shared/32", f32),
-        ("(g) recipe, f64", []),
-    )
     for name, extra in paths:
         cfg = load_config(recipe, ["loop.progress=false", "loop.log_every=1000000", *extra])
         trainer = Trainer(cfg, run_dir="/tmp/contrastkit-bench-trainer")
@@ -305,9 +327,11 @@ def main() -> None:
     parser.add_argument("--phases", action="store_true", help="time the phases of (b)")
     parser.add_argument("--shared", type=int, default=32, help="relations per negative set, (d)")
     parser.add_argument("--trainer-only", action="store_true", help="only (e), (f) and (g)")
+    parser.add_argument("--hard-stage", action="store_true", help="only (h) and (i)")
     args = parser.parse_args()
-    if args.trainer_only:
-        trainer_rates(args.batch, args.threads, 3 if args.quick else 5)
+    if args.trainer_only or args.hard_stage:
+        paths = HARD_STAGE_PATHS if args.hard_stage else TRAINER_PATHS
+        trainer_rates(args.batch, args.threads, 3 if args.quick else 5, paths)
         return
     gen = torch.Generator().manual_seed(0)
     # a table spread over the ball as a trained one is (radii up to ~0.95)

@@ -1,5 +1,6 @@
 """Shared-negative relation softmax: equal to the per-relation kernel on written-out
-negatives (values and gradients, float64), gradcheck, masks, short groups, bad input."""
+negatives (values and gradients, float64), with and without each anchor's own
+negatives beside the shared ones, gradcheck, masks, short groups, bad input."""
 
 from __future__ import annotations
 
@@ -40,6 +41,61 @@ def test_equals_the_per_relation_loss_on_written_out_negatives(
     for ours, ref in zip(leaves, ref_leaves, strict=True):
         assert ours.grad is not None and ref.grad is not None
         torch.testing.assert_close(ours.grad, ref.grad)
+
+
+@pytest.mark.parametrize("distance", DISTANCES)
+@pytest.mark.parametrize(("b", "g"), [(12, 3), (10, 3)])
+def test_own_negatives_equal_the_per_relation_loss_after_the_shared_ones(
+    distance: str, b: int, g: int
+) -> None:
+    u, p, n, mask = _inputs(b, g, 5)
+    gen = torch.Generator().manual_seed(3)
+    h = (torch.rand(b, 2, u.shape[1], generator=gen, dtype=torch.float64) - 0.5) * 0.8
+    own_mask = torch.rand(b, 2, generator=gen) > 0.3
+    own_mask[0] = False  # an anchor whose own negatives are all dropped
+    m = -(-b // g)
+    leaves = [t.clone().requires_grad_() for t in (u, p, n, h)]
+    lu, lp, ln, lh = leaves
+    got = shared_relation_softmax_loss(lu, lp, ln, mask, 0.7, distance, lh, own_mask)
+    got.backward()
+    ref = [t.clone().requires_grad_() for t in (u, p, n, h)]
+    ru, rp, rn, rh = ref
+    cand = torch.cat([rp.unsqueeze(1), rn.repeat_interleave(m, dim=0)[:b], rh], dim=1)
+    want = relation_softmax_loss(ru, cand, torch.cat([mask, own_mask], 1), 0.7, distance)
+    want.backward()
+    torch.testing.assert_close(got, want)
+    for ours, theirs in zip(leaves, ref, strict=True):
+        assert ours.grad is not None and theirs.grad is not None
+        torch.testing.assert_close(ours.grad, theirs.grad)
+    assert lh.grad is not None and bool((lh.grad[~own_mask] == 0).all())
+
+
+def test_gradcheck_with_own_negatives() -> None:
+    u, p, n, mask = _inputs(7, 3, 4, d=3, seed=1)
+    h = torch.rand(7, 2, 3, dtype=torch.float64) * 0.4 - 0.2
+    own_mask = torch.tensor([[True, False]] * 7)
+    args = [t.requires_grad_() for t in (u, p, n, h)]
+
+    def loss(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        return shared_relation_softmax_loss(a, b, c, mask, 0.5, "poincare", e, own_mask)
+
+    assert torch.autograd.gradcheck(loss, args)
+
+
+def test_own_negatives_must_fit_the_anchors() -> None:
+    u, p, n, _ = _inputs(6, 2, 3)
+    with pytest.raises(ValueError, match="own_negatives must be"):
+        shared_relation_softmax_loss(u, p, n, own_negatives=torch.zeros(5, 2, 4, dtype=u.dtype))
+    with pytest.raises(ValueError, match="own_mask must have shape"):
+        shared_relation_softmax_loss(
+            u,
+            p,
+            n,
+            own_negatives=torch.zeros(6, 2, 4, dtype=u.dtype),
+            own_mask=torch.ones(6, 3, dtype=torch.bool),
+        )
+    with pytest.raises(ValueError, match="own_mask was given without"):
+        shared_relation_softmax_loss(u, p, n, own_mask=torch.ones(6, 2, dtype=torch.bool))
 
 
 @pytest.mark.parametrize("distance", DISTANCES)

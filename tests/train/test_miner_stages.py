@@ -67,11 +67,19 @@ def test_a_stage_cannot_set_the_count_a_curriculum_schedules() -> None:
 
 
 @pytest.mark.parametrize("sparse", ["always", "never"])
-def test_the_trainer_mines_only_from_the_stage_epoch(tmp_path: Path, sparse: str) -> None:
+@pytest.mark.parametrize("keep_shared", [False, True])
+def test_the_trainer_mines_only_from_the_stage_epoch(
+    tmp_path: Path, sparse: str, keep_shared: bool
+) -> None:
+    stages = UNIFORM_THEN_MIXED
+    if keep_shared:  # the stage mines 4 of 7 per relation and keeps 3 shared by groups of 8
+        stages = [*UNIFORM_THEN_MIXED[:3]]
+        stages += ["miner_stages=[{from_epoch: 2, set: {strategy: mixed, pool_size: 5}}]"]
+        stages += ["miner.hard_ratio=0.6"]
     cfg = load_config(
         None,
         [
-            *UNIFORM_THEN_MIXED,
+            *stages,
             "loop.burn_in_epochs=0",
             f"loop.sparse_step={sparse}",
             f"output.run_dir={tmp_path}",
@@ -86,10 +94,24 @@ def test_the_trainer_mines_only_from_the_stage_epoch(tmp_path: Path, sparse: str
         assert mined == (epoch >= 2), epoch
         assert trainer.miner.strategy == ("mixed" if epoch >= 2 else "uniform")
     assert trainer.sampler.pool is not None and trainer.sampler.pool.shape[1] == 5
+    u, _, negatives = trainer.relations_and_negatives(torch.arange(20))
+    if keep_shared:
+        assert negatives.shared is not None and negatives.shared.shape == (3, 3)
+        assert negatives.own is not None and negatives.own.shape == (20, 4)
+        assert negatives.group == 8 and negatives.mask.shape == (20, 7)
+        # every valid own negative comes from its anchor's hard pool (or a counted fallback)
+        in_pool = (trainer.sampler.pool[u].unsqueeze(2) == negatives.own.unsqueeze(1)).any(1)
+        valid = negatives.mask[:, 3:]
+        assert bool(in_pool[valid].all()) or trainer.sampler.fallbacks > 0
+    else:
+        assert negatives.shared is None and negatives.own is not None
+        assert negatives.own.shape == (20, 7)
 
 
-def test_a_run_resumed_after_the_switch_ends_bit_identical(tmp_path: Path) -> None:
+@pytest.mark.parametrize("shared", [0, 4])
+def test_a_run_resumed_after_the_switch_ends_bit_identical(tmp_path: Path, shared: int) -> None:
     base = ["data.name=karate", "encoder.dim=4", "loop.batch_size=16", "loop.burn_in_epochs=1"]
+    base += [f"miner.shared_negatives={shared}"]  # 4: the mixed stage keeps them shared
     base += ["loop.progress=false", "output.report=false", "eval.every_epochs=100"]
     base += ["optim.lr_schedule=constant"]  # a cosine decay would depend on loop.epochs
     base += ["miner.strategy=uniform", "miner.num_negatives=5", "miner.refresh_every=3"]

@@ -174,6 +174,36 @@ def test_shared_step_equals_the_step_on_expanded_negatives() -> None:
     torch.testing.assert_close(shared_table.weight.detach(), ref_table.weight.detach())
 
 
+def test_shared_step_with_own_negatives_equals_the_step_on_expanded_negatives() -> None:
+    # shared uniform negatives plus 2 of each relation's own (mined ones, in a run):
+    # the loss and row updates equal the per-relation path's on [shared..., own...]
+    n, b, k, h, group = 50, 10, 6, 2, 4
+    gen = torch.Generator().manual_seed(6)
+    u, v = torch.randint(0, n, (2, b), generator=gen)
+    neg = torch.randint(0, n, (-(-b // group), k), generator=gen)
+    own = torch.randint(0, n, (b, h), generator=gen)
+    mask = torch.rand(b, k + h, generator=gen) > 0.2
+    per = torch.cat([neg.repeat_interleave(group, dim=0)[:b], own], dim=1)
+    shared_table, ref_table = _table(n, "poincare"), _table(n, "poincare")
+    dist = get_distance("poincare")
+    shared, ref = SparseTableStep(shared_table, dist), SparseTableStep(ref_table, dist)
+    loss, (gu, gp, gn, gh) = shared.shared_loss_and_grads(
+        u, v, neg, mask[:, :k], 0.7, None, own, mask[:, k:]
+    )
+    rows = [
+        (u, gu),
+        (v, gp),
+        (neg.reshape(-1), gn.flatten(0, 1)),
+        (own.reshape(-1), gh.flatten(0, 1)),
+    ]
+    shared.apply(rows, lr=0.3)
+    cand = torch.cat([v.unsqueeze(1), per], dim=1)
+    ref_loss, grads = ref.loss_and_grads(u, cand, mask, 0.7)
+    ref.apply(ref.candidate_rows(u, cand, grads), lr=0.3)
+    torch.testing.assert_close(loss, ref_loss)
+    torch.testing.assert_close(shared_table.weight.detach(), ref_table.weight.detach())
+
+
 def test_shared_negatives_mask_each_anchors_relations(tmp_path: Path) -> None:
     from contrastkit.graph.csr import has_edge
 
@@ -192,7 +222,7 @@ def test_shared_negatives_mask_each_anchors_relations(tmp_path: Path) -> None:
     trainer.train_step(torch.arange(64))
     assert not torch.equal(trainer.encoder.state_dict()["table.weight"], before)
     with pytest.raises(ConfigError, match="shared_negatives"):
-        load_config(None, [*BASE, "miner.shared_negatives=8", "miner.strategy=mixed"])
+        load_config(None, [*BASE, "miner.shared_negatives=8", "miner.strategy=hard"])
 
 
 @pytest.mark.parametrize("manifold", ["euclidean", "poincare"])

@@ -6,8 +6,12 @@ those of :mod:`~contrastkit.functional.relation_kernels` (Poincaré, squared L2,
 and the loss is Nickel & Kiela's, the positive against the group's negatives:
 
 .. math::
-    \ell_b = \log\Big(e^{s_{b+}/\tau} + \sum_{k:\,\mathrm{mask}_{bk}} e^{s_{bk}/\tau}\Big)
-             - s_{b+}/\tau, \qquad L = \frac{1}{B}\sum_b \ell_b .
+    \ell_b = \log\Big(e^{s_{b+}/\tau} + \sum_{k:\,\mathrm{mask}_{bk}} e^{s_{bk}/\tau}
+             + \sum_{h:\,\mathrm{own\_mask}_{bh}} e^{s_{bh}/\tau}\Big)
+             - s_{b+}/\tau, \qquad L = \frac{1}{B}\sum_b \ell_b ,
+
+the last sum over negatives of anchor ``b``'s own (``own_negatives [B, H, d]``, e.g.
+mined hard ones beside the shared uniform ones), scored per relation as the positive is.
 
 The ``[G, m, K]`` negative scores come from one batched product, via
 :math:`\|u - n\|^2 = \|u\|^2 + \|n\|^2 - 2\,u \cdot n`. That form cancels when
@@ -41,14 +45,15 @@ _XM1_FLOOR = {torch.float64: 1e-12}  # as relation_kernels: where arcosh's gradi
 
 
 class SharedNegativeSoftmax(torch.autograd.Function):
-    """``forward(pos [B], u [B, d], n [G, K, d], keep [B, K] | None, inv_t, kind, k, eps)``
-    -> the mean loss; ``pos``: the positives' scores (their gradient flows back through
-    whatever computed them)."""
+    """``forward(own [B, C], u [B, d], n [G, K, d], keep [B, K] | None, inv_t, kind, k,
+    eps)`` -> the mean loss; ``own``: each anchor's own scores, its positive in column 0
+    and then its own negatives (``-inf`` where masked); their gradient flows back
+    through whatever computed them."""
 
     @staticmethod
     def forward(
         ctx: Any,
-        pos: Tensor,
+        own: Tensor,
         u: Tensor,
         n: Tensor,
         keep: Tensor | None,
@@ -100,12 +105,14 @@ class SharedNegativeSoftmax(torch.autograd.Function):
                 torch.logical_not(keep, out=drop[:b])
             drop[b:] = True
             flat.masked_fill_(drop, -math.inf)
-        p = torch.cat([pos * inv_t, pos.new_zeros(pad)]) if pad else pos * inv_t
-        top = torch.maximum(flat.amax(1), p)
+        p = own * inv_t
+        if pad:
+            p = torch.cat([p, p.new_zeros(pad, p.shape[1])])
+        top = torch.maximum(flat.amax(1), p.amax(1))
         e = flat.sub_(top.unsqueeze(1)).exp_()  # in place: the softmax numerators
-        ep = (p - top).exp_()
-        z = e.sum(1).add_(ep)
-        loss = (z.log() + top - p)[:b].mean()
+        ep = (p - top.unsqueeze(1)).exp_()  # [G m, C], 0 where an own negative is masked
+        z = e.sum(1).add_(ep.sum(1))
+        loss = (z.log() + top - p[:, 0])[:b].mean()
         ctx.save_for_backward(grid, n, e, ep, z, alpha, beta, xc, root)
         ctx.shape, ctx.kind, ctx.inv_t, ctx.k = (b, g, m, kk), kind, inv_t, k
         return loss
@@ -119,7 +126,8 @@ class SharedNegativeSoftmax(torch.autograd.Function):
         # dL/ds over the softmax: p_j / tau for the negatives, (p_+ - 1) / tau for the positive
         share = scale.mul(inv_t).div(z)  # [G m]
         share[b:] = 0.0
-        gpos = (ep * share - scale * inv_t)[:b]
+        gown = (ep * share.unsqueeze(1))[:b]
+        gown[:, 0] -= scale * inv_t
         # out of place: a second backward (retain_graph) must find e as it was
         ds = e.view(g * m, kk).mul(share.unsqueeze(1)).view(g, m, kk)
         if ctx.kind == "dot":
@@ -146,7 +154,7 @@ class SharedNegativeSoftmax(torch.autograd.Function):
                 cn.add_(col_extra)
             gu = torch.baddbmm(grid * ru, s, n, alpha=-1.0)
             gn = torch.baddbmm(n * cn, s.transpose(1, 2), grid, alpha=-1.0)
-        return gpos, gu.reshape(g * m, -1)[:b], gn, None, None, None, None, None
+        return gown, gu.reshape(g * m, -1)[:b], gn, None, None, None, None, None
 
 
 def shared_relation_softmax_loss(
@@ -156,14 +164,18 @@ def shared_relation_softmax_loss(
     mask: Tensor | None = None,
     temperature: float = 1.0,
     distance: str | Distance = "poincare",
+    own_negatives: Tensor | None = None,
+    own_mask: Tensor | None = None,
 ) -> Tensor:
     r"""Mean relation softmax of anchors ``u [B, d]`` with positives ``p [B, d]`` against
-    negatives ``n [G, K, d]`` shared by groups of ``ceil(B / G)`` consecutive anchors.
+    negatives ``n [G, K, d]`` shared by groups of ``ceil(B / G)`` consecutive anchors,
+    and each anchor's ``own_negatives [B, H, d]`` if given.
 
     Equal in value and gradient to :func:`~contrastkit.functional.relation_kernels.
-    relation_softmax_loss` with each anchor's group negatives written out; ``mask``
-    ``[B, K]`` (True = a real negative) drops the others for that anchor. The fused
-    backward (:class:`SharedNegativeSoftmax`) is the trainer's shared-negatives step.
+    relation_softmax_loss` with each anchor's group negatives written out, followed by
+    its own; ``mask [B, K]`` and ``own_mask [B, H]`` (True = a real negative) drop the
+    others for that anchor. The fused backward (:class:`SharedNegativeSoftmax`) is the
+    trainer's shared-negatives step; own negatives are how mined ones join it.
 
     Example:
         >>> u, p = torch.rand(6, 3) * 0.1, torch.rand(6, 3) * 0.1
@@ -185,6 +197,21 @@ def shared_relation_softmax_loss(
     keep = check_mask("mask", mask, (b, kk))
     inv_t = 1.0 / check_temperature(temperature)
     kind, k, eps = resolve_relation_distance(distance)
-    pos = relation_scores(u, p.unsqueeze(1), distance).squeeze(1)
-    loss: Tensor = SharedNegativeSoftmax.apply(pos, u, n, keep, float(inv_t), kind, k, eps)
+    candidates = p.unsqueeze(1)
+    own_keep = None
+    if own_negatives is not None:
+        check_float_tensor("own_negatives", own_negatives, ndim=3)
+        if own_negatives.shape[0] != b or own_negatives.shape[2] != d:
+            raise ValueError(
+                f"own_negatives must be [{b}, H, {d}], got {tuple(own_negatives.shape)}"
+            )
+        own_keep = check_mask("own_mask", own_mask, tuple(own_negatives.shape[:2]))
+        candidates = torch.cat([candidates, own_negatives], dim=1)
+    elif own_mask is not None:
+        raise ValueError("own_mask was given without own_negatives")
+    own = relation_scores(u, candidates, distance)  # [B, 1 + H], the positive first
+    if own_keep is not None:
+        dropped = torch.cat([own_keep.new_zeros(b, 1), ~own_keep], dim=1)
+        own = own.masked_fill(dropped, -math.inf)
+    loss: Tensor = SharedNegativeSoftmax.apply(own, u, n, keep, float(inv_t), kind, k, eps)
     return loss

@@ -46,17 +46,18 @@ class MinerConfig:
     pool_excludes_descendants: bool = False
     # > 0: groups of this many consecutive relations share their uniform negatives
     # (PyTorch-BigGraph's batching; true relations of each anchor are masked, not
-    # redrawn); 0: every relation draws its own (Nickel & Kiela)
+    # redrawn), a mixed miner's hard ones stay per relation; 0: every relation draws
+    # its own (Nickel & Kiela)
     shared_negatives: int = 0
 
     def __post_init__(self) -> None:
         if self.shared_negatives < 0:
             _fail("miner.shared_negatives", f"must be >= 0, got {self.shared_negatives}")
-        if self.shared_negatives > 0 and self.strategy != "uniform":
+        if self.shared_negatives > 0 and self.strategy not in ("uniform", "mixed"):
             _fail(
                 "miner.shared_negatives",
-                f"needs miner.strategy 'uniform' (mined negatives are per anchor), "
-                f"got {self.strategy!r}",
+                f"needs miner.strategy 'uniform' or 'mixed' (the uniform negatives are "
+                f"shared, mined ones stay each relation's own), got {self.strategy!r}",
             )
         if self.num_negatives <= 0:
             _fail("miner.num_negatives", f"must be > 0, got {self.num_negatives}")

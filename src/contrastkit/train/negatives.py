@@ -27,6 +27,7 @@ pool entries whose difficulty :math:`s(u,n) - s(u,v) + 1` exceeds it are not use
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
@@ -41,6 +42,32 @@ from contrastkit.mining.topk import exact_topk
 
 Strategy = Literal["uniform", "degree", "hard", "semihard", "mixed"]
 STRATEGIES: tuple[Strategy, ...] = ("uniform", "degree", "hard", "semihard", "mixed")
+
+
+@dataclass
+class RelationNegatives:
+    """The negatives of ``B`` relations as a step consumes them: ``shared [G, Ks]`` ids
+    common to each group of ``group`` consecutive anchors (PyTorch-BigGraph's batching),
+    ``own [B, Ko]`` ids of each anchor's own (N&K's sampling, or mined ones beside
+    shared uniform ones), either part possibly absent, and ``mask [B, Ks + Ko]`` (True =
+    a real negative), the shared columns first."""
+
+    mask: Tensor
+    shared: Tensor | None = None
+    own: Tensor | None = None
+    group: int = 0
+
+    @property
+    def num_shared(self) -> int:
+        return 0 if self.shared is None else self.shared.shape[1]
+
+    def per_anchor(self) -> Tensor:
+        """All of them written out per anchor, ``[B, Ks + Ko]`` (the generic step's layout)."""
+        b = self.mask.shape[0]
+        parts = [] if self.shared is None else [self.shared.repeat_interleave(self.group, 0)[:b]]
+        if self.own is not None:
+            parts.append(self.own)
+        return parts[0] if len(parts) == 1 else torch.cat(parts, 1)
 
 
 class RelationNegativeSampler:
@@ -192,16 +219,13 @@ class RelationNegativeSampler:
         n_hard = k if strategy in ("hard", "semihard") else round(hard_ratio * k)
         parts, masks = [], []
         if n_hard > 0:
-            hard, hmask = self._from_pool(
-                u, n_hard, positive_scores, strategy == "semihard", max_difficulty
+            hard, hmask = self.mined(
+                u,
+                n_hard,
+                semihard=strategy == "semihard",
+                positive_scores=positive_scores,
+                max_difficulty=max_difficulty,
             )
-            # slots the pool could not fill are refilled uniformly, and counted
-            missing = ~hmask
-            if bool(missing.any()):
-                self.fallbacks += int(missing.sum())
-                fill, fmask = self.random(u, n_hard)
-                hard = torch.where(missing, fill, hard)
-                hmask = hmask | (missing & fmask)
             parts.append(hard)
             masks.append(hmask)
         if k - n_hard > 0:
@@ -209,6 +233,26 @@ class RelationNegativeSampler:
             parts.append(rnd)
             masks.append(rmask)
         return torch.cat(parts, 1), torch.cat(masks, 1)
+
+    def mined(
+        self,
+        u: Tensor,
+        k: int,
+        *,
+        semihard: bool = False,
+        positive_scores: Tensor | None = None,
+        max_difficulty: float | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """``k`` negatives per anchor from the hard pool (``[B, k]`` ids and mask); slots
+        the pool cannot fill are refilled uniformly and counted in :attr:`fallbacks`."""
+        hard, hmask = self._from_pool(u, k, positive_scores, semihard, max_difficulty)
+        missing = ~hmask
+        if bool(missing.any()):
+            self.fallbacks += int(missing.sum())
+            fill, fmask = self.random(u, k)
+            hard = torch.where(missing, fill, hard)
+            hmask = hmask | (missing & fmask)
+        return hard, hmask
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -216,22 +216,33 @@ class SparseTableStep:
         mask: Tensor | None,
         temperature: float,
         total: Callable[[Tensor], Tensor] | None = None,
-    ) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor]]:
+        own: Tensor | None = None,
+        own_mask: Tensor | None = None,
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:
         """As :meth:`loss_and_grads` with negatives shared by groups of relations
         (PyTorch-BigGraph's batching): relation ``i`` uses ``negatives[i // m]``,
-        ``m = ceil(B / G)`` for ``negatives [G, K]``; ``mask [B, K]``. The loss is
-        :func:`~contrastkit.functional.shared_relation_loss.shared_relation_softmax_loss`
-        (fused, hand-written backward): ``G K`` rows gathered instead of ``B K``.
-        Returns gradients for the anchor, positive and negative rows, ``[B, d]``,
-        ``[B, d]``, ``[G, K, d]``."""
+        ``m = ceil(B / G)`` for ``negatives [G, K]``; ``mask [B, K]``; and, if given,
+        its ``own [B, H]`` negatives too (``own_mask [B, H]``; mined ones, say). The
+        loss is :func:`~contrastkit.functional.shared_relation_loss.
+        shared_relation_softmax_loss` (fused, hand-written backward): ``G K + B H`` rows
+        gathered instead of ``B (K + H)``. Returns gradients for the anchor, positive,
+        shared negative and own negative rows, ``[B, d]``, ``[B, d]``, ``[G, K, d]``
+        and ``[B, H, d]`` (the last only with ``own``)."""
         g, k = negatives.shape
         u = self._gather(anchors).requires_grad_()
         p = self._gather(positives).requires_grad_()
         n = self._gather(negatives.reshape(-1)).reshape(g, k, -1).requires_grad_()
+        leaves = [u, p, n]
+        h = None
+        if own is not None:
+            h = self._gather(own.reshape(-1)).reshape(*own.shape, -1).requires_grad_()
+            leaves.append(h)
         with torch.enable_grad():
-            loss = shared_relation_softmax_loss(u, p, n, mask, temperature, self.distance)
-            gu, gp, gn = torch.autograd.grad(loss if total is None else total(loss), (u, p, n))
-        return loss.detach(), (gu, gp, gn)
+            loss = shared_relation_softmax_loss(
+                u, p, n, mask, temperature, self.distance, h, own_mask
+            )
+            grads = torch.autograd.grad(loss if total is None else total(loss), leaves)
+        return loss.detach(), tuple(grads)
 
     @torch.no_grad()
     def apply(

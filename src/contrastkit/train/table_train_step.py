@@ -31,7 +31,7 @@ def sparse_train_step(trainer: Trainer, idx: Tensor, start: float) -> dict[str, 
     step = trainer.table_step
     if step is None:
         raise ValueError("sparse_train_step needs a trainer with a table_step")
-    u, v, neg, mask = trainer.relations_and_negatives(idx)
+    u, v, negatives = trainer.relations_and_negatives(idx)
     temperature = trainer.schedules.temperature()
     captured: list[CombinedLoss] = []
 
@@ -40,19 +40,25 @@ def sparse_train_step(trainer: Trainer, idx: Tensor, start: float) -> dict[str, 
         return captured[-1].total
 
     grads: tuple[Tensor, ...]
-    if trainer.miner.shared_negatives > 0:
-        _, grads = step.shared_loss_and_grads(u, v, neg, mask, temperature, total)
-        rows = [(u, grads[0]), (v, grads[1]), (neg.reshape(-1), grads[2].flatten(0, 1))]
+    shared, own, mask = negatives.shared, negatives.own, negatives.mask
+    if shared is not None:
+        ks = negatives.num_shared
+        own_mask = None if own is None else mask[:, ks:]
+        _, grads = step.shared_loss_and_grads(
+            u, v, shared, mask[:, :ks], temperature, total, own, own_mask
+        )
+        rows = [(u, grads[0]), (v, grads[1]), (shared.reshape(-1), grads[2].flatten(0, 1))]
+        if own is not None:
+            rows.append((own.reshape(-1), grads[3].flatten(0, 1)))
     else:
-        candidates = torch.cat([v.unsqueeze(1), neg], dim=1)
+        assert own is not None  # a RelationNegatives has one part at least
+        candidates = torch.cat([v.unsqueeze(1), own], dim=1)
         _, grads = step.loss_and_grads(u, candidates, mask, temperature, total)
         rows = step.candidate_rows(u, candidates, grads)
     combined = captured[0]
     record: dict[str, Any] = {}
     if (trainer.step + 1) % trainer.config.loop.log_every == 0:
-        layout, nodes = RelationBatch.from_ids(
-            u, v, trainer.per_anchor_negatives(neg, u), mask, temperature
-        )
+        layout, nodes = RelationBatch.from_ids(u, v, negatives.per_anchor(), mask, temperature)
         with torch.no_grad():
             batch = dataclasses.replace(layout, z=trainer.encoder(nodes))
         record = step_record(trainer, batch, combined, idx.numel(), time.perf_counter() - start)

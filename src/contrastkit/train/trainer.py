@@ -27,7 +27,7 @@ from contrastkit.train.evaluation import evaluate_task
 from contrastkit.train.grad_cache import grad_cache_step
 from contrastkit.train.miner_config import MinerConfig
 from contrastkit.train.miner_schedule import MinerSchedule
-from contrastkit.train.negatives import RelationNegativeSampler, Strategy
+from contrastkit.train.negatives import RelationNegatives, RelationNegativeSampler, Strategy
 from contrastkit.train.objectives import RelationBatch, objective_losses
 from contrastkit.train.progress import MetricsWriter, ProgressBar
 from contrastkit.train.schedules import RunSchedules
@@ -92,30 +92,27 @@ class Trainer:
 
     # ---- one step -------------------------------------------------------------
     def _relation_batch(self, idx: Tensor) -> tuple[RelationBatch, Tensor]:
-        u, v, neg, mask = self.relations_and_negatives(idx)
+        u, v, negatives = self.relations_and_negatives(idx)
         return RelationBatch.from_ids(
-            u, v, self.per_anchor_negatives(neg, u), mask, self.schedules.temperature()
+            u, v, negatives.per_anchor(), negatives.mask, self.schedules.temperature()
         )
 
-    def per_anchor_negatives(self, neg: Tensor, u: Tensor) -> Tensor:
-        """Shared negatives ``[G, K]`` repeated for each anchor, ``[B, K]``."""
-        group = self.miner.shared_negatives
-        return neg.repeat_interleave(group, dim=0)[: u.numel()] if group > 0 else neg
-
-    def relations_and_negatives(self, idx: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Anchors ``u [B]``, positives ``v [B]``, negatives ``[B, K]`` (``[G, K]`` with
-        ``miner.shared_negatives``) and their mask ``[B, K]`` for the training relations
-        ``idx [B]``: the sampling of a step (burn-in, curriculum, mining), shared by the
-        generic and the sparse table step."""
+    def relations_and_negatives(self, idx: Tensor) -> tuple[Tensor, Tensor, RelationNegatives]:
+        """Anchors ``u [B]``, positives ``v [B]`` and the negatives of the training
+        relations ``idx [B]``: the sampling of a step (burn-in, curriculum, mining),
+        shared by the generic and the sparse table step. With ``miner.shared_negatives``
+        the uniform ones are shared by groups of relations, and a ``mixed`` miner's
+        mined ones are each relation's own."""
         miner = self.miner
         u, v = self.task.train_edges[0, idx], self.task.train_edges[1, idx]
         k = self.schedules.num_negatives(miner.num_negatives)
         strategy: Strategy = miner.strategy
         if self.epoch < self.config.loop.burn_in_epochs and miner.burn_in_degree:
             strategy = "degree"
-        if miner.shared_negatives > 0:
-            neg, mask = self.sampler.shared(u, k, miner.shared_negatives, strategy)
-            return u, v, neg, mask
+        group = miner.shared_negatives
+        if group > 0 and strategy in ("uniform", "degree"):
+            neg, mask = self.sampler.shared(u, k, group, strategy)
+            return u, v, RelationNegatives(mask, shared=neg, group=group)
         pos_scores = None
         max_difficulty = self.schedules.max_difficulty()
         if strategy not in ("uniform", "degree"):
@@ -127,6 +124,16 @@ class Trainer:
                 if strategy == "semihard" or max_difficulty is not None:
                     pos_scores = self.distance.score_paired(self.encoder(u), self.encoder(v))
             self.encoder.train()
+        if group > 0:  # mixed (MinerConfig allows no other): at least one shared negative
+            n_own = min(round(miner.hard_ratio * k), k - 1)
+            neg, mask = self.sampler.shared(u, k - n_own, group)
+            if n_own == 0:
+                return u, v, RelationNegatives(mask, shared=neg, group=group)
+            own, own_mask = self.sampler.mined(
+                u, n_own, positive_scores=pos_scores, max_difficulty=max_difficulty
+            )
+            both = torch.cat([mask, own_mask], 1)
+            return u, v, RelationNegatives(both, shared=neg, own=own, group=group)
         neg, mask = self.sampler.sample(
             u,
             k,
@@ -135,7 +142,7 @@ class Trainer:
             hard_ratio=miner.hard_ratio,
             max_difficulty=max_difficulty,
         )
-        return u, v, neg, mask
+        return u, v, RelationNegatives(mask, own=neg)
 
     def _autocast(self) -> Any:
         """bf16 autocast on CPU for feature encoders (``loop.autocast``); a no-op otherwise."""
