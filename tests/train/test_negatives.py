@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from contrastkit.functional.distances import get_distance
 from contrastkit.graph.csr import has_edge, to_csr
-from contrastkit.train.negatives import RelationNegativeSampler
+from contrastkit.train.negatives import RelationNegatives, RelationNegativeSampler
 
 
 def _graph(n: int, e: int, seed: int) -> torch.Tensor:
@@ -188,3 +188,15 @@ def test_the_trainer_passes_the_lineage_only_when_asked(tmp_path: object) -> Non
     assert plain.pool_excludes is plain.related
     both = Trainer(load_config(None, [*base, "miner.pool_excludes_descendants=true"])).sampler
     assert both.pool_excludes.col.numel() == 2 * plain.related.col.numel()
+
+
+def test_relation_negatives_write_shared_then_own_per_anchor() -> None:
+    shared = torch.tensor([[7, 8], [9, 10]])
+    own = torch.tensor([[1], [2], [3]])
+    negs = RelationNegatives(torch.ones(3, 3, dtype=torch.bool), shared=shared, own=own, group=2)
+    assert negs.num_shared == 2
+    assert negs.per_anchor().tolist() == [[7, 8, 1], [7, 8, 2], [9, 10, 3]]
+    with pytest.raises(ValueError, match="neither"):
+        RelationNegatives(torch.ones(3, 3, dtype=torch.bool))
+    with pytest.raises(ValueError, match="group must be > 0"):
+        RelationNegatives(torch.ones(3, 2, dtype=torch.bool), shared=shared)

@@ -57,6 +57,12 @@ class RelationNegatives:
     own: Tensor | None = None
     group: int = 0
 
+    def __post_init__(self) -> None:
+        if self.shared is None and self.own is None:
+            raise ValueError("RelationNegatives needs shared or own negatives, got neither")
+        if self.shared is not None and self.group <= 0:
+            raise ValueError(f"group must be > 0 with shared negatives, got {self.group}")
+
     @property
     def num_shared(self) -> int:
         return 0 if self.shared is None else self.shared.shape[1]

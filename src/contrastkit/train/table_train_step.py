@@ -51,8 +51,7 @@ def sparse_train_step(trainer: Trainer, idx: Tensor, start: float) -> dict[str, 
         if own is not None:
             rows.append((own.reshape(-1), grads[3].flatten(0, 1)))
     else:
-        assert own is not None  # a RelationNegatives has one part at least
-        candidates = torch.cat([v.unsqueeze(1), own], dim=1)
+        candidates = torch.cat([v.unsqueeze(1), negatives.per_anchor()], dim=1)  # own only
         _, grads = step.loss_and_grads(u, candidates, mask, temperature, total)
         rows = step.candidate_rows(u, candidates, grads)
     combined = captured[0]
