@@ -27,12 +27,13 @@ from contrastkit.train.evaluation import evaluate_task
 from contrastkit.train.grad_cache import grad_cache_step
 from contrastkit.train.miner_config import MinerConfig
 from contrastkit.train.miner_schedule import MinerSchedule
-from contrastkit.train.negatives import RelationNegatives, RelationNegativeSampler, Strategy
+from contrastkit.train.negatives import RelationNegatives, RelationNegativeSampler
 from contrastkit.train.objectives import RelationBatch, objective_losses
 from contrastkit.train.progress import MetricsWriter, ProgressBar
 from contrastkit.train.schedules import RunSchedules
 from contrastkit.train.snapshots import SnapshotRecorder
 from contrastkit.train.step_metrics import step_record
+from contrastkit.train.step_negatives import relations_and_negatives
 from contrastkit.train.table_step import build_sparse_step
 from contrastkit.train.table_train_step import sparse_train_step
 from contrastkit.train.task import GraphTask, build_task
@@ -98,51 +99,9 @@ class Trainer:
         )
 
     def relations_and_negatives(self, idx: Tensor) -> tuple[Tensor, Tensor, RelationNegatives]:
-        """Anchors ``u [B]``, positives ``v [B]`` and the negatives of the training
-        relations ``idx [B]``: the sampling of a step (burn-in, curriculum, mining),
-        shared by the generic and the sparse table step. With ``miner.shared_negatives``
-        the uniform ones are shared by groups of relations, and a ``mixed`` miner's
-        mined ones are each relation's own."""
-        miner = self.miner
-        u, v = self.task.train_edges[0, idx], self.task.train_edges[1, idx]
-        k = self.schedules.num_negatives(miner.num_negatives)
-        strategy: Strategy = miner.strategy
-        if self.epoch < self.config.loop.burn_in_epochs and miner.burn_in_degree:
-            strategy = "degree"
-        group = miner.shared_negatives
-        if group > 0 and strategy in ("uniform", "degree"):
-            neg, mask = self.sampler.shared(u, k, group, strategy)
-            return u, v, RelationNegatives(mask, shared=neg, group=group)
-        pos_scores = None
-        max_difficulty = self.schedules.max_difficulty()
-        if strategy not in ("uniform", "degree"):
-            # mining reads the current embedding without dropout noise
-            self.encoder.eval()
-            with torch.no_grad():
-                if self.sampler.needs_refresh(self.step):
-                    self.sampler.refresh(self.encoder.embed_all(), self.distance, self.step)
-                if strategy == "semihard" or max_difficulty is not None:
-                    pos_scores = self.distance.score_paired(self.encoder(u), self.encoder(v))
-            self.encoder.train()
-        if group > 0:  # mixed (MinerConfig allows no other): at least one shared negative
-            n_own = min(round(miner.hard_ratio * k), k - 1)
-            neg, mask = self.sampler.shared(u, k - n_own, group)
-            if n_own == 0:
-                return u, v, RelationNegatives(mask, shared=neg, group=group)
-            own, own_mask = self.sampler.mined(
-                u, n_own, positive_scores=pos_scores, max_difficulty=max_difficulty
-            )
-            both = torch.cat([mask, own_mask], 1)
-            return u, v, RelationNegatives(both, shared=neg, own=own, group=group)
-        neg, mask = self.sampler.sample(
-            u,
-            k,
-            strategy,
-            positive_scores=pos_scores,
-            hard_ratio=miner.hard_ratio,
-            max_difficulty=max_difficulty,
-        )
-        return u, v, RelationNegatives(mask, own=neg)
+        """Anchors, positives and negatives of the training relations ``idx [B]``
+        (:func:`~contrastkit.train.step_negatives.relations_and_negatives`)."""
+        return relations_and_negatives(self, idx)
 
     def _autocast(self) -> Any:
         """bf16 autocast on CPU for feature encoders (``loop.autocast``); a no-op otherwise."""
