@@ -218,3 +218,42 @@ def test_threshold_merge_equals_brute_force_with_exclusions_and_bounds(distance,
         ref_b = full.masked_fill(full >= upper.unsqueeze(1), float("-inf")).topk(k, dim=1)
         assert torch.equal(bounded.indices, ref_b.indices)
         assert removed["cap"].sum() == 0
+
+
+@pytest.mark.parametrize("distance", ["cosine", "sqeuclidean", "poincare"])
+def test_depth_exclusions_keep_only_items_at_least_as_deep(distance, gen):
+    # brute force: score everything, drop items shallower than the query, top-k
+    x = torch.randn(80, 3, generator=gen, dtype=torch.float64)
+    x = x / x.norm(dim=1, keepdim=True) * torch.rand(80, 1, generator=gen, dtype=torch.float64)
+    depth = x.norm(dim=1)
+    ids = torch.arange(0, 80, 4)
+    ids[0] = depth.argmax()  # the deepest item as a query: nothing is left for it
+    ex = build_exclusions(20, 80, query_ids=ids, query_depth=depth[ids], pool_depth=depth)
+    bad = depth.unsqueeze(0) < depth[ids].unsqueeze(1)
+    bad[torch.arange(20), ids] = True
+    ref = get_distance(distance).score_pairwise(x[ids], x).masked_fill(bad, float("-inf"))
+    ref = ref.topk(6, dim=1)
+    s, i = exact_topk(x[ids], x, 6, distance=distance, exclusions=ex, memory_budget=5_000)
+    valid = torch.isfinite(ref.values)
+    assert not bool(valid[0].any()) and bool(valid[1:, 0].all())
+    assert torch.equal(torch.isfinite(s), valid)
+    assert torch.equal(i[valid], ref.indices[valid])
+    assert bool((i[~valid] == -1).all())
+    # the test for candidate lists (FAISS backend) agrees with the tile's
+    cand = torch.randint(-1, 80, (20, 7), generator=gen)
+    want = (cand < 0) | bad.gather(1, cand.clamp_min(0))
+    assert torch.equal(ex.banned(torch.arange(20), cand, 80), want)
+
+
+def test_depth_exclusions_need_both_finite_depths():
+    with pytest.raises(ValueError, match="pool_depth"):
+        build_exclusions(3, 10, query_depth=torch.zeros(3))
+    with pytest.raises(ValueError, match="query_depth"):
+        build_exclusions(3, 10, pool_depth=torch.zeros(10))
+    with pytest.raises(ValueError, match="pool_depth"):
+        build_exclusions(3, 10, query_depth=torch.zeros(3), pool_depth=torch.zeros(9))
+    with pytest.raises(ValueError, match="query_depth"):
+        nan = torch.tensor([0.0, float("nan"), 0.0])
+        build_exclusions(3, 10, query_depth=nan, pool_depth=torch.zeros(10))
+    with pytest.raises(TypeError, match="pool_depth"):
+        build_exclusions(3, 10, query_depth=torch.zeros(3), pool_depth=torch.zeros(10).long())

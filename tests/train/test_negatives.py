@@ -174,6 +174,43 @@ def test_the_pool_can_keep_a_nodes_descendants_out() -> None:
         )
 
 
+def test_the_pool_can_keep_nodes_nearer_the_origin_out() -> None:
+    # a chain 0 <- 1 <- 2 <- 3 outwards along x, plus 4 (an unseen ancestor of 2: nearer
+    # the origin, close to it) and 5, 6 (deeper, unrelated): node 2's closest
+    # non-relations are 4, 3, 5, 6; with pool_deeper_only the shallower 4 is left out
+    closure = torch.tensor([[1, 2, 2, 3, 3, 3], [0, 0, 1, 0, 1, 2]])
+    n = 7
+    z = torch.tensor(
+        [[0.1, 0.0], [0.3, 0.0], [0.5, 0.0], [0.7, 0.0], [0.45, 0.05], [0.5, 0.3], [0.6, 0.4]],
+        dtype=torch.float64,
+    )
+    dist = get_distance("poincare")
+    plain = _sampler(closure, n, pool_size=3)
+    plain.refresh(z, dist, step=0)
+    assert plain.pool is not None and 4 in plain.pool[2].tolist()
+    deeper = RelationNegativeSampler(
+        to_csr(closure, num_nodes=n),
+        generator=torch.Generator().manual_seed(0),
+        pool_size=3,
+        pool_deeper_only=True,
+    )
+    deeper.refresh(z, dist, step=0)
+    assert deeper.pool is not None and deeper.pool_scores is not None
+    assert deeper.pool[2].tolist() == [3, 5, 6]  # the three closest at least as deep
+    norms = z.norm(dim=1)
+    filled = deeper.pool >= 0
+    rows = torch.arange(n).unsqueeze(1).expand_as(deeper.pool)
+    assert bool((norms[deeper.pool[filled]] >= norms[rows[filled]]).all())
+    assert deeper.pool[3].tolist()[-1] == -1  # the deepest node has fewer candidates
+    # the option travels from the miner config to the trainer's sampler
+    from contrastkit.train.config import load_config
+    from contrastkit.train.miner_config import MinerConfig
+
+    assert not MinerConfig().pool_deeper_only
+    cfg = load_config(None, ["miner.pool_deeper_only=true"])
+    assert cfg.miner.pool_deeper_only
+
+
 def test_the_trainer_passes_the_lineage_only_when_asked(tmp_path: object) -> None:
     from contrastkit.train.config import load_config
     from contrastkit.train.trainer import Trainer

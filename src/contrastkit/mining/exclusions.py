@@ -4,15 +4,18 @@ For query :math:`i` and pool item :math:`j` the candidate is excluded when
 
 .. math::
     j = \mathrm{id}(i) \;\lor\; (i, j) \in \mathcal{P} \;\lor\;
-    y^{q}_i = y^{p}_j
+    y^{q}_i = y^{p}_j \;\lor\; h^{p}_j < h^{q}_i
 
-(the query itself, a banned pair — a positive or a known edge — or the same
-label). Excluded entries are set to :math:`-\infty` in the score tile *before*
+(the query itself, a banned pair — a positive or a known edge — the same label,
+or a pool item *shallower* than the query: its depth :math:`h` is smaller, e.g.
+its norm in a Poincaré hierarchy, where ancestors lie nearer the origin). Excluded
+entries are set to :math:`-\infty` in the score tile *before*
 top-k, so no later filter can let them back in.
 
 Shapes: ``query_ids [B]`` (``-1`` = the query is not in the pool);
 ``positive_ids [B]`` or ``[B, P]`` (``-1`` padding); ``query_labels [B]``;
-``pool_labels [M]``; ``edges`` a CSR over pool ids or an ``edge_index [2, E]``.
+``pool_labels [M]``; ``query_depth [B]``; ``pool_depth [M]``; ``edges`` a CSR over
+pool ids or an ``edge_index [2, E]``.
 
 Example:
     >>> ex = build_exclusions(2, 5, query_ids=torch.tensor([0, 1]),
@@ -23,12 +26,19 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from contrastkit._validation import check_index_range, check_length, check_tensor
+from contrastkit._validation import (
+    check_finite,
+    check_float_tensor,
+    check_index_range,
+    check_length,
+    check_tensor,
+)
 from contrastkit.graph.csr import CSR, gather_neighbors, to_csr
 
 
@@ -42,6 +52,9 @@ class Exclusions:
         pair_cols: ``[E]`` pool index of each banned pair.
         query_labels: ``[B]`` or ``None``.
         pool_labels: ``[M]`` or ``None``.
+        query_depth: ``[B]`` float or ``None``.
+        pool_depth: ``[M]`` float or ``None`` (items with ``pool_depth < query_depth``
+            are excluded).
     """
 
     query_ids: Tensor | None = None
@@ -49,6 +62,8 @@ class Exclusions:
     pair_cols: Tensor | None = None
     query_labels: Tensor | None = None
     pool_labels: Tensor | None = None
+    query_depth: Tensor | None = None
+    pool_depth: Tensor | None = None
 
     def max_pairs_per_row(self, num_queries: int) -> int:
         """Largest number of id/pair exclusions of a single row (labels not counted)."""
@@ -80,6 +95,10 @@ class Exclusions:
             ql, pl = self.query_labels[b0:b1, None], self.pool_labels[None, m0:m1]
             same = ql == pl if mask is None else torch.eq(ql, pl, out=mask)
             scores.masked_fill_(same, neg_inf)
+        if self.query_depth is not None and self.pool_depth is not None:
+            qh, ph = self.query_depth[b0:b1, None], self.pool_depth[None, m0:m1]
+            shallower = ph < qh if mask is None else torch.lt(ph, qh, out=mask)
+            scores.masked_fill_(shallower, neg_inf)
 
     def with_pairs(self, rows: Tensor, cols: Tensor) -> Exclusions:
         """A copy that also bans the pairs ``(rows[e], cols[e])`` (``cols < 0`` ignored)."""
@@ -89,7 +108,7 @@ class Exclusions:
         if self.pair_rows is not None and self.pair_cols is not None:
             r, c = torch.cat([self.pair_rows, r]), torch.cat([self.pair_cols, c])
         order = torch.sort(r, stable=True).indices
-        return Exclusions(self.query_ids, r[order], c[order], self.query_labels, self.pool_labels)
+        return dataclasses.replace(self, pair_rows=r[order], pair_cols=c[order])
 
     def banned(self, rows: Tensor, cand: Tensor, pool_size: int) -> Tensor:
         """Exclusion test for arbitrary candidates: ``rows [b]`` (query rows) and
@@ -106,6 +125,8 @@ class Exclusions:
         if self.query_labels is not None and self.pool_labels is not None:
             lab = self.pool_labels[cand.clamp_min(0)]
             out |= lab == self.query_labels[rows].unsqueeze(1)
+        if self.query_depth is not None and self.pool_depth is not None:
+            out |= self.pool_depth[cand.clamp_min(0)] < self.query_depth[rows].unsqueeze(1)
         return out
 
 
@@ -126,6 +147,8 @@ def build_exclusions(
     positive_ids: Tensor | None = None,
     query_labels: Tensor | None = None,
     pool_labels: Tensor | None = None,
+    query_depth: Tensor | None = None,
+    pool_depth: Tensor | None = None,
     edges: CSR | Tensor | None = None,
 ) -> Exclusions:
     """Validate and pre-sort exclusions (see the module docstring for shapes).
@@ -133,7 +156,8 @@ def build_exclusions(
     ``edges`` bans every neighbour of each query's own pool id (needs
     ``query_ids``); an ``edge_index`` is read as undirected, pass a directed
     :class:`~contrastkit.graph.csr.CSR` to ban only out-neighbours. Labels apply
-    only when both ``query_labels`` and ``pool_labels`` are given.
+    only when both ``query_labels`` and ``pool_labels`` are given, depths only when
+    both ``query_depth`` and ``pool_depth`` are (finite floats).
     """
     dev_rows: list[Tensor] = []
     dev_cols: list[Tensor] = []
@@ -156,17 +180,27 @@ def build_exclusions(
         r, c = _edge_pairs(edges, query_ids, pool_size)
         dev_rows.append(r)
         dev_cols.append(c)
-    if (query_labels is None) != (pool_labels is None):
-        missing = "pool_labels" if pool_labels is None else "query_labels"
-        raise ValueError(f"{missing} is required when the other labels are given")
+    for kind, q, p in (("labels", query_labels, pool_labels), ("depth", query_depth, pool_depth)):
+        if (q is None) != (p is None):
+            missing = f"pool_{kind}" if p is None else f"query_{kind}"
+            raise ValueError(f"{missing} is required when the other {kind} are given")
     if query_labels is not None and pool_labels is not None:
         check_tensor("query_labels", query_labels, ndim=1)
         check_length("query_labels", query_labels, num_queries)
         check_tensor("pool_labels", pool_labels, ndim=1)
         check_length("pool_labels", pool_labels, pool_size)
+    if query_depth is not None and pool_depth is not None:
+        check_float_tensor("query_depth", query_depth, ndim=1)
+        check_length("query_depth", query_depth, num_queries)
+        check_finite("query_depth", query_depth)
+        check_float_tensor("pool_depth", pool_depth, ndim=1)
+        check_length("pool_depth", pool_depth, pool_size)
+        check_finite("pool_depth", pool_depth)
     pair_rows = pair_cols = None
     if dev_rows:
         rows_all, cols_all = torch.cat(dev_rows), torch.cat(dev_cols)
         order = torch.sort(rows_all, stable=True).indices
         pair_rows, pair_cols = rows_all[order], cols_all[order]
-    return Exclusions(query_ids, pair_rows, pair_cols, query_labels, pool_labels)
+    return Exclusions(
+        query_ids, pair_rows, pair_cols, query_labels, pool_labels, query_depth, pool_depth
+    )

@@ -44,6 +44,10 @@ class MinerConfig:
     # hierarchies: keep each node's descendants out of its hard pool too (they are its
     # closest nodes, and their own relations pull them towards it)
     pool_excludes_descendants: bool = False
+    # keep nodes nearer the origin than the anchor out of its hard pool: in a Poincaré
+    # hierarchy those close to it are likely ancestors, unseen ones included (a link
+    # prediction split's held-out relations), so only deeper nodes are mined
+    pool_deeper_only: bool = False
     # > 0: groups of this many consecutive relations share their uniform negatives
     # (PyTorch-BigGraph's batching; true relations of each anchor are masked, not
     # redrawn), a mixed miner's hard ones stay per relation; 0: every relation draws

@@ -43,4 +43,5 @@ class MinerSchedule:
                 if miner.pool_excludes_descendants and self.task.hierarchical
                 else None
             ),
+            pool_deeper_only=miner.pool_deeper_only,
         )

@@ -89,6 +89,11 @@ class RelationNegativeSampler:
             hierarchy's ``related`` holds each node's ancestors only, so a node's closest
             nodes, its own descendants, fill its pool; pass the symmetric closure to
             mine only nodes outside the node's lineage.
+        pool_deeper_only: keep out of node ``u``'s pool every node nearer the origin
+            than ``u`` (smaller norm). In a Poincaré hierarchy depth grows with the
+            norm, so a close node nearer the origin is likely an ancestor: a relation
+            training may not have seen (a held-out link), not a negative. The pool
+            then holds the ``pool_size`` closest nodes at least as deep as ``u``.
     """
 
     def __init__(
@@ -100,6 +105,7 @@ class RelationNegativeSampler:
         refresh_every: int = 200,
         max_rounds: int = 20,
         pool_excludes: CSR | None = None,
+        pool_deeper_only: bool = False,
     ) -> None:
         self.related = related
         self.pool_excludes = related if pool_excludes is None else pool_excludes
@@ -108,6 +114,7 @@ class RelationNegativeSampler:
                 f"pool_excludes must span the {related.num_nodes} nodes of related, "
                 f"got {self.pool_excludes.num_nodes}"
             )
+        self.pool_deeper_only = pool_deeper_only
         self.num_nodes = related.num_nodes
         self.generator = generator
         self.pool_size = check_positive_int("pool_size", min(pool_size, max(self.num_nodes - 1, 1)))
@@ -162,10 +169,14 @@ class RelationNegativeSampler:
 
     @torch.no_grad()
     def refresh(self, embeddings: Tensor, distance: Distance, step: int) -> None:
-        """Recompute every node's ``pool_size`` closest nodes outside ``pool_excludes``."""
+        """Recompute every node's ``pool_size`` closest nodes outside ``pool_excludes``
+        (and, with ``pool_deeper_only``, not nearer the origin than the node)."""
         n = self.num_nodes
         ids = torch.arange(n)
-        excl = build_exclusions(n, n, query_ids=ids, edges=self.pool_excludes)
+        depth = embeddings.norm(dim=1) if self.pool_deeper_only else None
+        excl = build_exclusions(
+            n, n, query_ids=ids, edges=self.pool_excludes, query_depth=depth, pool_depth=depth
+        )
         scores, idx = exact_topk(
             embeddings, embeddings, self.pool_size, distance=distance, exclusions=excl
         )
