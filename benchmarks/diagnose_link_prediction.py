@@ -13,6 +13,13 @@ have if that class alone were ranked first (where the MAP is lost):
   against the depth order a Poincaré hierarchy keeps;
 * by the share of ``u``'s ancestors that training kept.
 
+It also ranks them by a *rule over the training graph*, no embedding: ``w`` scores for
+``u`` the share of ``u``'s training descendants that have ``w`` as a training ancestor.
+The split keeps every relation of a leaf, so a held-out ancestor of ``u`` is a
+training ancestor of ``u``'s leaves: the rule recovers nearly all of them (link MAP
+0.999 on the nouns, 0.993 on the mammals). The protocol tests what an embedding
+generalises, not what the training graph hides.
+
 ``--reference RUN_DIR`` ranks the same held-out relations, with the same filter, by a
 run that trained on every relation (``configs/nouns_poincare_d10.yaml``): how well the
 embedding *reconstructs* these relations when it is shown them, a ceiling for
@@ -28,6 +35,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
+import scipy.sparse as sp
 import torch
 from torch import Tensor
 
@@ -63,6 +72,32 @@ def map_from_ranks(anchor: Tensor, rank: Tensor) -> float:
     i = (torch.arange(a.numel()) - first + 1).double()
     ap = torch.zeros(counts.numel(), dtype=torch.float64).index_add_(0, group, i / (r - 1 + i))
     return float((ap / counts).mean())
+
+
+def rule_ranks(train: Tensor, test: Tensor, num_nodes: int) -> Tensor:
+    """Ranks ``[T]`` of the held-out relations ``test [2, T]`` under the rule
+    :math:`s(u, w) = |D(u) \\cap D(w)| / |D(u)|`, ``D`` the training descendants
+    (``train [2, E]`` child -> ancestor), among ``u``'s non-relations (train and test
+    filtered, ``u`` itself excluded), ties optimistic as ``link_map``'s."""
+    n = num_nodes
+    tr, te = train.numpy(), test.numpy()
+    down = sp.csr_matrix((np.ones(tr.shape[1]), (tr[1], tr[0])), shape=(n, n))  # a -> c
+    anchors, row = np.unique(te[0], return_inverse=True)
+    sub = down[anchors]
+    size = np.maximum(np.asarray(sub.sum(axis=1)).ravel(), 1.0)
+    share = sp.diags(1.0 / size) @ (sub @ down.T.tocsr())  # [A, N] common descendants
+    share = share.tocoo()
+    a, w, val = share.row, share.col, share.data
+    related = np.concatenate([tr, te], axis=1)
+    keys = np.concatenate([related[0] * n + related[1], anchors * n + anchors])
+    comp = ~np.isin(anchors[a] * n + w, keys)
+    # count, per held-out relation, its anchor's competitors scoring above it
+    key = np.sort(a[comp] * 2.0 + val[comp])  # val <= 1: rows stay apart
+    score = np.asarray(share.tocsr()[row, te[1]]).ravel()
+    above = np.searchsorted(key, row * 2.0 + 2.0, side="left") - np.searchsorted(
+        key, row * 2.0 + score, side="right"
+    )
+    return torch.from_numpy(1.0 + above)
 
 
 def report(title: str, edges: Tensor, ranks: Tensor, classes: dict[str, Tensor]) -> None:
@@ -103,6 +138,12 @@ def main() -> None:
     all_ancestors = torch.bincount(task.graph.edge_index[0], minlength=n).double()
     kept = torch.bincount(split.train_pos[0], minlength=n).double() / all_ancestors.clamp_min(1)
 
+    ranks = rule_ranks(split.train_pos, split.test_pos, n)
+    print(
+        f"rule over the training graph (no embedding): MAP "
+        f"{map_from_ranks(split.test_pos[0], ranks):.4f}, mean rank {float(ranks.mean()):.2f}, "
+        f"first {float((ranks == 1).double().mean()):.1%}"
+    )
     tables = {f"link prediction ({args.run_dir})": load_table(args.run_dir)}
     if args.reference is not None:
         tables[f"reference, trained on them ({args.reference})"] = load_table(args.reference)
