@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from contrastkit.train.checkpoint import load_checkpoint
+from contrastkit.train.composite_optimizer import CompositeOptimizer
 from contrastkit.train.config import load_config
-from contrastkit.train.optim import CompositeOptimizer
 from contrastkit.train.optim_restart import reset_optimizer_state
 from contrastkit.train.row_adagrad import RowAdagrad
 from contrastkit.train.run import resume_config, train

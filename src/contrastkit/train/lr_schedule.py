@@ -102,7 +102,7 @@ def build_lr_scheduler(
 ) -> lrs.LRScheduler:
     """The scheduler described by ``config`` for ``optimizer`` (all its param groups).
 
-    Works with :class:`~contrastkit.train.optim.CompositeOptimizer`; for a
+    Works with :class:`~contrastkit.train.composite_optimizer.CompositeOptimizer`; for a
     :class:`~contrastkit.losses.pcgrad.PCGrad` wrapper pass ``wrapper.optimizer``.
     ``state_dict()`` / ``load_state_dict()`` are torch's.
     """
