@@ -75,3 +75,34 @@ def test_exclude_implied_relates_what_training_relations_chain_to() -> None:
 def test_exclude_implied_on_a_symmetric_graph_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"data\.exclude_implied.*'karate'"):
         DataConfig(name="karate", test_fraction=0.1, exclude_implied=True)
+
+
+def test_exclude_common_ancestors_relates_what_is_above_the_descendants() -> None:
+    plain = build_task(DataConfig(name="mammals", test_fraction=0.1), seed=0)
+    config = DataConfig(name="mammals", test_fraction=0.1, exclude_common_ancestors=0.75)
+    shared = build_task(config, seed=0)
+    train = _pairs(plain.related)
+    below: dict[int, set[int]] = {}
+    for u, v in train:
+        below.setdefault(v, set()).add(u)
+    # brute force over the anchors that have descendants
+    inferred = {
+        (u, w)
+        for u, d in below.items()
+        for w, dw in below.items()
+        if w != u and w not in d and (u, w) not in train and len(d & dw) >= 0.75 * len(d)
+    }
+    assert inferred
+    assert _pairs(shared.related) == train | inferred
+    assert _pairs(shared.known) == _pairs(plain.known)
+    # the train edges and the split are the filter's inputs, not its outputs
+    assert torch.equal(shared.train_edges, plain.train_edges)
+
+
+@pytest.mark.parametrize(
+    ("name", "share", "message"),
+    [("karate", 0.5, r"needs a hierarchy.*'karate'"), ("mammals", 1.5, r"must be in \[0, 1\]")],
+)
+def test_exclude_common_ancestors_errors(name: str, share: float, message: str) -> None:
+    with pytest.raises(ConfigError, match=rf"data\.exclude_common_ancestors {message}"):
+        DataConfig(name=name, test_fraction=0.1, exclude_common_ancestors=share)  # type: ignore[arg-type]

@@ -82,6 +82,54 @@ def transitive_closure(
     return out[:, order].to(ei.device)
 
 
+def common_ancestor_pairs(edge_index: Tensor, num_nodes: int, min_share: float) -> Tensor:
+    """Pairs ``(u, w)`` where ``w`` is an ancestor of at least a share ``min_share`` of
+    ``u``'s descendants, though not a known ancestor of ``u`` itself.
+
+    With :math:`D(x)` the descendants of ``x`` in the child -> ancestor ``edge_index``
+    (a transitive closure, or the part of one a link split keeps),
+
+    .. math::
+        s(u, w) = \\frac{|D(u) \\cap D(w)|}{|D(u)|} \\ge \\text{min\\_share},
+
+    over the ``u`` with a descendant, with ``w`` neither ``u``, nor in :math:`D(u)`, nor
+    an ancestor of ``u`` already. In an is-a hierarchy whatever is above all of ``u``'s
+    kinds is likely above ``u``: such a ``w`` is a probable missing ancestor, a false
+    negative to keep out of ``u``'s negatives. One sparse product
+    :math:`D D^\\top` (rows of the nodes with descendants), no per-node loop.
+
+    Args:
+        edge_index: ``[2, E]`` child -> ancestor pairs; what is missing from a closure
+            is what the pairs returned recover.
+        num_nodes: ``N``.
+        min_share: the threshold, in ``(0, 1]``.
+
+    Returns:
+        ``[2, P]`` int64, sorted by ``(u, w)``.
+    """
+    ei = check_edge_index("edge_index", edge_index, num_nodes)
+    if not 0.0 < min_share <= 1.0:
+        raise ValueError(f"min_share must be in (0, 1], got {min_share}")
+    n = num_nodes
+    child, parent = ei.to(torch.int64).cpu().numpy()
+    down = sp.csr_matrix((np.ones(child.size), (parent, child)), shape=(n, n))  # ancestor -> child
+    down.sum_duplicates()
+    down.data[:] = 1.0
+    size = np.asarray(down.sum(axis=1)).ravel()
+    inner = np.flatnonzero(size > 0)
+    common = (down[inner] @ down.T).tocoo()  # [I, N]: |D(u) ∩ D(w)|
+    u, w = inner[common.row], common.col
+    # compare counts, not ratios: exact at share 1 whatever the float rounding
+    keep = common.data >= min_share * size[u] - 1e-9
+    u, w = u[keep], w[keep]
+    key = u * n + w
+    known = np.concatenate([child * n + parent, parent * n + child])  # ancestors, descendants
+    keep = (u != w) & ~np.isin(key, known)
+    out = torch.from_numpy(np.stack([u[keep], w[keep]]).astype(np.int64))
+    order = torch.argsort(out[0] * max(n, 1) + out[1])
+    return out[:, order].to(ei.device)
+
+
 def subtree_nodes(closure: Tensor, root: int, num_nodes: int) -> Tensor:
     """Sorted node ids ``[M]`` of the subtree under ``root``: the root and every ``u`` with
     ``(u, root)`` in the child -> parent ``closure`` ``[2, E_c]``."""

@@ -20,43 +20,16 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
+from contrastkit.train.data_config import DataConfig
 from contrastkit.train.miner_config import MinerConfig, MinerStage, resolve_miner_stages
 from contrastkit.train.typed_config import ConfigError, apply_overrides, from_dict, to_dict
 
-DatasetName = Literal["mammals", "wordnet_nouns", "karate", "digits", "sbm", "edgelist"]
-HIERARCHIES: tuple[DatasetName, ...] = ("mammals", "wordnet_nouns")  # directed closures
 ObjectiveName = Literal["infonce", "triplet", "link", "local", "spectral", "norm"]
 OBJECTIVES: tuple[str, ...] = ("infonce", "triplet", "link", "local", "spectral", "norm")
 
 
 def _fail(key: str, message: str) -> None:
     raise ConfigError(f"{key} {message}")
-
-
-@dataclass
-class DataConfig:
-    """Which graph to embed. ``split`` holds out edges for link-prediction runs."""
-
-    name: DatasetName = "mammals"
-    path: str | None = None  # edge-list file (``edgelist``) or WordNet directory
-    root: str = "mammal.n.01"  # WordNet subtree root (``wordnet_nouns`` uses the whole noun set)
-    knn: int = 10  # digits k-NN graph
-    sbm_nodes: int = 1000
-    sbm_blocks: int = 4
-    sbm_p_in: float = 0.05
-    sbm_p_out: float = 0.002
-    test_fraction: float = 0.0  # > 0: link-prediction split (N&K protocol for hierarchies)
-    exclude_implied: bool = False  # hierarchies: never draw what training relations imply
-
-    def __post_init__(self) -> None:
-        if self.name == "edgelist" and not self.path:
-            _fail("data.path", "is required when data.name is 'edgelist'")
-        if not 0.0 <= self.test_fraction < 1.0:
-            _fail("data.test_fraction", f"must be in [0, 1), got {self.test_fraction}")
-        if self.knn <= 0:
-            _fail("data.knn", f"must be > 0, got {self.knn}")
-        if self.exclude_implied and self.name not in HIERARCHIES:
-            _fail("data.exclude_implied", f"needs a hierarchy {HIERARCHIES}, got {self.name!r}")
 
 
 @dataclass

@@ -16,7 +16,12 @@
   ``data.exclude_implied`` it is the transitive closure of the training relations
   instead: an is-a relation is transitive, so a pair that kept relations chain to
   (``u -> w -> v``) is entailed by training data alone and is no negative (a false-
-  negative filter that uses no held-out label). For other graphs it is symmetric;
+  negative filter that uses no held-out label). With ``data.exclude_common_ancestors``
+  ``= s`` it also holds each ``(u, w)`` with ``w`` an ancestor of at least a share ``s``
+  of ``u``'s training descendants (:func:`~contrastkit.data.closure.common_ancestor_pairs`):
+  what is above all of ``u``'s kinds is likely above ``u``, so it is kept out of
+  ``u``'s negatives and hard pool — another filter that reads only training relations.
+  For other graphs it is symmetric;
 * ``known`` — the same over all relations, held-out ones included: what the
   evaluation side filters (the validation batch's negatives, ``contrastkit mine``);
 * ``eval_edges`` — the relations the reconstruction ranking is computed over;
@@ -31,7 +36,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from contrastkit.data.closure import transitive_closure
+from contrastkit.data.closure import common_ancestor_pairs, transitive_closure
 from contrastkit.data.graph_data import GraphData
 from contrastkit.data.splits import LinkSplit, link_split
 from contrastkit.graph.csr import CSR, to_csr
@@ -126,6 +131,12 @@ def build_task(config: DataConfig, seed: int = 0) -> GraphTask:
     related = relations(train_edges)
     if config.exclude_implied:  # DataConfig allows it for hierarchies only
         related = to_csr(transitive_closure(train_edges, graph.num_nodes), graph.num_nodes)
+    if config.exclude_common_ancestors > 0:  # hierarchies only, as above
+        share = config.exclude_common_ancestors
+        inferred = common_ancestor_pairs(train_edges, graph.num_nodes, share)
+        related = to_csr(
+            torch.cat([related.to_edge_index(), inferred], dim=1), num_nodes=graph.num_nodes
+        )
     return GraphTask(
         graph=graph,
         train_edges=train_edges,

@@ -1,0 +1,55 @@
+"""Which graph a run embeds, and which of its pairs training may not draw as negatives.
+
+Part of the run configuration (:mod:`contrastkit.train.config`, which re-exports it);
+:func:`contrastkit.train.task.build_task` turns it into a task.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from contrastkit.train.typed_config import ConfigError
+
+DatasetName = Literal["mammals", "wordnet_nouns", "karate", "digits", "sbm", "edgelist"]
+HIERARCHIES: tuple[DatasetName, ...] = ("mammals", "wordnet_nouns")  # directed closures
+
+
+def _fail(key: str, message: str) -> None:
+    raise ConfigError(f"{key} {message}")
+
+
+@dataclass
+class DataConfig:
+    """Which graph to embed. ``split`` holds out edges for link-prediction runs."""
+
+    name: DatasetName = "mammals"
+    path: str | None = None  # edge-list file (``edgelist``) or WordNet directory
+    root: str = "mammal.n.01"  # WordNet subtree root (``wordnet_nouns`` uses the whole noun set)
+    knn: int = 10  # digits k-NN graph
+    sbm_nodes: int = 1000
+    sbm_blocks: int = 4
+    sbm_p_in: float = 0.05
+    sbm_p_out: float = 0.002
+    test_fraction: float = 0.0  # > 0: link-prediction split (N&K protocol for hierarchies)
+    exclude_implied: bool = False  # hierarchies: never draw what training relations imply
+    # hierarchies, > 0: never draw w for u when w is above this share of u's descendants
+    exclude_common_ancestors: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.name == "edgelist" and not self.path:
+            _fail("data.path", "is required when data.name is 'edgelist'")
+        if not 0.0 <= self.test_fraction < 1.0:
+            _fail("data.test_fraction", f"must be in [0, 1), got {self.test_fraction}")
+        if self.knn <= 0:
+            _fail("data.knn", f"must be > 0, got {self.knn}")
+        if self.exclude_implied and self.name not in HIERARCHIES:
+            _fail("data.exclude_implied", f"needs a hierarchy {HIERARCHIES}, got {self.name!r}")
+        share = self.exclude_common_ancestors
+        if not 0.0 <= share <= 1.0:
+            _fail("data.exclude_common_ancestors", f"must be in [0, 1] (0: off), got {share}")
+        if share > 0 and self.name not in HIERARCHIES:
+            _fail(
+                "data.exclude_common_ancestors",
+                f"needs a hierarchy {HIERARCHIES}, got {self.name!r}",
+            )
