@@ -11,7 +11,9 @@ have if that class alone were ranked first (where the MAP is lost):
   the rest are not (a direct parent held out, say);
 * *inverted*: ``||u|| < ||v||``, the descendant nearer the origin than its ancestor,
   against the depth order a Poincaré hierarchy keeps;
-* by the share of ``u``'s ancestors that training kept.
+* by the share of ``u``'s ancestors that training kept;
+* by how much deeper ``u`` is than ``v`` (closure depth: a node's number of
+  ancestors; a gap of 1 is mostly a direct parent), and by ``v``'s own depth.
 
 It also ranks them by a *rule over the training graph*, no embedding: ``w`` scores for
 ``u`` the share of ``u``'s training descendants that have ``w`` as a training ancestor.
@@ -164,7 +166,27 @@ def main() -> None:
             classes[f"{lo:.0%}-{min(hi, 1.0):.0%} of u's ancestors kept"] = (share >= lo) & (
                 share < hi
             )
+        # how far apart in the hierarchy, by closure depth (a node's number of ancestors);
+        # a gap of 1 is mostly a direct parent
+        gap = all_ancestors[e[0]] - all_ancestors[e[1]]
+        for lo, hi in ((1, 1), (2, 2), (3, 4), (5, None)):
+            top = (gap <= hi) if hi is not None else torch.ones_like(gap, dtype=torch.bool)
+            span = f"{lo}" if hi == lo else (f"{lo}-{hi}" if hi is not None else f"{lo}+")
+            classes[f"u {span} deeper than v"] = (gap >= lo) & top
+        v_depth = all_ancestors[e[1]]
+        for lo, hi in ((1, 3), (4, 5), (6, None)):
+            top = (v_depth <= hi) if hi is not None else torch.ones_like(v_depth, dtype=torch.bool)
+            span = f"{lo}-{hi}" if hi is not None else f"{lo}+"
+            classes[f"v at depth {span}"] = (v_depth >= lo) & top
         report(title, e, r, classes)
+        # a held-out parent: is it too far out (radius) or elsewhere (direction)?
+        radius = 2 * torch.atanh(w.norm(dim=1).clamp(max=1 - 1e-15))
+        near = gap == 1
+        print(
+            f"  u one level deeper than v: median radial gap r(u) - r(v) "
+            f"{float((radius[e[0]] - radius[e[1]])[near].median()):.2f} "
+            f"(r: hyperbolic distance from the origin)"
+        )
 
 
 if __name__ == "__main__":
