@@ -61,7 +61,7 @@ from collections.abc import Callable
 import torch
 
 from contrastkit.functional.info_nce import info_nce
-from contrastkit.functional.relation_kernels import relation_softmax_loss
+from contrastkit.functional.relation_loss import relation_softmax_loss
 from contrastkit.functional.shared_relation_loss import shared_relation_softmax_loss
 
 N_NODES, DIM, NEGATIVES, TARGET = 82_115, 10, 50, 500_000

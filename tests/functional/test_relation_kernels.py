@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from contrastkit.functional.distances import PoincareDistance, get_distance
 from contrastkit.functional.info_nce import info_nce
-from contrastkit.functional.relation_kernels import relation_scores, relation_softmax_loss
+from contrastkit.functional.relation_kernels import relation_scores
+from contrastkit.functional.relation_loss import relation_softmax_loss
 from tests.conftest import tol
 
 DISTANCES = ["poincare", "sqeuclidean", "dot"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from contrastkit.functional.relation_kernels import relation_softmax_loss
+from contrastkit.functional.relation_loss import relation_softmax_loss
 from contrastkit.functional.shared_relation_loss import shared_relation_softmax_loss
 
 DISTANCES = ["poincare", "sqeuclidean", "dot"]

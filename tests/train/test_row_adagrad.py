@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from contrastkit.functional.distances import get_distance
-from contrastkit.functional.relation_kernels import relation_softmax_loss
+from contrastkit.functional.relation_loss import relation_softmax_loss
 from contrastkit.models.embedding import EmbeddingTable
 from contrastkit.train.optim import OptimizerConfig, build_optimizer
 from contrastkit.train.row_adagrad import RowAdagrad

@@ -45,8 +45,8 @@ from contrastkit.functional.relation_kernels import (
     RELATION_DISTANCES,
     RelationScores,
     relation_scores,
-    relation_softmax_loss,
 )
+from contrastkit.functional.relation_loss import relation_softmax_loss
 from contrastkit.functional.spectral import laplacian_smoothness
 from contrastkit.functional.tiled_info_nce import (
     tile_size_for,

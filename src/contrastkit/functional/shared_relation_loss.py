@@ -178,7 +178,7 @@ def shared_relation_softmax_loss(
     negatives ``n [G, K, d]`` shared by groups of ``ceil(B / G)`` consecutive anchors,
     and each anchor's ``own_negatives [B, H, d]`` if given.
 
-    Equal in value and gradient to :func:`~contrastkit.functional.relation_kernels.
+    Equal in value and gradient to :func:`~contrastkit.functional.relation_loss.
     relation_softmax_loss` with each anchor's group negatives written out, followed by
     its own; ``mask [B, K]`` and ``own_mask [B, H]`` (True = a real negative) drop the
     others for that anchor. The fused backward (:class:`SharedNegativeSoftmax`) is the

@@ -28,7 +28,8 @@ from contrastkit.functional.info_nce import info_nce
 from contrastkit.functional.link import link_prediction_loss
 from contrastkit.functional.pair_contrastive import local_contrastive_loss
 from contrastkit.functional.regularizers import embedding_norm_penalty
-from contrastkit.functional.relation_kernels import RELATION_DISTANCES, relation_softmax_loss
+from contrastkit.functional.relation_kernels import RELATION_DISTANCES
+from contrastkit.functional.relation_loss import relation_softmax_loss
 from contrastkit.functional.spectral import laplacian_smoothness
 from contrastkit.functional.triplet import triplet_margin_loss
 from contrastkit.train.config import ObjectiveConfig

@@ -6,7 +6,7 @@ the gather, a dense optimiser over the whole table) pays for all ``N`` rows and
 for autograd's bookkeeping; this one does only what the update needs:
 
 1. gather anchors ``u [B, d]`` and candidates ``c [B, 1 + K, d]`` (positive first);
-2. the fused relation softmax (:func:`~contrastkit.functional.relation_kernels.
+2. the fused relation softmax (:func:`~contrastkit.functional.relation_loss.
    relation_softmax_loss`) and its hand-written backward, gradients taken with
    respect to the gathered rows only;
 3. per-row gradient sums with ``index_add_`` (a row drawn twice gets both);
@@ -45,10 +45,8 @@ from torch import Tensor
 
 from contrastkit._validation import check_non_negative, check_positive
 from contrastkit.functional.distances import Distance
-from contrastkit.functional.relation_kernels import (
-    RELATION_DISTANCES,
-    relation_softmax_loss,
-)
+from contrastkit.functional.relation_kernels import RELATION_DISTANCES
+from contrastkit.functional.relation_loss import relation_softmax_loss
 from contrastkit.functional.shared_relation_loss import shared_relation_softmax_loss
 from contrastkit.models.embedding import EmbeddingTable
 from contrastkit.train.config import TrainConfig
