@@ -32,9 +32,9 @@ from contrastkit.train.objectives import RelationBatch, objective_losses
 from contrastkit.train.progress import MetricsWriter, ProgressBar
 from contrastkit.train.schedules import RunSchedules
 from contrastkit.train.snapshots import SnapshotRecorder
+from contrastkit.train.sparse_step_choice import build_sparse_step
 from contrastkit.train.step_metrics import step_record
 from contrastkit.train.step_negatives import relations_and_negatives
-from contrastkit.train.table_step import build_sparse_step
 from contrastkit.train.table_train_step import sparse_train_step
 from contrastkit.train.task import GraphTask, build_task
 from contrastkit.train.validation import validation_layout
