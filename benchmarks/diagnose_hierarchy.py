@@ -15,7 +15,9 @@ descendants (a leaf's parent, mostly), drawn at random from a run's closure, pri
   of leaf and inner anchors. A directed ranking puts ``a``'s own descendants among
   its negatives, so an inner node's ancestors must outrank its children, and the
   leaves must then sit farther from their parent than the parent from the root:
-  the two kinds of anchors pull the embedding in opposite ways.
+  the two kinds of anchors pull the embedding in opposite ways. It also prints the
+  ranks by how many levels apart ``u`` and ``a`` are (closure depth), with the share
+  of the rank sum each carries.
 
     python benchmarks/diagnose_hierarchy.py runs/nouns_poincare_d10 [--samples 1500] [--by-size]
 
@@ -141,6 +143,20 @@ def _by_ancestor_size(
                 f"ancestors with {lo}-{min(hi, 10**5) - 1} descendants: {int(m.sum()):7d} "
                 f"relations, mean rank {float(rk.mean()):6.1f}, first "
                 f"{float((rk == 1).double().mean()):.1%}"
+            )
+    # by how many levels apart (closure depth: a node's number of ancestors), with the
+    # share of the rank sum each carries: where the mean rank comes from
+    depth = torch.bincount(closure[0], minlength=w.shape[0])
+    levels = depth[result.edges[0]] - depth[result.edges[1]]
+    ranks = result.ranks.double()
+    for lo, hi in ((1, 1), (2, 2), (3, 4), (5, 10**9)):
+        m = (levels >= lo) & (levels <= hi)
+        if m.any():
+            span = f"{lo}" if lo == hi else (f"{lo}-{hi}" if hi < 10**9 else f"{lo}+")
+            print(
+                f"u {span:>3} levels below a: {float(m.double().mean()):6.1%} of relations, "
+                f"mean rank {float(ranks[m].mean()):6.1f}, "
+                f"{float(ranks[m].sum() / ranks.sum()):6.1%} of the rank sum"
             )
     leaf = descendants[result.anchors] == 0
     ap = result.average_precision
