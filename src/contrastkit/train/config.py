@@ -22,14 +22,16 @@ from typing import Any, Literal
 
 from contrastkit.train.data_config import DataConfig
 from contrastkit.train.miner_config import MinerConfig, MinerStage, resolve_miner_stages
-from contrastkit.train.typed_config import ConfigError, apply_overrides, from_dict, to_dict
+from contrastkit.train.typed_config import (
+    ConfigError,
+    apply_overrides,
+    config_fail,
+    from_dict,
+    to_dict,
+)
 
 ObjectiveName = Literal["infonce", "triplet", "link", "local", "spectral", "norm"]
 OBJECTIVES: tuple[str, ...] = ("infonce", "triplet", "link", "local", "spectral", "norm")
-
-
-def _fail(key: str, message: str) -> None:
-    raise ConfigError(f"{key} {message}")
 
 
 @dataclass
@@ -49,13 +51,13 @@ class EncoderConfig:
 
     def __post_init__(self) -> None:
         if self.kind != "embedding" and self.dtype != "float32":
-            _fail("encoder.dtype", "'float64' needs encoder.kind 'embedding'")
+            config_fail("encoder.dtype", "'float64' needs encoder.kind 'embedding'")
         if self.dim <= 0:
-            _fail("encoder.dim", f"must be > 0, got {self.dim}")
+            config_fail("encoder.dim", f"must be > 0, got {self.dim}")
         if self.init_scale <= 0:
-            _fail("encoder.init_scale", f"must be > 0, got {self.init_scale}")
+            config_fail("encoder.init_scale", f"must be > 0, got {self.init_scale}")
         if self.kind != "embedding" and self.manifold == "poincare":
-            _fail("encoder.manifold", "'poincare' needs encoder.kind 'embedding'")
+            config_fail("encoder.manifold", "'poincare' needs encoder.kind 'embedding'")
 
 
 @dataclass
@@ -69,9 +71,9 @@ class ObjectiveConfig:
 
     def __post_init__(self) -> None:
         if self.temperature <= 0:
-            _fail("objective.temperature", f"must be > 0, got {self.temperature}")
+            config_fail("objective.temperature", f"must be > 0, got {self.temperature}")
         if self.margin < 0:
-            _fail("objective.margin", f"must be >= 0, got {self.margin}")
+            config_fail("objective.margin", f"must be >= 0, got {self.margin}")
 
 
 @dataclass
@@ -92,7 +94,7 @@ class ScheduleConfig:
 
     def __post_init__(self) -> None:
         if self.temperature_end <= 0:
-            _fail("schedule.temperature_end", f"must be > 0, got {self.temperature_end}")
+            config_fail("schedule.temperature_end", f"must be > 0, got {self.temperature_end}")
 
 
 @dataclass
@@ -120,14 +122,14 @@ class OptimConfig:
 
     def __post_init__(self) -> None:
         if self.lr <= 0:
-            _fail("optim.lr", f"must be > 0, got {self.lr}")
+            config_fail("optim.lr", f"must be > 0, got {self.lr}")
         if self.max_row_step < 0:
-            _fail("optim.max_row_step", f"must be >= 0, got {self.max_row_step}")
+            config_fail("optim.max_row_step", f"must be >= 0, got {self.max_row_step}")
         if self.grad_clip < 0 or self.weight_decay < 0:
-            _fail("optim.grad_clip/weight_decay", "must be >= 0")
+            config_fail("optim.grad_clip/weight_decay", "must be >= 0")
         epochs = self.restart_epochs
         if any(e < 1 for e in epochs) or any(a >= b for a, b in pairwise(epochs)):
-            _fail("optim.restart_epochs", f"must be increasing epochs >= 1, got {epochs}")
+            config_fail("optim.restart_epochs", f"must be increasing epochs >= 1, got {epochs}")
 
 
 @dataclass
@@ -158,19 +160,19 @@ class LoopConfig:
 
     def __post_init__(self) -> None:
         if self.time_budget_s < 0:
-            _fail("loop.time_budget_s", f"must be >= 0, got {self.time_budget_s}")
+            config_fail("loop.time_budget_s", f"must be >= 0, got {self.time_budget_s}")
         if not 0.0 < self.ball_eps < 1.0:
-            _fail("loop.ball_eps", f"must be in (0, 1), got {self.ball_eps}")
+            config_fail("loop.ball_eps", f"must be in (0, 1), got {self.ball_eps}")
         if self.epochs <= 0:
-            _fail("loop.epochs", f"must be > 0, got {self.epochs}")
+            config_fail("loop.epochs", f"must be > 0, got {self.epochs}")
         if self.batch_size <= 0:
-            _fail("loop.batch_size", f"must be > 0, got {self.batch_size}")
+            config_fail("loop.batch_size", f"must be > 0, got {self.batch_size}")
         if self.grad_cache_chunks <= 0:
-            _fail("loop.grad_cache_chunks", f"must be > 0, got {self.grad_cache_chunks}")
+            config_fail("loop.grad_cache_chunks", f"must be > 0, got {self.grad_cache_chunks}")
         if self.log_every <= 0:
-            _fail("loop.log_every", f"must be > 0, got {self.log_every}")
+            config_fail("loop.log_every", f"must be > 0, got {self.log_every}")
         if self.burn_in_epochs < 0 or self.max_nonfinite_steps <= 0:
-            _fail("loop.burn_in_epochs/max_nonfinite_steps", "must be >= 0 / > 0")
+            config_fail("loop.burn_in_epochs/max_nonfinite_steps", "must be >= 0 / > 0")
 
 
 @dataclass
@@ -181,7 +183,7 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         if self.every_epochs <= 0:
-            _fail("eval.every_epochs", f"must be > 0, got {self.every_epochs}")
+            config_fail("eval.every_epochs", f"must be > 0, got {self.every_epochs}")
 
     @property
     def monitor_mode(self) -> Literal["max", "min"]:
@@ -216,40 +218,46 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if not self.objectives:
-            _fail("objectives", "must name at least one objective")
+            config_fail("objectives", "must name at least one objective")
         for name, weight in self.objectives.items():
             if name not in OBJECTIVES:
                 import difflib
 
                 close = difflib.get_close_matches(name, OBJECTIVES, n=1)
                 hint = f" (did you mean {close[0]}?)" if close else ""
-                _fail(f"objectives.{name}", f"is not an objective{hint}; known: {list(OBJECTIVES)}")
+                config_fail(
+                    f"objectives.{name}", f"is not an objective{hint}; known: {list(OBJECTIVES)}"
+                )
             if weight < 0:
-                _fail(f"objectives.{name}", f"weight must be >= 0, got {weight}")
+                config_fail(f"objectives.{name}", f"weight must be >= 0, got {weight}")
         if self.encoder.manifold == "poincare" and self.objective.distance != "poincare":
-            _fail("objective.distance", "must be 'poincare' for a Poincaré embedding")
+            config_fail("objective.distance", "must be 'poincare' for a Poincaré embedding")
         if self.loop.ball_eps < 1e-6 and self.encoder.dtype != "float64":
             # float32 spaces numbers near 1 by 6e-8: such a rim cannot be told apart
-            _fail(
+            config_fail(
                 "loop.ball_eps",
                 f"{self.loop.ball_eps} is below float32's reach (1e-6); set encoder.dtype: float64",
             )
         if self.loop.autocast and self.encoder.kind == "embedding":
-            _fail("loop.autocast", "applies to mlp/gnn encoders; an embedding table has no matmul")
+            config_fail(
+                "loop.autocast", "applies to mlp/gnn encoders; an embedding table has no matmul"
+            )
         if self.loop.grad_cache_chunks > 1 and self.combiner.method == "pcgrad":
-            _fail(
+            config_fail(
                 "combiner.method", "'pcgrad' needs per-objective gradients; set grad_cache_chunks=1"
             )
         if self.loop.grad_cache_chunks > 1 and self.encoder.kind == "gnn":
-            _fail("loop.grad_cache_chunks", "cannot chunk a full-graph GNN encoder; use 1")
+            config_fail("loop.grad_cache_chunks", "cannot chunk a full-graph GNN encoder; use 1")
         resolve_miner_stages(self.miner, self.miner_stages)  # validates every stage
         if self.schedule.curriculum != "none" and any(
             "num_negatives" in stage.set for stage in self.miner_stages
         ):
-            _fail("miner_stages", "cannot set num_negatives: schedule.curriculum sets the count")
+            config_fail(
+                "miner_stages", "cannot set num_negatives: schedule.curriculum sets the count"
+            )
         sc = self.schedule
         if sc.loss_weights == "warmup" and set(sc.loss_weights_initial) != set(self.objectives):
-            _fail(
+            config_fail(
                 "schedule.loss_weights_initial",
                 f"must name the objectives {sorted(self.objectives)} for 'warmup'",
             )

@@ -9,14 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from contrastkit.train.typed_config import ConfigError
+from contrastkit.train.typed_config import config_fail
 
 DatasetName = Literal["mammals", "wordnet_nouns", "karate", "digits", "sbm", "edgelist"]
 HIERARCHIES: tuple[DatasetName, ...] = ("mammals", "wordnet_nouns")  # directed closures
-
-
-def _fail(key: str, message: str) -> None:
-    raise ConfigError(f"{key} {message}")
 
 
 @dataclass
@@ -38,18 +34,15 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         if self.name == "edgelist" and not self.path:
-            _fail("data.path", "is required when data.name is 'edgelist'")
+            config_fail("data.path", "is required when data.name is 'edgelist'")
         if not 0.0 <= self.test_fraction < 1.0:
-            _fail("data.test_fraction", f"must be in [0, 1), got {self.test_fraction}")
+            config_fail("data.test_fraction", f"must be in [0, 1), got {self.test_fraction}")
         if self.knn <= 0:
-            _fail("data.knn", f"must be > 0, got {self.knn}")
-        if self.exclude_implied and self.name not in HIERARCHIES:
-            _fail("data.exclude_implied", f"needs a hierarchy {HIERARCHIES}, got {self.name!r}")
+            config_fail("data.knn", f"must be > 0, got {self.knn}")
         share = self.exclude_common_ancestors
         if not 0.0 <= share <= 1.0:
-            _fail("data.exclude_common_ancestors", f"must be in [0, 1] (0: off), got {share}")
-        if share > 0 and self.name not in HIERARCHIES:
-            _fail(
-                "data.exclude_common_ancestors",
-                f"needs a hierarchy {HIERARCHIES}, got {self.name!r}",
-            )
+            config_fail("data.exclude_common_ancestors", f"must be in [0, 1] (0: off), got {share}")
+        filters = {"exclude_implied": self.exclude_implied, "exclude_common_ancestors": share > 0}
+        for key, on in filters.items():
+            if on and self.name not in HIERARCHIES:
+                config_fail(f"data.{key}", f"needs a hierarchy {HIERARCHIES}, got {self.name!r}")

@@ -22,11 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from contrastkit.train.typed_config import ConfigError, from_dict, to_dict
-
-
-def _fail(key: str, message: str) -> None:
-    raise ConfigError(f"{key} {message}")
+from contrastkit.train.typed_config import ConfigError, config_fail, from_dict, to_dict
 
 
 @dataclass
@@ -56,19 +52,19 @@ class MinerConfig:
 
     def __post_init__(self) -> None:
         if self.shared_negatives < 0:
-            _fail("miner.shared_negatives", f"must be >= 0, got {self.shared_negatives}")
+            config_fail("miner.shared_negatives", f"must be >= 0, got {self.shared_negatives}")
         if self.shared_negatives > 0 and self.strategy not in ("uniform", "mixed"):
-            _fail(
+            config_fail(
                 "miner.shared_negatives",
                 f"needs miner.strategy 'uniform' or 'mixed' (the uniform negatives are "
                 f"shared, mined ones stay each relation's own), got {self.strategy!r}",
             )
         if self.num_negatives <= 0:
-            _fail("miner.num_negatives", f"must be > 0, got {self.num_negatives}")
+            config_fail("miner.num_negatives", f"must be > 0, got {self.num_negatives}")
         if not 0.0 <= self.hard_ratio <= 1.0:
-            _fail("miner.hard_ratio", f"must be in [0, 1], got {self.hard_ratio}")
+            config_fail("miner.hard_ratio", f"must be in [0, 1], got {self.hard_ratio}")
         if self.pool_size <= 0 or self.refresh_every <= 0:
-            _fail("miner.pool_size/refresh_every", "must be > 0")
+            config_fail("miner.pool_size/refresh_every", "must be > 0")
 
 
 @dataclass
@@ -95,13 +91,13 @@ def resolve_miner_stages(
         key = f"miner_stages[{i}]"
         previous_epoch, previous = resolved[-1]
         if stage.from_epoch <= previous_epoch:
-            _fail(
+            config_fail(
                 f"{key}.from_epoch",
                 f"must be > {previous_epoch} (stages start in order, after epoch 0), "
                 f"got {stage.from_epoch}",
             )
         if not stage.set:
-            _fail(f"{key}.set", "is empty: name the miner settings that change")
+            config_fail(f"{key}.set", "is empty: name the miner settings that change")
         merged = {**to_dict(previous), **stage.set}
         try:
             settings = from_dict(MinerConfig, merged, prefix=f"{key}.set.")

@@ -21,13 +21,27 @@ import difflib
 import types
 import typing
 from collections.abc import Mapping
-from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import (
+    Any,
+    Literal,
+    NoReturn,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
 C = TypeVar("C")
 
 
 class ConfigError(ValueError):
     """A configuration value or key is invalid; the message names the key."""
+
+
+def config_fail(key: str, message: str) -> NoReturn:
+    """Raise :class:`ConfigError` as ``"<key> <message>"`` (the config classes' checks)."""
+    raise ConfigError(f"{key} {message}")
 
 
 def _type_name(tp: Any) -> str:
