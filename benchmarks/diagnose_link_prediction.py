@@ -42,7 +42,7 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
-from contrastkit.data.closure import transitive_closure
+from contrastkit.data.closure import descendant_overlap, transitive_closure
 from contrastkit.eval.reconstruction import filtered_ranking
 from contrastkit.functional.distances import PoincareDistance
 from contrastkit.graph.csr import has_edge, to_csr
@@ -83,12 +83,9 @@ def rule_ranks(train: Tensor, test: Tensor, num_nodes: int) -> Tensor:
     filtered, ``u`` itself excluded), ties optimistic as ``link_map``'s."""
     n = num_nodes
     tr, te = train.numpy(), test.numpy()
-    down = sp.csr_matrix((np.ones(tr.shape[1]), (tr[1], tr[0])), shape=(n, n))  # a -> c
     anchors, row = np.unique(te[0], return_inverse=True)
-    sub = down[anchors]
-    size = np.maximum(np.asarray(sub.sum(axis=1)).ravel(), 1.0)
-    share = sp.diags(1.0 / size) @ (sub @ down.T.tocsr())  # [A, N] common descendants
-    share = share.tocoo()
+    common, size = descendant_overlap(train, n, anchors)  # [A, N] common descendants
+    share = (sp.diags(1.0 / np.maximum(size, 1.0)) @ common).tocoo()
     a, w, val = share.row, share.col, share.data
     related = np.concatenate([tr, te], axis=1)
     keys = np.concatenate([related[0] * n + related[1], anchors * n + anchors])

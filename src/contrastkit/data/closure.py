@@ -82,6 +82,22 @@ def transitive_closure(
     return out[:, order].to(ei.device)
 
 
+def descendant_overlap(
+    edge_index: Tensor, num_nodes: int, anchors: np.ndarray | None = None
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    """``|D(a) ∩ D(w)|`` for each anchor ``a`` and every node ``w``, as a sparse
+    ``[A, N]`` count matrix, and ``|D(a)|`` ``[A]``; ``D(x)`` the descendants of ``x``
+    in the child -> ancestor ``edge_index`` ``[2, E]`` (duplicates counted once).
+    ``anchors`` defaults to every node. One sparse product, no per-node loop."""
+    child, parent = edge_index.to(torch.int64).cpu().numpy()
+    n = num_nodes
+    down = sp.csr_matrix((np.ones(child.size), (parent, child)), shape=(n, n))  # ancestor -> child
+    down.sum_duplicates()
+    down.data[:] = 1.0
+    rows = down if anchors is None else down[anchors]
+    return (rows @ down.T).tocsr(), np.asarray(rows.sum(axis=1)).ravel()
+
+
 def common_ancestor_pairs(edge_index: Tensor, num_nodes: int, min_share: float) -> Tensor:
     """Pairs ``(u, w)`` where ``w`` is an ancestor of at least a share ``min_share`` of
     ``u``'s descendants, though not a known ancestor of ``u`` itself.
@@ -112,12 +128,9 @@ def common_ancestor_pairs(edge_index: Tensor, num_nodes: int, min_share: float) 
         raise ValueError(f"min_share must be in (0, 1], got {min_share}")
     n = num_nodes
     child, parent = ei.to(torch.int64).cpu().numpy()
-    down = sp.csr_matrix((np.ones(child.size), (parent, child)), shape=(n, n))  # ancestor -> child
-    down.sum_duplicates()
-    down.data[:] = 1.0
-    size = np.asarray(down.sum(axis=1)).ravel()
+    counts, size = descendant_overlap(ei, n)
     inner = np.flatnonzero(size > 0)
-    common = (down[inner] @ down.T).tocoo()  # [I, N]: |D(u) ∩ D(w)|
+    common = counts[inner].tocoo()  # [I, N]: |D(u) ∩ D(w)| for the u with descendants
     u, w = inner[common.row], common.col
     # compare counts, not ratios: exact at share 1 whatever the float rounding
     keep = common.data >= min_share * size[u] - 1e-9
