@@ -60,7 +60,7 @@ def main() -> None:
     state = load_checkpoint(checkpoint_path(args.run_dir))["trainer"]
     (w,) = [v for k, v in state["encoder"].items() if k.endswith("weight")]
     w = w.double()
-    task = build_task(config.data)
+    task = build_task(config.data, seed=config.loop.seed)
     closure = task.eval_edges  # child -> ancestor
     n = w.shape[0]
     ancestors = to_csr(closure, num_nodes=n)

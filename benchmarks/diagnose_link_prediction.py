@@ -127,7 +127,7 @@ def main() -> None:
     config = resume_config(args.run_dir)
     if config.data.test_fraction <= 0:
         raise SystemExit(f"{args.run_dir} is not a link-prediction run (data.test_fraction 0)")
-    task = build_task(config.data)
+    task = build_task(config.data, seed=config.loop.seed)  # the run's own split
     split = task.split
     assert split is not None
     n = task.graph.num_nodes
