@@ -110,11 +110,10 @@ def test_semi_hard_inequality(seed, band, dist):
         assert (res.scores > (s_p - band).unsqueeze(1))[sel].all()
     # semi-hard rows hold the closest-below-positive candidates: brute force
     full = get_distance(dist).score_pairwise(anchors, pool)
-    full = full.masked_fill(
-        _banned(60, labels, ids, torch.full((6, 1), -1), torch.empty(2, 0, dtype=torch.long)),
-        float("-inf"),
-    )
-    window = full < s_p.unsqueeze(1)
+    banned = _banned(60, labels, ids, torch.full((6, 1), -1), torch.empty(2, 0, dtype=torch.long))
+    full = full.masked_fill(banned, float("-inf"))
+    # a banned candidate (-inf) is below every positive but no semi-hard candidate
+    window = (full < s_p.unsqueeze(1)) & ~banned
     if band is not None:
         window &= full > (s_p - band).unsqueeze(1)
     ref = full.masked_fill(~window, float("-inf")).topk(4, dim=1)
