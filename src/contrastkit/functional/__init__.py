@@ -1,5 +1,10 @@
 """Pure tensor maths: distances and every objective, as stateless functions."""
 
+from contrastkit.functional.dgi import dgi_logits, dgi_loss, dgi_summary
+from contrastkit.functional.distance_preservation import (
+    distance_preservation_loss,
+    hop_distance_pairs,
+)
 from contrastkit.functional.distances import (
     CosineSimilarity,
     Distance,
@@ -28,6 +33,7 @@ from contrastkit.functional.link import (
 )
 from contrastkit.functional.link_sampling import sample_non_edges
 from contrastkit.functional.mnr import mnr_candidates, multiple_negatives_ranking_loss
+from contrastkit.functional.node_classification import node_classification_loss
 from contrastkit.functional.pair_contrastive import (
     local_contrastive_loss,
     multi_hop_contrastive_loss,
@@ -47,6 +53,7 @@ from contrastkit.functional.relation_kernels import (
     relation_scores,
 )
 from contrastkit.functional.relation_loss import relation_softmax_loss
+from contrastkit.functional.sparsity import l1_sparsity
 from contrastkit.functional.spectral import laplacian_smoothness
 from contrastkit.functional.tiled_info_nce import (
     tile_size_for,
@@ -73,13 +80,19 @@ __all__ = [
     "batch_all_triplet_loss",
     "decorrelation_penalty",
     "dense_adjacency_reconstruction_loss",
+    "dgi_logits",
+    "dgi_loss",
+    "dgi_summary",
+    "distance_preservation_loss",
     "edge_degree",
     "embedding_norm_penalty",
     "feature_orthogonality",
     "feature_reconstruction_loss",
     "get_distance",
+    "hop_distance_pairs",
     "info_nce",
     "inv_sqrt_degree",
+    "l1_sparsity",
     "laplacian",
     "laplacian_eigenpairs",
     "laplacian_eigenvalues",
@@ -90,6 +103,7 @@ __all__ = [
     "mnr_candidates",
     "multi_hop_contrastive_loss",
     "multiple_negatives_ranking_loss",
+    "node_classification_loss",
     "per_anchor_triplet_loss",
     "project_norm",
     "project_poincare",

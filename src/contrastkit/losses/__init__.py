@@ -7,6 +7,8 @@ from contrastkit.losses.combine import (
     build_combiner,
     combine_losses,
 )
+from contrastkit.losses.dgi import DeepGraphInfomaxLoss
+from contrastkit.losses.distance_preservation import DistancePreservationLoss
 from contrastkit.losses.ewc import EWC
 from contrastkit.losses.feature_reconstruction import FeatureReconstructionLoss
 from contrastkit.losses.fisher import diagonal_fisher
@@ -18,6 +20,7 @@ from contrastkit.losses.link import (
     SparseAdjacencyReconstructionLoss,
 )
 from contrastkit.losses.mnr import MultipleNegativesRankingLoss
+from contrastkit.losses.node_classification import NodeClassificationLoss
 from contrastkit.losses.pair_contrastive import LocalContrastiveLoss, MultiHopContrastiveLoss
 from contrastkit.losses.pcgrad import PCGrad, pcgrad, projection_order
 from contrastkit.losses.regularizers import (
@@ -26,6 +29,7 @@ from contrastkit.losses.regularizers import (
     EmbeddingProjection,
     OrthogonalityLoss,
 )
+from contrastkit.losses.sparsity import SparsityLoss
 from contrastkit.losses.spectral import SpectralSmoothnessLoss
 from contrastkit.losses.temperature import Temperature
 from contrastkit.losses.triplet import BatchAllTripletLoss, PerAnchorTripletLoss, TripletMarginLoss
@@ -38,7 +42,9 @@ __all__ = [
     "CombinedLoss",
     "CombinerConfig",
     "DecorrelationLoss",
+    "DeepGraphInfomaxLoss",
     "DenseAdjacencyReconstructionLoss",
+    "DistancePreservationLoss",
     "EmbeddingNormLoss",
     "EmbeddingProjection",
     "FeatureReconstructionLoss",
@@ -52,10 +58,12 @@ __all__ = [
     "MagnitudeWeighting",
     "MultiHopContrastiveLoss",
     "MultipleNegativesRankingLoss",
+    "NodeClassificationLoss",
     "OrthogonalityLoss",
     "PCGrad",
     "PerAnchorTripletLoss",
     "SparseAdjacencyReconstructionLoss",
+    "SparsityLoss",
     "SpectralSmoothnessLoss",
     "SupervisedInfoNCELoss",
     "Temperature",
