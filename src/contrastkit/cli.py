@@ -94,13 +94,22 @@ def _add_other(sub: argparse._SubParsersAction) -> None:
     x.add_argument("--faiss", metavar="INDEX_FILE", help="also write a FAISS flat index")
     m = sub.add_parser("mine", help="write hard negatives for a run's graph to a file")
     m.add_argument("run_dir")
-    m.add_argument("--out", required=True, help="output .npz with indices, mask, scores")
+    m.add_argument(
+        "--out",
+        required=True,
+        help="output .npz with indices, mask, scores, ids (semi_hard: also fallback)",
+    )
     m.add_argument("--k", type=int, default=10, help="negatives per node (default 10)")
     m.add_argument(
         "--strategy",
         default="hardest",
-        choices=["hardest", "weighted", "mixed", "random", "cluster"],
-        help="mining strategy (default hardest)",
+        choices=["hardest", "semi_hard", "weighted", "mixed", "random", "cluster", "category"],
+        help="mining strategy (default hardest). semi_hard: negatives less close than the "
+        "node's positive, the other end of its first training relation (in a hierarchy the "
+        "first ancestor it is the child of); nodes without one, and rows with fewer than K "
+        "semi-hard candidates, fall back to hardest (the output's 'fallback' marks them). "
+        "category: negatives from other categories than the node's, spread across them; "
+        "the categories are the dataset's node labels (exit 2 when it has none)",
     )
 
 
@@ -139,7 +148,7 @@ def _run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     from contrastkit.train.callbacks import NonFiniteError
     from contrastkit.train.checkpoint import CheckpointError
-    from contrastkit.train.typed_config import ConfigError
+    from contrastkit.typed_config import ConfigError
 
     try:
         args = build_parser().parse_args(argv)

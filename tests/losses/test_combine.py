@@ -114,6 +114,34 @@ def test_magnitude_ema_and_eval_mode() -> None:
     torch.testing.assert_close(comb.magnitudes, torch.tensor([2.0, 1.0], dtype=torch.float64))
 
 
+def test_magnitude_ema_is_not_updated_under_no_grad() -> None:
+    # The trainer's validation pass runs under torch.no_grad() with the combiner in
+    # training mode: it must not move the running magnitudes.
+    comb = MagnitudeWeighting(["a", "b"], momentum=0.5)
+    comb(_losses(torch.float64, a=1.0, b=1.0))
+    assert comb.training
+    with torch.no_grad():
+        val = comb(_losses(torch.float64, a=100.0, b=1.0))
+    torch.testing.assert_close(comb.magnitudes, torch.tensor([1.0, 1.0], dtype=torch.float64))
+    # ... but it is still weighted with the current averages.
+    assert val.components["a"].weight == pytest.approx(1.0)
+    with torch.inference_mode():
+        comb(_losses(torch.float64, a=100.0, b=1.0))
+    torch.testing.assert_close(comb.magnitudes, torch.tensor([1.0, 1.0], dtype=torch.float64))
+    comb(_losses(torch.float64, a=3.0, b=1.0))
+    torch.testing.assert_close(comb.magnitudes, torch.tensor([2.0, 1.0], dtype=torch.float64))
+
+
+def test_magnitude_first_call_under_no_grad_does_not_seed_the_average() -> None:
+    comb = MagnitudeWeighting(["a", "b"], momentum=0.5)
+    with torch.no_grad():
+        out = comb(_losses(torch.float64, a=4.0, b=1.0))
+    assert not bool(comb.has_magnitudes)
+    assert out.components["a"].weighted == pytest.approx(out.components["b"].weighted)
+    comb(_losses(torch.float64, a=1.0, b=1.0))
+    torch.testing.assert_close(comb.magnitudes, torch.tensor([1.0, 1.0], dtype=torch.float64))
+
+
 def _run(comb: torch.nn.Module, steps: range, seed: int = 0) -> list[float]:
     out = []
     g = torch.Generator().manual_seed(seed)

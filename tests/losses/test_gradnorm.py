@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import io
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -114,7 +115,11 @@ def test_weight_gradient_equals_create_graph_formulation() -> None:
     (ref_grad,) = torch.autograd.grad((g - target).abs().sum(), w)
 
     before = gn.loss_weights.detach().clone()
-    gn(losses)
+    # This step of lr 1 takes "b" below the floor: reported and warned about.
+    assert float((before - ref_grad)[1]) <= gn.min_weight
+    with pytest.warns(UserWarning, match=r"'b'.*floor"):
+        gn(losses)
+    assert gn.at_floor() == ["b"]
     # One SGD step with lr 1 then renormalisation to sum 2.
     stepped = (before - ref_grad).clamp_min(gn.min_weight)
     torch.testing.assert_close(gn.loss_weights.detach(), stepped * 2 / stepped.sum())
@@ -205,3 +210,74 @@ def test_non_finite_losses_leave_the_weights_alone() -> None:
     h = lin(torch.randn(4, 3))
     gn({"a": h.pow(2).mean() * float("nan"), "b": h.abs().mean()})
     assert torch.equal(gn.loss_weights.detach(), before)
+
+
+def _floor_setup() -> tuple[GradNormWeighting, nn.Parameter]:
+    # One shared scalar; objective "b" has a 100x larger gradient norm, so one plain SGD
+    # step with a large lr (alpha = 0: equal target norms) drives its weight below 0.
+    p = nn.Parameter(torch.ones(1))
+    gn = GradNormWeighting(["a", "b"], [p], alpha=0.0, lr=10.0, optimizer="sgd")
+    return gn, p
+
+
+def _unequal(p: nn.Parameter) -> dict[str, torch.Tensor]:
+    return {"a": p.sum(), "b": 100.0 * p.sum()}
+
+
+def _reset_weights(gn: GradNormWeighting) -> None:
+    with torch.no_grad():
+        gn.loss_weights.fill_(1.0)
+
+
+def test_weight_at_floor_warns_once_per_entry_and_is_reported() -> None:
+    gn, p = _floor_setup()
+    assert gn.at_floor() == []
+    with pytest.warns(UserWarning, match=r"'b'.*min_weight=0\.001"):
+        gn(_unequal(p))
+    assert gn.at_floor() == ["b"]
+    assert float(gn.loss_weights.detach()[1]) < 1e-3 * 1.01
+    # Still at the floor on the next updates: reported, but no new warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(3):
+            _reset_weights(gn)
+            gn(_unequal(p))
+            assert gn.at_floor() == ["b"]
+        # Equal gradient norms: the weights stay where they are, off the floor.
+        _reset_weights(gn)
+        gn({"a": p.sum(), "b": p.sum()})
+        assert gn.at_floor() == []
+        # eval / no_grad passes do not update and keep the report as it was.
+        gn.eval()
+        gn(_unequal(p))
+        gn.train()
+        assert gn.at_floor() == []
+    # Entering the floor again warns again.
+    _reset_weights(gn)
+    with pytest.warns(UserWarning, match="'b'") as record:
+        gn(_unequal(p))
+    assert len([w for w in record if "floor" in str(w.message)]) == 1
+    assert gn.at_floor() == ["b"]
+
+
+def test_floor_report_survives_a_state_dict_round_trip() -> None:
+    gn, p = _floor_setup()
+    with pytest.warns(UserWarning):
+        gn(_unequal(p))
+    buf = io.BytesIO()
+    torch.save(gn.state_dict(), buf)
+    buf.seek(0)
+    gn2, p2 = _floor_setup()
+    gn2.load_state_dict(torch.load(buf, weights_only=True))
+    assert gn2.at_floor() == ["b"]
+    _reset_weights(gn2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gn2(_unequal(p2))  # still at the floor: no new warning after a restart
+    assert gn2.at_floor() == ["b"]
+
+
+def test_trainable_parameters_are_empty_it_has_its_own_optimiser() -> None:
+    gn, _ = _floor_setup()
+    assert gn.trainable_parameters() == []
+    assert FixedWeighting({"a": 1.0}).trainable_parameters() == []

@@ -100,6 +100,24 @@ def test_learns_to_down_weight_the_noisier_objective() -> None:
     assert learned["clean"] < 0.5 * fixed["clean"]
 
 
+def test_trainable_parameters_are_the_log_variances() -> None:
+    from contrastkit.losses.combine import MagnitudeWeighting
+
+    uw = UncertaintyWeighting(["a", "b"])
+    params = uw.trainable_parameters()
+    assert len(params) == 1 and params[0] is uw.log_vars
+    assert {id(q) for q in params} == {id(q) for q in uw.parameters()}
+    assert FixedWeighting({"a": 1.0}).trainable_parameters() == []
+    assert MagnitudeWeighting(["a", "b"]).trainable_parameters() == []
+    # Training through the hook moves the log-variances.
+    opt = torch.optim.SGD(params, lr=0.1)
+    out = uw({"a": torch.tensor(4.0), "b": torch.tensor(0.1)})
+    out.total.backward()
+    opt.step()
+    s = uw.log_vars.detach()
+    assert float(s[0]) > 0.0 > float(s[1])
+
+
 def test_bad_input_names_the_argument() -> None:
     with pytest.raises(ValueError, match="kinds"):
         UncertaintyWeighting(["a"], kinds="ordinal")  # type: ignore[arg-type]

@@ -71,7 +71,9 @@ class MagnitudeWeighting(LossWeighting):
         eps: relative floor on :math:`m_i` (default 1e-6), which caps any weight at
             :math:`p_i / \\epsilon`; objectives at exactly zero do not blow up.
 
-    The EMA is updated in training mode only; the weights carry no gradient.
+    The EMA is updated only in training mode with gradients enabled (as
+    :class:`~contrastkit.losses.gradnorm.GradNormWeighting` does), so a validation pass
+    under ``torch.no_grad()`` or ``eval()`` leaves it alone; the weights carry no gradient.
     """
 
     magnitudes: Tensor
@@ -88,7 +90,7 @@ class MagnitudeWeighting(LossWeighting):
 
     def weights(self, losses: Tensor, priorities: Tensor) -> tuple[Tensor, Tensor]:
         mag = losses.detach().abs().to(self.magnitudes.dtype)
-        if self.training:
+        if self.training and torch.is_grad_enabled():
             beta = torch.where(self.has_magnitudes, self.momentum, 0.0).to(mag.dtype)
             # A non-finite loss must not poison the running magnitudes for good.
             updated = torch.where(

@@ -36,6 +36,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -59,7 +60,13 @@ class GradNormWeighting(LossWeighting):
         min_weight: floor applied before renormalising (keeps weights positive).
 
     In ``eval()`` mode or under ``torch.no_grad()`` the weights are only applied.
-    Keep :attr:`loss_weights` out of the model's optimiser: it has its own.
+    Keep :attr:`loss_weights` out of the model's optimiser: it has its own
+    (:meth:`trainable_parameters` is empty).
+
+    An objective whose weight the update pushed down to ``min_weight`` is reported by
+    :meth:`at_floor`, and a ``UserWarning`` naming it and the floor is emitted when it
+    reaches the floor (once, until it leaves it again): GradNorm then has effectively
+    switched that objective off.
     """
 
     initial_losses: Tensor
@@ -92,6 +99,16 @@ class GradNormWeighting(LossWeighting):
         cls = torch.optim.Adam if kind == "adam" else torch.optim.SGD
         self.optimizer = cls([self.loss_weights], lr=lr)
         self.last_grad_norms: Tensor | None = None
+        # Which weights the floor held up at the last update (host-side: K is small).
+        self._at_floor = [False] * k
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """Empty: :attr:`loss_weights` are trained by this module's own optimiser."""
+        return []
+
+    def at_floor(self) -> list[str]:
+        """The objectives whose weight sat at ``min_weight`` after the last update."""
+        return [n for n, floored in zip(self.names, self._at_floor, strict=True) if floored]
 
     def grad_norms(self, losses: Tensor) -> Tensor:
         """``[K]`` norms :math:`\\lVert \\nabla_W L_i \\rVert_2` (graph of ``losses`` kept)."""
@@ -133,15 +150,37 @@ class GradNormWeighting(LossWeighting):
         self.optimizer.step()
         w.grad = None
         with torch.no_grad():
+            floored = (w <= self.min_weight).tolist()
             w.clamp_(min=self.min_weight)
             w.mul_(len(self.names) / w.sum())
+        self._report_floor(floored)
+
+    def _report_floor(self, floored: list[bool]) -> None:
+        for name, now, before in zip(self.names, floored, self._at_floor, strict=True):
+            if now and not before:
+                warnings.warn(
+                    f"GradNorm weight of objective {name!r} fell to the floor "
+                    f"min_weight={self.min_weight:g}: the objective is effectively "
+                    "switched off (lower alpha or lr, or raise min_weight)",
+                    UserWarning,
+                    stacklevel=2,
+                )
+        self._at_floor = floored
 
     def get_extra_state(self) -> dict[str, Any]:
         state = super().get_extra_state()
         state["optimizer"] = self.optimizer.state_dict()
+        state["at_floor"] = list(self._at_floor)
         return state
 
     def set_extra_state(self, state: Any) -> None:
         super().set_extra_state(state)
         if isinstance(state, Mapping) and "optimizer" in state:
             self.optimizer.load_state_dict(state["optimizer"])
+        if isinstance(state, Mapping) and "at_floor" in state:
+            floored = [bool(f) for f in state["at_floor"]]
+            if len(floored) != len(self.names):
+                raise ValueError(
+                    f"state_dict['at_floor'] has {len(floored)} entries, expected {len(self.names)}"
+                )
+            self._at_floor = floored

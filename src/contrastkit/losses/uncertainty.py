@@ -46,7 +46,8 @@ class UncertaintyWeighting(LossWeighting):
             (:math:`c=1`), for all objectives or as ``{name: kind}``.
         init_log_var: initial :math:`s_i` (default 0, i.e. :math:`\\sigma_i = 1`).
 
-    Include ``weighting.parameters()`` in the model's optimiser (without weight decay).
+    Include :meth:`trainable_parameters` (``[log_vars]``) in the model's optimiser
+    (without weight decay).
     """
 
     factors: Tensor
@@ -76,6 +77,10 @@ class UncertaintyWeighting(LossWeighting):
             raise TypeError(f"init_log_var must be a number, got {init_log_var!r}")
         self.log_vars = nn.Parameter(torch.full((len(self.names),), float(init_log_var)))
         self.register_buffer("factors", torch.tensor(factors), persistent=False)
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """``[log_vars]``: trained jointly with the model by the model's optimiser."""
+        return [self.log_vars]
 
     @property
     def sigmas(self) -> Tensor:

@@ -114,6 +114,15 @@ class LossWeighting(nn.Module, ABC):
             new[name] = check_non_negative(f"priorities[{name!r}]", p)
         self._priorities = new
 
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """Parameters of this weighting that the *model's* optimiser must train.
+
+        Empty by default (fixed and magnitude weights have none; GradNorm trains its
+        weights with its own optimiser); uncertainty weighting returns its
+        log-variances. Add them to the model's optimiser, without weight decay.
+        """
+        return []
+
     @abstractmethod
     def weights(self, losses: Tensor, priorities: Tensor) -> tuple[Tensor, Tensor]:
         """Effective weights ``[K]`` and a scalar regulariser for stacked ``losses`` ``[K]``."""

@@ -8,7 +8,7 @@ integer makes :meth:`Scheduler.state_dict` trivially restorable.
 
 Example:
     >>> from contrastkit.schedules.temperature import TemperatureScheduler
-    >>> s = TemperatureScheduler("linear", start=1.0, end=0.1, steps=10)
+    >>> s = TemperatureScheduler("linear", start=1.0, end=0.1, steps=11)
     >>> s.value_at(5), s.step(5)
     (0.55, 0.55)
 """

@@ -1,12 +1,18 @@
 """Temperature annealing: linear, exponential, cosine or step curves with optional warm-up.
 
-After an optional warm-up of :math:`W` steps, the temperature follows
+After an optional warm-up of :math:`W` steps, the ``S = steps`` annealed values run
+from :math:`\\tau_\\text{start}` to :math:`\\tau_\\text{end}` *inclusive*:
 
 .. math::
 
-    \\tau(t) = \\text{anneal}(t - W;\\; \\tau_\\text{start}, \\tau_\\text{end}, T)
+    \\tau(t) = \\text{anneal}(t - W;\\; \\tau_\\text{start}, \\tau_\\text{end}, S - 1)
+    \\qquad (S > 1)
 
-(see :func:`contrastkit.schedules.functions.anneal`). During warm-up it is held at
+(see :func:`contrastkit.schedules.functions.anneal`; progress :math:`(t - W) / (S - 1)`,
+clamped to 1). So with one :meth:`~TemperatureScheduler.step` per epoch and
+``steps = epochs``, epoch 0 reads ``start`` and the last epoch (position ``S - 1``)
+reads exactly ``end``. With ``S = 1`` the one annealed value is ``start`` and every
+later position reads ``end``. During warm-up it is held at
 ``start``, or, when ``warmup_start`` is given, rises or falls linearly from
 ``warmup_start`` to ``start``. Softer (higher) temperatures early spread the
 gradient over many negatives; lower ones later concentrate it on the hardest
@@ -15,8 +21,10 @@ gradient over many negatives; lower ones later concentrate it on the hardest
 Example:
     >>> from contrastkit.schedules.temperature import TemperatureScheduler
     >>> s = TemperatureScheduler("linear", start=1.0, end=0.1, steps=10)
-    >>> s.value, s.step(5)
-    (1.0, 0.55)
+    >>> [round(s.value_at(t), 2) for t in range(10)]
+    [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1]
+    >>> s.value, round(s.step(9), 2)
+    (1.0, 0.1)
     >>> TemperatureScheduler("step", values=[0.5, 0.3, 0.1], step_size=10).value_at(25)
     0.1
 """
@@ -32,13 +40,19 @@ from contrastkit.schedules.functions import AnnealKind, anneal
 
 
 class TemperatureScheduler(Scheduler[float]):
-    """Anneal a temperature over ``steps`` steps (one :meth:`step` per epoch or batch).
+    """Anneal a temperature over ``steps`` values (one :meth:`step` per epoch or batch).
+
+    The value read at positions ``W, ..., W + steps - 1`` goes from ``start`` to ``end``
+    inclusive: built with ``steps = epochs`` and stepped at the end of each epoch, the
+    first epoch trains at ``start`` and the last one at exactly ``end``.
 
     Args:
         schedule: ``"linear"``, ``"exponential"``, ``"cosine"``, ``"step"`` or ``"constant"``.
         start: temperature at the end of warm-up (> 0). Default 1.0.
-        end: temperature reached after ``steps`` annealing steps (> 0). Default 0.1.
-        steps: length of the annealing phase (> 0), ignored by ``step``/``constant``.
+        end: temperature read at position ``warmup_steps + steps - 1`` and after (> 0).
+            Default 0.1.
+        steps: number of annealed values, ``start`` and ``end`` included (> 0), ignored
+            by ``step``/``constant``. ``1``: ``start``, then ``end`` from the next step.
         values: for ``"step"``: the temperatures, each held for ``step_size`` steps.
         step_size: for ``"step"``: steps per value (> 0).
         warmup_steps: steps before annealing starts (>= 0). Default 0.
@@ -91,7 +105,14 @@ class TemperatureScheduler(Scheduler[float]):
         """Warm-up plus annealing length: the value is constant from here on."""
         if self.schedule == "step":
             return self.warmup_steps + self.step_size * (len(self.values) - 1)
-        return self.warmup_steps + (0 if self.schedule == "constant" else self.steps)
+        if self.schedule == "constant":
+            return self.warmup_steps
+        return self.warmup_steps + self._span
+
+    @property
+    def _span(self) -> int:
+        """Steps from ``start`` to ``end``: ``steps - 1`` values apart, at least one step."""
+        return max(self.steps - 1, 1)
 
     def value_at(self, step: int) -> float:
         """Temperature after ``step`` calls to :meth:`step` (pure)."""
@@ -105,7 +126,7 @@ class TemperatureScheduler(Scheduler[float]):
             step - self.warmup_steps,
             start=self.start,
             end=self.end,
-            steps=self.steps,
+            steps=self._span,
             values=self.values,
             step_size=self.step_size,
         )

@@ -6,13 +6,15 @@ Part of the run configuration (:mod:`contrastkit.train.config`, which re-exports
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
-from contrastkit.train.typed_config import config_fail
+from contrastkit.typed_config import config_fail
 
 DatasetName = Literal["mammals", "wordnet_nouns", "karate", "digits", "sbm", "edgelist"]
 HIERARCHIES: tuple[DatasetName, ...] = ("mammals", "wordnet_nouns")  # directed closures
+_SYNSET = re.compile(r"\S+\.n\.\d+")  # WordNet noun synset name: lemma.n.NN
 
 
 @dataclass
@@ -21,7 +23,9 @@ class DataConfig:
 
     name: DatasetName = "mammals"
     path: str | None = None  # edge-list file (``edgelist``) or WordNet directory
-    root: str = "mammal.n.01"  # WordNet subtree root (``wordnet_nouns`` uses the whole noun set)
+    # wordnet_nouns only: a noun synset such as "mammal.n.01" restricts the graph to the
+    # closure of its subtree (it and all its hyponyms); None embeds every noun
+    root: str | None = None
     knn: int = 10  # digits k-NN graph
     sbm_nodes: int = 1000
     sbm_blocks: int = 4
@@ -35,6 +39,18 @@ class DataConfig:
     def __post_init__(self) -> None:
         if self.name == "edgelist" and not self.path:
             config_fail("data.path", "is required when data.name is 'edgelist'")
+        if self.root is not None:
+            if self.name != "wordnet_nouns":
+                config_fail(
+                    "data.root",
+                    f"selects a WordNet subtree and needs data.name 'wordnet_nouns', "
+                    f"got {self.name!r} (leave data.root unset)",
+                )
+            if not isinstance(self.root, str) or not _SYNSET.fullmatch(self.root):
+                config_fail(
+                    "data.root",
+                    f"must be a noun synset name like 'mammal.n.01', got {self.root!r}",
+                )
         if not 0.0 <= self.test_fraction < 1.0:
             config_fail("data.test_fraction", f"must be in [0, 1), got {self.test_fraction}")
         if self.knn <= 0:
