@@ -1,6 +1,8 @@
 """Hard-negative mining: exact tiled top-k under a memory budget, a FAISS backend,
 strategies, false-negative filters, memory queues, re-mining and graph negatives.
-Miners run without gradients and return indices into the pool, never vectors."""
+Miners run without gradients and return indices into the pool, never vectors;
+:class:`RelationNegativeSampler` draws the trainer's negatives for relation batches
+with the same strategy names."""
 
 from contrastkit.mining.edge_sampling import (
     EdgeSample,
@@ -18,6 +20,13 @@ from contrastkit.mining.miner import mine
 from contrastkit.mining.negative_miner import InBatchTriplets, NegativeMiner, mine_in_batch
 from contrastkit.mining.pool import DEFAULT_MEMORY_BUDGET, PoolLike
 from contrastkit.mining.refresh import PeriodicRefresh
+from contrastkit.mining.relation_sampler import (
+    STRATEGIES,
+    STRATEGY_ALIASES,
+    RelationNegatives,
+    RelationNegativeSampler,
+    canonical_strategy,
+)
 from contrastkit.mining.result import MiningReport, MiningResult
 from contrastkit.mining.strategies import (
     STRATEGY_NAMES,
@@ -35,6 +44,8 @@ from contrastkit.mining.topk import Head, TopK, exact_topk, scan_topk
 
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",
+    "STRATEGIES",
+    "STRATEGY_ALIASES",
     "STRATEGY_NAMES",
     "Bound",
     "CategorySpread",
@@ -54,12 +65,15 @@ __all__ = [
     "PeriodicRefresh",
     "PoolLike",
     "RandomNegatives",
+    "RelationNegativeSampler",
+    "RelationNegatives",
     "SemiHard",
     "TopK",
     "Weighted",
     "as_strategy",
     "assign_clusters",
     "build_exclusions",
+    "canonical_strategy",
     "degree_corrected_negatives",
     "edge_hard_triplets",
     "exact_topk",

@@ -7,7 +7,7 @@ random ones are too easy. Each :class:`MinerStage` names the epoch it starts at 
 only the settings that change; the others carry over from the stage before::
 
     miner:
-      strategy: uniform
+      strategy: random
       shared_negatives: 32
     miner_stages:
       - from_epoch: 41
@@ -22,16 +22,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from contrastkit.train.typed_config import ConfigError, config_fail, from_dict, to_dict
+from contrastkit.mining.pool import DEFAULT_MEMORY_BUDGET
+from contrastkit.mining.relation_sampler import (
+    STRATEGIES,
+    STRATEGY_ALIASES,
+    Strategy,
+    canonical_strategy,
+)
+from contrastkit.typed_config import ConfigError, config_fail, from_dict, to_dict
 
 
 @dataclass
 class MinerConfig:
-    """Negatives per relation. ``uniform`` rejects true edges (N&K); ``hard``/``semihard``
-    mine the current embedding, refreshed every ``refresh_every`` steps; ``mixed`` takes
-    ``hard_ratio`` hard and the rest uniform."""
+    """Negatives per relation, drawn by
+    :class:`~contrastkit.mining.relation_sampler.RelationNegativeSampler` (its module
+    docstring gives each strategy's rule). ``random`` rejects true edges (N&K);
+    ``hardest``/``semi_hard``/``weighted`` mine the current embedding, refreshed every
+    ``refresh_every`` steps; ``mixed`` takes ``hard_ratio`` hardest and the rest random;
+    ``cluster``/``category`` spread over k-means clusters / node categories; ``khop``
+    draws nodes ``khop_min..khop_max`` hops away. The old names ``uniform``, ``hard``
+    and ``semihard`` are accepted and stored as ``random``, ``hardest``, ``semi_hard``."""
 
-    strategy: Literal["uniform", "hard", "semihard", "mixed"] = "mixed"
+    strategy: Strategy = "mixed"
     num_negatives: int = 50
     hard_ratio: float = 0.5
     pool_size: int = 100  # hard candidates kept per node between refreshes
@@ -49,15 +61,32 @@ class MinerConfig:
     # redrawn), a mixed miner's hard ones stay per relation; 0: every relation draws
     # its own (Nickel & Kiela)
     shared_negatives: int = 0
+    weighted_alpha: float = 1.0  # weighted: P(n) ∝ exp(alpha s(u, n)) over the pool
+    num_clusters: int = 8  # cluster: k-means clusters (at most the node count)
+    khop_min: int = 2  # khop: nearest hop distance drawn (>= 2: hop 1 is related)
+    khop_max: int = 3  # khop: farthest hop distance drawn
+    # how a refresh scans for the hard pool: exact tiles in memory, the same tiles
+    # over a temporary memory-mapped copy of the embedding, or an exact FAISS index
+    pool_backend: Literal["exact", "memmap", "faiss"] = "exact"
+    memory_budget: int = DEFAULT_MEMORY_BUDGET  # bytes for the pool scan's tiles
 
     def __post_init__(self) -> None:
+        try:
+            self.strategy = canonical_strategy(self.strategy)
+        except ValueError:
+            config_fail(
+                "miner.strategy",
+                f"must be one of {list(STRATEGIES)} (or an alias {list(STRATEGY_ALIASES)}), "
+                f"got {self.strategy!r}",
+            )
         if self.shared_negatives < 0:
             config_fail("miner.shared_negatives", f"must be >= 0, got {self.shared_negatives}")
-        if self.shared_negatives > 0 and self.strategy not in ("uniform", "mixed"):
+        if self.shared_negatives > 0 and self.strategy not in ("random", "mixed"):
             config_fail(
                 "miner.shared_negatives",
-                f"needs miner.strategy 'uniform' or 'mixed' (the uniform negatives are "
-                f"shared, mined ones stay each relation's own), got {self.strategy!r}",
+                f"needs miner.strategy 'random' (alias 'uniform') or 'mixed' (the random "
+                f"negatives are shared, mined ones stay each relation's own), "
+                f"got {self.strategy!r}",
             )
         if self.num_negatives <= 0:
             config_fail("miner.num_negatives", f"must be > 0, got {self.num_negatives}")
@@ -65,6 +94,27 @@ class MinerConfig:
             config_fail("miner.hard_ratio", f"must be in [0, 1], got {self.hard_ratio}")
         if self.pool_size <= 0 or self.refresh_every <= 0:
             config_fail("miner.pool_size/refresh_every", "must be > 0")
+        if not 0.0 <= self.weighted_alpha < float("inf"):
+            config_fail(
+                "miner.weighted_alpha", f"must be finite and >= 0, got {self.weighted_alpha}"
+            )
+        if self.num_clusters <= 0:
+            config_fail("miner.num_clusters", f"must be > 0, got {self.num_clusters}")
+        if self.khop_min < 2:
+            config_fail(
+                "miner.khop_min", f"must be >= 2 (hop-1 nodes are related), got {self.khop_min}"
+            )
+        if self.khop_max < self.khop_min:
+            config_fail(
+                "miner.khop_max", f"must be >= miner.khop_min={self.khop_min}, got {self.khop_max}"
+            )
+        if self.pool_backend not in ("exact", "memmap", "faiss"):
+            config_fail(
+                "miner.pool_backend",
+                f"must be one of ['exact', 'memmap', 'faiss'], got {self.pool_backend!r}",
+            )
+        if self.memory_budget <= 0:
+            config_fail("miner.memory_budget", f"must be > 0 bytes, got {self.memory_budget}")
 
 
 @dataclass
