@@ -292,7 +292,7 @@ def trainer_rates(
         trainer = Trainer(cfg, run_dir="/tmp/contrastkit-bench-trainer")
         trainer.epoch = cfg.loop.burn_in_epochs  # past burn-in: uniform negatives
         trainers[name] = trainer
-    edges = next(iter(trainers.values())).task.train_edges.shape[1]
+    edges = next(iter(trainers.values())).task.graph.train_edges.shape[1]
     gen = torch.Generator().manual_seed(1)
     if paths is HARD_STAGE_PATHS:
         # the first step mines every node's pool (82,115 x 82,115, exact top-50)

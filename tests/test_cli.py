@@ -146,3 +146,101 @@ def test_export_rejects_unknown_suffix(
 ) -> None:
     code, err = _run(capsys, "export", str(karate_run), "--out", str(tmp_path / "z.csv"))
     assert code == 2 and "--out must end in" in err
+
+
+def test_first_relation_partner() -> None:
+    import torch
+
+    from contrastkit.cli_commands import _first_relation_partner
+
+    edges = torch.tensor([[0, 2, 0, 3], [1, 0, 3, 0]])
+    # Either end: node 0's first relation is (0, 1); 1 and 3 appear only as the v side
+    # (3 is the u of a later relation); 4 is in none.
+    assert _first_relation_partner(edges, 5, directed=False).tolist() == [1, 0, 0, 0, -1]
+    # Directed (child -> ancestor): only relations the node is the child of.
+    assert _first_relation_partner(edges, 5, directed=True).tolist() == [1, -1, 0, 0, -1]
+
+
+def test_mine_semi_hard_negatives_are_less_close_than_the_positive(
+    karate_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import numpy as np
+    import torch
+
+    from contrastkit.cli_commands import _first_relation_partner, _graph_task, _trained
+
+    out = tmp_path / "semi.npz"
+    assert (
+        main(["mine", str(karate_run), "--k", "4", "--strategy", "semi_hard", "--out", str(out)])
+        == 0
+    )
+    assert "semi_hard negatives for 34 nodes" in capsys.readouterr().out
+    mined = np.load(out)
+    assert mined["indices"].shape == (34, 4) and mined["fallback"].shape == (34,)
+    trainer = _trained(karate_run)
+    with torch.no_grad():
+        z = trainer.encoder.embed_all().detach()
+    task = _graph_task(trainer)
+    partner = _first_relation_partner(task.train_edges, 34, task.hierarchical)
+    assert bool((partner >= 0).all())  # every karate member has a friend
+    s_p = trainer.distance.score_paired(z, z[partner]).numpy()
+    idx, mask = mined["indices"], mined["mask"]
+    own = np.arange(34)[:, None]
+    assert not ((idx == own) & mask).any()
+    assert not ((idx == partner.numpy()[:, None]) & mask).any()
+    semi = ~mined["fallback"]
+    assert semi.any()
+    scores = mined["scores"]
+    assert (scores[semi][mask[semi]] < np.repeat(s_p[semi], 4).reshape(-1, 4)[mask[semi]]).all()
+
+
+def test_mine_category_draws_from_other_categories(karate_run: Path, tmp_path: Path) -> None:
+    import numpy as np
+
+    from contrastkit.data.karate import karate_club
+
+    out = tmp_path / "cat.npz"
+    assert (
+        main(["mine", str(karate_run), "--k", "4", "--strategy", "category", "--out", str(out)])
+        == 0
+    )
+    mined = np.load(out)
+    y = karate_club().y.numpy()
+    idx, mask = mined["indices"], mined["mask"]
+    assert mask.any()
+    assert (y[idx[mask]] != np.repeat(y, 4).reshape(-1, 4)[mask]).all()
+
+
+def test_mine_category_without_node_labels_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edges = tmp_path / "g.tsv"
+    edges.write_text("".join(f"{i}\t{(i + 1) % 8}\n" for i in range(8)))
+    run = tmp_path / "run"
+    code = main(
+        [
+            "train",
+            "--dataset",
+            "edgelist",
+            "--set",
+            f"data.path={edges}",
+            "--epochs",
+            "1",
+            "--dim",
+            "2",
+            "--negatives",
+            "2",
+            "--run-dir",
+            str(run),
+            "--no-progress",
+            "--no-report",
+        ]
+    )
+    assert code == 0
+    capsys.readouterr()
+    code, err = _run(
+        capsys, "mine", str(run), "--strategy", "category", "--out", str(tmp_path / "n.npz")
+    )
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "node labels" in err and "Traceback" not in err
+    assert not (tmp_path / "n.npz").exists()

@@ -5,7 +5,7 @@ from typing import Literal
 
 import pytest
 
-from contrastkit.train.typed_config import (
+from contrastkit.typed_config import (
     ConfigError,
     apply_overrides,
     from_dict,

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from contrastkit.train.optim import (
+from contrastkit.optim.factory import (
     CompositeOptimizer,
     OptimizerConfig,
     build_optimizer,

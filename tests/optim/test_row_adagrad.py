@@ -13,8 +13,8 @@ import torch
 from contrastkit.functional.distances import get_distance
 from contrastkit.functional.relation_loss import relation_softmax_loss
 from contrastkit.models.embedding import EmbeddingTable
-from contrastkit.train.optim import OptimizerConfig, build_optimizer
-from contrastkit.train.row_adagrad import RowAdagrad
+from contrastkit.optim.factory import OptimizerConfig, build_optimizer
+from contrastkit.optim.row_adagrad import RowAdagrad
 from contrastkit.train.table_step import SparseTableStep
 from contrastkit.train.trainer import Trainer
 from tests.train._both_paths import trainers_on_both_paths

@@ -53,7 +53,7 @@ def train_record(step: int, steps: int, rng: np.random.Generator) -> dict[str, o
         sim_gap=0.05 + 0.55 * (1 - math.exp(-4 * t)) + rng.normal(0, 0.03),
         violation_rate=float(np.clip(0.6 * math.exp(-4 * t) + rng.normal(0, 0.02), 0, 1)),
         skipped_nonfinite=int(step > 200) + int(step > 310),
-        relations_per_s=float(rng.normal(52000, 3000)),
+        examples_per_s=float(rng.normal(52000, 3000)),
     )
     return record
 

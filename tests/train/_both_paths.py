@@ -19,7 +19,7 @@ def trainers_on_both_paths(tmp_path: Path, overrides: list[str], steps: int = 3)
             None, [*overrides, f"output.run_dir={tmp_path / mode}", f"loop.sparse_step={mode}"]
         )
         trainer = Trainer(cfg)
-        assert (trainer.table_step is not None) == (mode == "always")
+        assert (trainer.sparse) == (mode == "always")
         for _ in range(steps):
             trainer.train_step(torch.arange(64))
         trainers.append(trainer)

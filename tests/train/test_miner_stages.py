@@ -14,7 +14,7 @@ from contrastkit.train.config import load_config
 from contrastkit.train.miner_config import resolve_miner_stages, stage_at
 from contrastkit.train.run import resume_config, train
 from contrastkit.train.trainer import Trainer
-from contrastkit.train.typed_config import ConfigError
+from contrastkit.typed_config import ConfigError
 
 UNIFORM_THEN_MIXED = [
     "miner.strategy=uniform",
@@ -27,7 +27,7 @@ UNIFORM_THEN_MIXED = [
 def test_a_stage_changes_what_it_names_and_keeps_the_rest() -> None:
     cfg = load_config(None, UNIFORM_THEN_MIXED)
     (e0, first), (e1, second) = resolve_miner_stages(cfg.miner, cfg.miner_stages)
-    assert (e0, first.strategy, first.shared_negatives) == (0, "uniform", 8)
+    assert (e0, first.strategy, first.shared_negatives) == (0, "random", 8)
     assert (e1, second.strategy, second.shared_negatives, second.pool_size) == (2, "mixed", 0, 5)
     assert second.num_negatives == 7  # carried over, not MinerConfig's default 50
     assert second.refresh_every == first.refresh_every
@@ -90,19 +90,22 @@ def test_the_trainer_mines_only_from_the_stage_epoch(
     for epoch in range(3):
         trainer.epoch = epoch
         trainer.train_step(torch.arange(64))
-        mined = trainer.sampler.pool is not None
+        mined = trainer.task.negatives.sampler.pool is not None
         assert mined == (epoch >= 2), epoch
-        assert trainer.miner.strategy == ("mixed" if epoch >= 2 else "uniform")
-    assert trainer.sampler.pool is not None and trainer.sampler.pool.shape[1] == 5
-    u, _, negatives = trainer.relations_and_negatives(torch.arange(20))
+        assert trainer.task.negatives.miner.strategy == ("mixed" if epoch >= 2 else "random")
+    sampler = trainer.task.negatives.sampler
+    assert sampler.pool is not None and sampler.pool.shape[1] == 5
+    relations = trainer.task.batch(torch.arange(20), trainer.sample_context()).relations
+    assert relations is not None
+    u, negatives = relations.u, relations.negatives
     if keep_shared:
         assert negatives.shared is not None and negatives.shared.shape == (3, 3)
         assert negatives.own is not None and negatives.own.shape == (20, 4)
         assert negatives.group == 8 and negatives.mask.shape == (20, 7)
         # every valid own negative comes from its anchor's hard pool (or a counted fallback)
-        in_pool = (trainer.sampler.pool[u].unsqueeze(2) == negatives.own.unsqueeze(1)).any(1)
+        in_pool = (sampler.pool[u].unsqueeze(2) == negatives.own.unsqueeze(1)).any(1)
         valid = negatives.mask[:, 3:]
-        assert bool(in_pool[valid].all()) or trainer.sampler.fallbacks > 0
+        assert bool(in_pool[valid].all()) or sampler.fallbacks > 0
     else:
         assert negatives.shared is None and negatives.own is not None
         assert negatives.own.shape == (20, 7)
@@ -121,7 +124,9 @@ def test_a_run_resumed_after_the_switch_ends_bit_identical(tmp_path: Path, share
     )
     train(load_config(None, [*base, "loop.epochs=3", f"output.run_dir={tmp_path / 'b'}"]))
     resumed = train(resume_config(tmp_path / "b", ["loop.epochs=4"]), resume=True)
-    assert straight.miner.strategy == resumed.miner.strategy == "mixed"
+    assert (
+        straight.task.negatives.miner.strategy == resumed.task.negatives.miner.strategy == "mixed"
+    )
     weights = []
     for run in ("a", "b"):
         state = load_checkpoint(tmp_path / run / "checkpoints" / "last.pt")["trainer"]

@@ -11,13 +11,13 @@ import geoopt
 import pytest
 import torch
 
+from contrastkit.optim.composite import CompositeOptimizer
+from contrastkit.optim.restart import reset_optimizer_state
+from contrastkit.optim.row_adagrad import RowAdagrad
 from contrastkit.train.checkpoint import load_checkpoint
-from contrastkit.train.composite_optimizer import CompositeOptimizer
 from contrastkit.train.config import load_config
-from contrastkit.train.optim_restart import reset_optimizer_state
-from contrastkit.train.row_adagrad import RowAdagrad
 from contrastkit.train.run import resume_config, train
-from contrastkit.train.typed_config import ConfigError
+from contrastkit.typed_config import ConfigError
 
 Make = Callable[[torch.nn.Parameter], torch.optim.Optimizer]
 BALL = geoopt.PoincareBall()

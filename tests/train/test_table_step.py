@@ -15,7 +15,7 @@ from contrastkit.models.embedding import EmbeddingTable
 from contrastkit.train.config import load_config
 from contrastkit.train.table_step import SparseTableStep
 from contrastkit.train.trainer import Trainer
-from contrastkit.train.typed_config import ConfigError
+from contrastkit.typed_config import ConfigError
 from tests.train._both_paths import trainers_on_both_paths
 
 GEOOPT_FLOAT32_EPS = 4e-3  # geoopt's PoincareBall projection margin for float32
@@ -130,11 +130,11 @@ BASE = ["loop.progress=false", "output.report=false", "loop.epochs=1"]
 
 def test_the_trainer_takes_the_sparse_step_only_where_it_applies(tmp_path: Path) -> None:
     run = f"output.run_dir={tmp_path}"
-    assert Trainer(load_config(None, [*BASE, run])).table_step is not None
+    assert Trainer(load_config(None, [*BASE, run])).sparse
     never = load_config(None, [*BASE, run, "loop.sparse_step=never"])
-    assert Trainer(never).table_step is None
+    assert not Trainer(never).sparse
     adam = load_config(None, [*BASE, run, "optim.name=radam"])
-    assert Trainer(adam).table_step is None
+    assert not Trainer(adam).sparse
     with pytest.raises(ConfigError, match=r"sparse_step is 'always' but optim\.name 'radam'"):
         Trainer(load_config(None, [*BASE, run, "optim.name=radam", "loop.sparse_step=always"]))
     with pytest.raises(ConfigError, match="ball_eps"):
@@ -212,11 +212,11 @@ def test_shared_negatives_mask_each_anchors_relations(tmp_path: Path) -> None:
         [*BASE, f"output.run_dir={tmp_path}", "miner.strategy=uniform", "miner.shared_negatives=8"],
     )
     trainer = Trainer(cfg)
-    u = trainer.task.train_edges[0, :20]
-    neg, mask = trainer.sampler.shared(u, 30, 8)
+    u = trainer.task.graph.train_edges[0, :20]
+    neg, mask = trainer.task.negatives.sampler.shared(u, 30, 8)
     assert neg.shape == (3, 30) and mask.shape == (20, 30)
     per = neg.repeat_interleave(8, dim=0)[:20]
-    related = has_edge(trainer.task.related, u.unsqueeze(1), per) | (per == u.unsqueeze(1))
+    related = has_edge(trainer.task.graph.related, u.unsqueeze(1), per) | (per == u.unsqueeze(1))
     assert torch.equal(mask, ~related)
     before = trainer.encoder.state_dict()["table.weight"].clone()
     trainer.train_step(torch.arange(64))
@@ -298,7 +298,7 @@ def test_a_deeper_ball_needs_float64_and_is_measured_to_its_rim(tmp_path: Path) 
         load_config(None, [*BASE, run, "loop.ball_eps=1.0e-8"])
     deep = Trainer(load_config(None, [*BASE, run, "loop.ball_eps=1.0e-8", "encoder.dtype=float64"]))
     assert isinstance(deep.distance, PoincareDistance) and deep.distance.eps == 1e-8
-    assert deep.table_step is not None and deep.table_step.max_norm == 1 - 1e-8
+    assert deep.sparse and deep.step_fn.table_step.max_norm == 1 - 1e-8
     # a point between the two rims keeps its own distance to the origin
     x = torch.tensor([[1 - 1e-7, 0.0], [0.0, 0.0]], dtype=torch.float64)
     far = float(deep.distance.paired(x[0], x[1]))

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from contrastkit.graph.csr import CSR
+from contrastkit.mining.relation_sampler import RelationNegativeSampler
 from contrastkit.train.config import DataConfig
-from contrastkit.train.negatives import RelationNegativeSampler
 from contrastkit.train.task import build_task
-from contrastkit.train.typed_config import ConfigError
+from contrastkit.typed_config import ConfigError
 
 
 def _pairs(csr: CSR) -> set[tuple[int, int]]:

@@ -20,8 +20,8 @@ def test_mammals_poincare_map_far_above_random(tmp_path: Path) -> None:
     config = _config(tmp_path, "loop.epochs=40", "eval.every_epochs=40", "loop.burn_in_epochs=5")
     trainer = train(config)
     metrics = trainer.final_metrics
-    rand = torch.randn(trainer.task.num_nodes, 5, generator=torch.Generator().manual_seed(0)) * 1e-3
-    random_map = reconstruction_ranking(rand.double(), trainer.task.eval_edges).map
+    rand = torch.randn(trainer.task.num_items, 5, generator=torch.Generator().manual_seed(0)) * 1e-3
+    random_map = reconstruction_ranking(rand.double(), trainer.task.graph.eval_edges).map
     assert metrics["map"] > random_map + 0.3, (metrics, random_map)
     assert metrics["mean_rank"] < 20
     run = tmp_path / "run"

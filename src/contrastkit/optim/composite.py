@@ -1,6 +1,6 @@
 """Several ``torch.optim`` optimisers stepped, scheduled and checkpointed as one.
 
-:func:`contrastkit.train.optim.build_optimizer` returns one when a model mixes
+:func:`contrastkit.optim.factory.build_optimizer` returns one when a model mixes
 sparse-gradient embeddings (SparseAdam, sparse Riemannian optimisers) with dense
 parameters, which no single torch optimiser accepts together.
 """

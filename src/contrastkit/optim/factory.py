@@ -20,12 +20,12 @@ no weight decay (``exclude_from_decay``); sparse-gradient embeddings
 Riemannian optimisers, joined to the dense one in a :class:`CompositeOptimizer` that
 LR schedulers drive like any other. geoopt ``ManifoldParameter`` s need ``"rsgd"``,
 ``"radam"`` or ``"radagrad"`` (Bécigneul & Ganea, ICLR 2019; row-wise Adagrad as in
-PyTorch-BigGraph, :mod:`contrastkit.train.row_adagrad`). Kingma & Ba 2015 (Adam), Reddi et al.
+PyTorch-BigGraph, :mod:`contrastkit.optim.row_adagrad`). Kingma & Ba 2015 (Adam), Reddi et al.
 2018 (AMSGrad), Loshchilov & Hutter 2019 (AdamW), Sutskever et al. 2013 (Nesterov).
 
 Example:
     >>> from torch import nn
-    >>> from contrastkit.train.optim import OptimizerConfig, build_optimizer
+    >>> from contrastkit.optim.factory import OptimizerConfig, build_optimizer
     >>> model = nn.Sequential(nn.Embedding(100, 8, sparse=True), nn.Linear(8, 2))
     >>> opt = build_optimizer(OptimizerConfig("adamw", lr=1e-3, weight_decay=0.01), model)
     >>> [type(o).__name__ for o in opt.optimizers]
@@ -43,8 +43,8 @@ import torch
 from torch import Tensor, nn
 
 from contrastkit._validation import check_choice, check_non_negative, check_positive
-from contrastkit.train.composite_optimizer import CompositeOptimizer
-from contrastkit.train.row_adagrad import RowAdagrad
+from contrastkit.optim.composite import CompositeOptimizer
+from contrastkit.optim.row_adagrad import RowAdagrad
 
 OptimizerName = Literal[
     "sgd", "adam", "adamw", "rectified_adam", "adagrad", "sparse_adam", "rsgd", "radam", "radagrad"
@@ -62,7 +62,7 @@ class OptimizerConfig:
     ``name``: ``sgd``, ``adam``, ``adamw``, ``rectified_adam`` (torch RAdam),
     ``adagrad``, ``sparse_adam`` (Adam for dense, SparseAdam for sparse parameters),
     ``rsgd`` / ``radam`` (geoopt Riemannian SGD / Adam), ``radagrad`` (row-wise
-    Adagrad, Riemannian on manifolds: :class:`~contrastkit.train.row_adagrad.RowAdagrad`;
+    Adagrad, Riemannian on manifolds: :class:`~contrastkit.optim.row_adagrad.RowAdagrad`;
     its ``eps`` is this config's). ``stabilize``: geoopt's
     projection period. ``clip_grad_norm`` / ``clip_grad_value`` are read by
     :func:`clip_gradients` callers (the trainer).

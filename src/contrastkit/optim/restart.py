@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import torch
 
-from contrastkit.train.composite_optimizer import CompositeOptimizer
+from contrastkit.optim.composite import CompositeOptimizer
 
 
 def _optimizers(optimizer: torch.optim.Optimizer) -> list[torch.optim.Optimizer]:

@@ -138,9 +138,11 @@ def _summary(run: RunFiles) -> list[tuple[str, dict[str, object]]]:
             value = _last_finite(log.series(key)[1])
             if value is not None:
                 info[label] = value
-        speed = log.series("relations_per_s")[1]
+        speed = log.series("examples_per_s")[1]
+        if speed.size == 0:  # runs logged before the key was renamed
+            speed = log.series("relations_per_s")[1]
         if np.isfinite(speed).any():
-            info["median relations / s"] = float(np.nanmedian(speed))
+            info["median examples / s"] = float(np.nanmedian(speed))
     info["evaluation records"] = len(log.eval)
     if log.bad_lines:
         info["unreadable metrics lines skipped"] = log.bad_lines

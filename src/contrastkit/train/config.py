@@ -18,11 +18,17 @@ import os
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from contrastkit.optim.factory import OptimizerConfig
 from contrastkit.train.data_config import DataConfig
+from contrastkit.train.nodes_config import NodesConfig
+from contrastkit.train.pairs_config import PairsConfig
+
+if TYPE_CHECKING:
+    from contrastkit.objectives.registry import ObjectiveSpec
 from contrastkit.train.miner_config import MinerConfig, MinerStage, resolve_miner_stages
-from contrastkit.train.typed_config import (
+from contrastkit.typed_config import (
     ConfigError,
     apply_overrides,
     config_fail,
@@ -30,8 +36,13 @@ from contrastkit.train.typed_config import (
     to_dict,
 )
 
-ObjectiveName = Literal["infonce", "triplet", "link", "local", "spectral", "norm"]
-OBJECTIVES: tuple[str, ...] = ("infonce", "triplet", "link", "local", "spectral", "norm")
+
+@dataclass
+class TaskConfig:
+    """What a run trains on: ``relations`` of a graph or hierarchy (``data``), ``pairs``
+    of items (``pairs``), or the ``nodes`` of a featured graph under a GNN (``nodes``)."""
+
+    kind: Literal["relations", "pairs", "nodes"] = "relations"
 
 
 @dataclass
@@ -105,11 +116,16 @@ class CombinerConfig:
 
 @dataclass
 class OptimConfig:
-    # radagrad: row-wise (Riemannian) Adagrad, PyTorch-BigGraph's (train/row_adagrad.py)
+    # radagrad: row-wise (Riemannian) Adagrad, PyTorch-BigGraph's (optim/row_adagrad.py)
     name: Literal["rsgd", "radam", "radagrad", "sgd", "adam", "adamw", "sparse_adam"] = "rsgd"
     lr: float = 30.0
     weight_decay: float = 0.0
-    momentum: float = 0.0
+    momentum: float = 0.0  # SGD
+    dampening: float = 0.0  # SGD
+    nesterov: bool = False  # SGD (needs momentum > 0, dampening 0)
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # Adam family
+    eps: float = 1e-8  # Adam family, Adagrad
+    amsgrad: bool = False  # Adam, AdamW
     warmup_steps: int = 0
     lr_schedule: Literal["constant", "cosine", "linear"] = "cosine"
     grad_clip: float = 0.0  # max gradient norm; 0 disables
@@ -130,6 +146,26 @@ class OptimConfig:
         epochs = self.restart_epochs
         if any(e < 1 for e in epochs) or any(a >= b for a, b in pairwise(epochs)):
             config_fail("optim.restart_epochs", f"must be increasing epochs >= 1, got {epochs}")
+        try:
+            self.optimizer_config()
+        except ValueError as exc:
+            config_fail("optim", f"{exc}")
+
+    def optimizer_config(self) -> OptimizerConfig:
+        """The library's :class:`~contrastkit.optim.factory.OptimizerConfig` of these settings."""
+        if len(self.betas) != 2:
+            raise ValueError(f"betas must be two numbers, got {self.betas}")
+        return OptimizerConfig(
+            name=self.name,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            momentum=self.momentum,
+            dampening=self.dampening,
+            nesterov=self.nesterov,
+            betas=(self.betas[0], self.betas[1]),
+            eps=self.eps,
+            amsgrad=self.amsgrad,
+        )
 
 
 @dataclass
@@ -201,9 +237,13 @@ class OutputConfig:
 
 @dataclass
 class TrainConfig:
+    task: TaskConfig = field(default_factory=TaskConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    pairs: PairsConfig = field(default_factory=PairsConfig)
+    nodes: NodesConfig = field(default_factory=NodesConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
-    objectives: dict[str, float] = field(default_factory=lambda: {"infonce": 1.0})
+    # name -> weight, or name -> {weight, **parameters} (contrastkit.objectives.REGISTRY)
+    objectives: dict[str, Any] = field(default_factory=lambda: {"infonce": 1.0})
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     miner: MinerConfig = field(default_factory=MinerConfig)
     # later stages of the miner: from each stage's epoch on, its settings replace those
@@ -216,20 +256,18 @@ class TrainConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
-    def __post_init__(self) -> None:
-        if not self.objectives:
-            config_fail("objectives", "must name at least one objective")
-        for name, weight in self.objectives.items():
-            if name not in OBJECTIVES:
-                import difflib
+    def objective_specs(self) -> dict[str, ObjectiveSpec]:
+        """``objectives`` validated: each name's weight and typed parameters."""
+        return _objective_specs(self)
 
-                close = difflib.get_close_matches(name, OBJECTIVES, n=1)
-                hint = f" (did you mean {close[0]}?)" if close else ""
-                config_fail(
-                    f"objectives.{name}", f"is not an objective{hint}; known: {list(OBJECTIVES)}"
-                )
-            if weight < 0:
-                config_fail(f"objectives.{name}", f"weight must be >= 0, got {weight}")
+    def objective_weights(self) -> dict[str, float]:
+        """The weights of the objectives that run (weight > 0)."""
+        return {n: s.weight for n, s in self.objective_specs().items() if s.weight > 0}
+
+    def __post_init__(self) -> None:
+        specs = self.objective_specs()  # validates names, weights and parameters
+        if not any(spec.weight > 0 for spec in specs.values()):
+            config_fail("objectives", "must give at least one objective a weight > 0")
         if self.encoder.manifold == "poincare" and self.objective.distance != "poincare":
             config_fail("objective.distance", "must be 'poincare' for a Poincaré embedding")
         if self.loop.ball_eps < 1e-6 and self.encoder.dtype != "float64":
@@ -261,6 +299,12 @@ class TrainConfig:
                 "schedule.loss_weights_initial",
                 f"must name the objectives {sorted(self.objectives)} for 'warmup'",
             )
+
+
+def _objective_specs(config: TrainConfig) -> dict[str, ObjectiveSpec]:
+    from contrastkit.objectives.registry import parse_objectives
+
+    return parse_objectives(config.objectives)
 
 
 def load_config(

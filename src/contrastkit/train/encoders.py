@@ -12,6 +12,7 @@ Graphs without features give the ``mlp``/``gnn`` encoders one-hot identity featu
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -19,16 +20,33 @@ from torch import Tensor, nn
 from contrastkit.models.embedding import EmbeddingTable
 from contrastkit.models.gnn import GNNEncoder
 from contrastkit.models.mlp import MLP
+from contrastkit.objectives.batch import Batch
 from contrastkit.train.config import EncoderConfig
-from contrastkit.train.task import GraphTask
 
 
 class NodeEncoder(nn.Module, ABC):
-    """``forward(nodes [M]) -> [M, d]``; ``embed_all() -> [N, d]``."""
+    """``forward(nodes [M]) -> [M, d]``; ``embed_all() -> [N, d]``; ``encode(batch)``
+    the rows of a step's :class:`~contrastkit.objectives.batch.Batch`."""
 
     @abstractmethod
     def embed_all(self) -> Tensor:
         """Embeddings of every node, ``[N, d]``."""
+
+    def encode(self, batch: Batch) -> Tensor:
+        """``z [U, d]`` for the batch's items (a sampled subgraph where it has one)."""
+        return self(batch.items)
+
+    def encode_corrupted(self, batch: Batch, generator: torch.Generator) -> Tensor:
+        """The encoder on corrupted input (Deep Graph Infomax): features shuffled
+        across rows, structure kept."""
+        raise ValueError(
+            f"{type(self).__name__} has no input features to corrupt (objectives.dgi needs "
+            "an mlp or gnn encoder)"
+        )
+
+    def last_shared_parameters(self) -> list[Tensor]:
+        """The last layer every objective's gradient flows through (GradNorm's W)."""
+        return [p for p in self.parameters() if p.requires_grad]
 
 
 class FixedEmbedding(NodeEncoder):
@@ -73,8 +91,18 @@ class FeatureEncoder(NodeEncoder):
     def embed_all(self) -> Tensor:
         return self.mlp(self.x)
 
+    def encode_corrupted(self, batch: Batch, generator: torch.Generator) -> Tensor:
+        x = self.x[batch.items]
+        return self.mlp(x[torch.randperm(x.shape[0], generator=generator)])
+
+    def last_shared_parameters(self) -> list[Tensor]:
+        return _last_layer(self.mlp)
+
 
 class GraphEncoder(NodeEncoder):
+    x: Tensor
+    edge_index: Tensor
+
     def __init__(self, gnn: nn.Module, x: Tensor, edge_index: Tensor) -> None:
         super().__init__()
         self.gnn = gnn
@@ -87,20 +115,51 @@ class GraphEncoder(NodeEncoder):
     def embed_all(self) -> Tensor:
         return self.gnn(self.x, self.edge_index)
 
+    def encode(self, batch: Batch) -> Tensor:
+        if batch.encoder_input is None:
+            return self(batch.items)
+        # a sampled subgraph: its nodes are batch.items, its edges local to them
+        return self.gnn(self.x[batch.items], batch.encoder_input)
 
-def _features(task: GraphTask) -> Tensor:
-    x = task.graph.x
-    if x is None:
-        return torch.eye(task.num_nodes)
-    return x.float()
+    def encode_corrupted(self, batch: Batch, generator: torch.Generator) -> Tensor:
+        if batch.encoder_input is None:
+            x = self.x[torch.randperm(self.x.shape[0], generator=generator)]
+            return self.gnn(x, self.edge_index)[batch.items]
+        x = self.x[batch.items]
+        return self.gnn(x[torch.randperm(x.shape[0], generator=generator)], batch.encoder_input)
+
+    def last_shared_parameters(self) -> list[Tensor]:
+        return _last_layer(self.gnn)
+
+
+def _last_layer(module: nn.Module) -> list[Tensor]:
+    """Parameters of the last sub-module that has any (the output layer)."""
+    leaves = [m for m in module.modules() if any(True for _ in m.parameters(recurse=False))]
+    if not leaves:
+        return [p for p in module.parameters() if p.requires_grad]
+    return [p for p in leaves[-1].parameters(recurse=False) if p.requires_grad]
+
+
+@dataclass
+class EncoderInputs:
+    """What a task gives its encoder: the item count, the item features ``x [N, F]``
+    (``None``: one-hot identity for feature encoders) and the message-passing graph
+    ``edge_index [2, E]`` of a GNN (``None``: no graph)."""
+
+    num_items: int
+    x: Tensor | None = None
+    edge_index: Tensor | None = None
+
+    def features(self) -> Tensor:
+        return torch.eye(self.num_items) if self.x is None else self.x.float()
 
 
 def build_encoder(
-    config: EncoderConfig, task: GraphTask, generator: torch.Generator
+    config: EncoderConfig, inputs: EncoderInputs, generator: torch.Generator
 ) -> NodeEncoder:
     if config.kind == "embedding":
         table = EmbeddingTable(
-            task.num_nodes,
+            inputs.num_items,
             config.dim,
             manifold=config.manifold,
             init_scale=config.init_scale,
@@ -109,14 +168,14 @@ def build_encoder(
             generator=generator,
         )
         return TableEncoder(table)
-    x = _features(task)
+    x = inputs.features()
     if config.kind == "mlp":
         mlp = MLP(
             x.shape[1], [config.hidden] * (config.layers - 1), config.dim, dropout=config.dropout
         )
         return FeatureEncoder(mlp, x)
-    # message passing over the training relations only (held-out edges stay unseen)
-    edge_index = torch.cat([task.train_edges, task.train_edges.flip(0)], dim=1)
+    if inputs.edge_index is None:
+        raise ValueError("encoder.kind 'gnn' needs a task with a graph")
     gnn = GNNEncoder(
         x.shape[1],
         config.hidden,
@@ -125,4 +184,4 @@ def build_encoder(
         conv=config.gnn,
         dropout=config.dropout,
     )
-    return GraphEncoder(gnn, x, edge_index)
+    return GraphEncoder(gnn, x, inputs.edge_index)

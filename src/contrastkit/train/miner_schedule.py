@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import torch
 
+from contrastkit.mining.relation_sampler import RelationNegativeSampler
 from contrastkit.train.config import TrainConfig
 from contrastkit.train.miner_config import MinerConfig, resolve_miner_stages, stage_at
-from contrastkit.train.negatives import RelationNegativeSampler
 from contrastkit.train.task import GraphTask
 
 
@@ -44,4 +44,11 @@ class MinerSchedule:
                 else None
             ),
             pool_deeper_only=miner.pool_deeper_only,
+            weighted_alpha=miner.weighted_alpha,
+            num_clusters=miner.num_clusters,
+            labels=self.task.graph.y if miner.strategy == "category" else None,
+            khop_min=miner.khop_min,
+            khop_max=miner.khop_max,
+            pool_backend=miner.pool_backend,
+            memory_budget=miner.memory_budget,
         )

@@ -26,7 +26,7 @@ from contrastkit.train.checkpoint import (
 from contrastkit.train.config import TrainConfig, dump_config, load_config
 from contrastkit.train.progress import MetricsWriter, truncate_metrics
 from contrastkit.train.trainer import Trainer
-from contrastkit.train.typed_config import ConfigError
+from contrastkit.typed_config import ConfigError
 
 CHECKPOINT = Path("checkpoints") / "last.pt"
 

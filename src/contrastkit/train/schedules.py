@@ -6,7 +6,7 @@ The LR factor is the product of the burn-in factor (``loop.burn_in_lr_scale``
 for the first ``loop.burn_in_epochs`` epochs, Nickel & Kiela 2017) and the
 warm-up/decay schedule of ``optim``; it is applied through
 ``torch.optim.lr_scheduler.LambdaLR``. At the start of each epoch of
-``optim.restart_epochs`` the optimiser's state is reset (:mod:`.optim_restart`).
+``optim.restart_epochs`` the optimiser's state is reset (:mod:`contrastkit.optim.restart`).
 """
 
 from __future__ import annotations
@@ -22,39 +22,54 @@ from torch import Tensor, nn
 from contrastkit.losses.combine import CombinerConfig, build_combiner
 from contrastkit.losses.pcgrad import PCGrad
 from contrastkit.losses.weighting import CombinedLoss
+from contrastkit.optim.factory import build_optimizer, clip_gradients
+from contrastkit.optim.restart import reset_optimizer_state
 from contrastkit.schedules.curriculum import CurriculumScheduler
 from contrastkit.schedules.loss_weights import LossWeightScheduler
 from contrastkit.schedules.temperature import TemperatureScheduler
 from contrastkit.train.config import TrainConfig
-from contrastkit.train.optim import OptimizerConfig, build_optimizer, clip_gradients
-from contrastkit.train.optim_restart import reset_optimizer_state
 
 
 class RunSchedules:
-    def __init__(self, config: TrainConfig, encoder: nn.Module, batches_per_epoch: int) -> None:
+    """Optimiser, LR, temperature, curriculum, loss weights and combiner of a run.
+
+    Args:
+        config: the run's config.
+        trained: every module the optimiser trains: the encoder first (its parameter
+            order is the checkpoint's), then the objectives' own parameters (learnable
+            temperatures, decoders, heads) and the combiner's (uncertainty's
+            log-variances).
+        batches_per_epoch: steps in an epoch.
+        shared_parameters: the last shared layer, whose gradient norms GradNorm balances.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        trained: nn.Module,
+        batches_per_epoch: int,
+        shared_parameters: list[Tensor] | None = None,
+    ) -> None:
         self.config = config
         self.batches_per_epoch = batches_per_epoch
         self.total_steps = config.loop.epochs * batches_per_epoch
-        oc = config.optim
-        self.optimizer = build_optimizer(
-            OptimizerConfig(
-                name=oc.name,
-                lr=oc.lr,
-                weight_decay=oc.weight_decay,
-                momentum=oc.momentum,
-            ),
-            encoder,
-        )
-        self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
-        names = [n for n, w in config.objectives.items() if w > 0]
+        weights = config.objective_weights()
         method = config.combiner.method
         self.combiner = build_combiner(
             CombinerConfig(
                 method="fixed" if method == "pcgrad" else method,
-                weights={n: config.objectives[n] for n in names},
+                # GradNorm learns the weights from 1 (Chen et al. 2018); the configured
+                # ones would multiply its own (TrainConfig refuses unequal ones)
+                weights=dict.fromkeys(weights, 1.0) if method == "gradnorm" else weights,
             ),
-            shared_parameters=list(encoder.parameters()),
+            shared_parameters=shared_parameters,
         )
+        holder = nn.ModuleDict({"trained": trained})
+        extra = self.combiner.trainable_parameters()
+        if extra:  # uncertainty's log-variances: trained with the model
+            holder["combiner"] = nn.ParameterList(extra)
+        self.optimizer = build_optimizer(config.optim.optimizer_config(), holder)
+        self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.pcgrad: PCGrad | None = None
         if method == "pcgrad":
             gen = torch.Generator().manual_seed(config.loop.seed + 2)
@@ -72,7 +87,7 @@ class RunSchedules:
         self.loss_weights: LossWeightScheduler | None = None
         if sc.loss_weights == "warmup":
             self.loss_weights = LossWeightScheduler.linear_warmup(
-                sc.loss_weights_initial, dict(config.objectives), max(sc.loss_weights_warmup, 1)
+                sc.loss_weights_initial, weights, max(sc.loss_weights_warmup, 1)
             )
         self.curriculum: CurriculumScheduler | None = None
         plateau: dict[str, Any] = {}
@@ -130,8 +145,9 @@ class RunSchedules:
             return float(self.temperature_schedule.value)
         return self.config.objective.temperature
 
-    def num_negatives(self, default: int) -> int:
-        return int(self.curriculum.num_negatives) if self.curriculum is not None else default
+    def curriculum_negatives(self) -> int | None:
+        """The curriculum stage's negative count, or ``None`` (the miner's)."""
+        return int(self.curriculum.num_negatives) if self.curriculum is not None else None
 
     def max_difficulty(self) -> float | None:
         return float(self.curriculum.difficulty_threshold) + 1.0 if self.curriculum else None

@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from contrastkit.functional.distances import Distance
 from contrastkit.train.checkpoint import atomic_write_bytes
-
-if TYPE_CHECKING:
-    from contrastkit.train.trainer import Trainer
+from contrastkit.train.encoders import NodeEncoder
 
 RESERVOIR = 50_000
 MAX_PAIRS = 20_000
@@ -64,28 +63,38 @@ class SnapshotRecorder:
         self.seen += n
 
     @torch.no_grad()
-    def similarities(self, tag: str, trainer: Trainer) -> None:
-        edges = trainer.task.train_edges
+    def similarities(
+        self, tag: str, pairs: tuple[Tensor, Tensor], encoder: NodeEncoder, distance: Distance
+    ) -> None:
+        """Scores of the positive ``pairs`` and of uniform negatives for the same anchors."""
+        u, v = pairs
         gen = torch.Generator().manual_seed(1)
-        take = torch.randperm(edges.shape[1], generator=gen)[:MAX_PAIRS]
-        u, v = edges[0, take], edges[1, take]
-        neg = torch.randint(0, trainer.task.num_nodes, u.shape, generator=gen)
-        trainer.encoder.eval()
-        zu, zv, zn = trainer.encoder(u), trainer.encoder(v), trainer.encoder(neg)
-        pos = trainer.distance.score_paired(zu, zv)
-        negs = trainer.distance.score_paired(zu, zn)
-        _save_npz(self.directory / f"similarities_{tag}.npz", pos=pos.numpy(), neg=negs.numpy())
+        encoder.eval()
+        z = encoder.embed_all()
+        neg = torch.randint(0, z.shape[0], u.shape, generator=gen)
+        pos = distance.score_paired(z[u], z[v])
+        negs = distance.score_paired(z[u], z[neg])
+        _save_npz(
+            self.directory / f"similarities_{tag}.npz",
+            pos=pos.float().numpy(),
+            neg=negs.float().numpy(),
+        )
 
     @torch.no_grad()
-    def embedding(self, trainer: Trainer) -> None:
-        trainer.encoder.eval()
-        z = trainer.encoder.embed_all().float().numpy()
-        graph = trainer.task.graph
-        extra: dict[str, Any] = {"manifold": np.array(trainer.config.encoder.manifold)}
-        if graph.y is not None:
-            extra["labels"] = graph.y.numpy()
-        if graph.label_names is not None:
-            extra["label_names"] = np.array(graph.label_names)
+    def embedding(
+        self,
+        encoder: NodeEncoder,
+        manifold: str,
+        labels: Tensor | None = None,
+        label_names: list[str] | None = None,
+    ) -> None:
+        encoder.eval()
+        z = encoder.embed_all().float().numpy()
+        extra: dict[str, Any] = {"manifold": np.array(manifold)}
+        if labels is not None:
+            extra["labels"] = labels.numpy()
+        if label_names is not None:
+            extra["label_names"] = np.array(label_names)
         _save_npz(self.directory / "embedding_end.npz", z=z, **extra)
         buffer = io.BytesIO()
         np.save(buffer, self.reservoir.numpy())

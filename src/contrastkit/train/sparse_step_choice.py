@@ -14,17 +14,21 @@ from contrastkit.functional.relation_kernels import RELATION_DISTANCES
 from contrastkit.models.embedding import EmbeddingTable
 from contrastkit.train.config import TrainConfig
 from contrastkit.train.table_step import SparseTableStep
-from contrastkit.train.typed_config import ConfigError
+from contrastkit.typed_config import ConfigError
 
 
 def sparse_step_blocker(config: TrainConfig, encoder: object, distance: Distance) -> str | None:
     """Why the sparse step cannot run this configuration, or ``None`` when it can."""
     table = getattr(encoder, "table", None)
     oc, loop = config.optim, config.loop
-    objectives = [n for n, w in config.objectives.items() if w > 0]
+    specs = {n: s for n, s in config.objective_specs().items() if s.weight > 0}
+    objectives = list(specs)
+    plain = objectives == ["infonce"] and specs["infonce"].to_config() == specs["infonce"].weight
     checks = [
         (isinstance(table, EmbeddingTable), "the encoder is not an embedding table"),
         (objectives == ["infonce"], f"objectives {objectives} are not just 'infonce'"),
+        (plain, "objectives.infonce has parameters (in-batch, its own temperature)"),
+        (config.task.kind == "relations", f"task.kind {config.task.kind!r} is not 'relations'"),
         (distance.name in RELATION_DISTANCES, f"distance {distance.name!r} has no fused kernel"),
         (oc.name in ("rsgd", "sgd", "radagrad"), f"optim.name {oc.name!r} has no sparse step"),
         (oc.momentum == 0 and oc.weight_decay == 0, "optim.momentum/weight_decay are not 0"),

@@ -2,43 +2,38 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
+from torch import Tensor
 
-from contrastkit.train.objectives import RelationBatch
-
-if TYPE_CHECKING:
-    from contrastkit.train.trainer import Trainer
+from contrastkit.functional.distances import Distance
+from contrastkit.losses.weighting import CombinedLoss
+from contrastkit.objectives.batch import Batch
 
 
 @torch.no_grad()
-def step_record(
-    trainer: Trainer, batch: RelationBatch, combined: Any, size: int, elapsed: float
-) -> dict[str, Any]:
-    """The logged view of one step: losses, weights, schedules, similarity gap,
-    margin-violation rate (negatives scoring at least the positive)."""
-    pos = trainer.distance.score_paired(batch.anchors(), batch.positives())
-    neg = trainer.distance.score_paired(batch.anchors().unsqueeze(1), batch.negative_embeddings())
+def batch_statistics(batch: Batch, distance: Distance) -> tuple[dict[str, float], Tensor]:
+    """Similarity gap (mean positive score minus mean negative score), the
+    margin-violation rate (negatives scoring at least their positive) and the
+    difficulty :math:`s(a,n) - s(a,p) + 1` of every valid negative (for the report)."""
+    anchors = batch.anchors()
+    pos = distance.score_paired(anchors, batch.positives())
     valid = batch.mask
+    if valid.numel() == 0:
+        return {}, pos.new_zeros(0)
+    neg = distance.score_paired(anchors.unsqueeze(1), batch.negative_embeddings())
     n_valid = valid.sum().clamp_min(1)
     gap = pos.mean() - (neg * valid).sum() / n_valid
     violation = ((neg >= pos.unsqueeze(1)) & valid).sum() / n_valid
-    trainer.snapshots.observe_difficulty((neg - pos.unsqueeze(1) + 1.0)[valid])
-    record: dict[str, Any] = {
-        "kind": "train",
-        "step": trainer.step + 1,
-        "epoch": trainer.epoch,
-        "loss": float(combined.total.detach()),
-        "temperature": batch.temperature,
-        "lr": trainer.schedules.optimizer.param_groups[0]["lr"],
-        "sim_gap": float(gap),
-        "violation_rate": float(violation),
-        "skipped_nonfinite": trainer.guard.skipped,
-        "relations_per_s": size / max(elapsed, 1e-9),
-    }
+    stats = {"sim_gap": float(gap), "violation_rate": float(violation)}
+    return stats, (neg - pos.unsqueeze(1) + 1.0)[valid]
+
+
+def loss_record(combined: CombinedLoss) -> dict[str, Any]:
+    """``loss`` (the weighted total) and, per objective, its unweighted loss and weight."""
+    record: dict[str, Any] = {"loss": float(combined.total.detach())}
     for name, comp in combined.components.items():
         record[f"loss/{name}"] = comp.loss
         record[f"weight/{name}"] = comp.weight
-    record.update(trainer.schedules.stage_record())
     return record

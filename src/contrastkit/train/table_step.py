@@ -30,7 +30,7 @@ for autograd's bookkeeping; this one does only what the update needs:
    * Euclidean: plain SGD, :math:`x \leftarrow x - \eta g`.
 
 With an accumulator the update is row-wise (Riemannian) Adagrad instead, PyTorch-
-BigGraph's optimiser (:class:`~contrastkit.train.row_adagrad.RowAdagrad`, whose state
+BigGraph's optimiser (:class:`~contrastkit.optim.row_adagrad.RowAdagrad`, whose state
 the step shares). The result equals the generic step with ``rsgd`` / ``sgd`` /
 ``radagrad`` (no momentum, no weight decay) up to float rounding (tested).
 """
@@ -206,7 +206,7 @@ class SparseTableStep:
     ) -> None:
         """Sum the gradient rows ``[(ids [M], grads [M, d]), ...]`` (duplicates
         accumulate) and update every touched row with learning rate ``lr``: (R)SGD,
-        or with ``accumulator [N]`` (:class:`~contrastkit.train.row_adagrad.RowAdagrad`'s
+        or with ``accumulator [N]`` (:class:`~contrastkit.optim.row_adagrad.RowAdagrad`'s
         ``sum``, updated in place) row-wise (Riemannian) Adagrad with ``eps``."""
         for ids, grads in rows:
             self._add(ids, grads)

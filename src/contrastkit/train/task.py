@@ -41,7 +41,7 @@ from contrastkit.data.graph_data import GraphData
 from contrastkit.data.splits import LinkSplit, link_split
 from contrastkit.graph.csr import CSR, to_csr
 from contrastkit.train.config import DataConfig
-from contrastkit.train.typed_config import ConfigError
+from contrastkit.typed_config import ConfigError
 
 
 @dataclass
@@ -73,10 +73,14 @@ def load_graph(config: DataConfig) -> tuple[GraphData, bool]:
 
         return load_mammals(), True
     if name == "wordnet_nouns":
-        from contrastkit.data.closure import wordnet_closure_graph
+        from contrastkit.data.closure import wordnet_nouns_graph
         from contrastkit.data.wordnet import load_wordnet_nouns
 
-        return wordnet_closure_graph(load_wordnet_nouns(config.path)), True
+        nouns = load_wordnet_nouns(config.path)
+        try:
+            return wordnet_nouns_graph(nouns, config.root), True
+        except ValueError:  # the synset is not in this WordNet
+            raise ConfigError(f"data.root {config.root!r} is not a WordNet noun synset") from None
     if name == "karate":
         from contrastkit.data.karate import karate_club
 

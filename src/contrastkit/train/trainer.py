@@ -1,47 +1,46 @@
-"""The training loop: relation batches -> negatives -> objectives -> combiner -> step.
+"""The training loop: a task's batches -> one step -> guard, update, log, checkpoint.
 
-One :class:`Trainer` owns every stateful piece of a run (encoder, optimiser, LR
-schedule, combiner, temperature schedule, curriculum, negative sampler, guards,
-RNG states, position in the epoch) and checkpoints all of it, so a run killed at
-any point and resumed from its last checkpoint continues bit-identically in
-deterministic mode. The step itself is vectorised: a batch of ``B`` relations and
-``B x K`` negatives is one gather, one loss evaluation and one optimiser step.
+One :class:`Trainer` owns every stateful piece of a run (task and its sampler,
+encoder, objectives, optimiser, LR schedule, combiner, temperature schedule,
+curriculum, guards, RNG states, position in the epoch) and checkpoints all of it, so
+a run killed at any point and resumed from its last checkpoint continues
+bit-identically in deterministic mode. The parts it calls take tensors and small
+context objects, never the trainer:
+
+* the task (:mod:`~contrastkit.train.task_base`) turns example ids into a
+  :class:`~contrastkit.objectives.batch.Batch` given a :class:`SampleContext`;
+* the step (:mod:`~contrastkit.train.step`: autograd, or the sparse table step)
+  computes the combined loss and gradients, and applies the update;
+* the objectives (:mod:`contrastkit.objectives`) map a batch to scalars.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from contrastkit.functional.distances import PoincareDistance, get_distance
-from contrastkit.losses.weighting import CombinedLoss
+from contrastkit.objectives.registry import ObjectiveContext, build_objectives
 from contrastkit.train.callbacks import EarlyStopping, NonFiniteGuard, OverfitTracker
 from contrastkit.train.config import TrainConfig
 from contrastkit.train.encoders import build_encoder
-from contrastkit.train.evaluation import evaluate_task
-from contrastkit.train.grad_cache import grad_cache_step
-from contrastkit.train.miner_config import MinerConfig
-from contrastkit.train.miner_schedule import MinerSchedule
-from contrastkit.train.negatives import RelationNegatives, RelationNegativeSampler
-from contrastkit.train.objectives import RelationBatch, objective_losses
 from contrastkit.train.progress import MetricsWriter, ProgressBar
 from contrastkit.train.schedules import RunSchedules
-from contrastkit.train.snapshots import SnapshotRecorder
+from contrastkit.train.snapshots import MAX_PAIRS, SnapshotRecorder
 from contrastkit.train.sparse_step_choice import build_sparse_step
-from contrastkit.train.step_metrics import step_record
-from contrastkit.train.step_negatives import relations_and_negatives
-from contrastkit.train.table_train_step import sparse_train_step
-from contrastkit.train.task import GraphTask, build_task
-from contrastkit.train.validation import validation_layout
+from contrastkit.train.step import AutogradStep, SparseStep
+from contrastkit.train.step_metrics import batch_statistics, loss_record
+from contrastkit.train.task_base import SampleContext, Task
+from contrastkit.train.tasks import build_run_task
 
 
 class Trainer:
-    """Train node embeddings of ``config.data`` as ``config`` says, logging to ``run_dir``."""
+    """Train the embedding of ``config``'s task as ``config`` says, logging to ``run_dir``."""
 
     def __init__(self, config: TrainConfig, run_dir: str | Path | None = None) -> None:
         self.config = config
@@ -53,18 +52,53 @@ class Trainer:
         if loop.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
         self.generator = torch.Generator().manual_seed(loop.seed)
-        self.task: GraphTask = build_task(config.data, seed=loop.seed)
+        self.task: Task = build_run_task(config, self.generator)
         self.distance = get_distance(config.objective.distance)
         if isinstance(self.distance, PoincareDistance) and loop.ball_eps < self.distance.eps:
             # a table allowed nearer the rim than the distance's margin: measure it there
             self.distance = PoincareDistance(self.distance.curvature, eps=loop.ball_eps)
-        self.encoder = build_encoder(config.encoder, self.task, self.generator)
-        self.objective_names = [n for n, w in config.objectives.items() if w > 0]
-        # the miner in force (config.miner, then config.miner_stages) and its sampler
-        self.negatives = MinerSchedule(config, self.task, self.generator)
-        edges = self.task.train_edges.shape[1]
-        self.batches_per_epoch = max(1, -(-edges // loop.batch_size))
-        self.schedules = RunSchedules(config, self.encoder, self.batches_per_epoch)
+        inputs = self.task.encoder_inputs()
+        self.encoder = build_encoder(config.encoder, inputs, self.generator)
+        self.objectives = build_objectives(
+            config.objective_specs(),
+            ObjectiveContext(
+                distance=self.distance,
+                dim=config.encoder.dim,
+                num_items=self.task.num_items,
+                feature_dim=None if inputs.x is None else int(inputs.x.shape[1]),
+                num_classes=self.task.num_classes,
+                margin=config.objective.margin,
+                norm_target=config.objective.norm_target,
+                temperature=config.objective.temperature,
+                generator=torch.Generator().manual_seed(loop.seed + 3),
+                encoder=self.encoder,
+            ),
+        )
+        self.batches_per_epoch = max(1, -(-self.task.num_examples() // loop.batch_size))
+        trained = nn.ModuleDict({"encoder": self.encoder, "objectives": self.objectives})
+        self.schedules = RunSchedules(
+            config,
+            trained,
+            self.batches_per_epoch,
+            shared_parameters=self.encoder.last_shared_parameters(),
+        )
+        table_step = build_sparse_step(config, self.encoder, self.distance)
+        self.step_fn: AutogradStep | SparseStep
+        if table_step is not None:
+            self.step_fn = SparseStep(
+                table_step, self.encoder, self.schedules.combine, self.schedules.optimizer
+            )
+        else:
+            self.step_fn = AutogradStep(
+                self.encoder,
+                self.objectives,
+                self.schedules.combine,
+                self.schedules.optimizer,
+                pcgrad=self.schedules.pcgrad,
+                grad_cache_chunks=loop.grad_cache_chunks,
+                autocast=loop.autocast,
+                corruption_seed=loop.seed + 4,
+            )
         self.guard = NonFiniteGuard(loop.max_nonfinite_steps)
         self.stopper = EarlyStopping(
             config.eval.early_stopping_patience, mode=config.eval.monitor_mode
@@ -80,111 +114,84 @@ class Trainer:
         self.overfit = OverfitTracker(window=3)
         self.train_loss_sum = 0.0
         self.train_loss_count = 0
-        self.val_layout = validation_layout(self.task, config)
-        self.table_step = build_sparse_step(config, self.encoder, self.distance)
+        self.val_batch = self.task.validation_batch(config.objective.temperature)
+        self._floor_warned: set[str] = set()
 
     @property
-    def miner(self) -> MinerConfig:
-        return self.negatives.miner
-
-    @property
-    def sampler(self) -> RelationNegativeSampler:
-        return self.negatives.sampler
+    def sparse(self) -> bool:
+        """Whether the run takes the sparse table step."""
+        return isinstance(self.step_fn, SparseStep)
 
     # ---- one step -------------------------------------------------------------
-    def _relation_batch(self, idx: Tensor) -> tuple[RelationBatch, Tensor]:
-        u, v, negatives = self.relations_and_negatives(idx)
-        return RelationBatch.from_ids(
-            u, v, negatives.per_anchor(), negatives.mask, self.schedules.temperature()
+    def sample_context(self) -> SampleContext:
+        schedules = self.schedules
+        return SampleContext(
+            epoch=self.epoch,
+            step=self.step,
+            temperature=schedules.temperature(),
+            encoder=self.encoder,
+            distance=self.distance,
+            num_negatives=schedules.curriculum_negatives(),
+            max_difficulty=schedules.max_difficulty(),
         )
 
-    def relations_and_negatives(self, idx: Tensor) -> tuple[Tensor, Tensor, RelationNegatives]:
-        """Anchors, positives and negatives of the training relations ``idx [B]``
-        (:func:`~contrastkit.train.step_negatives.relations_and_negatives`)."""
-        return relations_and_negatives(self, idx)
-
-    def _autocast(self) -> Any:
-        """bf16 autocast on CPU for feature encoders (``loop.autocast``); a no-op otherwise."""
-        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config.loop.autocast)
-
-    def _loss(self, layout: RelationBatch, z: Tensor) -> tuple[CombinedLoss, dict[str, Tensor]]:
-        """The combined loss and each objective's loss tensor."""
-        # bf16 from autocast goes back to float32; a float64 table stays float64
-        batch = dataclasses.replace(layout, z=z if z.dtype == torch.float64 else z.float())
-        losses = objective_losses(self.objective_names, batch, self.config.objective, self.distance)
-        return self.schedules.combine(losses), losses
-
-    def _forward_backward(
-        self, layout: RelationBatch, nodes: Tensor, keep_z: bool
-    ) -> tuple[CombinedLoss, Tensor | None]:
-        """Loss and gradients of one batch. With ``loop.grad_cache_chunks > 1`` the encoder
-        runs in that many chunks of nodes (gradient caching: the loss still sees every
-        node of the batch, so in-batch and mined negatives are unchanged)."""
-        chunks = self.config.loop.grad_cache_chunks
-        if chunks <= 1:
-            with self._autocast():
-                z = self.encoder(nodes)
-            combined, losses = self._loss(layout, z)
-            pcgrad = self.schedules.pcgrad
-            if pcgrad is None:
-                combined.total.backward()
-            else:
-                # PCGrad (Yu et al. 2020): per-objective gradients of the weighted losses,
-                # conflicting components projected away, the sum written to .grad
-                pcgrad.pc_backward({n: losses[n] * combined.components[n].weight for n in losses})
-            return combined, z.detach()
-        captured: list[CombinedLoss] = []
-
-        def loss_fn(z: Tensor) -> Tensor:
-            captured.append(self._loss(layout, z)[0])
-            return captured[-1].total
-
-        def encode(chunk: Tensor) -> Tensor:
-            with self._autocast():
-                return self.encoder(chunk).float()
-
-        size = -(-nodes.numel() // chunks)
-        grad_cache_step(encode, list(nodes.split(size)), loss_fn)
-        if not keep_z:
-            return captured[-1], None
-        with torch.no_grad():
-            return captured[-1], torch.cat([encode(c) for c in nodes.split(size)])
-
     def train_step(self, idx: Tensor) -> dict[str, Any]:
+        """One step over the examples ``idx [B]``; the metrics record on logging steps."""
         start = time.perf_counter()
-        self.negatives.enter(self.epoch)
-        if self.table_step is not None:
-            return sparse_train_step(self, idx, start)
-        self.encoder.train()
-        layout, nodes = self._relation_batch(idx)
-        optimizer = self.schedules.optimizer
-        optimizer.zero_grad(set_to_none=True)
+        self.task.enter_epoch(self.epoch)
+        batch = self.task.batch(idx, self.sample_context())
         log = (self.step + 1) % self.config.loop.log_every == 0
-        combined, z = self._forward_backward(layout, nodes, keep_z=log)
-        params = [p for g in optimizer.param_groups for p in g["params"]]
-        stepped = self.guard.check(combined.total, params)
-        if stepped:
-            self.train_loss_sum += float(combined.total.detach())
+        out = self.step_fn.compute(batch, keep_z=log)
+        params = self.step_fn.parameters
+        if self.guard.check(out.combined.total, params, gradients=out.gradients):
+            self.train_loss_sum += float(out.combined.total.detach())
             self.train_loss_count += 1
-        if stepped:
             self.schedules.clip_gradients(params)
-            optimizer.step()
-            self.schedules.after_optimizer_step()
-        if not log or z is None:
+            lr = float(self.schedules.optimizer.param_groups[0]["lr"])
+            self.step_fn.apply(out, lr)
+            self.schedules.after_optimizer_step(self.step_fn.uses_optimizer)
+            self._warn_floor()
+        if not log or out.batch.z.numel() == 0:
             return {}
-        batch = dataclasses.replace(layout, z=z)
-        return step_record(self, batch, combined, idx.numel(), time.perf_counter() - start)
+        stats, difficulty = batch_statistics(out.batch, self.distance)
+        self.snapshots.observe_difficulty(difficulty)
+        record: dict[str, Any] = {
+            "kind": "train",
+            "step": self.step + 1,
+            "epoch": self.epoch,
+            **loss_record(out.combined),
+            "temperature": batch.temperature,
+            "lr": self.schedules.optimizer.param_groups[0]["lr"],
+            **stats,
+            "skipped_nonfinite": self.guard.skipped,
+            "examples_per_s": batch.num_examples / max(time.perf_counter() - start, 1e-9),
+        }
+        record.update(self.schedules.stage_record())
+        return record
+
+    def _warn_floor(self) -> None:
+        at_floor = getattr(self.schedules.combiner, "at_floor", None)
+        if at_floor is None:
+            return
+        for name in at_floor():
+            if name not in self._floor_warned:
+                self._floor_warned.add(name)
+                warnings.warn(
+                    f"combiner: objective {name!r} has its weight at the floor "
+                    f"(epoch {self.epoch}); it barely trains",
+                    stacklevel=2,
+                )
 
     # ---- the loop -------------------------------------------------------------
     def _epoch_permutation(self) -> Tensor:
-        return torch.randperm(self.task.train_edges.shape[1], generator=self.generator)
+        return torch.randperm(self.task.num_examples(), generator=self.generator)
 
     def fit(self, writer: MetricsWriter | None = None, checkpoint: Any = None) -> dict[str, float]:
         """Train to ``loop.epochs`` (or early stop); returns the final evaluation."""
         cfg = self.config
         total = cfg.loop.epochs * self.batches_per_epoch
         if self.step == 0:
-            self.snapshots.similarities("start", self)
+            self._similarities("start")
         bar = ProgressBar(total, enabled=cfg.loop.progress)
         bar.update(self.step)
         budget, started, spent = cfg.loop.time_budget_s, time.perf_counter(), self.train_seconds
@@ -203,7 +210,7 @@ class Trainer:
                     if record:
                         if writer is not None:
                             writer.write(record)
-                        bar.update(0, loss=record["loss"])
+                        bar.update(0, loss=record["loss"], **_unweighted(record))
                     bar.update(1)
                     self.train_seconds = spent + time.perf_counter() - started
                     if checkpoint is not None and self.step % cfg.output.checkpoint_every == 0:
@@ -224,21 +231,37 @@ class Trainer:
             bar.close()
         if not self.final_metrics:
             self._evaluate(writer)
-        self.snapshots.similarities("end", self)
-        self.snapshots.embedding(self)
+        self._similarities("end")
+        self.snapshots.embedding(
+            self.encoder, self.config.encoder.manifold, self.task.labels, self.task.label_names
+        )
         return self.final_metrics
+
+    def _similarities(self, tag: str) -> None:
+        pairs = self.task.snapshot_pairs(MAX_PAIRS)
+        self.snapshots.similarities(tag, pairs, self.encoder, self.distance)
 
     @torch.no_grad()
     def _validation_loss(self) -> float | None:
-        if self.val_layout is None:
+        batch = self.val_batch
+        if batch is None or not isinstance(self.step_fn, AutogradStep | SparseStep):
             return None
-        layout, nodes = self.val_layout
         self.encoder.eval()
-        batch = dataclasses.replace(layout, temperature=self.schedules.temperature())
-        return float(self._loss(batch, self.encoder(nodes))[0].total)
+        self.objectives.eval()
+        self.schedules.combiner.eval()  # validation never moves adaptive weights
+        try:
+            batch.temperature = self.schedules.temperature()
+            z = self.encoder.encode(batch)
+            step = AutogradStep(
+                self.encoder, self.objectives, self.schedules.combine, self.schedules.optimizer
+            )
+            return float(step.losses(batch.with_z(z))[0].total)
+        finally:
+            self.objectives.train()
+            self.schedules.combiner.train()
 
     def _evaluate(self, writer: MetricsWriter | None) -> None:
-        metrics = evaluate_task(self.task, self.encoder, self.distance)
+        metrics = self.task.evaluate(self.encoder, self.distance)
         val_loss = self._validation_loss()
         if val_loss is not None and self.train_loss_count:
             train_loss = self.train_loss_sum / self.train_loss_count
@@ -260,8 +283,9 @@ class Trainer:
     def state_dict(self) -> dict[str, Any]:
         return {
             "encoder": self.encoder.state_dict(),
+            "objectives": self.objectives.state_dict(),
             "schedules": self.schedules.state_dict(),
-            "sampler": self.sampler.state_dict(),
+            "task": self.task.state_dict(),
             "guard": self.guard.state_dict(),
             "stopper": self.stopper.state_dict(),
             "snapshots": self.snapshots.state_dict(),
@@ -280,6 +304,7 @@ class Trainer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.encoder.load_state_dict(state["encoder"])
+        self.objectives.load_state_dict(state.get("objectives", {}))
         self.schedules.load_state_dict(state["schedules"])
         self.guard.load_state_dict(state["guard"])
         self.stopper.load_state_dict(state["stopper"])
@@ -288,8 +313,10 @@ class Trainer:
         torch.set_rng_state(state["torch_rng"])
         self.step = int(state["step"])
         self.epoch = int(state["epoch"])
-        self.negatives.enter(self.epoch)  # the checkpoint's pool is that stage's
-        self.sampler.load_state_dict(state["sampler"])
+        self.task.enter_epoch(self.epoch)  # the checkpoint's pool is that stage's
+        self.task.load_state_dict(
+            state["task"] if "task" in state else {"sampler": state["sampler"]}
+        )
         self.batch_in_epoch = int(state["batch_in_epoch"])
         self.perm = state["perm"]
         self.final_metrics = dict(state["final_metrics"])
@@ -298,3 +325,7 @@ class Trainer:
         self.overfit.load_state_dict(state["overfit"])
         self.train_loss_sum = float(state["train_loss"][0])
         self.train_loss_count = int(state["train_loss"][1])
+
+
+def _unweighted(record: dict[str, Any]) -> dict[str, float]:
+    return {k.split("/", 1)[1]: v for k, v in record.items() if k.startswith("loss/")}

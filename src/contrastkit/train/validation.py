@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import torch
-from torch import Tensor
 
+from contrastkit.mining.relation_sampler import RelationNegativeSampler
+from contrastkit.objectives.batch import Batch
 from contrastkit.train.config import TrainConfig
-from contrastkit.train.negatives import RelationNegativeSampler
-from contrastkit.train.objectives import RelationBatch
 from contrastkit.train.task import GraphTask
 
 MAX_RELATIONS = 4096
 
 
-def validation_layout(task: GraphTask, config: TrainConfig) -> tuple[RelationBatch, Tensor] | None:
+def validation_layout(task: GraphTask, config: TrainConfig, temperature: float) -> Batch | None:
     """Up to 4,096 held-out relations with uniform negatives drawn once from their own
     seed, so that the validation loss is comparable between evaluations; ``None``
     without a link-prediction split."""
@@ -24,4 +23,4 @@ def validation_layout(task: GraphTask, config: TrainConfig) -> tuple[RelationBat
     gen = torch.Generator().manual_seed(config.loop.seed + 1)
     sampler = RelationNegativeSampler(task.known, generator=gen)
     neg, mask = sampler.sample(take[0], config.miner.num_negatives, "uniform")
-    return RelationBatch.from_ids(take[0], take[1], neg, mask, config.objective.temperature)
+    return Batch.from_ids(take[0], take[1], neg, mask, temperature)

@@ -1,0 +1,71 @@
+"""Settings of the ``pairs`` task (``task.kind: pairs``): items as anchor/positive pairs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from contrastkit.typed_config import config_fail
+
+
+@dataclass
+class PairsConfig:
+    """How the ``pairs`` task draws its pairs and evaluates (see :mod:`.pair_task`).
+
+    * ``source``: ``digits`` (scikit-learn's 1,797 handwritten digits, ``x [N, 64]`` in
+      ``[0, 1]``, the digit as label) or ``file``: an ``.npz`` at ``path`` with ``x [N, F]``
+      float features, ``labels [N]`` non-negative integer labels and optionally
+      ``pairs [2, P]`` item ids (the explicit positive pairs).
+    * ``positives``: ``same_label`` — every epoch each training item is an anchor and its
+      positive a random *other* training item with the same label (drawn per batch from
+      the run's generator); ``explicit`` — the file's ``pairs`` whose two ends are both
+      training items.
+    * ``test_fraction``: share of every label's items held out (a stratified split by
+      ``split_seed``); held-out items are never anchors, positives or negatives in
+      training and are the queries of the evaluation.
+    * ``num_negatives``: negatives mined per anchor from the training items (0: in-batch
+      negatives only) with ``mine_strategy`` (a name :func:`contrastkit.mining.mine`
+      accepts); the pool's embeddings are re-encoded every ``refresh_every`` epochs.
+      Mining never returns the anchor, its positive or an item with the anchor's label.
+    * ``eval_ks``: the cut-offs of the retrieval metrics.
+    """
+
+    source: Literal["digits", "file"] = "digits"
+    path: str | None = None
+    positives: Literal["same_label", "explicit"] = "same_label"
+    test_fraction: float = 0.2
+    split_seed: int = 0
+    num_negatives: int = 0
+    mine_strategy: str = "hardest"
+    refresh_every: int = 1
+    eval_ks: list[int] = field(default_factory=lambda: [1, 5, 10])
+
+    def __post_init__(self) -> None:
+        from contrastkit.mining.strategies import STRATEGY_NAMES
+
+        if self.source == "file" and not self.path:
+            config_fail("pairs.path", "is required for pairs.source 'file' (an .npz file)")
+        if self.source != "file" and self.path is not None:
+            config_fail("pairs.path", f"applies to pairs.source 'file', got source {self.source!r}")
+        if self.positives == "explicit" and self.source != "file":
+            config_fail(
+                "pairs.positives",
+                f"'explicit' needs pairs.source 'file' with a 'pairs' array, got {self.source!r}",
+            )
+        if not 0.0 < self.test_fraction < 1.0:
+            config_fail("pairs.test_fraction", f"must be in (0, 1), got {self.test_fraction}")
+        if self.split_seed < 0:
+            config_fail("pairs.split_seed", f"must be >= 0, got {self.split_seed}")
+        if self.num_negatives < 0:
+            config_fail("pairs.num_negatives", f"must be >= 0, got {self.num_negatives}")
+        if self.mine_strategy not in STRATEGY_NAMES:
+            config_fail(
+                "pairs.mine_strategy",
+                f"must be one of {list(STRATEGY_NAMES)}, got {self.mine_strategy!r}",
+            )
+        if self.refresh_every < 1:
+            config_fail("pairs.refresh_every", f"must be >= 1, got {self.refresh_every}")
+        if not self.eval_ks or any(k <= 0 for k in self.eval_ks):
+            config_fail(
+                "pairs.eval_ks", f"must be a non-empty list of ints > 0, got {self.eval_ks}"
+            )
