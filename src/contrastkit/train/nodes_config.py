@@ -74,9 +74,7 @@ class NodesConfig:
             config_fail("nodes.fanouts", "must name one fan-out per encoder layer, got []")
         bad = [f for f in self.fanouts if f == 0 or f < -1]
         if bad:
-            config_fail(
-                "nodes.fanouts", f"must be > 0 (or -1: all neighbours), got {self.fanouts}"
-            )
+            config_fail("nodes.fanouts", f"must be > 0 (or -1: all neighbours), got {self.fanouts}")
         if not self.layer_sizes:
             config_fail("nodes.layer_sizes", "must name one node budget per encoder layer, got []")
         if any(s <= 0 for s in self.layer_sizes):
@@ -84,7 +82,9 @@ class NodesConfig:
         if self.num_negatives <= 0:
             config_fail("nodes.num_negatives", f"must be > 0, got {self.num_negatives}")
         if not self.feature_signal >= 0.0 or self.feature_signal == float("inf"):
-            config_fail("nodes.feature_signal", f"must be finite and >= 0, got {self.feature_signal}")
+            config_fail(
+                "nodes.feature_signal", f"must be finite and >= 0, got {self.feature_signal}"
+            )
         if self.feature_noise_dims < 0:
             config_fail("nodes.feature_noise_dims", f"must be >= 0, got {self.feature_noise_dims}")
         if not 0.0 <= self.label_fraction <= 1.0:
