@@ -6,6 +6,7 @@ import torch
 
 from contrastkit.train.config import TrainConfig
 from contrastkit.train.task_base import Task
+from contrastkit.typed_config import ConfigError
 
 
 def build_run_task(config: TrainConfig, generator: torch.Generator) -> Task:
@@ -16,8 +17,10 @@ def build_run_task(config: TrainConfig, generator: torch.Generator) -> Task:
 
         return PairTask(config, generator)
     if kind == "nodes":
-        from contrastkit.train.node_task import NodeTask
-
+        try:
+            from contrastkit.train.node_task import NodeTask
+        except ModuleNotFoundError:
+            raise ConfigError("task.kind 'nodes' is not in this version yet") from None
         return NodeTask(config, generator)
     from contrastkit.train.relation_task import RelationTask
 
