@@ -6,7 +6,6 @@ import torch
 
 from contrastkit.train.config import TrainConfig
 from contrastkit.train.task_base import Task
-from contrastkit.typed_config import ConfigError
 
 
 def build_run_task(config: TrainConfig, generator: torch.Generator) -> Task:
@@ -17,10 +16,8 @@ def build_run_task(config: TrainConfig, generator: torch.Generator) -> Task:
 
         return PairTask(config, generator)
     if kind == "nodes":
-        try:
-            from contrastkit.train.node_task import NodeTask
-        except ModuleNotFoundError:
-            raise ConfigError("task.kind 'nodes' is not in this version yet") from None
+        from contrastkit.train.node_task import NodeTask
+
         return NodeTask(config, generator)
     from contrastkit.train.relation_task import RelationTask
 

@@ -115,6 +115,14 @@ class Trainer:
         self.train_loss_sum = 0.0
         self.train_loss_count = 0
         self.val_batch = self.task.validation_batch(config.objective.temperature)
+        self.validation_step = AutogradStep(
+            self.encoder,
+            self.objectives,
+            self.schedules.combine,
+            self.schedules.optimizer,
+            autocast=loop.autocast,
+            corruption_seed=loop.seed + 5,
+        )
         self._floor_warned: set[str] = set()
 
     @property
@@ -244,18 +252,17 @@ class Trainer:
     @torch.no_grad()
     def _validation_loss(self) -> float | None:
         batch = self.val_batch
-        if batch is None or not isinstance(self.step_fn, AutogradStep | SparseStep):
+        if batch is None:
             return None
         self.encoder.eval()
         self.objectives.eval()
         self.schedules.combiner.eval()  # validation never moves adaptive weights
         try:
             batch.temperature = self.schedules.temperature()
-            z = self.encoder.encode(batch)
-            step = AutogradStep(
-                self.encoder, self.objectives, self.schedules.combine, self.schedules.optimizer
-            )
-            return float(step.losses(batch.with_z(z))[0].total)
+            # encoded as a training step encodes (corrupted input too, for DGI), with a
+            # generator of its own so that validation leaves training's draws alone
+            encoded = self.validation_step.encode(batch)
+            return float(self.validation_step.losses(encoded)[0].total)
         finally:
             self.objectives.train()
             self.schedules.combiner.train()
