@@ -89,7 +89,7 @@ def main() -> None:
             rows.append((name, trainer.train_seconds, trainer.epoch, m["map"], m["mean_rank"]))
             print(
                 f"{name:30} {trainer.train_seconds:6.1f} s  {trainer.epoch:4d} epochs  "
-                f"MAP {m['map']:.4f}  mean rank {m['mean_rank']:.3f}",
+                f"MAP {m['train/map']:.4f}  mean rank {m['train/mean_rank']:.3f}",
                 flush=True,
             )
     print("\n| negatives | wall (s) | epochs | MAP | mean rank |\n|---|---|---|---|---|")

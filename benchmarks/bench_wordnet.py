@@ -148,7 +148,7 @@ def main() -> None:
             f"contrastkit  {epochs} epochs, K = {info['negatives']}: wall {wall:6.1f} s "
             f"({ck_rate:,.0f} relations/s end to end, {info['step_rate']:,.0f} per step)  "
             f"MAP {ck.map:.4f}  mean rank {ck.mean_rank:.3f}  "
-            f"(trainer's own: MAP {info['final'].get('map', float('nan')):.4f})"
+            f"(trainer's own: MAP {info['final'].get('train/map', float('nan')):.4f})"
         )
 
         from gensim.models.poincare import PoincareModel

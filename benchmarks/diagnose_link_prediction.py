@@ -1,7 +1,7 @@
 """Where a link-prediction run loses its MAP, and what a model that saw the links gets.
 
 For a run with ``data.test_fraction > 0`` (``configs/nouns_link_prediction_d10.yaml``),
-ranks the held-out relations ``(u, v)`` as the run's ``link_map`` does (among ``u``'s
+ranks the held-out relations ``(u, v)`` as the run's ``test/link_map`` does (among ``u``'s
 non-relations, the training relations filtered) and prints, for classes of them,
 their number, mean and median rank, share ranked first, and the MAP the run would
 have if that class alone were ranked first (where the MAP is lost):
@@ -80,7 +80,7 @@ def rule_ranks(train: Tensor, test: Tensor, num_nodes: int) -> Tensor:
     """Ranks ``[T]`` of the held-out relations ``test [2, T]`` under the rule
     :math:`s(u, w) = |D(u) \\cap D(w)| / |D(u)|`, ``D`` the training descendants
     (``train [2, E]`` child -> ancestor), among ``u``'s non-relations (train and test
-    filtered, ``u`` itself excluded), ties optimistic as ``link_map``'s."""
+    filtered, ``u`` itself excluded), ties optimistic as ``test/link_map``'s."""
     n = num_nodes
     tr, te = train.numpy(), test.numpy()
     anchors, row = np.unique(te[0], return_inverse=True)

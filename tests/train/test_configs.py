@@ -31,7 +31,7 @@ def test_karate_gnn_curriculum_recipe_trains(tmp_path: Path) -> None:
     trainer = train(config)
     assert trainer.schedules.curriculum is not None
     assert trainer.schedules.curriculum.stage_index == 2  # 60 epochs: past Easy and Medium
-    assert trainer.final_metrics["probe_accuracy"] > 0.5
+    assert trainer.final_metrics["test/probe_accuracy"] > 0.5
 
 
 WN_DIR = os.environ.get("CONTRASTKIT_WORDNET_DIR", "/usr/share/wordnet")
@@ -64,5 +64,5 @@ def test_mammal_recipe_learns_the_hierarchy_in_a_short_run(tmp_path: Path) -> No
     )
     trainer = train(config)
     assert trainer.sparse
-    assert trainer.final_metrics["map"] > 0.2, trainer.final_metrics
-    assert trainer.final_metrics["mean_rank"] < 60, trainer.final_metrics
+    assert trainer.final_metrics["train/map"] > 0.2, trainer.final_metrics
+    assert trainer.final_metrics["train/mean_rank"] < 60, trainer.final_metrics

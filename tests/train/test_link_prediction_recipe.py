@@ -21,7 +21,7 @@ def _link_map(tmp_path: Path, name: str, overrides: list[str]) -> float:
     run = tmp_path / name
     quiet = [f"output.run_dir={run}", "loop.progress=false", "output.report=false"]
     trainer = train(load_config(RECIPE, [*overrides, *quiet]))
-    return float(trainer.final_metrics["link_map"])
+    return float(trainer.final_metrics["test/link_map"])
 
 
 @pytest.mark.slow

@@ -22,8 +22,8 @@ def test_mammals_poincare_map_far_above_random(tmp_path: Path) -> None:
     metrics = trainer.final_metrics
     rand = torch.randn(trainer.task.num_items, 5, generator=torch.Generator().manual_seed(0)) * 1e-3
     random_map = reconstruction_ranking(rand.double(), trainer.task.graph.eval_edges).map
-    assert metrics["map"] > random_map + 0.3, (metrics, random_map)
-    assert metrics["mean_rank"] < 20
+    assert metrics["train/map"] > random_map + 0.3, (metrics, random_map)
+    assert metrics["train/mean_rank"] < 20
     run = tmp_path / "run"
     for name in ("config.yaml", "metrics.jsonl", "final_metrics.json", "checkpoints/last.pt"):
         assert (run / name).is_file(), name
@@ -48,5 +48,5 @@ def test_digits_mlp_probe_and_link_prediction(tmp_path: Path) -> None:
         "eval.every_epochs=8",
     )
     metrics = train(config).final_metrics
-    assert metrics["probe_accuracy"] > 0.8, metrics  # chance is 0.1
-    assert metrics["auc"] >= 0.9, metrics
+    assert metrics["test/probe_accuracy"] > 0.8, metrics  # chance is 0.1
+    assert metrics["test/auc"] >= 0.9, metrics

@@ -87,8 +87,28 @@ def test_validation_loss_and_overfitting_flag_with_a_split(tmp_path: Path) -> No
     rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     evals = [r for r in rows if r["kind"] == "eval"]
     assert len(evals) == 4
-    assert all("val_loss" in r and "overfitting" in r and "auc" in r for r in evals)
+    assert all("val_loss" in r and "overfitting" in r and "test/auc" in r for r in evals)
     assert any((tmp_path / "run" / "tensorboard").iterdir())
+    # names say where they are measured; each objective's loss is reported unweighted
+    assert all("train/map" in r and "test/link_map" in r for r in evals)
+    assert all("train_loss/infonce" in r and "val_loss/infonce" in r for r in evals)
+
+
+def test_metric_names_and_old_monitor_aliases(tmp_path: Path) -> None:
+    for old, new in (("map", "train/map"), ("link_map", "test/link_map"), ("auc", "test/auc")):
+        assert _config(tmp_path, f"eval.monitor={old}").eval.monitor == new
+    weighted = _config(
+        tmp_path,
+        'objectives={"infonce": 1.0, "norm": 0.25}',
+        "data.test_fraction=0.2",
+        "loop.epochs=2",
+        "eval.every_epochs=1",
+    )
+    trainer = train(weighted)
+    m = trainer.final_metrics
+    # the weighted total is the weighted sum of the unweighted parts
+    total = m["val_loss/infonce"] + 0.25 * m["val_loss/norm"]
+    assert m["val_loss"] == pytest.approx(total, rel=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -170,7 +190,7 @@ def test_time_budget_stops_training_and_evaluates(tmp_path: Path) -> None:
     trainer = train(cfg)
     assert not trainer.stopped_early and 0 < trainer.epoch < 100000
     assert 0.5 <= trainer.train_seconds < 30
-    assert "map" in trainer.final_metrics  # evaluated where it stopped
+    assert "train/map" in trainer.final_metrics  # evaluated where it stopped
     assert trainer.state_dict()["train_seconds"] == trainer.train_seconds
     # out of time is not finished: resumed with a larger budget, the run goes on
     more = resume_config(Path(cfg.output.run_dir), ["loop.time_budget_s=1.0"])

@@ -211,15 +211,31 @@ class LoopConfig:
             config_fail("loop.burn_in_epochs/max_nonfinite_steps", "must be >= 0 / > 0")
 
 
+# metric names before they said what they are measured on (configs written then load)
+METRIC_ALIASES = {
+    "map": "train/map",
+    "mean_rank": "train/mean_rank",
+    "link_map": "test/link_map",
+    "link_mean_rank": "test/link_mean_rank",
+    "auc": "test/auc",
+    "ap": "test/ap",
+    "probe_accuracy": "test/probe_accuracy",
+    "alignment": "train/alignment",
+    "uniformity": "embedding/uniformity",
+}
+
+
 @dataclass
 class EvalConfig:
     every_epochs: int = 50
     early_stopping_patience: int = 0  # evaluations without improvement; 0 disables
-    monitor: str = "map"
+    # the metric early stopping and plateau curricula watch (the old names are aliases)
+    monitor: str = "train/map"
 
     def __post_init__(self) -> None:
         if self.every_epochs <= 0:
             config_fail("eval.every_epochs", f"must be > 0, got {self.every_epochs}")
+        self.monitor = METRIC_ALIASES.get(self.monitor, self.monitor)
 
     @property
     def monitor_mode(self) -> Literal["max", "min"]:

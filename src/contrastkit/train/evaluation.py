@@ -1,12 +1,19 @@
 """The evaluation a run reports: what the field measures for its task.
 
+Names say what they are measured on: ``train/`` over the training relations,
+``test/`` over held-out ones, ``embedding/`` over the embedding alone.
+
 * hierarchies and graphs — reconstruction mean rank and MAP (Nickel & Kiela 2017):
-  every relation ranked among the anchor's non-relations;
+  every training relation ranked among the anchor's non-relations
+  (``train/mean_rank``, ``train/map``; without a split that is every relation);
 * with a link-prediction split — the held-out relations ranked among non-relations
-  with the training relations filtered (``link_map``, ``link_mean_rank``), plus
-  ROC-AUC and average precision of held-out positives against sampled negatives;
-* with node labels on a non-hierarchical graph — a logistic-regression probe accuracy;
-* for Euclidean-type embeddings — alignment and uniformity (Wang & Isola 2020).
+  with the training relations filtered (``test/link_map``, ``test/link_mean_rank``),
+  plus ROC-AUC and average precision of held-out positives against sampled negatives
+  (``test/auc``, ``test/ap``);
+* with node labels on a non-hierarchical graph — a logistic-regression probe scored on
+  the nodes it was not fitted on (``test/probe_accuracy``);
+* for Euclidean-type embeddings — alignment of training relations and uniformity
+  (Wang & Isola 2020: ``train/alignment``, ``embedding/uniformity``).
 """
 
 from __future__ import annotations
@@ -28,25 +35,25 @@ def evaluate_task(task: GraphTask, encoder: NodeEncoder, distance: Distance) -> 
     metrics: dict[str, float] = {}
     mode: Mode = "directed" if task.hierarchical else "undirected"
     recon = reconstruction_ranking(z, task.eval_edges, distance=distance, mode=mode)
-    metrics["mean_rank"] = recon.mean_rank
-    metrics["map"] = recon.map
+    metrics["train/mean_rank"] = recon.mean_rank
+    metrics["train/map"] = recon.map
     split = task.split
     if split is not None:
         link = filtered_ranking(z, split.test_pos, split.train_pos, distance=distance, mode=mode)
-        metrics["link_mean_rank"] = link.mean_rank
-        metrics["link_map"] = link.map
+        metrics["test/link_mean_rank"] = link.mean_rank
+        metrics["test/link_map"] = link.map
         binary = link_prediction_metrics(z, split.test_pos, split.test_neg, distance)
-        metrics["auc"] = binary["roc_auc"]
-        metrics["ap"] = binary["average_precision"]
+        metrics["test/auc"] = binary["roc_auc"]
+        metrics["test/ap"] = binary["average_precision"]
     if not isinstance(distance, PoincareDistance):
         # Wang & Isola (2020) on the unit sphere: alignment of related pairs, uniformity
         edges = task.eval_edges[:, :50_000]
-        metrics["alignment"] = alignment(z[edges[0]], z[edges[1]])
-        metrics["uniformity"] = uniformity(z[:5000])
+        metrics["train/alignment"] = alignment(z[edges[0]], z[edges[1]])
+        metrics["embedding/uniformity"] = uniformity(z[:5000])
     graph = task.graph
     if graph.y is not None and not task.hierarchical and graph.num_classes > 1:
         from contrastkit.eval.probe import logistic_probe
 
         probe = logistic_probe(z.float(), graph.y)
-        metrics["probe_accuracy"] = float(probe["accuracy"])
+        metrics["test/probe_accuracy"] = float(probe["accuracy"])
     return metrics

@@ -114,6 +114,7 @@ class Trainer:
         self.overfit = OverfitTracker(window=3)
         self.train_loss_sum = 0.0
         self.train_loss_count = 0
+        self.train_loss_parts: dict[str, float] = {}  # unweighted, summed like the total
         self.val_batch = self.task.validation_batch(config.objective.temperature)
         self.validation_step = AutogradStep(
             self.encoder,
@@ -154,6 +155,8 @@ class Trainer:
         if self.guard.check(out.combined.total, params, gradients=out.gradients):
             self.train_loss_sum += float(out.combined.total.detach())
             self.train_loss_count += 1
+            for name, comp in out.combined.components.items():
+                self.train_loss_parts[name] = self.train_loss_parts.get(name, 0.0) + comp.loss
             self.schedules.clip_gradients(params)
             lr = float(self.schedules.optimizer.param_groups[0]["lr"])
             self.step_fn.apply(out, lr)
@@ -250,7 +253,8 @@ class Trainer:
         self.snapshots.similarities(tag, pairs, self.encoder, self.distance)
 
     @torch.no_grad()
-    def _validation_loss(self) -> float | None:
+    def _validation_loss(self) -> tuple[float, dict[str, float]] | None:
+        """The weighted total and each objective's unweighted loss on the held-out batch."""
         batch = self.val_batch
         if batch is None:
             return None
@@ -262,21 +266,28 @@ class Trainer:
             # encoded as a training step encodes (corrupted input too, for DGI), with a
             # generator of its own so that validation leaves training's draws alone
             encoded = self.validation_step.encode(batch)
-            return float(self.validation_step.losses(encoded)[0].total)
+            combined = self.validation_step.losses(encoded)[0]
+            parts = {name: comp.loss for name, comp in combined.components.items()}
+            return float(combined.total), parts
         finally:
             self.objectives.train()
             self.schedules.combiner.train()
 
     def _evaluate(self, writer: MetricsWriter | None) -> None:
         metrics = self.task.evaluate(self.encoder, self.distance)
-        val_loss = self._validation_loss()
-        if val_loss is not None and self.train_loss_count:
-            train_loss = self.train_loss_sum / self.train_loss_count
+        validation = self._validation_loss()
+        if validation is not None and self.train_loss_count:
+            val_loss, val_parts = validation
+            n = self.train_loss_count
+            train_loss = self.train_loss_sum / n
+            # the weighted totals (what the optimiser saw) and each objective unweighted
             metrics["val_loss"] = val_loss
             metrics["train_loss"] = train_loss
+            metrics.update({f"val_loss/{k}": v for k, v in val_parts.items()})
+            metrics.update({f"train_loss/{k}": v / n for k, v in self.train_loss_parts.items()})
             # validation loss rising while training loss falls: the tracker's flag
             metrics["overfitting"] = float(self.overfit.update(train_loss, val_loss))
-        self.train_loss_sum, self.train_loss_count = 0.0, 0
+        self.train_loss_sum, self.train_loss_count, self.train_loss_parts = 0.0, 0, {}
         self.final_metrics = metrics
         if writer is not None:
             writer.write({"kind": "eval", "step": self.step, "epoch": self.epoch, **metrics})
@@ -307,6 +318,7 @@ class Trainer:
             "train_seconds": self.train_seconds,
             "overfit": self.overfit.state_dict(),
             "train_loss": [self.train_loss_sum, self.train_loss_count],
+            "train_loss_parts": dict(self.train_loss_parts),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -332,6 +344,7 @@ class Trainer:
         self.overfit.load_state_dict(state["overfit"])
         self.train_loss_sum = float(state["train_loss"][0])
         self.train_loss_count = int(state["train_loss"][1])
+        self.train_loss_parts = {k: float(v) for k, v in state.get("train_loss_parts", {}).items()}
 
 
 def _unweighted(record: dict[str, Any]) -> dict[str, float]:
