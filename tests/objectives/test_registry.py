@@ -172,3 +172,50 @@ def test_gradnorm_refuses_nothing_and_learns_from_equal_weights(tmp_path: Path) 
     shared = trainer.encoder.last_shared_parameters()
     last = list(trainer.encoder.mlp.modules())[-1]
     assert {id(p) for p in shared} == {id(p) for p in last.parameters()}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        (["schedule.curriculum=default", "schedule.temperature=linear"], "schedule.temperature"),
+        (
+            [
+                "schedule.curriculum=linear",
+                "schedule.loss_weights=warmup",
+                'schedule.loss_weights_initial={"infonce": 0.5}',
+            ],
+            "schedule.loss_weights",
+        ),
+        (
+            ["schedule.temperature=cosine", 'objectives={"infonce": {"temperature": 0.1}}'],
+            "objectives.infonce.temperature",
+        ),
+        (
+            [
+                "schedule.curriculum=linear",
+                'objectives={"infonce": {"learnable_temperature": true}}',
+            ],
+            "objectives.infonce.temperature",
+        ),
+    ],
+)
+def test_the_temperature_and_weights_have_one_owner(
+    tmp_path: Path, overrides: list[str], key: str
+) -> None:
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        _config(tmp_path, *overrides)
+
+
+def test_a_curriculum_prints_what_it_owns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = _config(
+        tmp_path,
+        "loop.epochs=1",
+        'objectives={"infonce": 1.0, "spectral": 0.1}',
+        "schedule.curriculum=default",
+    )
+    train(cfg)
+    err = capsys.readouterr().err
+    assert "temperature: the curriculum's stages (0.5 -> 0.3 -> 0.1)" in err
+    assert "the curriculum's stages set infonce, spectral" in err

@@ -30,14 +30,14 @@ def test_default_curriculum_matches_original_numbers() -> None:
         "infonce": 1.0,
         "local": 0.5,
         "spectral": 0.1,
-        "reconstruction": 0.5,
+        "feature_reconstruction": 0.5,
     }
     assert (medium.duration, medium.temperature, medium.num_negatives) == (20, 0.3, 10)
     assert medium.loss_weights == {
         "infonce": 1.0,
         "local": 0.3,
         "spectral": 0.05,
-        "reconstruction": 0.3,
+        "feature_reconstruction": 0.3,
     }
     assert medium.difficulty_threshold == 0.5
     assert (hard.duration, hard.temperature, hard.num_negatives, hard.difficulty_threshold) == (
@@ -50,7 +50,7 @@ def test_default_curriculum_matches_original_numbers() -> None:
         "infonce": 1.0,
         "local": 0.1,
         "spectral": 0.01,
-        "reconstruction": 0.1,
+        "feature_reconstruction": 0.1,
     }
 
 

@@ -76,7 +76,7 @@ def default_stages() -> list[CurriculumStage]:
             "infonce": 1.0,
             "local": local,
             "spectral": spectral,
-            "reconstruction": reconstruction,
+            "feature_reconstruction": reconstruction,
         }
 
     return [

@@ -280,6 +280,31 @@ class TrainConfig:
         """The weights of the objectives that run (weight > 0)."""
         return {n: s.weight for n, s in self.objective_specs().items() if s.weight > 0}
 
+    def _check_one_temperature_owner(self, specs: dict[str, ObjectiveSpec]) -> None:
+        """The run's temperature has one owner: ``objective.temperature`` (constant), a
+        ``schedule.temperature`` annealing, or the curriculum's stages; an objective's
+        own temperature (fixed or learnable) is refused beside a scheduled one."""
+        sc = self.schedule
+        if sc.curriculum != "none" and sc.temperature != "constant":
+            config_fail(
+                "schedule.temperature",
+                f"{sc.temperature!r} and schedule.curriculum {sc.curriculum!r} both set the "
+                "temperature; keep one (a curriculum's stages carry their temperatures)",
+            )
+        if sc.curriculum == "none" and sc.temperature == "constant":
+            return
+        for name, spec in specs.items():
+            params = spec.params
+            own = getattr(params, "temperature", None) is not None or getattr(
+                params, "learnable_temperature", False
+            )
+            if spec.weight > 0 and own:
+                config_fail(
+                    f"objectives.{name}.temperature",
+                    "is the objective's own, but the run's temperature is scheduled "
+                    "(schedule.temperature / schedule.curriculum); keep one",
+                )
+
     def __post_init__(self) -> None:
         specs = self.objective_specs()  # validates names, weights and parameters
         if not any(spec.weight > 0 for spec in specs.values()):
@@ -310,6 +335,13 @@ class TrainConfig:
                 "miner_stages", "cannot set num_negatives: schedule.curriculum sets the count"
             )
         sc = self.schedule
+        self._check_one_temperature_owner(specs)
+        if sc.curriculum != "none" and sc.loss_weights != "constant":
+            config_fail(
+                "schedule.loss_weights",
+                f"{sc.loss_weights!r} and schedule.curriculum {sc.curriculum!r} both set loss "
+                "weights over time; keep one",
+            )
         if sc.loss_weights == "warmup" and set(sc.loss_weights_initial) != set(self.objectives):
             config_fail(
                 "schedule.loss_weights_initial",

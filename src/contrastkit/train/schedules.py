@@ -166,6 +166,32 @@ class RunSchedules:
             )
         return self.combiner(losses)
 
+    def ownership(self) -> list[str]:
+        """What owns the temperature and the loss weights in this run, one line each
+        (the trainer prints them: a curriculum never overrides a setting silently)."""
+        cfg, lines = self.config, []
+        if self.curriculum is not None:
+            temps = " -> ".join(f"{st.temperature:g}" for st in self.curriculum.stages)
+            lines.append(
+                f"temperature: the curriculum's stages ({temps}); objective.temperature "
+                f"{cfg.objective.temperature:g} is their start only for 'linear'"
+            )
+            named = sorted(
+                {n for st in self.curriculum.stages for n in st.loss_weights}
+                & set(self.combiner.names)
+            )
+            if named:
+                lines.append(
+                    f"loss weights: the curriculum's stages set {', '.join(named)} "
+                    "(their objectives.<name>.weight is replaced)"
+                )
+        elif self.temperature_schedule is not None:
+            lines.append(
+                f"temperature: schedule.temperature {cfg.schedule.temperature!r} "
+                f"{cfg.objective.temperature:g} -> {cfg.schedule.temperature_end:g}"
+            )
+        return lines
+
     def stage_record(self) -> dict[str, Any]:
         if self.curriculum is None:
             return {}

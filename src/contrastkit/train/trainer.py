@@ -16,6 +16,7 @@ context objects, never the trainer:
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -203,6 +204,8 @@ class Trainer:
         total = cfg.loop.epochs * self.batches_per_epoch
         if self.step == 0:
             self._similarities("start")
+            for line in self.schedules.ownership():
+                print(f"contrastkit: {line}", file=sys.stderr)
         bar = ProgressBar(total, enabled=cfg.loop.progress)
         bar.update(self.step)
         budget, started, spent = cfg.loop.time_budget_s, time.perf_counter(), self.train_seconds
