@@ -290,7 +290,7 @@ def trainer_rates(
     for name, extra in paths:
         cfg = load_config(recipe, ["loop.progress=false", "loop.log_every=1000000", *extra])
         trainer = Trainer(cfg, run_dir="/tmp/contrastkit-bench-trainer")
-        trainer.epoch = cfg.loop.burn_in_epochs  # past burn-in: uniform negatives
+        trainer.epoch = cfg.burn_in.epochs  # past burn-in: uniform negatives
         trainers[name] = trainer
     edges = next(iter(trainers.values())).task.graph.train_edges.shape[1]
     gen = torch.Generator().manual_seed(1)

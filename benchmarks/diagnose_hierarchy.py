@@ -60,7 +60,7 @@ def main() -> None:
     state = load_checkpoint(checkpoint_path(args.run_dir))["trainer"]
     (w,) = [v for k, v in state["encoder"].items() if k.endswith("weight")]
     w = w.double()
-    task = build_task(config.data, seed=config.loop.seed)
+    task = build_task(config.data, seed=config.loop.seed, hierarchy=config.hierarchy)
     closure = task.eval_edges  # child -> ancestor
     n = w.shape[0]
     ancestors = to_csr(closure, num_nodes=n)
@@ -70,7 +70,7 @@ def main() -> None:
     gen = torch.Generator().manual_seed(args.seed)
     pick = small[torch.randperm(small.numel(), generator=gen)[: args.samples]]
     u, a = closure[0, pick], closure[1, pick]
-    dist = PoincareDistance(eps=min(config.loop.ball_eps, 1e-5))
+    dist = PoincareDistance(eps=min(config.sparse.ball_eps, 1e-5))
 
     ranks, d_ua = [], []
     kinds = torch.zeros(4 + 2, dtype=torch.float64)  # 4 share quartiles, under a, below u

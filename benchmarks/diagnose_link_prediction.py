@@ -127,11 +127,13 @@ def main() -> None:
     config = resume_config(args.run_dir)
     if config.data.test_fraction <= 0:
         raise SystemExit(f"{args.run_dir} is not a link-prediction run (data.test_fraction 0)")
-    task = build_task(config.data, seed=config.loop.seed)  # the run's own split
+    task = build_task(
+        config.data, seed=config.loop.seed, hierarchy=config.hierarchy
+    )  # the run's own split
     split = task.split
     assert split is not None
     n = task.graph.num_nodes
-    dist = PoincareDistance(eps=config.loop.ball_eps)
+    dist = PoincareDistance(eps=config.sparse.ball_eps)
 
     closure = to_csr(transitive_closure(split.train_pos, n), num_nodes=n)
     all_ancestors = torch.bincount(task.graph.edge_index[0], minlength=n).double()

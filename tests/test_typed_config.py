@@ -81,10 +81,13 @@ def test_overrides() -> None:
 
 
 def test_scientific_notation_is_a_number() -> None:
-    from contrastkit.train.config import load_config
+    from contrastkit.train.config import DEFAULT_RECIPE, load_config
 
     for text in ("1e-5", "1E-5", "-2.5e3", "3e+2"):
-        assert load_config(None, [f"optim.lr={text}".replace("-2.5e3", "2.5e3")]).optim.lr > 0
-    assert load_config(None, ["optim.lr=1e-5"]).optim.lr == 1e-5
+        assert (
+            load_config(DEFAULT_RECIPE, [f"optim.lr={text}".replace("-2.5e3", "2.5e3")]).optim.lr
+            > 0
+        )
+    assert load_config(DEFAULT_RECIPE, ["optim.lr=1e-5"]).optim.lr == 1e-5
     with pytest.raises(ConfigError, match=r"optim\.lr must be a number"):
-        load_config(None, ["optim.lr=fast"])
+        load_config(DEFAULT_RECIPE, ["optim.lr=fast"])

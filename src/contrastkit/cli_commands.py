@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from contrastkit.train.checkpoint import CheckpointError, atomic_write_bytes, load_checkpoint
-from contrastkit.train.config import TrainConfig, load_config
+from contrastkit.train.config import DEFAULT_RECIPE, TrainConfig, load_config
 from contrastkit.typed_config import ConfigError
 
 
@@ -56,7 +56,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         config: TrainConfig = resume_config(Path(args.resume), args.overrides)
         trainer = train(config, resume=True)
     else:
-        config = load_config(args.config, args.overrides)
+        # no --config: the packaged default recipe (the mammal closure), not the neutral
+        # TrainConfig() defaults
+        config = load_config(args.config or DEFAULT_RECIPE, args.overrides)
         trainer = train(config)
     print_metrics(trainer.final_metrics)
     print(f"run directory: {trainer.run_dir}")

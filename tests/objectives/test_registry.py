@@ -12,7 +12,7 @@ import torch
 
 from contrastkit.functional.pair_contrastive import local_contrastive_loss
 from contrastkit.objectives import REGISTRY, parse_objectives
-from contrastkit.train.config import load_config
+from contrastkit.train.config import DEFAULT_RECIPE, load_config
 from contrastkit.train.run import train
 from contrastkit.train.trainer import Trainer
 from contrastkit.typed_config import ConfigError
@@ -37,7 +37,7 @@ MLP = [
 
 
 def _config(tmp_path: Path, *extra: str):  # type: ignore[no-untyped-def]
-    return load_config(None, [*MLP, f"output.run_dir={tmp_path / 'run'}", *extra])
+    return load_config(DEFAULT_RECIPE, [*MLP, f"output.run_dir={tmp_path / 'run'}", *extra])
 
 
 def test_short_and_long_forms_load_and_round_trip() -> None:
@@ -76,7 +76,7 @@ def test_learnable_temperature_moves_and_is_checkpointed(tmp_path: Path) -> None
     )
     trainer = Trainer(cfg)
     temp = trainer.objectives["infonce"].temperature
-    before = float(temp())
+    before = float(temp().detach())
     assert before == pytest.approx(0.2)
     assert any(
         p is temp.log_temperature
@@ -84,7 +84,7 @@ def test_learnable_temperature_moves_and_is_checkpointed(tmp_path: Path) -> None
         for p in g["params"]
     )
     trainer.fit()
-    assert float(temp()) != pytest.approx(before, abs=1e-6)
+    assert float(temp().detach()) != pytest.approx(before, abs=1e-6)
     assert "objectives" in trainer.state_dict()
     assert "infonce.temperature.log_temperature" in trainer.state_dict()["objectives"]
 

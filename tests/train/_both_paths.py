@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from contrastkit.train.config import load_config
+from contrastkit.train.config import DEFAULT_RECIPE, load_config
 from contrastkit.train.trainer import Trainer
 
 
@@ -16,7 +16,8 @@ def trainers_on_both_paths(tmp_path: Path, overrides: list[str], steps: int = 3)
     trainers = []
     for mode in ("always", "never"):
         cfg = load_config(
-            None, [*overrides, f"output.run_dir={tmp_path / mode}", f"loop.sparse_step={mode}"]
+            DEFAULT_RECIPE,
+            [*overrides, f"output.run_dir={tmp_path / mode}", f"loop.sparse_step={mode}"],
         )
         trainer = Trainer(cfg)
         assert (trainer.sparse) == (mode == "always")

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from contrastkit.train.checkpoint import load_checkpoint
-from contrastkit.train.config import load_config
+from contrastkit.train.config import DEFAULT_RECIPE, load_config
 from contrastkit.train.miner_config import resolve_miner_stages, stage_at
 from contrastkit.train.run import resume_config, train
 from contrastkit.train.trainer import Trainer
@@ -25,7 +25,7 @@ UNIFORM_THEN_MIXED = [
 
 
 def test_a_stage_changes_what_it_names_and_keeps_the_rest() -> None:
-    cfg = load_config(None, UNIFORM_THEN_MIXED)
+    cfg = load_config(DEFAULT_RECIPE, UNIFORM_THEN_MIXED)
     (e0, first), (e1, second) = resolve_miner_stages(cfg.miner, cfg.miner_stages)
     assert (e0, first.strategy, first.shared_negatives) == (0, "random", 8)
     assert (e1, second.strategy, second.shared_negatives, second.pool_size) == (2, "mixed", 0, 5)
@@ -55,15 +55,16 @@ def test_a_stage_changes_what_it_names_and_keeps_the_rest() -> None:
 def test_a_bad_stage_is_refused_naming_it(stages: str, message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_config(
-            None, ["miner.strategy=uniform", "miner.shared_negatives=8", f"miner_stages={stages}"]
+            DEFAULT_RECIPE,
+            ["miner.strategy=uniform", "miner.shared_negatives=8", f"miner_stages={stages}"],
         )
 
 
 def test_a_stage_cannot_set_the_count_a_curriculum_schedules() -> None:
     stage = "miner_stages=[{from_epoch: 2, set: {num_negatives: 10}}]"
-    load_config(None, [stage])  # fine without a curriculum
+    load_config(DEFAULT_RECIPE, [stage])  # fine without a curriculum
     with pytest.raises(ConfigError, match=re.escape("cannot set num_negatives: schedule.curr")):
-        load_config(None, [stage, "schedule.curriculum=linear"])
+        load_config(DEFAULT_RECIPE, [stage, "schedule.curriculum=linear"])
 
 
 @pytest.mark.parametrize("sparse", ["always", "never"])
@@ -77,7 +78,7 @@ def test_the_trainer_mines_only_from_the_stage_epoch(
         stages += ["miner_stages=[{from_epoch: 2, set: {strategy: mixed, pool_size: 5}}]"]
         stages += ["miner.hard_ratio=0.6"]
     cfg = load_config(
-        None,
+        DEFAULT_RECIPE,
         [
             *stages,
             "loop.burn_in_epochs=0",
@@ -120,9 +121,9 @@ def test_a_run_resumed_after_the_switch_ends_bit_identical(tmp_path: Path, share
     base += ["miner.strategy=uniform", "miner.num_negatives=5", "miner.refresh_every=3"]
     base += ["miner_stages=[{from_epoch: 2, set: {strategy: mixed, pool_size: 4}}]"]
     straight = train(
-        load_config(None, [*base, "loop.epochs=4", f"output.run_dir={tmp_path / 'a'}"])
+        load_config(DEFAULT_RECIPE, [*base, "loop.epochs=4", f"output.run_dir={tmp_path / 'a'}"])
     )
-    train(load_config(None, [*base, "loop.epochs=3", f"output.run_dir={tmp_path / 'b'}"]))
+    train(load_config(DEFAULT_RECIPE, [*base, "loop.epochs=3", f"output.run_dir={tmp_path / 'b'}"]))
     resumed = train(resume_config(tmp_path / "b", ["loop.epochs=4"]), resume=True)
     assert (
         straight.task.negatives.miner.strategy == resumed.task.negatives.miner.strategy == "mixed"

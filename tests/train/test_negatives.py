@@ -10,7 +10,7 @@ import pytest
 
 from contrastkit.mining import STRATEGIES, STRATEGY_ALIASES
 from contrastkit.mining.pool import DEFAULT_MEMORY_BUDGET
-from contrastkit.train.config import load_config
+from contrastkit.train.config import DEFAULT_RECIPE, load_config
 from contrastkit.train.miner_config import MinerConfig, resolve_miner_stages
 from contrastkit.typed_config import ConfigError
 
@@ -19,16 +19,16 @@ from contrastkit.typed_config import ConfigError
 def test_the_miner_takes_every_name_and_stores_the_canonical_one(name: str) -> None:
     canonical = STRATEGY_ALIASES.get(name, name)
     assert MinerConfig(strategy=name).strategy == canonical  # type: ignore[arg-type]
-    assert load_config(None, [f"miner.strategy={name}"]).miner.strategy == canonical
+    assert load_config(DEFAULT_RECIPE, [f"miner.strategy={name}"]).miner.strategy == canonical
 
 
 def test_the_miner_defaults_and_new_options() -> None:
     miner = MinerConfig()
-    assert (miner.strategy, miner.weighted_alpha, miner.num_clusters) == ("mixed", 1.0, 8)
+    assert (miner.strategy, miner.weighted_alpha, miner.num_clusters) == ("random", 1.0, 8)
     assert (miner.khop_min, miner.khop_max, miner.pool_backend) == (2, 3, "exact")
     assert miner.memory_budget == DEFAULT_MEMORY_BUDGET == 512 * 2**20
     assert not miner.pool_deeper_only
-    cfg = load_config(None, ["miner.pool_deeper_only=true", "miner.pool_backend=memmap"])
+    cfg = load_config(DEFAULT_RECIPE, ["miner.pool_deeper_only=true", "miner.pool_backend=memmap"])
     assert cfg.miner.pool_deeper_only and cfg.miner.pool_backend == "memmap"
 
 
@@ -46,7 +46,7 @@ def test_the_miner_defaults_and_new_options() -> None:
 )
 def test_bad_miner_options_are_named(override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
-        load_config(None, [override])
+        load_config(DEFAULT_RECIPE, [override])
 
 
 def test_a_bad_strategy_built_directly_is_named() -> None:
@@ -56,15 +56,15 @@ def test_a_bad_strategy_built_directly_is_named() -> None:
 
 @pytest.mark.parametrize("strategy", ["uniform", "random", "mixed"])
 def test_shared_negatives_need_random_or_mixed_under_any_name(strategy: str) -> None:
-    cfg = load_config(None, [f"miner.strategy={strategy}", "miner.shared_negatives=8"])
+    cfg = load_config(DEFAULT_RECIPE, [f"miner.strategy={strategy}", "miner.shared_negatives=8"])
     assert cfg.miner.strategy in ("random", "mixed")
     with pytest.raises(ConfigError, match=re.escape("got 'hardest'")):
-        load_config(None, ["miner.strategy=hard", "miner.shared_negatives=8"])
+        load_config(DEFAULT_RECIPE, ["miner.strategy=hard", "miner.shared_negatives=8"])
 
 
 def test_stages_merge_over_canonical_names() -> None:
     cfg = load_config(
-        None,
+        DEFAULT_RECIPE,
         [
             "miner.strategy=uniform",
             "miner.shared_negatives=8",
@@ -83,7 +83,7 @@ def test_stages_merge_over_canonical_names() -> None:
     assert stages[1][1].shared_negatives == 8 and stages[3][1].khop_max == 4
     with pytest.raises(ConfigError, match=re.escape("miner_stages[0]: miner.shared_negatives")):
         load_config(
-            None,
+            DEFAULT_RECIPE,
             [
                 "miner.strategy=uniform",
                 "miner.shared_negatives=8",
@@ -101,9 +101,9 @@ def test_the_trainer_passes_the_lineage_only_when_asked(tmp_path: object) -> Non
         f"output.run_dir={tmp_path}",
         "miner.strategy=mixed",
     ]
-    plain = Trainer(load_config(None, base)).task.negatives.sampler  # the mammal closure
+    plain = Trainer(load_config(DEFAULT_RECIPE, base)).task.negatives.sampler  # the mammal closure
     assert plain.pool_excludes is plain.related
     both = Trainer(
-        load_config(None, [*base, "miner.pool_excludes_descendants=true"])
+        load_config(DEFAULT_RECIPE, [*base, "miner.pool_excludes_descendants=true"])
     ).task.negatives.sampler
     assert both.pool_excludes.col.numel() == 2 * plain.related.col.numel()

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from contrastkit.graph.csr import has_edge
 from contrastkit.losses.gradnorm import GradNormWeighting
 from contrastkit.losses.uncertainty import UncertaintyWeighting
-from contrastkit.train.config import TrainConfig, load_config
+from contrastkit.train.config import DEFAULT_RECIPE, TrainConfig, load_config
 from contrastkit.train.encoders import GraphEncoder
 from contrastkit.train.node_task import NodeTask
 from contrastkit.train.run import resume_config, train
@@ -63,7 +63,7 @@ def _recipe(tmp_path: Path, *overrides: str) -> TrainConfig:
 
 
 def _small(tmp_path: Path, *overrides: str) -> TrainConfig:
-    return load_config(None, [*SMALL, f"output.run_dir={tmp_path}", *overrides])
+    return load_config(DEFAULT_RECIPE, [*SMALL, f"output.run_dir={tmp_path}", *overrides])
 
 
 def _train_records(run_dir: Path) -> list[dict[str, Any]]:

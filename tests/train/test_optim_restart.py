@@ -15,7 +15,7 @@ from contrastkit.optim.composite import CompositeOptimizer
 from contrastkit.optim.restart import reset_optimizer_state
 from contrastkit.optim.row_adagrad import RowAdagrad
 from contrastkit.train.checkpoint import load_checkpoint
-from contrastkit.train.config import load_config
+from contrastkit.train.config import DEFAULT_RECIPE, load_config
 from contrastkit.train.run import resume_config, train
 from contrastkit.typed_config import ConfigError
 
@@ -81,7 +81,7 @@ def test_an_accumulator_goes_back_to_its_initial_value_in_place() -> None:
 @pytest.mark.parametrize("epochs", ["[0]", "[3, 3]", "[4, 2]"])
 def test_bad_restart_epochs_are_refused_naming_the_key(epochs: str) -> None:
     with pytest.raises(ConfigError, match=re.escape("optim.restart_epochs")):
-        load_config(None, [f"optim.restart_epochs={epochs}"])
+        load_config(DEFAULT_RECIPE, [f"optim.restart_epochs={epochs}"])
 
 
 BASE = ["data.name=karate", "encoder.dim=4", "encoder.manifold=poincare", "loop.batch_size=16"]
@@ -100,7 +100,7 @@ def _final(run: Path) -> tuple[torch.Tensor, torch.Tensor]:
 
 def test_a_run_resumed_across_a_restart_ends_bit_identical(tmp_path: Path) -> None:
     def run(name: str, *extra: str) -> None:
-        train(load_config(None, [*BASE, *extra, f"output.run_dir={tmp_path / name}"]))
+        train(load_config(DEFAULT_RECIPE, [*BASE, *extra, f"output.run_dir={tmp_path / name}"]))
 
     run("straight", "loop.epochs=4", "optim.restart_epochs=[2]")
     run("none", "loop.epochs=4")
@@ -117,7 +117,7 @@ def test_a_run_resumed_across_a_restart_ends_bit_identical(tmp_path: Path) -> No
 
 def test_a_restart_at_the_end_leaves_a_fresh_state(tmp_path: Path) -> None:
     cfg = [*BASE, "loop.epochs=2", "optim.restart_epochs=[2]", f"output.run_dir={tmp_path}"]
-    train(load_config(None, cfg))
+    train(load_config(DEFAULT_RECIPE, cfg))
     _, acc = _final(tmp_path)
     assert torch.equal(acc, torch.zeros_like(acc))
 

@@ -80,12 +80,12 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path: Path) -> None:
 
 
 def test_resume_with_another_learning_rate_uses_it(tmp_path: Path) -> None:
-    from contrastkit.train.config import load_config
+    from contrastkit.train.config import DEFAULT_RECIPE, load_config
     from contrastkit.train.run import resume_config, train
 
     base = ["data.name=karate", "loop.epochs=2", "loop.progress=false", "output.report=false"]
     base += ["optim.lr_schedule=constant", "loop.burn_in_epochs=0", "encoder.dim=4"]
-    train(load_config(None, [*base, f"output.run_dir={tmp_path}", "optim.lr=5.0"]))
+    train(load_config(DEFAULT_RECIPE, [*base, f"output.run_dir={tmp_path}", "optim.lr=5.0"]))
     config = resume_config(tmp_path, ["loop.epochs=3", "optim.lr=0.5"])
     trainer = train(config, resume=True)
     assert trainer.epoch == 3

@@ -12,7 +12,7 @@ import torch
 from contrastkit.functional.distances import get_distance
 from contrastkit.functional.relation_loss import relation_softmax_loss
 from contrastkit.models.embedding import EmbeddingTable
-from contrastkit.train.config import load_config
+from contrastkit.train.config import DEFAULT_RECIPE, load_config
 from contrastkit.train.table_step import SparseTableStep
 from contrastkit.train.trainer import Trainer
 from contrastkit.typed_config import ConfigError
@@ -130,15 +130,17 @@ BASE = ["loop.progress=false", "output.report=false", "loop.epochs=1"]
 
 def test_the_trainer_takes_the_sparse_step_only_where_it_applies(tmp_path: Path) -> None:
     run = f"output.run_dir={tmp_path}"
-    assert Trainer(load_config(None, [*BASE, run])).sparse
-    never = load_config(None, [*BASE, run, "loop.sparse_step=never"])
+    assert Trainer(load_config(DEFAULT_RECIPE, [*BASE, run])).sparse
+    never = load_config(DEFAULT_RECIPE, [*BASE, run, "loop.sparse_step=never"])
     assert not Trainer(never).sparse
-    adam = load_config(None, [*BASE, run, "optim.name=radam"])
+    adam = load_config(DEFAULT_RECIPE, [*BASE, run, "optim.name=radam"])
     assert not Trainer(adam).sparse
-    with pytest.raises(ConfigError, match=r"sparse_step is 'always' but optim\.name 'radam'"):
-        Trainer(load_config(None, [*BASE, run, "optim.name=radam", "loop.sparse_step=always"]))
+    with pytest.raises(ConfigError, match=r"sparse\.step is 'always' but optim\.name 'radam'"):
+        Trainer(
+            load_config(DEFAULT_RECIPE, [*BASE, run, "optim.name=radam", "loop.sparse_step=always"])
+        )
     with pytest.raises(ConfigError, match="ball_eps"):
-        load_config(None, [*BASE, run, "loop.ball_eps=0"])
+        load_config(DEFAULT_RECIPE, [*BASE, run, "loop.ball_eps=0"])
 
 
 def test_trainer_sparse_step_equals_its_generic_step(tmp_path: Path) -> None:
@@ -208,7 +210,7 @@ def test_shared_negatives_mask_each_anchors_relations(tmp_path: Path) -> None:
     from contrastkit.graph.csr import has_edge
 
     cfg = load_config(
-        None,
+        DEFAULT_RECIPE,
         [*BASE, f"output.run_dir={tmp_path}", "miner.strategy=uniform", "miner.shared_negatives=8"],
     )
     trainer = Trainer(cfg)
@@ -222,7 +224,7 @@ def test_shared_negatives_mask_each_anchors_relations(tmp_path: Path) -> None:
     trainer.train_step(torch.arange(64))
     assert not torch.equal(trainer.encoder.state_dict()["table.weight"], before)
     with pytest.raises(ConfigError, match="shared_negatives"):
-        load_config(None, [*BASE, "miner.shared_negatives=8", "miner.strategy=hard"])
+        load_config(DEFAULT_RECIPE, [*BASE, "miner.shared_negatives=8", "miner.strategy=hard"])
 
 
 @pytest.mark.parametrize("manifold", ["euclidean", "poincare"])
@@ -251,7 +253,8 @@ def test_max_row_step_caps_each_rows_update(manifold: str) -> None:
 
 def test_max_row_step_without_the_sparse_step_is_an_error(tmp_path: Path) -> None:
     cfg = load_config(
-        None, [*BASE, f"output.run_dir={tmp_path}", "optim.max_row_step=0.1", "optim.name=radam"]
+        DEFAULT_RECIPE,
+        [*BASE, f"output.run_dir={tmp_path}", "optim.max_row_step=0.1", "optim.name=radam"],
     )
     with pytest.raises(ConfigError, match=r"max_row_step needs the sparse table step"):
         Trainer(cfg)
@@ -278,30 +281,34 @@ def test_a_float64_table_trains_in_float64_on_both_paths(tmp_path: Path, optim: 
                 if torch.is_tensor(value) and value.is_floating_point() and value.numel() > 1:
                     assert value.dtype == torch.float64
         states.append(weight)
-    assert not torch.equal(states[0], Trainer(load_config(None, common)).encoder.table.weight)
+    assert not torch.equal(
+        states[0], Trainer(load_config(DEFAULT_RECIPE, common)).encoder.table.weight
+    )
     torch.testing.assert_close(states[0], states[1], atol=1e-12, rtol=1e-10)
 
 
 def test_float64_is_for_tables_only() -> None:
     mlp = ["encoder.kind=mlp", "encoder.manifold=euclidean", "encoder.dtype=float64"]
     with pytest.raises(ConfigError, match=r"encoder\.dtype"):
-        load_config(None, [*BASE, *mlp])
+        load_config(DEFAULT_RECIPE, [*BASE, *mlp])
     with pytest.raises(ConfigError, match=r"encoder\.dtype"):
-        load_config(None, [*BASE, "encoder.dtype=float16"])
+        load_config(DEFAULT_RECIPE, [*BASE, "encoder.dtype=float16"])
 
 
 def test_a_deeper_ball_needs_float64_and_is_measured_to_its_rim(tmp_path: Path) -> None:
     from contrastkit.functional.distances import BALL_EPS, PoincareDistance
 
     run = f"output.run_dir={tmp_path}"
-    with pytest.raises(ConfigError, match=r"loop\.ball_eps.*float64"):
-        load_config(None, [*BASE, run, "loop.ball_eps=1.0e-8"])
-    deep = Trainer(load_config(None, [*BASE, run, "loop.ball_eps=1.0e-8", "encoder.dtype=float64"]))
+    with pytest.raises(ConfigError, match=r"sparse\.ball_eps.*float64"):
+        load_config(DEFAULT_RECIPE, [*BASE, run, "loop.ball_eps=1.0e-8"])
+    deep = Trainer(
+        load_config(DEFAULT_RECIPE, [*BASE, run, "loop.ball_eps=1.0e-8", "encoder.dtype=float64"])
+    )
     assert isinstance(deep.distance, PoincareDistance) and deep.distance.eps == 1e-8
     assert deep.sparse and deep.step_fn.table_step.max_norm == 1 - 1e-8
     # a point between the two rims keeps its own distance to the origin
     x = torch.tensor([[1 - 1e-7, 0.0], [0.0, 0.0]], dtype=torch.float64)
     far = float(deep.distance.paired(x[0], x[1]))
     assert far == pytest.approx(2 * math.atanh(1 - 1e-7), rel=1e-9)
-    default = Trainer(load_config(None, [*BASE, run]))
+    default = Trainer(load_config(DEFAULT_RECIPE, [*BASE, run]))
     assert isinstance(default.distance, PoincareDistance) and default.distance.eps == BALL_EPS

@@ -3,12 +3,15 @@ training (drawn and mined as negatives) and known to evaluation."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
 from contrastkit.graph.csr import CSR
 from contrastkit.mining.relation_sampler import RelationNegativeSampler
 from contrastkit.train.config import DataConfig
+from contrastkit.train.recipe_config import HierarchyConfig
 from contrastkit.train.task import build_task
 from contrastkit.typed_config import ConfigError
 
@@ -48,7 +51,11 @@ def test_without_a_split_known_is_related() -> None:
 
 def test_exclude_implied_relates_what_training_relations_chain_to() -> None:
     plain = build_task(DataConfig(name="mammals", test_fraction=0.1), seed=0)
-    closed = build_task(DataConfig(name="mammals", test_fraction=0.1, exclude_implied=True), seed=0)
+    closed = build_task(
+        DataConfig(name="mammals", test_fraction=0.1),
+        seed=0,
+        hierarchy=HierarchyConfig(exclude_implied=True),
+    )
     assert plain.split is not None and closed.split is not None
     train = _pairs(plain.related)
     # brute force: a held-out (u, v) is implied when v is reachable from u by kept relations
@@ -73,14 +80,16 @@ def test_exclude_implied_relates_what_training_relations_chain_to() -> None:
 
 
 def test_exclude_implied_on_a_symmetric_graph_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match=r"data\.exclude_implied.*'karate'"):
-        DataConfig(name="karate", test_fraction=0.1, exclude_implied=True)
+    with pytest.raises(
+        ConfigError, match=r"hierarchy\.exclude_implied needs a hierarchy.*'karate'"
+    ):
+        build_task(DataConfig(name="karate"), hierarchy=HierarchyConfig(exclude_implied=True))
 
 
 def test_exclude_common_ancestors_relates_what_is_above_the_descendants() -> None:
     plain = build_task(DataConfig(name="mammals", test_fraction=0.1), seed=0)
-    config = DataConfig(name="mammals", test_fraction=0.1, exclude_common_ancestors=0.75)
-    shared = build_task(config, seed=0)
+    config = DataConfig(name="mammals", test_fraction=0.1)
+    shared = build_task(config, seed=0, hierarchy=HierarchyConfig(exclude_common_ancestors=0.75))
     train = _pairs(plain.related)
     below: dict[int, set[int]] = {}
     for u, v in train:
@@ -104,5 +113,30 @@ def test_exclude_common_ancestors_relates_what_is_above_the_descendants() -> Non
     [("karate", 0.5, r"needs a hierarchy.*'karate'"), ("mammals", 1.5, r"must be in \[0, 1\]")],
 )
 def test_exclude_common_ancestors_errors(name: str, share: float, message: str) -> None:
-    with pytest.raises(ConfigError, match=rf"data\.exclude_common_ancestors {message}"):
-        DataConfig(name=name, test_fraction=0.1, exclude_common_ancestors=share)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=rf"hierarchy\.exclude_common_ancestors {message}"):
+        hierarchy = HierarchyConfig(exclude_common_ancestors=share)
+        build_task(DataConfig(name=name), hierarchy=hierarchy)  # type: ignore[arg-type]
+
+
+def test_an_edge_list_hierarchy_gets_the_hierarchy_filters(tmp_path: Path) -> None:
+    # a -> b -> c, d -> b: child -> parent relations of a small tree
+    path = tmp_path / "tree.tsv"
+    path.write_text("a\tb\nb\tc\nd\tb\n")
+    plain = build_task(DataConfig(name="edgelist", path=str(path)))
+    assert not plain.hierarchical
+    with pytest.raises(ConfigError, match=r"hierarchy\.exclude_implied needs a hierarchy"):
+        build_task(
+            DataConfig(name="edgelist", path=str(path)),
+            hierarchy=HierarchyConfig(exclude_implied=True),
+        )
+    tree = build_task(
+        DataConfig(name="edgelist", path=str(path)),
+        hierarchy=HierarchyConfig(edgelist=True, exclude_implied=True),
+    )
+    assert tree.hierarchical
+    names = tree.graph.names
+    assert names is not None
+    pairs = {(names[u], names[v]) for u, v in tree.train_edges.t().tolist()}
+    assert pairs == {("a", "b"), ("b", "c"), ("d", "b"), ("a", "c"), ("d", "c")}  # the closure
+    with pytest.raises(ConfigError, match=r"hierarchy\.edgelist"):
+        build_task(DataConfig(name="karate"), hierarchy=HierarchyConfig(edgelist=True))

@@ -7,13 +7,13 @@ from pathlib import Path
 import torch
 
 from contrastkit.eval.reconstruction import reconstruction_ranking
-from contrastkit.train.config import load_config
+from contrastkit.train.config import DEFAULT_RECIPE, load_config
 from contrastkit.train.run import train
 
 
 def _config(tmp_path: Path, *overrides: str):  # type: ignore[no-untyped-def]
     base = [f"output.run_dir={tmp_path / 'run'}", "loop.progress=false", "output.report=false"]
-    return load_config(None, base + list(overrides))
+    return load_config(DEFAULT_RECIPE, base + list(overrides))
 
 
 def test_mammals_poincare_map_far_above_random(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from contrastkit.train.config import load_config
+from contrastkit.train.config import DEFAULT_RECIPE, load_config
 from contrastkit.train.run import resume_config, train
 from contrastkit.train.trainer import Trainer
 from contrastkit.typed_config import ConfigError
@@ -34,7 +34,7 @@ MLP = [
 
 
 def _config(tmp_path: Path, *extra: str):  # type: ignore[no-untyped-def]
-    return load_config(None, [*MLP, f"output.run_dir={tmp_path / 'run'}", *extra])
+    return load_config(DEFAULT_RECIPE, [*MLP, f"output.run_dir={tmp_path / 'run'}", *extra])
 
 
 def _one_step(tmp_path: Path, chunks: int) -> dict[str, torch.Tensor]:

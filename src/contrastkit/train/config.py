@@ -1,16 +1,14 @@
 """The training configuration: one typed dataclass per concern, validated once.
 
 Loaded from YAML (:func:`load_config`), overridable with ``key.sub=value`` flags,
-and saved resolved in the run directory. Every field has a default, so
-``TrainConfig()`` is the default recipe: a 5-dimensional Poincaré embedding of
-the WordNet mammal closure (shipped with the package) trained with the
-distance-softmax loss of Nickel & Kiela (2017), 50 negatives per relation (half
-uniform, half mined from the current embedding after 20 burn-in epochs with
-degree-distributed negatives at a tenth of the learning rate), Riemannian SGD
-with a cosine learning-rate decay. The learning rate applies to the batch-mean loss, so
-it is larger than N&K's per-relation 0.3; 30 at batches of 128 was the best of
-the settings tried on the mammal closure (see docs/recipes.md).
-"""
+and saved resolved in the run directory. Every field has a default, and the
+defaults are neutral — a cosine embedding of the karate club trained by InfoNCE with
+10 random negatives and Adam — not any one recipe's: what a recipe needs it says in
+its file. ``contrastkit train`` with no ``--config`` loads :data:`DEFAULT_RECIPE`,
+the packaged recipe: a 5-dimensional Poincaré embedding of the WordNet mammal closure
+trained with Nickel & Kiela's (2017) distance softmax (see that file and
+docs/recipes.md). Recipe-only settings live in opt-in sections (``burn_in``,
+``sparse``, ``hierarchy``: :mod:`.recipe_config`); their old flat names still load."""
 
 from __future__ import annotations
 
@@ -22,12 +20,16 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from contrastkit.optim.factory import OptimizerConfig
 from contrastkit.train.data_config import DataConfig
+from contrastkit.train.miner_config import MinerConfig, MinerStage, resolve_miner_stages
 from contrastkit.train.nodes_config import NodesConfig
 from contrastkit.train.pairs_config import PairsConfig
-
-if TYPE_CHECKING:
-    from contrastkit.objectives.registry import ObjectiveSpec
-from contrastkit.train.miner_config import MinerConfig, MinerStage, resolve_miner_stages
+from contrastkit.train.recipe_config import (
+    BurnInConfig,
+    HierarchyConfig,
+    SparseConfig,
+    migrate_legacy_keys,
+    migrate_override,
+)
 from contrastkit.typed_config import (
     ConfigError,
     apply_overrides,
@@ -35,6 +37,12 @@ from contrastkit.typed_config import (
     from_dict,
     to_dict,
 )
+
+if TYPE_CHECKING:
+    from contrastkit.objectives.registry import ObjectiveSpec
+
+# the recipe `contrastkit train` runs when given no config (shipped with the package)
+DEFAULT_RECIPE = Path(__file__).parent / "recipes" / "mammals_default.yaml"
 
 
 @dataclass
@@ -50,8 +58,8 @@ class EncoderConfig:
     """``embedding`` is a free table (transductive); ``mlp``/``gnn`` encode node features."""
 
     kind: Literal["embedding", "mlp", "gnn"] = "embedding"
-    dim: int = 5
-    manifold: Literal["euclidean", "poincare"] = "poincare"
+    dim: int = 16
+    manifold: Literal["euclidean", "poincare"] = "euclidean"
     init_scale: float = 1e-3
     hidden: int = 128
     layers: int = 2
@@ -75,8 +83,8 @@ class EncoderConfig:
 class ObjectiveConfig:
     """Per-objective hyper-parameters; which objectives run is ``TrainConfig.objectives``."""
 
-    distance: Literal["cosine", "dot", "sqeuclidean", "euclidean", "poincare"] = "poincare"
-    temperature: float = 1.0
+    distance: Literal["cosine", "dot", "sqeuclidean", "euclidean", "poincare"] = "cosine"
+    temperature: float = 0.1
     margin: float = 0.2
     norm_target: float = 1.0
 
@@ -117,8 +125,8 @@ class CombinerConfig:
 @dataclass
 class OptimConfig:
     # radagrad: row-wise (Riemannian) Adagrad, PyTorch-BigGraph's (optim/row_adagrad.py)
-    name: Literal["rsgd", "radam", "radagrad", "sgd", "adam", "adamw", "sparse_adam"] = "rsgd"
-    lr: float = 30.0
+    name: Literal["rsgd", "radam", "radagrad", "sgd", "adam", "adamw", "sparse_adam"] = "adam"
+    lr: float = 0.01
     weight_decay: float = 0.0
     momentum: float = 0.0  # SGD
     dampening: float = 0.0  # SGD
@@ -127,11 +135,8 @@ class OptimConfig:
     eps: float = 1e-8  # Adam family, Adagrad
     amsgrad: bool = False  # Adam, AdamW
     warmup_steps: int = 0
-    lr_schedule: Literal["constant", "cosine", "linear"] = "cosine"
+    lr_schedule: Literal["constant", "cosine", "linear"] = "constant"
     grad_clip: float = 0.0  # max gradient norm; 0 disables
-    # sparse table step only: cap on the length of one row's update (0: none); large
-    # batches over a hierarchy sum a hub's gradients into one huge step otherwise
-    max_row_step: float = 0.0
     # at the start of each of these epochs the optimiser's state is reset to a fresh
     # one's (Adagrad accumulators, Adam moments): after a burn-in, or a warm restart
     restart_epochs: list[int] = field(default_factory=list)
@@ -139,8 +144,6 @@ class OptimConfig:
     def __post_init__(self) -> None:
         if self.lr <= 0:
             config_fail("optim.lr", f"must be > 0, got {self.lr}")
-        if self.max_row_step < 0:
-            config_fail("optim.max_row_step", f"must be >= 0, got {self.max_row_step}")
         if self.grad_clip < 0 or self.weight_decay < 0:
             config_fail("optim.grad_clip/weight_decay", "must be >= 0")
         epochs = self.restart_epochs
@@ -170,10 +173,8 @@ class OptimConfig:
 
 @dataclass
 class LoopConfig:
-    epochs: int = 100
+    epochs: int = 50
     batch_size: int = 128
-    burn_in_epochs: int = 20
-    burn_in_lr_scale: float = 0.1
     seed: int = 0
     deterministic: bool = True
     max_nonfinite_steps: int = 10
@@ -184,21 +185,12 @@ class LoopConfig:
     # 1 by default: a step's tensors are small and thread hand-offs cost more than they
     # save on 2 cores; raise it for GNN/MLP encoders on big graphs (0: torch's default)
     num_threads: int = 1
-    # "auto": embedding tables trained by InfoNCE with (R)SGD take the sparse fused step
-    # (train/table_step.py); "always" insists (a config it cannot run is an error); "never"
-    sparse_step: Literal["auto", "always", "never"] = "auto"
-    # Poincaré boundary margin of the sparse step's projection: geoopt's float32 margin by
-    # default (what the generic rsgd step gets); Nickel & Kiela's 1e-5 lets hierarchies
-    # go deeper (configs/mammals_poincare_d5.yaml) but wants their small learning rate
-    ball_eps: float = 4e-3
     # > 0: stop after this many seconds of fit() (then evaluate): equal-wall-time runs
     time_budget_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.time_budget_s < 0:
             config_fail("loop.time_budget_s", f"must be >= 0, got {self.time_budget_s}")
-        if not 0.0 < self.ball_eps < 1.0:
-            config_fail("loop.ball_eps", f"must be in (0, 1), got {self.ball_eps}")
         if self.epochs <= 0:
             config_fail("loop.epochs", f"must be > 0, got {self.epochs}")
         if self.batch_size <= 0:
@@ -207,8 +199,8 @@ class LoopConfig:
             config_fail("loop.grad_cache_chunks", f"must be > 0, got {self.grad_cache_chunks}")
         if self.log_every <= 0:
             config_fail("loop.log_every", f"must be > 0, got {self.log_every}")
-        if self.burn_in_epochs < 0 or self.max_nonfinite_steps <= 0:
-            config_fail("loop.burn_in_epochs/max_nonfinite_steps", "must be >= 0 / > 0")
+        if self.max_nonfinite_steps <= 0:
+            config_fail("loop.max_nonfinite_steps", f"must be > 0, got {self.max_nonfinite_steps}")
 
 
 # metric names before they said what they are measured on (configs written then load)
@@ -227,7 +219,7 @@ METRIC_ALIASES = {
 
 @dataclass
 class EvalConfig:
-    every_epochs: int = 50
+    every_epochs: int = 10
     early_stopping_patience: int = 0  # evaluations without improvement; 0 disables
     # the metric early stopping and plateau curricula watch (the old names are aliases)
     monitor: str = "train/map"
@@ -255,6 +247,7 @@ class OutputConfig:
 class TrainConfig:
     task: TaskConfig = field(default_factory=TaskConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    hierarchy: HierarchyConfig = field(default_factory=HierarchyConfig)
     pairs: PairsConfig = field(default_factory=PairsConfig)
     nodes: NodesConfig = field(default_factory=NodesConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
@@ -268,6 +261,8 @@ class TrainConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     combiner: CombinerConfig = field(default_factory=CombinerConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    burn_in: BurnInConfig = field(default_factory=BurnInConfig)
+    sparse: SparseConfig = field(default_factory=SparseConfig)
     loop: LoopConfig = field(default_factory=LoopConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
@@ -311,11 +306,12 @@ class TrainConfig:
             config_fail("objectives", "must give at least one objective a weight > 0")
         if self.encoder.manifold == "poincare" and self.objective.distance != "poincare":
             config_fail("objective.distance", "must be 'poincare' for a Poincaré embedding")
-        if self.loop.ball_eps < 1e-6 and self.encoder.dtype != "float64":
+        if self.sparse.ball_eps < 1e-6 and self.encoder.dtype != "float64":
             # float32 spaces numbers near 1 by 6e-8: such a rim cannot be told apart
             config_fail(
-                "loop.ball_eps",
-                f"{self.loop.ball_eps} is below float32's reach (1e-6); set encoder.dtype: float64",
+                "sparse.ball_eps",
+                f"{self.sparse.ball_eps} is below float32's reach (1e-6); "
+                "set encoder.dtype: float64",
             )
         if self.loop.autocast and self.encoder.kind == "embedding":
             config_fail(
@@ -373,8 +369,10 @@ def load_config(
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"config file {str(source)!r} must hold a mapping at the top level")
         data = loaded or {}
-    data = apply_overrides(data, overrides or [])
-    return from_dict(TrainConfig, data)
+    # old flat keys move into their sections first, in the file and in the overrides,
+    # so that an override wins over the file whichever name either uses
+    data = apply_overrides(migrate_legacy_keys(data), map(migrate_override, overrides or []))
+    return from_dict(TrainConfig, migrate_legacy_keys(data))
 
 
 def dump_config(config: TrainConfig) -> str:

@@ -1,4 +1,4 @@
-"""Which graph a run embeds, and which of its pairs training may not draw as negatives.
+"""Which graph a run embeds (the hierarchy filters are in :mod:`.recipe_config`).
 
 Part of the run configuration (:mod:`contrastkit.train.config`, which re-exports it);
 :func:`contrastkit.train.task.build_task` turns it into a task.
@@ -21,7 +21,7 @@ _SYNSET = re.compile(r"\S+\.n\.\d+")  # WordNet noun synset name: lemma.n.NN
 class DataConfig:
     """Which graph to embed. ``split`` holds out edges for link-prediction runs."""
 
-    name: DatasetName = "mammals"
+    name: DatasetName = "karate"
     path: str | None = None  # edge-list file (``edgelist``) or WordNet directory
     # wordnet_nouns only: a noun synset such as "mammal.n.01" restricts the graph to the
     # closure of its subtree (it and all its hyponyms); None embeds every noun
@@ -32,9 +32,6 @@ class DataConfig:
     sbm_p_in: float = 0.05
     sbm_p_out: float = 0.002
     test_fraction: float = 0.0  # > 0: link-prediction split (N&K protocol for hierarchies)
-    exclude_implied: bool = False  # hierarchies: never draw what training relations imply
-    # hierarchies, > 0: never draw w for u when w is above this share of u's descendants
-    exclude_common_ancestors: float = 0.0
 
     def __post_init__(self) -> None:
         if self.name == "edgelist" and not self.path:
@@ -55,10 +52,3 @@ class DataConfig:
             config_fail("data.test_fraction", f"must be in [0, 1), got {self.test_fraction}")
         if self.knn <= 0:
             config_fail("data.knn", f"must be > 0, got {self.knn}")
-        share = self.exclude_common_ancestors
-        if not 0.0 <= share <= 1.0:
-            config_fail("data.exclude_common_ancestors", f"must be in [0, 1] (0: off), got {share}")
-        filters = {"exclude_implied": self.exclude_implied, "exclude_common_ancestors": share > 0}
-        for key, on in filters.items():
-            if on and self.name not in HIERARCHIES:
-                config_fail(f"data.{key}", f"needs a hierarchy {HIERARCHIES}, got {self.name!r}")

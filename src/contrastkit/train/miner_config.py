@@ -43,8 +43,8 @@ class MinerConfig:
     draws nodes ``khop_min..khop_max`` hops away. The old names ``uniform``, ``hard``
     and ``semihard`` are accepted and stored as ``random``, ``hardest``, ``semi_hard``."""
 
-    strategy: Strategy = "mixed"
-    num_negatives: int = 50
+    strategy: Strategy = "random"
+    num_negatives: int = 10
     hard_ratio: float = 0.5
     pool_size: int = 100  # hard candidates kept per node between refreshes
     refresh_every: int = 100

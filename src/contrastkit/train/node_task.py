@@ -76,7 +76,7 @@ class NodeTask(Task):
         config: the run's config (``data``, ``nodes``, ``encoder``, ``loop.seed``).
         generator: the run's generator: negatives and subgraph sampling draw from it.
         graph: an already built :class:`~contrastkit.train.task.GraphTask` (default:
-            ``build_task(config.data, seed=config.loop.seed)``).
+            ``build_task(config.data, seed=config.loop.seed, hierarchy=config.hierarchy)``).
 
     Attributes:
         x: ``[N, F]`` float node features (``nodes.features``).
@@ -100,7 +100,11 @@ class NodeTask(Task):
         self.config = config
         self.settings = config.nodes
         self.generator = generator
-        self.graph = graph if graph is not None else build_task(config.data, seed=config.loop.seed)
+        self.graph = (
+            graph
+            if graph is not None
+            else build_task(config.data, seed=config.loop.seed, hierarchy=config.hierarchy)
+        )
         n = self.graph.num_nodes
         y = self.graph.graph.y
         self._check(config, y)

@@ -37,9 +37,13 @@ class RelationTask(Task):
         self, config: TrainConfig, generator: torch.Generator, graph: GraphTask | None = None
     ) -> None:
         self.config = config
-        self.graph = graph if graph is not None else build_task(config.data, seed=config.loop.seed)
+        self.graph = (
+            graph
+            if graph is not None
+            else build_task(config.data, seed=config.loop.seed, hierarchy=config.hierarchy)
+        )
         self.negatives = MinerSchedule(config, self.graph, generator)
-        self.burn_in_epochs = config.loop.burn_in_epochs
+        self.burn_in_epochs = config.burn_in.epochs
 
     @property
     def num_items(self) -> int:

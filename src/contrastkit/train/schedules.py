@@ -2,8 +2,8 @@
 curriculum stage, loss weights and the combiner — built from the config in one
 place and checkpointed together.
 
-The LR factor is the product of the burn-in factor (``loop.burn_in_lr_scale``
-for the first ``loop.burn_in_epochs`` epochs, Nickel & Kiela 2017) and the
+The LR factor is the product of the burn-in factor (``burn_in.lr_scale``
+for the first ``burn_in.epochs`` epochs, Nickel & Kiela 2017) and the
 warm-up/decay schedule of ``optim``; it is applied through
 ``torch.optim.lr_scheduler.LambdaLR``. At the start of each epoch of
 ``optim.restart_epochs`` the optimiser's state is reset (:mod:`contrastkit.optim.restart`).
@@ -110,8 +110,8 @@ class RunSchedules:
     # ---- learning rate --------------------------------------------------------
     def _lr_factor(self, step: int) -> float:
         cfg = self.config
-        burn_in = cfg.loop.burn_in_epochs * self.batches_per_epoch
-        factor = cfg.loop.burn_in_lr_scale if step < burn_in else 1.0
+        burn_in = cfg.burn_in.epochs * self.batches_per_epoch
+        factor = cfg.burn_in.lr_scale if step < burn_in else 1.0
         warm = cfg.optim.warmup_steps
         if warm > 0 and step < warm:
             return factor * (step + 1) / warm

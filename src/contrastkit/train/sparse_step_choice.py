@@ -3,7 +3,7 @@
 The step fuses one loss (InfoNCE over a distance with a fused kernel) and one update
 rule ((Riemannian) SGD or row-wise Adagrad, no momentum or weight decay) over a free
 embedding table; :func:`sparse_step_blocker` names the first thing a configuration
-has that the step cannot do, and :func:`build_sparse_step` applies ``loop.sparse_step``
+has that the step cannot do, and :func:`build_sparse_step` applies ``sparse.step``
 (``auto`` falls back to the generic step, ``always`` makes it a config error).
 """
 
@@ -51,15 +51,15 @@ def build_sparse_step(
 ) -> SparseTableStep | None:
     """The sparse step when ``loop.sparse_step`` allows it and the run fits it; with
     ``"always"`` a run that does not fit is a :class:`ConfigError` naming the reason."""
-    if config.loop.sparse_step == "never":
+    if config.sparse.step == "never":
         return None
     blocker = sparse_step_blocker(config, encoder, distance)
-    if blocker is not None and config.optim.max_row_step > 0:
-        raise ConfigError(f"optim.max_row_step needs the sparse table step, but {blocker}")
+    if blocker is not None and config.sparse.max_row_step > 0:
+        raise ConfigError(f"sparse.max_row_step needs the sparse table step, but {blocker}")
     if blocker is not None:
-        if config.loop.sparse_step == "always":
-            raise ConfigError(f"loop.sparse_step is 'always' but {blocker}")
+        if config.sparse.step == "always":
+            raise ConfigError(f"sparse.step is 'always' but {blocker}")
         return None
     # the blocker checked that the encoder holds an EmbeddingTable; the step checks again
     table = getattr(encoder, "table", None)
-    return SparseTableStep(table, distance, config.loop.ball_eps, config.optim.max_row_step)  # type: ignore[arg-type]
+    return SparseTableStep(table, distance, config.sparse.ball_eps, config.sparse.max_row_step)  # type: ignore[arg-type]

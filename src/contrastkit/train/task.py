@@ -13,10 +13,10 @@
   (2017): the negatives of ``(u, v)`` are the ``w`` with ``(u, w)`` not a relation,
   so ``u``'s descendants *are* negatives for ``u`` — exactly what the directed
   reconstruction ranking asks (an ancestor must outrank a descendant). With
-  ``data.exclude_implied`` it is the transitive closure of the training relations
+  ``hierarchy.exclude_implied`` it is the transitive closure of the training relations
   instead: an is-a relation is transitive, so a pair that kept relations chain to
   (``u -> w -> v``) is entailed by training data alone and is no negative (a false-
-  negative filter that uses no held-out label). With ``data.exclude_common_ancestors``
+  negative filter that uses no held-out label). With ``hierarchy.exclude_common_ancestors``
   ``= s`` it also holds each ``(u, w)`` with ``w`` an ancestor of at least a share ``s``
   of ``u``'s training descendants (:func:`~contrastkit.data.closure.common_ancestor_pairs`):
   what is above all of ``u``'s kinds is likely above ``u``, so it is kept out of
@@ -31,6 +31,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -40,7 +41,8 @@ from contrastkit.data.closure import common_ancestor_pairs, transitive_closure
 from contrastkit.data.graph_data import GraphData
 from contrastkit.data.splits import LinkSplit, link_split
 from contrastkit.graph.csr import CSR, to_csr
-from contrastkit.train.config import DataConfig
+from contrastkit.train.data_config import DataConfig
+from contrastkit.train.recipe_config import HierarchyConfig
 from contrastkit.typed_config import ConfigError
 
 
@@ -64,7 +66,7 @@ class GraphTask:
         return _symmetric_csr(self.related.to_edge_index(), self.num_nodes)
 
 
-def load_graph(config: DataConfig) -> tuple[GraphData, bool]:
+def load_graph(config: DataConfig, edgelist_hierarchy: bool = False) -> tuple[GraphData, bool]:
     """Load the dataset named by ``config.name``; the flag says whether it is a
     hierarchy (directed child -> ancestor closure) rather than a symmetric graph."""
     name = config.name
@@ -100,7 +102,12 @@ def load_graph(config: DataConfig) -> tuple[GraphData, bool]:
 
     if config.path is None:  # DataConfig validation guarantees this; keeps mypy honest
         raise ConfigError("data.path is required when data.name is 'edgelist'")
-    return read_edge_list(config.path), False
+    graph = read_edge_list(config.path)
+    if not edgelist_hierarchy:
+        return graph, False
+    # child -> parent relations: the hierarchy is their transitive closure
+    closure = transitive_closure(graph.edge_index, graph.num_nodes)
+    return dataclasses.replace(graph, edge_index=closure, edge_weight=None), True
 
 
 def _symmetric_csr(edges: Tensor, num_nodes: int) -> CSR:
@@ -108,10 +115,25 @@ def _symmetric_csr(edges: Tensor, num_nodes: int) -> CSR:
     return to_csr(both, num_nodes=num_nodes)
 
 
-def build_task(config: DataConfig, seed: int = 0) -> GraphTask:
-    graph, hierarchical = load_graph(config)
+def build_task(
+    config: DataConfig, seed: int = 0, hierarchy: HierarchyConfig | None = None
+) -> GraphTask:
+    """The graph of ``config`` with its training relations and filters; ``hierarchy``
+    holds the hierarchy filters, refused (naming the key) when the graph is not one."""
+    hierarchy = hierarchy if hierarchy is not None else HierarchyConfig()
+    if hierarchy.edgelist and config.name != "edgelist":
+        raise ConfigError(
+            f"hierarchy.edgelist reads an edge list as a hierarchy; data.name is {config.name!r}"
+        )
+    graph, hierarchical = load_graph(config, edgelist_hierarchy=hierarchy.edgelist)
     if graph.num_edges == 0:
         raise ConfigError(f"data.name {config.name!r} gave a graph with no edges")
+    for key in hierarchy.filters_on():
+        if not hierarchical:
+            raise ConfigError(
+                f"{key} needs a hierarchy (mammals, wordnet_nouns, or an edge list with "
+                f"hierarchy.edgelist: true), got data.name {config.name!r}"
+            )
     edges = graph.edge_index
 
     def relations(pairs: Tensor) -> CSR:
@@ -133,10 +155,10 @@ def build_task(config: DataConfig, seed: int = 0) -> GraphTask:
         )
         train_edges = split.train_edge_index()
     related = relations(train_edges)
-    if config.exclude_implied:  # DataConfig allows it for hierarchies only
+    if hierarchy.exclude_implied:  # hierarchies only, checked above
         related = to_csr(transitive_closure(train_edges, graph.num_nodes), graph.num_nodes)
-    if config.exclude_common_ancestors > 0:  # hierarchies only, as above
-        share = config.exclude_common_ancestors
+    if hierarchy.exclude_common_ancestors > 0:  # hierarchies only, as above
+        share = hierarchy.exclude_common_ancestors
         inferred = common_ancestor_pairs(train_edges, graph.num_nodes, share)
         related = to_csr(
             torch.cat([related.to_edge_index(), inferred], dim=1), num_nodes=graph.num_nodes

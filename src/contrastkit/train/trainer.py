@@ -55,9 +55,10 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(loop.seed)
         self.task: Task = build_run_task(config, self.generator)
         self.distance = get_distance(config.objective.distance)
-        if isinstance(self.distance, PoincareDistance) and loop.ball_eps < self.distance.eps:
+        ball_eps = config.sparse.ball_eps
+        if isinstance(self.distance, PoincareDistance) and ball_eps < self.distance.eps:
             # a table allowed nearer the rim than the distance's margin: measure it there
-            self.distance = PoincareDistance(self.distance.curvature, eps=loop.ball_eps)
+            self.distance = PoincareDistance(self.distance.curvature, eps=ball_eps)
         inputs = self.task.encoder_inputs()
         self.encoder = build_encoder(config.encoder, inputs, self.generator)
         self.objectives = build_objectives(
