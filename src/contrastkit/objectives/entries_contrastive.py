@@ -57,6 +57,22 @@ def in_batch_false_negatives(batch: Batch) -> Tensor:
     return same.fill_diagonal_(False)
 
 
+def hard_negative_false_negatives(batch: Batch) -> Tensor:
+    """``[B, B K]`` True where a hard-negative column may not be a negative for anchor
+    ``i``. MNR shows every row's hard negatives to every anchor (sentence-transformers'
+    layout: column ``h B + j`` is row ``j``'s ``h``-th negative), so a column is masked
+    when its slot is empty, when it is anchor ``i``'s positive item, or when it carries
+    anchor ``i``'s label (labels ``< 0`` match nothing)."""
+    cols = batch.negatives.t().reshape(-1)  # [K B], column h B + j
+    valid = batch.mask.t().reshape(-1)
+    bad = ~valid.unsqueeze(0) | (cols.unsqueeze(0) == batch.positive.unsqueeze(1))
+    labels = batch.labels
+    if labels is not None:
+        a = labels[batch.anchor].unsqueeze(1)
+        bad |= (labels[cols].unsqueeze(0) == a) & (a >= 0)
+    return bad
+
+
 @dataclass
 class InfoNCEParams:
     temperature: float | None = None  # None: the run's (objective.temperature / schedule)
@@ -163,16 +179,11 @@ class MNRObjective(Objective):
 
     def forward(self, batch: Batch) -> Tensor:
         negatives = None
-        b, k = batch.negatives.shape
-        if self.params.hard_negatives and k > 0:
-            # a missing negative slot repeats the anchor's positive: one more copy of
-            # the target adds no gradient direction beyond the positive's
-            rows = torch.where(batch.mask, batch.negatives, batch.positive.unsqueeze(1))
-            negatives = batch.z[rows]
+        k = batch.negatives.shape[1]
         fn = in_batch_false_negatives(batch)
-        if negatives is not None:
-            # hard-negative columns are each anchor's own: only the in-batch block masks
-            fn = torch.cat([fn, torch.zeros(b, b * k, dtype=torch.bool)], dim=1)
+        if self.params.hard_negatives and k > 0:
+            negatives = batch.z[batch.negatives]
+            fn = torch.cat([fn, hard_negative_false_negatives(batch)], dim=1)
         return multiple_negatives_ranking_loss(
             batch.anchors(),
             batch.positives(),

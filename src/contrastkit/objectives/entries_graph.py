@@ -32,7 +32,7 @@ from contrastkit.functional.spectral import laplacian_smoothness
 from contrastkit.objectives.batch import Batch
 from contrastkit.objectives.entries_contrastive import hop_pairs
 from contrastkit.objectives.registry import Objective, ObjectiveContext, register
-from contrastkit.typed_config import config_fail
+from contrastkit.typed_config import ConfigError, config_fail
 
 
 @dataclass
@@ -131,6 +131,8 @@ class SpectralObjective(Objective):
 
 @register("spectral", SpectralParams, "Laplacian smoothness tr(ZᵀLZ) over the batch's graph")
 def _spectral(params: SpectralParams, ctx: ObjectiveContext) -> Objective:
+    if params.weighted and not ctx.edge_weighted:
+        raise ConfigError("objectives.spectral.weighted needs a graph with edge weights")
     return SpectralObjective(params)
 
 

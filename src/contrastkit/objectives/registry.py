@@ -52,6 +52,7 @@ class ObjectiveContext:
     num_items: int
     feature_dim: int | None = None
     num_classes: int = 0
+    edge_weighted: bool = False  # the task's graph has edge weights (Batch.edge_weight)
     margin: float = 0.2  # objective.margin: the default of margin-based objectives
     norm_target: float = 1.0  # objective.norm_target
     temperature: float = 1.0  # the run's temperature (initial value of a learnable one)
@@ -142,4 +143,9 @@ def build_objectives(specs: Mapping[str, ObjectiveSpec], ctx: ObjectiveContext) 
 def _load_entries() -> None:
     # the entries register themselves on import; imported here, not at module load, so
     # that the entry modules can import this one
-    from contrastkit.objectives import entries_contrastive, entries_graph, entries_other  # noqa: F401
+    from contrastkit.objectives import (  # noqa: F401
+        entries_contrastive,
+        entries_ewc,
+        entries_graph,
+        entries_other,
+    )

@@ -248,6 +248,9 @@ class NodeTask(Task):
         items = batch.items
         whole = batch.encoder_input is None and items.numel() == self.num_items
         batch.features = self.x if whole else self.x[items]
+        if batch.edges is not None:
+            src, dst = items[batch.edges[0]], items[batch.edges[1]]
+            batch.edge_weight = self.graph.edge_weights(src, dst)
         if self.batch_labels is not None and self.label_mask is not None:
             batch.labels = self.batch_labels if whole else self.batch_labels[items]
             batch.label_mask = self.label_mask if whole else self.label_mask[items]
@@ -300,6 +303,10 @@ class NodeTask(Task):
             "test/probe_accuracy": float(probe["accuracy"]),
             "test/probe_macro_f1": float(probe["macro_f1"]),
         }
+
+    @property
+    def edge_weighted(self) -> bool:
+        return self.graph.graph.edge_weight is not None
 
     @property
     def labels(self) -> Tensor | None:

@@ -70,6 +70,7 @@ class RelationTask(Task):
         )
         batch = Batch.from_ids(u, v, negatives.per_anchor(), negatives.mask, ctx.temperature)
         batch.relations = RelationIds(u, v, negatives)
+        batch.edge_weight = self.graph.edge_weights(u, v)  # of the positive pairs
         graph = self.graph.graph
         if graph.x is not None:
             batch.features = graph.x[batch.items]
@@ -80,6 +81,10 @@ class RelationTask(Task):
 
     def validation_batch(self, temperature: float) -> Batch | None:
         return validation_layout(self.graph, self.config, temperature)
+
+    @property
+    def edge_weighted(self) -> bool:
+        return self.graph.graph.edge_weight is not None
 
     @property
     def labels(self) -> Tensor | None:

@@ -60,6 +60,22 @@ class GraphTask:
     def num_nodes(self) -> int:
         return self.graph.num_nodes
 
+    def edge_weights(self, u: Tensor, v: Tensor) -> Tensor | None:
+        """The graph's weights of the pairs ``(u [E], v [E])`` (either direction on a
+        symmetric graph; 0 for a pair that is no edge), or ``None`` for an unweighted
+        graph: one ``searchsorted`` over the sorted edge keys ``u N + v``."""
+        weight = self.graph.edge_weight
+        if weight is None:
+            return None
+        edges, n = self.graph.edge_index, self.num_nodes
+        if not self.hierarchical:
+            edges, weight = torch.cat([edges, edges.flip(0)], 1), torch.cat([weight, weight])
+        keys, order = torch.sort(edges[0] * n + edges[1])
+        query = u * n + v
+        pos = torch.searchsorted(keys, query).clamp_max(max(keys.numel() - 1, 0))
+        found = keys[pos] == query
+        return torch.where(found, weight[order][pos], torch.zeros((), dtype=weight.dtype))
+
     def lineage(self) -> CSR:
         """``related`` in either direction: for a hierarchy, each node's ancestors and
         descendants (``related`` holds the ancestors only)."""

@@ -83,6 +83,11 @@ class Task(ABC):
         return None
 
     @property
+    def edge_weighted(self) -> bool:
+        """Whether batches carry the graph's edge weights (``Batch.edge_weight``)."""
+        return False
+
+    @property
     def item_names(self) -> list[str] | None:
         """A name per item (node names), or ``None``."""
         return None
