@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from contrastkit.train.checkpoint import CheckpointError, atomic_write_bytes, load_checkpoint
+from contrastkit.train.checkpoint import atomic_write_bytes
 from contrastkit.train.config import DEFAULT_RECIPE, TrainConfig, load_config
 from contrastkit.typed_config import ConfigError
 
@@ -26,17 +26,9 @@ def _run_dir(path: str) -> Path:
 
 def _trained(run_dir: Path):  # type: ignore[no-untyped-def]
     """A trainer restored from the run's last checkpoint."""
-    from contrastkit.train.run import checkpoint_path, resume_config
     from contrastkit.train.trainer import Trainer
 
-    config = resume_config(run_dir, ["loop.progress=false"])
-    trainer = Trainer(config, run_dir)
-    ckpt = checkpoint_path(run_dir)
-    state = load_checkpoint(ckpt)
-    if "trainer" not in state:
-        raise CheckpointError(f"checkpoint {str(ckpt)!r} holds no trainer state")
-    trainer.load_state_dict(state["trainer"])
-    return trainer
+    return Trainer.restore(run_dir)
 
 
 def print_metrics(metrics: dict[str, float], title: str = "final metrics") -> None:
@@ -48,7 +40,8 @@ def print_metrics(metrics: dict[str, float], title: str = "final metrics") -> No
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from contrastkit.train.run import resume_config, train
+    from contrastkit.train.config import resume_config
+    from contrastkit.train.run import train
 
     if args.resume:
         if args.config:

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from contrastkit.train.checkpoint import load_checkpoint
-from contrastkit.train.config import DEFAULT_RECIPE, load_config
+from contrastkit.train.config import DEFAULT_RECIPE, load_config, resume_config
 from contrastkit.train.miner_config import resolve_miner_stages, stage_at
-from contrastkit.train.run import resume_config, train
+from contrastkit.train.run import train
 from contrastkit.train.trainer import Trainer
 from contrastkit.typed_config import ConfigError
 

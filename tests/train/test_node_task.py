@@ -17,10 +17,10 @@ from torch import Tensor, nn
 from contrastkit.graph.csr import has_edge
 from contrastkit.losses.gradnorm import GradNormWeighting
 from contrastkit.losses.uncertainty import UncertaintyWeighting
-from contrastkit.train.config import DEFAULT_RECIPE, TrainConfig, load_config
+from contrastkit.train.config import DEFAULT_RECIPE, TrainConfig, load_config, resume_config
 from contrastkit.train.encoders import GraphEncoder
 from contrastkit.train.node_task import NodeTask
-from contrastkit.train.run import resume_config, train
+from contrastkit.train.run import train
 from contrastkit.train.step import AutogradStep
 from contrastkit.train.trainer import Trainer
 from contrastkit.typed_config import ConfigError

@@ -15,8 +15,8 @@ from contrastkit.optim.composite import CompositeOptimizer
 from contrastkit.optim.restart import reset_optimizer_state
 from contrastkit.optim.row_adagrad import RowAdagrad
 from contrastkit.train.checkpoint import load_checkpoint
-from contrastkit.train.config import DEFAULT_RECIPE, load_config
-from contrastkit.train.run import resume_config, train
+from contrastkit.train.config import DEFAULT_RECIPE, load_config, resume_config
+from contrastkit.train.run import train
 from contrastkit.typed_config import ConfigError
 
 Make = Callable[[torch.nn.Parameter], torch.optim.Optimizer]

@@ -11,9 +11,9 @@ import torch
 from contrastkit.functional.info_nce import info_nce, supervised_info_nce
 from contrastkit.objectives.batch import Batch
 from contrastkit.objectives.entries_contrastive import in_batch_false_negatives
-from contrastkit.train.config import TrainConfig, load_config
+from contrastkit.train.config import TrainConfig, load_config, resume_config
 from contrastkit.train.pair_task import LabelGroups, PairTask
-from contrastkit.train.run import resume_config, train
+from contrastkit.train.run import train
 from contrastkit.train.trainer import Trainer
 from contrastkit.typed_config import ConfigError
 

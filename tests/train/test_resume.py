@@ -80,8 +80,8 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path: Path) -> None:
 
 
 def test_resume_with_another_learning_rate_uses_it(tmp_path: Path) -> None:
-    from contrastkit.train.config import DEFAULT_RECIPE, load_config
-    from contrastkit.train.run import resume_config, train
+    from contrastkit.train.config import DEFAULT_RECIPE, load_config, resume_config
+    from contrastkit.train.run import train
 
     base = ["data.name=karate", "loop.epochs=2", "loop.progress=false", "output.report=false"]
     base += ["optim.lr_schedule=constant", "loop.burn_in_epochs=0", "encoder.dim=4"]

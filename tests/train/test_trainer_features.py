@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from contrastkit.train.config import DEFAULT_RECIPE, load_config
-from contrastkit.train.run import resume_config, train
+from contrastkit.train.config import DEFAULT_RECIPE, load_config, resume_config
+from contrastkit.train.run import train
 from contrastkit.train.trainer import Trainer
 from contrastkit.typed_config import ConfigError
 

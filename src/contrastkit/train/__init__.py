@@ -2,9 +2,14 @@
 
 The surface the CLI and the benchmarks import from."""
 
-from contrastkit.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from contrastkit.train.config import TrainConfig, dump_config, load_config
-from contrastkit.train.run import checkpoint_path, resume_config, train
+from contrastkit.train.checkpoint import (
+    CheckpointError,
+    checkpoint_path,
+    load_checkpoint,
+    save_checkpoint,
+)
+from contrastkit.train.config import TrainConfig, dump_config, load_config, resume_config
+from contrastkit.train.run import train
 from contrastkit.train.task import GraphTask, build_task
 from contrastkit.train.task_base import SampleContext, Task
 from contrastkit.train.trainer import Trainer

@@ -46,6 +46,14 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+CHECKPOINT = Path("checkpoints") / "last.pt"
+
+
+def checkpoint_path(run_dir: str | os.PathLike[str]) -> Path:
+    """Where a run directory keeps its last checkpoint."""
+    return Path(run_dir) / CHECKPOINT
+
+
 def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> Path:
     """Atomically save ``state`` (tensors and plain containers only) to ``path``."""
     payload = {"format": FORMAT, "version": FORMAT_VERSION, "state": state}

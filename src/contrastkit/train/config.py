@@ -187,6 +187,9 @@ class LoopConfig:
     num_threads: int = 1
     # > 0: stop after this many seconds of fit() (then evaluate): equal-wall-time runs
     time_budget_s: float = 0.0
+    # a run directory whose trained encoder this run starts from (fine-tuning, continual
+    # learning; objectives.ewc keeps the parameters near it)
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         if self.time_budget_s < 0:
@@ -373,6 +376,16 @@ def load_config(
     # so that an override wins over the file whichever name either uses
     data = apply_overrides(migrate_legacy_keys(data), map(migrate_override, overrides or []))
     return from_dict(TrainConfig, migrate_legacy_keys(data))
+
+
+def resume_config(run_dir: Path, overrides: list[str] | None = None) -> TrainConfig:
+    """The config a run directory was trained with (``config.yaml``), overrides applied."""
+    source = run_dir / "config.yaml"
+    if not source.is_file():
+        raise ConfigError(f"cannot resume: {str(source)!r} does not exist (is it a run directory?)")
+    config = load_config(source, overrides)
+    config.output.run_dir = str(run_dir)
+    return config
 
 
 def dump_config(config: TrainConfig) -> str:

@@ -20,19 +20,13 @@ from pathlib import Path
 from contrastkit.train.checkpoint import (
     CheckpointError,
     atomic_write_text,
+    checkpoint_path,
     load_checkpoint,
     save_checkpoint,
 )
-from contrastkit.train.config import TrainConfig, dump_config, load_config
+from contrastkit.train.config import TrainConfig, dump_config
 from contrastkit.train.progress import MetricsWriter, truncate_metrics
 from contrastkit.train.trainer import Trainer
-from contrastkit.typed_config import ConfigError
-
-CHECKPOINT = Path("checkpoints") / "last.pt"
-
-
-def checkpoint_path(run_dir: Path) -> Path:
-    return run_dir / CHECKPOINT
 
 
 def save_trainer(trainer: Trainer) -> Path:
@@ -46,15 +40,6 @@ def _fresh_run_dir(run_dir: Path) -> None:
         (run_dir / name).unlink(missing_ok=True)
     for name in ("checkpoints", "snapshots", "plots", "tensorboard"):
         shutil.rmtree(run_dir / name, ignore_errors=True)
-
-
-def resume_config(run_dir: Path, overrides: list[str] | None = None) -> TrainConfig:
-    source = run_dir / "config.yaml"
-    if not source.is_file():
-        raise ConfigError(f"cannot resume: {str(source)!r} does not exist (is it a run directory?)")
-    config = load_config(source, overrides)
-    config.output.run_dir = str(run_dir)
-    return config
 
 
 def train(config: TrainConfig, *, resume: bool = False) -> Trainer:

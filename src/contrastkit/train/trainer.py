@@ -26,9 +26,12 @@ import torch
 from torch import Tensor, nn
 
 from contrastkit.functional.distances import PoincareDistance, get_distance
+from contrastkit.losses.fisher import diagonal_fisher
+from contrastkit.objectives.entries_ewc import EWCObjective
 from contrastkit.objectives.registry import ObjectiveContext, build_objectives
 from contrastkit.train.callbacks import EarlyStopping, NonFiniteGuard, OverfitTracker
-from contrastkit.train.config import TrainConfig
+from contrastkit.train.checkpoint import CheckpointError, checkpoint_path, load_checkpoint
+from contrastkit.train.config import TrainConfig, resume_config
 from contrastkit.train.encoders import build_encoder
 from contrastkit.train.progress import MetricsWriter, ProgressBar
 from contrastkit.train.schedules import RunSchedules
@@ -38,6 +41,7 @@ from contrastkit.train.step import AutogradStep, SparseStep
 from contrastkit.train.step_metrics import batch_statistics, loss_record
 from contrastkit.train.task_base import SampleContext, Task
 from contrastkit.train.tasks import build_run_task
+from contrastkit.typed_config import ConfigError
 
 
 class Trainer:
@@ -69,6 +73,7 @@ class Trainer:
                 num_items=self.task.num_items,
                 feature_dim=None if inputs.x is None else int(inputs.x.shape[1]),
                 num_classes=self.task.num_classes,
+                edge_weighted=self.task.edge_weighted,
                 margin=config.objective.margin,
                 norm_target=config.objective.norm_target,
                 temperature=config.objective.temperature,
@@ -76,6 +81,10 @@ class Trainer:
                 encoder=self.encoder,
             ),
         )
+        if loop.init_from is not None:
+            self._start_from(Path(loop.init_from))
+        elif any(isinstance(o, EWCObjective) for o in self.objectives.values()):
+            raise ConfigError("objectives.ewc needs loop.init_from: the run to stay near")
         self.batches_per_epoch = max(1, -(-self.task.num_examples() // loop.batch_size))
         trained = nn.ModuleDict({"encoder": self.encoder, "objectives": self.objectives})
         self.schedules = RunSchedules(
@@ -127,6 +136,58 @@ class Trainer:
             corruption_seed=loop.seed + 5,
         )
         self._floor_warned: set[str] = set()
+
+    @classmethod
+    def restore(cls, run_dir: str | Path, overrides: list[str] | None = None) -> Trainer:
+        """The trainer of a run directory at its last checkpoint."""
+        run_dir = Path(run_dir)
+        config = resume_config(run_dir, ["loop.progress=false", *(overrides or [])])
+        trainer = cls(config, run_dir)
+        ckpt = checkpoint_path(run_dir)
+        state = load_checkpoint(ckpt)
+        if "trainer" not in state:
+            raise CheckpointError(f"checkpoint {str(ckpt)!r} holds no trainer state")
+        trainer.load_state_dict(state["trainer"])
+        return trainer
+
+    def _start_from(self, run_dir: Path) -> None:
+        """Start from the encoder of the run in ``run_dir``; an ``ewc`` objective is
+        anchored at its parameters with their Fisher on that run's own task."""
+        earlier = Trainer.restore(run_dir)
+        try:
+            self.encoder.load_state_dict(earlier.encoder.state_dict())
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[0]
+            raise ConfigError(
+                f"loop.init_from {str(run_dir)!r}: its encoder does not fit this run's ({first})"
+            ) from None
+        for objective in self.objectives.values():
+            if isinstance(objective, EWCObjective):
+                fisher = earlier.fisher(objective.params.fisher_samples)
+                anchor = {
+                    n: p.detach().clone()
+                    for n, p in earlier.encoder.named_parameters()
+                    if p.requires_grad
+                }
+                objective.consolidate(fisher, anchor)
+
+    def fisher(self, samples: int) -> dict[str, Tensor]:
+        r"""The diagonal empirical Fisher of the encoder's parameters on this run's task:
+        :math:`F = \frac1n \sum_i (\nabla_\theta \ell_i)^2` over ``samples`` examples drawn
+        with a fixed seed, each example's loss (its negatives drawn as in training)
+        differentiated on its own — the mean of per-example squares, not the square of
+        a batch mean."""
+        gen = torch.Generator().manual_seed(self.config.loop.seed + 6)
+        picked = torch.randperm(self.task.num_examples(), generator=gen)[:samples]
+        ctx = self.sample_context()
+        step = self.validation_step
+        self.encoder.eval()  # no dropout noise in the estimate
+
+        def loss(model: nn.Module, idx: Tensor) -> Tensor:
+            batch = self.task.batch(idx.view(1), ctx)
+            return step.losses(step.encode(batch))[0].total
+
+        return diagonal_fisher(self.encoder, list(picked), loss)
 
     @property
     def sparse(self) -> bool:
