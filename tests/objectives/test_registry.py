@@ -163,9 +163,9 @@ def test_local_measures_the_runs_geometry_under_cosine(tmp_path: Path) -> None:
     assert not torch.allclose(got, raw)
 
 
-def test_gradnorm_refuses_nothing_and_learns_from_equal_weights(tmp_path: Path) -> None:
+def test_gradnorm_learns_from_equal_weights_on_the_last_layer(tmp_path: Path) -> None:
     cfg = _config(
-        tmp_path, 'objectives={"infonce": 1.0, "spectral": 0.1}', "combiner.method=gradnorm"
+        tmp_path, 'objectives={"infonce": 2.0, "spectral": 2.0}', "combiner.method=gradnorm"
     )
     trainer = Trainer(cfg)
     assert trainer.schedules.combiner.priorities == {"infonce": 1.0, "spectral": 1.0}
@@ -219,3 +219,37 @@ def test_a_curriculum_prints_what_it_owns(
     err = capsys.readouterr().err
     assert "temperature: the curriculum's stages (0.5 -> 0.3 -> 0.1)" in err
     assert "the curriculum's stages set infonce, spectral" in err
+
+
+def test_combiner_settings_reach_the_combiner(tmp_path: Path) -> None:
+    cfg = _config(
+        tmp_path,
+        'objectives={"infonce": 1.0, "spectral": 1.0}',
+        "combiner.method=gradnorm",
+        "combiner.alpha=0.5",
+        "combiner.lr=0.01",
+        "combiner.min_weight=0.05",
+    )
+    combiner = Trainer(cfg).schedules.combiner
+    assert (combiner.alpha, combiner.min_weight) == (0.5, 0.05)
+    assert combiner.optimizer.param_groups[0]["lr"] == 0.01
+    cfg = _config(
+        tmp_path,
+        'objectives={"infonce": 1.0, "spectral": 0.1}',
+        "combiner.method=uncertainty",
+        "combiner.init_log_var=0.7",
+    )
+    (log_vars,) = Trainer(cfg).schedules.combiner.trainable_parameters()
+    assert torch.allclose(log_vars.detach(), torch.full_like(log_vars, 0.7))
+    with pytest.raises(ConfigError, match="gradnorm' learns the weights from 1"):
+        _config(
+            tmp_path, 'objectives={"infonce": 1.0, "spectral": 0.1}', "combiner.method=gradnorm"
+        )
+
+
+def test_train_losses_are_reported_without_a_split(tmp_path: Path) -> None:
+    trainer = train(_config(tmp_path, 'objectives={"infonce": 1.0, "norm": 0.5}', "loop.epochs=2"))
+    m = trainer.final_metrics
+    assert m["train_loss"] == pytest.approx(
+        m["train_loss/infonce"] + 0.5 * m["train_loss/norm"], rel=1e-5
+    )

@@ -120,6 +120,7 @@ class CombinerConfig:
         alpha: GradNorm restoring force.
         lr: GradNorm weight learning rate.
         init_log_var: initial log-variance of ``uncertainty``.
+        min_weight: GradNorm's floor on a weight.
     """
 
     method: CombineMethod = "fixed"
@@ -128,6 +129,7 @@ class CombinerConfig:
     alpha: float = 1.5
     lr: float = 0.025
     init_log_var: float = 0.0
+    min_weight: float = 1e-3
 
     def __post_init__(self) -> None:
         check_choice("method", self.method, get_args(CombineMethod))
@@ -149,6 +151,12 @@ def build_combiner(
     else:
         if shared_parameters is None:
             raise ValueError("shared_parameters is required for method='gradnorm'")
-        combiner = GradNormWeighting(names, shared_parameters, alpha=config.alpha, lr=config.lr)
+        combiner = GradNormWeighting(
+            names,
+            shared_parameters,
+            alpha=config.alpha,
+            lr=config.lr,
+            min_weight=config.min_weight,
+        )
     combiner.set_priorities(config.weights)
     return combiner

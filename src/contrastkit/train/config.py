@@ -120,6 +120,19 @@ class ScheduleConfig:
 class CombinerConfig:
     # pcgrad: fixed weights, with conflicting per-objective gradients projected (Yu et al.)
     method: Literal["fixed", "magnitude", "uncertainty", "gradnorm", "pcgrad"] = "fixed"
+    momentum: float = 0.9  # magnitude: EMA factor of the loss magnitudes
+    init_log_var: float = 0.0  # uncertainty: initial log-variance of every objective
+    alpha: float = 1.5  # gradnorm: restoring force (Chen et al. 2018: 0.12-3)
+    lr: float = 0.025  # gradnorm: learning rate of its weights (its own Adam)
+    min_weight: float = 1e-3  # gradnorm: floor of a weight (a warning when one sits there)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.momentum < 1.0:
+            config_fail("combiner.momentum", f"must be in [0, 1), got {self.momentum}")
+        if self.alpha < 0:
+            config_fail("combiner.alpha", f"must be >= 0, got {self.alpha}")
+        if self.lr <= 0 or self.min_weight <= 0:
+            config_fail("combiner.lr/min_weight", f"must be > 0, got {self.lr}/{self.min_weight}")
 
 
 @dataclass
@@ -335,6 +348,13 @@ class TrainConfig:
             )
         sc = self.schedule
         self._check_one_temperature_owner(specs)
+        weights = {n: s.weight for n, s in specs.items() if s.weight > 0}
+        if self.combiner.method == "gradnorm" and len(set(weights.values())) > 1:
+            config_fail(
+                "combiner.method",
+                f"'gradnorm' learns the weights from 1 (Chen et al. 2018); give every "
+                f"objective the same weight, got {weights}",
+            )
         if sc.curriculum != "none" and sc.loss_weights != "constant":
             config_fail(
                 "schedule.loss_weights",

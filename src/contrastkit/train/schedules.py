@@ -61,6 +61,11 @@ class RunSchedules:
                 # GradNorm learns the weights from 1 (Chen et al. 2018); the configured
                 # ones would multiply its own (TrainConfig refuses unequal ones)
                 weights=dict.fromkeys(weights, 1.0) if method == "gradnorm" else weights,
+                momentum=config.combiner.momentum,
+                alpha=config.combiner.alpha,
+                lr=config.combiner.lr,
+                init_log_var=config.combiner.init_log_var,
+                min_weight=config.combiner.min_weight,
             ),
             shared_parameters=shared_parameters,
         )

@@ -340,16 +340,18 @@ class Trainer:
 
     def _evaluate(self, writer: MetricsWriter | None) -> None:
         metrics = self.task.evaluate(self.encoder, self.distance)
-        validation = self._validation_loss()
-        if validation is not None and self.train_loss_count:
-            val_loss, val_parts = validation
-            n = self.train_loss_count
+        n = self.train_loss_count
+        if n:
+            # the weighted total (what the optimiser saw) and each objective unweighted,
+            # averaged over the steps since the last evaluation
             train_loss = self.train_loss_sum / n
-            # the weighted totals (what the optimiser saw) and each objective unweighted
-            metrics["val_loss"] = val_loss
             metrics["train_loss"] = train_loss
-            metrics.update({f"val_loss/{k}": v for k, v in val_parts.items()})
             metrics.update({f"train_loss/{k}": v / n for k, v in self.train_loss_parts.items()})
+        validation = self._validation_loss()
+        if validation is not None and n:
+            val_loss, val_parts = validation
+            metrics["val_loss"] = val_loss
+            metrics.update({f"val_loss/{k}": v for k, v in val_parts.items()})
             # validation loss rising while training loss falls: the tracker's flag
             metrics["overfitting"] = float(self.overfit.update(train_loss, val_loss))
         self.train_loss_sum, self.train_loss_count, self.train_loss_parts = 0.0, 0, {}
