@@ -68,6 +68,20 @@ class RelationTask(Task):
         negatives = relation_negatives(
             u, v, self.negatives.sampler, self.negatives.miner, ctx, burn_in
         )
+        if not ctx.layout:
+            # the sparse table step reads the ids alone: no unique over B (K + 2) ids and
+            # no [B, K] copy of shared negatives on the hot path
+            empty = u.new_empty(0)
+            return Batch(
+                items=empty,
+                anchor=empty,
+                positive=empty,
+                negatives=u.new_empty(u.numel(), 0),
+                mask=torch.empty(u.numel(), 0, dtype=torch.bool),
+                temperature=ctx.temperature,
+                relations=RelationIds(u, v, negatives),
+                size=int(u.numel()),
+            )
         batch = Batch.from_ids(u, v, negatives.per_anchor(), negatives.mask, ctx.temperature)
         batch.relations = RelationIds(u, v, negatives)
         batch.edge_weight = self.graph.edge_weights(u, v)  # of the positive pairs

@@ -40,6 +40,9 @@ class SampleContext:
     distance: Distance
     num_negatives: int | None = None  # the curriculum's count, else the miner's
     max_difficulty: float | None = None  # the curriculum's cap on mined negatives
+    # False: the step reads only what it says it needs (the sparse table step reads
+    # batch.relations), so a task may skip laying the batch out over its distinct items
+    layout: bool = True
 
 
 class Task(ABC):

@@ -211,8 +211,10 @@ class Trainer:
         """One step over the examples ``idx [B]``; the metrics record on logging steps."""
         start = time.perf_counter()
         self.task.enter_epoch(self.epoch)
-        batch = self.task.batch(idx, self.sample_context())
         log = (self.step + 1) % self.config.loop.log_every == 0
+        ctx = self.sample_context()
+        ctx.layout = log or not self.sparse  # the sparse step reads batch.relations alone
+        batch = self.task.batch(idx, ctx)
         out = self.step_fn.compute(batch, keep_z=log)
         params = self.step_fn.parameters
         if self.guard.check(out.combined.total, params, gradients=out.gradients):
