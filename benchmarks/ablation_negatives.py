@@ -30,8 +30,7 @@ from pathlib import Path
 
 import torch
 
-from contrastkit.train.config import load_config
-from contrastkit.train.run import train
+from contrastkit.train import load_config, train
 
 RECIPE = Path(__file__).resolve().parents[1] / "configs" / "mammals_poincare_d5.yaml"
 

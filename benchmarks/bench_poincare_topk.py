@@ -26,8 +26,7 @@ import torch
 from contrastkit.functional.distances import PoincareDistance
 from contrastkit.mining.exclusions import build_exclusions
 from contrastkit.mining.topk import Head, exact_topk, scan_topk
-from contrastkit.train.config import DataConfig
-from contrastkit.train.task import build_task
+from contrastkit.train import DataConfig, build_task
 
 
 def main() -> None:

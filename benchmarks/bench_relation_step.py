@@ -282,8 +282,7 @@ def trainer_rates(
     ``paths`` (name, config overrides of the noun recipe): (e), (f), (g) by default."""
     from pathlib import Path
 
-    from contrastkit.train.config import load_config
-    from contrastkit.train.trainer import Trainer
+    from contrastkit.train import Trainer, load_config
 
     recipe = Path(__file__).resolve().parents[1] / "configs" / "nouns_poincare_d10.yaml"
     trainers = {}

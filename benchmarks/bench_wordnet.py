@@ -50,8 +50,7 @@ RECIPE = Path(__file__).resolve().parents[1] / "configs" / "mammals_poincare_d5.
 def run_contrastkit(
     epochs: int, burn_in: int | None, run_dir: Path
 ) -> tuple[float, torch.Tensor, dict]:
-    from contrastkit.train.config import load_config
-    from contrastkit.train.run import train
+    from contrastkit.train import load_config, train
 
     overrides = [
         f"output.run_dir={run_dir}",

@@ -36,9 +36,7 @@ from torch import Tensor
 from contrastkit.eval.reconstruction import reconstruction_ranking
 from contrastkit.functional.distances import PoincareDistance
 from contrastkit.graph.csr import gather_neighbors, has_edge, to_csr
-from contrastkit.train.checkpoint import checkpoint_path, load_checkpoint
-from contrastkit.train.config import resume_config
-from contrastkit.train.task import build_task
+from contrastkit.train import build_task, checkpoint_path, load_checkpoint, resume_config
 
 
 def _median(x: Tensor) -> float:

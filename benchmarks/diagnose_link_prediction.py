@@ -46,9 +46,7 @@ from contrastkit.data.closure import descendant_overlap, transitive_closure
 from contrastkit.eval.reconstruction import filtered_ranking
 from contrastkit.functional.distances import PoincareDistance
 from contrastkit.graph.csr import has_edge, to_csr
-from contrastkit.train.checkpoint import checkpoint_path, load_checkpoint
-from contrastkit.train.config import resume_config
-from contrastkit.train.task import build_task
+from contrastkit.train import build_task, checkpoint_path, load_checkpoint, resume_config
 
 
 def load_table(run_dir: Path) -> Tensor:

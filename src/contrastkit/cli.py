@@ -146,8 +146,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from contrastkit.train.callbacks import NonFiniteError
-    from contrastkit.train.checkpoint import CheckpointError
+    from contrastkit.train import CheckpointError, NonFiniteError
     from contrastkit.typed_config import ConfigError
 
     try:

@@ -12,8 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from contrastkit.train.checkpoint import atomic_write_bytes
-from contrastkit.train.config import DEFAULT_RECIPE, TrainConfig, load_config
+from contrastkit.train import DEFAULT_RECIPE, TrainConfig, atomic_write_bytes, load_config
 from contrastkit.typed_config import ConfigError
 
 
@@ -26,7 +25,7 @@ def _run_dir(path: str) -> Path:
 
 def _trained(run_dir: Path):  # type: ignore[no-untyped-def]
     """A trainer restored from the run's last checkpoint."""
-    from contrastkit.train.trainer import Trainer
+    from contrastkit.train import Trainer
 
     return Trainer.restore(run_dir)
 
@@ -40,8 +39,7 @@ def print_metrics(metrics: dict[str, float], title: str = "final metrics") -> No
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from contrastkit.train.config import resume_config
-    from contrastkit.train.run import train
+    from contrastkit.train import resume_config, train
 
     if args.resume:
         if args.config:
@@ -78,10 +76,7 @@ def _load_embeddings(path: str) -> torch.Tensor:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from contrastkit.functional.distances import get_distance
-    from contrastkit.train.config import DataConfig
-    from contrastkit.train.encoders import FixedEmbedding
-    from contrastkit.train.evaluation import evaluate_task
-    from contrastkit.train.task import build_task
+    from contrastkit.train import DataConfig, FixedEmbedding, build_task, evaluate_task
     from contrastkit.typed_config import from_dict
 
     if (args.run_dir is None) == (args.embeddings is None):
@@ -192,7 +187,7 @@ def _first_relation_partner(edges: torch.Tensor, num_nodes: int, directed: bool)
 def _graph_task(trainer):  # type: ignore[no-untyped-def]
     """The run's :class:`~contrastkit.train.task.GraphTask`: the trainer's task, or the
     graph a task wraps; a run without a graph is a :class:`ConfigError`."""
-    from contrastkit.train.task import GraphTask
+    from contrastkit.train import GraphTask
 
     task = trainer.task
     for candidate in (task, getattr(task, "graph", None)):
