@@ -12,32 +12,17 @@ import torch
 
 from contrastkit.functional.pair_contrastive import local_contrastive_loss
 from contrastkit.objectives import REGISTRY, parse_objectives
-from contrastkit.train.config import DEFAULT_RECIPE, load_config
+from contrastkit.train.config import TrainConfig
 from contrastkit.train.run import train
 from contrastkit.train.trainer import Trainer
 from contrastkit.typed_config import ConfigError
+from tests.karate_mlp import KARATE_MLP, karate_mlp_config
 
-MLP = [
-    "data.name=karate",
-    "encoder.kind=mlp",
-    "encoder.manifold=euclidean",
-    "encoder.dim=8",
-    "encoder.hidden=16",
-    "objective.distance=cosine",
-    "objective.temperature=0.2",
-    "optim.name=adam",
-    "optim.lr=0.01",
-    "loop.burn_in_epochs=0",
-    "loop.batch_size=64",
-    "miner.num_negatives=8",
-    "miner.strategy=random",
-    "output.report=false",
-    "loop.progress=false",
-]
+MLP = KARATE_MLP
 
 
-def _config(tmp_path: Path, *extra: str):  # type: ignore[no-untyped-def]
-    return load_config(DEFAULT_RECIPE, [*MLP, f"output.run_dir={tmp_path / 'run'}", *extra])
+def _config(tmp_path: Path, *extra: str) -> TrainConfig:
+    return karate_mlp_config(tmp_path, *extra)
 
 
 def test_short_and_long_forms_load_and_round_trip() -> None:

@@ -56,8 +56,9 @@ from contrastkit.mining.relation_sampler import RelationNegativeSampler
 from contrastkit.objectives.batch import Batch
 from contrastkit.train.config import TrainConfig
 from contrastkit.train.encoders import EncoderInputs, NodeEncoder
+from contrastkit.train.graph_backed import GraphBackedTask
 from contrastkit.train.task import GraphTask, build_task
-from contrastkit.train.task_base import SampleContext, Task
+from contrastkit.train.task_base import SampleContext
 from contrastkit.typed_config import config_fail
 
 MAX_VALIDATION_EDGES = 4096
@@ -69,7 +70,7 @@ _FAISS_DISTANCES = ("cosine", "dot", "sqeuclidean", "euclidean")
 _FEATURE_SEED, _LABEL_SEED, _VALIDATION_SEED, _SEARCH_SEED = 7, 11, 1, 13
 
 
-class NodeTask(Task):
+class NodeTask(GraphBackedTask):
     """Training edges of a featured graph as examples, encoded by a (sampled) GNN.
 
     Args:
@@ -189,10 +190,6 @@ class NodeTask(Task):
         return signal + torch.randn(signal.shape, generator=gen)
 
     # ---- the Task interface -------------------------------------------------------
-    @property
-    def num_items(self) -> int:
-        return self.graph.num_nodes
-
     def num_examples(self) -> int:
         return int(self.graph.train_edges.shape[1])
 
@@ -303,24 +300,6 @@ class NodeTask(Task):
             "test/probe_accuracy": float(probe["accuracy"]),
             "test/probe_macro_f1": float(probe["macro_f1"]),
         }
-
-    @property
-    def edge_weighted(self) -> bool:
-        return self.graph.graph.edge_weight is not None
-
-    @property
-    def labels(self) -> Tensor | None:
-        return self.graph.graph.y
-
-    @property
-    def label_names(self) -> list[str] | None:
-        return self.graph.graph.label_names
-
-    def snapshot_pairs(self, limit: int) -> tuple[Tensor, Tensor]:
-        edges = self.graph.train_edges
-        gen = torch.Generator().manual_seed(1)
-        take = torch.randperm(edges.shape[1], generator=gen)[:limit]
-        return edges[0, take], edges[1, take]
 
     def state_dict(self) -> dict[str, Any]:
         return {"sampler": self.sampler.state_dict()}

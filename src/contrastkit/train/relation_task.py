@@ -23,14 +23,15 @@ from contrastkit.objectives.batch import Batch, RelationIds
 from contrastkit.train.config import TrainConfig
 from contrastkit.train.encoders import EncoderInputs, NodeEncoder
 from contrastkit.train.evaluation import evaluate_task
+from contrastkit.train.graph_backed import GraphBackedTask
 from contrastkit.train.miner_schedule import MinerSchedule
 from contrastkit.train.step_negatives import relation_negatives
 from contrastkit.train.task import GraphTask, build_task
-from contrastkit.train.task_base import SampleContext, Task
+from contrastkit.train.task_base import SampleContext
 from contrastkit.train.validation import validation_layout
 
 
-class RelationTask(Task):
+class RelationTask(GraphBackedTask):
     kind = "relations"
 
     def __init__(
@@ -44,10 +45,6 @@ class RelationTask(Task):
         )
         self.negatives = MinerSchedule(config, self.graph, generator)
         self.burn_in_epochs = config.burn_in.epochs
-
-    @property
-    def num_items(self) -> int:
-        return self.graph.num_nodes
 
     def num_examples(self) -> int:
         return int(self.graph.train_edges.shape[1])
@@ -95,28 +92,6 @@ class RelationTask(Task):
 
     def validation_batch(self, temperature: float) -> Batch | None:
         return validation_layout(self.graph, self.config, temperature)
-
-    @property
-    def edge_weighted(self) -> bool:
-        return self.graph.graph.edge_weight is not None
-
-    @property
-    def labels(self) -> Tensor | None:
-        return self.graph.graph.y
-
-    @property
-    def label_names(self) -> list[str] | None:
-        return self.graph.graph.label_names
-
-    @property
-    def item_names(self) -> list[str] | None:
-        return self.graph.graph.names
-
-    def snapshot_pairs(self, limit: int) -> tuple[Tensor, Tensor]:
-        edges = self.graph.train_edges
-        gen = torch.Generator().manual_seed(1)
-        take = torch.randperm(edges.shape[1], generator=gen)[:limit]
-        return edges[0, take], edges[1, take]
 
     def state_dict(self) -> dict[str, Any]:
         return {"sampler": self.negatives.sampler.state_dict()}
