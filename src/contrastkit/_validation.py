@@ -8,6 +8,7 @@ tensor values (:func:`check_finite`, :func:`check_index_range`) are opt-in.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import TypeVar
 
@@ -87,6 +88,20 @@ def check_positive_int(name: str, value: int, *, allow_zero: bool = False) -> in
     return value
 
 
+def check_int_like(name: str, value: object, *, low: int | None = 0) -> int:
+    """An integer read back from a saved state: a Python ``int``, a numpy integer or a
+    0-dim integer tensor (anything with ``__index__``, ``bool`` excluded), ``>= low``."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, got bool {value!r}")
+    try:
+        v = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}") from None
+    if low is not None and v < low:
+        raise ValueError(f"{name} must be >= {low}, got {v}")
+    return v
+
+
 def check_choice(name: str, value: object, choices: Sequence[T]) -> T:
     """``value`` must be one of ``choices`` (strings)."""
     if not isinstance(value, str) or value not in choices:
@@ -100,15 +115,68 @@ def check_finite(name: str, value: Tensor) -> None:
         raise ValueError(f"{name} contains NaN or infinite values")
 
 
+INTEGER_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
+
+
+def check_integer_tensor(
+    name: str, value: object, ndim: int | Sequence[int] | None = None
+) -> Tensor:
+    """Like :func:`check_tensor`, and the dtype must be an integer type (not bool)."""
+    t = check_tensor(name, value, ndim)
+    if t.dtype not in INTEGER_DTYPES:
+        raise TypeError(f"{name} must be an integer tensor, got dtype {t.dtype}")
+    return t
+
+
+def index_bounds(index: Tensor) -> tuple[int, int]:
+    """``(min, max)`` of a non-empty integer tensor with one reduction and one sync."""
+    lo, hi = torch.aminmax(index.reshape(-1))
+    bounds = torch.stack([lo.to(torch.int64), hi.to(torch.int64)]).tolist()
+    return int(bounds[0]), int(bounds[1])
+
+
 def check_index_range(name: str, index: Tensor, size: int) -> None:
-    """Every entry of an integer index tensor must lie in ``[0, size)``."""
-    if index.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
+    """Every entry of an integer index tensor must lie in ``[0, size)``.
+
+    One ``aminmax`` reduction and one host sync; empty tensors pass.
+    """
+    if not isinstance(index, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(index).__name__}")
+    if index.dtype not in INTEGER_DTYPES:
         raise TypeError(f"{name} must be an integer tensor, got dtype {index.dtype}")
     if index.numel() == 0:
         return
-    lo, hi = int(index.min()), int(index.max())
+    lo, hi = index_bounds(index)
     if lo < 0 or hi >= size:
         raise ValueError(f"{name} has entries outside [0, {size}): min {lo}, max {hi}")
+
+
+def check_broadcastable(name_a: str, a: Tensor, name_b: str, b: Tensor) -> tuple[int, ...]:
+    """The broadcast shape of ``a`` and ``b`` (pure Python on the shapes, no tensor op);
+    raise a ``ValueError`` naming both when they do not broadcast."""
+    sa, sb = tuple(a.shape), tuple(b.shape)
+    if sa == sb:
+        return sa
+    out = []
+    for i in range(1, max(len(sa), len(sb)) + 1):
+        da = sa[-i] if i <= len(sa) else 1
+        db = sb[-i] if i <= len(sb) else 1
+        if da != db and da != 1 and db != 1:
+            raise ValueError(
+                f"{name_a} {sa} and {name_b} {sb} do not broadcast (dimension -{i}: {da} vs {db})"
+            )
+        out.append(db if da == 1 else da)
+    return tuple(reversed(out))
+
+
+def check_unit_interval(name: str, value: Tensor) -> None:
+    """Every entry lies in ``[0, 1]`` (probability targets); NaN fails too. One
+    ``aminmax`` and one host sync; bool and empty tensors pass."""
+    if value.dtype == torch.bool or value.numel() == 0:
+        return
+    lo, hi = (float(v) for v in torch.stack(torch.aminmax(value.detach().reshape(-1))).tolist())
+    if not (lo >= 0.0 and hi <= 1.0):
+        raise ValueError(f"{name} must lie in [0, 1], got min {lo}, max {hi}")
 
 
 def check_edge_index(name: str, edge_index: object, num_nodes: int | None = None) -> Tensor:
@@ -119,6 +187,7 @@ def check_edge_index(name: str, edge_index: object, num_nodes: int | None = None
     if ei.is_floating_point() or ei.dtype == torch.bool:
         raise TypeError(f"{name} must be an integer tensor, got dtype {ei.dtype}")
     if num_nodes is not None:
+        check_positive_int("num_nodes", num_nodes, allow_zero=True)
         check_index_range(name, ei, num_nodes)
     elif ei.numel() and int(ei.min()) < 0:
         raise ValueError(f"{name} has negative node ids: min {int(ei.min())}")

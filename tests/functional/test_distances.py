@@ -94,14 +94,18 @@ def test_poincare_closed_form_curvature_and_projection(gen: torch.Generator) -> 
         dist = PoincareDistance(curvature=c)
         want = [ref_value("poincare", x[i].tolist(), y[i].tolist(), c) for i in range(5)]
         torch.testing.assert_close(dist.paired(x, y), torch.tensor(want, dtype=torch.float64))
-    # a point outside the ball is measured from its projection
+    # a point outside the ball is refused; one between the rim and the boundary is
+    # measured from its projection to the rim
     out = torch.tensor([[3.0, 4.0]], dtype=torch.float64)
-    inner = project_to_ball(out)
-    assert inner.norm().item() == pytest.approx(1 - 1e-5)
     o = torch.zeros(1, 2, dtype=torch.float64)
     d = PoincareDistance()
-    torch.testing.assert_close(d.paired(out, o), d.paired(inner, o))
-    assert torch.isfinite(d.pairwise(out, out)).all()
+    with pytest.raises(ValueError, match="outside the Poincaré ball"):
+        d.paired(out, o)
+    near = out / 5.0 * (1 - 1e-7)
+    inner = project_to_ball(near)
+    assert inner.norm().item() == pytest.approx(1 - 1e-5)
+    torch.testing.assert_close(d.paired(near, o), d.paired(inner, o))
+    assert torch.isfinite(d.pairwise(near, near)).all()
     # symmetric, zero on the diagonal (up to the arcosh floor), triangle inequality
     pw = d.pairwise(x, x)
     torch.testing.assert_close(pw, pw.T)

@@ -179,8 +179,8 @@ def test_gradcheck(gen):
     a[pos[0], pos[1]] = 1.0
     fns = [
         lambda z, t: link_prediction_loss(z, pos, neg, distance="cosine", temperature=t),
-        lambda z, t: link_prediction_loss(
-            z, pos, neg, distance="poincare", temperature=t, bias=1.0
+        lambda z, t: link_prediction_loss(  # scaled into the Poincaré ball
+            0.2 * z, pos, neg, distance="poincare", temperature=t, bias=1.0
         ),
         lambda z, t: sparse_adjacency_reconstruction_loss(z, pos, neg, temperature=t),
         lambda z, t: dense_adjacency_reconstruction_loss(z, a, pos_weight="auto", temperature=t),

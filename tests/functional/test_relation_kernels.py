@@ -63,6 +63,9 @@ def errors(got, want) -> list[float]:  # type: ignore[no-untyped-def]
 def test_float64_matches_distance(name: str, radius: float, gen: torch.Generator) -> None:
     u, c = ball_points(gen, 16, 9, 5, radius, 0.1)
     c[:, 0] = u + 1e-4 * torch.randn(16, 5, generator=gen, dtype=torch.float64)  # close positives
+    # keep them inside the ball (points outside are refused); past the rim is fine
+    norm = c[:, 0].norm(dim=-1, keepdim=True)
+    c[:, 0] = c[:, 0] / (norm / (1 - 1e-7)).clamp_min(1.0)
     g = torch.randn(16, 9, generator=gen, dtype=torch.float64)
     ours = scores_and_grads(fused(name), u, c, g)
     ref = scores_and_grads(reference(name), u, c, g)
@@ -132,8 +135,12 @@ def test_gradcheck(name: str, gen: torch.Generator) -> None:
 
 
 def test_gradcheck_outside_ball_projects(gen: torch.Generator) -> None:
-    u = (torch.randn(3, 4, generator=gen, dtype=torch.float64) * 2.0).requires_grad_()
-    c = (torch.randn(3, 5, 4, generator=gen, dtype=torch.float64) * 0.4).requires_grad_()
+    u = torch.randn(3, 4, generator=gen, dtype=torch.float64) * 2.0
+    c = (torch.randn(3, 5, 4, generator=gen, dtype=torch.float64) * 0.2).requires_grad_()
+    with pytest.raises(ValueError, match="u lies outside the Poincaré ball"):
+        relation_scores(u, c)
+    # between the rim (1 - 1e-5) and the boundary: projected to the rim
+    u = (u / u.norm(dim=-1, keepdim=True) * (1 - 1e-6)).requires_grad_()
     assert torch.autograd.gradcheck(lambda a, b: relation_scores(a, b), (u, c))
     g = torch.randn(3, 5, generator=gen, dtype=torch.float64)
     ours = scores_and_grads(fused("poincare"), u, c, g)

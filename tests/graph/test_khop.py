@@ -36,6 +36,10 @@ def test_rings_equal_networkx_bfs(n, e, k, min_hop, directed, seed, chunk, backe
     ei = torch.randint(0, n, (2, e), generator=gen)
     anchors = torch.randint(0, n, (7,), generator=gen)
     csr = to_csr(ei, n, undirected=not directed)
+    if min_hop > k:  # every ring would be empty: refused as a caller error
+        with pytest.raises(ValueError, match="min_hop"):
+            k_hop_rings(csr, anchors, k, min_hop=min_hop, chunk_size=chunk, backend=backend)
+        return
     rings = k_hop_rings(csr, anchors, k, min_hop=min_hop, chunk_size=chunk, backend=backend)
     g = _nx_graph(ei, n, directed)
     for i, a in enumerate(anchors.tolist()):

@@ -75,7 +75,8 @@ def test_rows_short_of_candidates_hold_minus_inf_and_minus_one() -> None:
 
 
 def test_points_outside_the_ball_are_projected_as_the_distance_does() -> None:
-    x = _ball(50, 4, 1e-3, torch.float64, seed=3) * 1.01  # some beyond the rim
+    x = _ball(50, 4, 1e-3, torch.float64, seed=3)
+    x = x / (x.norm(dim=1, keepdim=True) / (1 - 1e-6)).clamp_max(1.0)  # some beyond the rim
     dist = PoincareDistance(eps=1e-5)
     want_s, want_i = dist.score_pairwise(x[:5], x[5:]).topk(4, dim=1)
     got_s, got_i = poincare_topk(x[:5], x[5:], 4, dist)

@@ -285,7 +285,7 @@ def test_memmap_and_faiss_pools_are_the_exact_scans(distance: str, deeper: bool)
 def test_memmap_pool_under_a_small_budget_and_poincare() -> None:
     n = 50
     ei = _graph(n, 100, 1)
-    z = 0.3 * torch.randn(n, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    z = 0.15 * torch.randn(n, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     dist = get_distance("poincare")
     exact = _sampler(ei, n, pool_size=6)
     exact.refresh(z, dist, step=0)

@@ -104,7 +104,7 @@ def distance_preservation_loss(
     valid = (target > 0) & torch.isfinite(target)
     # ignored pairs get target 1 so that neither the value nor its gradient is inf/NaN
     safe = torch.where(valid, target, torch.ones_like(target))
-    d = dist.paired(z.index_select(0, pairs[0]), z.index_select(0, pairs[1]))
+    d = dist.paired(z.index_select(0, pairs[0]), z.index_select(0, pairs[1]), names=("z", "z"))
     err = (d - safe) / safe if normalized else d - safe
     return reduce_loss(err.square(), reduction, valid=valid)
 

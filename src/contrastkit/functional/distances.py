@@ -27,7 +27,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from contrastkit._validation import check_float_tensor, check_positive, check_same_dim
+from contrastkit._validation import (
+    check_broadcastable,
+    check_float_tensor,
+    check_positive,
+    check_same_dim,
+)
 
 # Norm floor for cosine similarity: a zero vector has cosine 0 with everything.
 COSINE_EPS = 1e-8
@@ -48,10 +53,13 @@ class Distance(ABC):
     #: True when ``pairwise(x, y) == prepare(x) @ prepare(y).T`` (enables GEMM tiling tricks).
     is_inner_product: ClassVar[bool] = False
 
-    def _check(self, x: Tensor, y: Tensor, pairwise: bool) -> None:
-        check_float_tensor("x", x, ndim=2 if pairwise else None)
-        check_float_tensor("y", y, ndim=2 if pairwise else None)
-        check_same_dim("x", x, "y", y)
+    def _check(self, x: Tensor, y: Tensor, pairwise: bool, names: tuple[str, str]) -> None:
+        nx, ny = names
+        check_float_tensor(nx, x, ndim=2 if pairwise else None)
+        check_float_tensor(ny, y, ndim=2 if pairwise else None)
+        check_same_dim(nx, x, ny, y)
+        if not pairwise:
+            check_broadcastable(nx, x, ny, y)
 
     @abstractmethod
     def _pairwise(self, x: Tensor, y: Tensor) -> Tensor: ...
@@ -59,27 +67,32 @@ class Distance(ABC):
     @abstractmethod
     def _paired(self, x: Tensor, y: Tensor) -> Tensor: ...
 
-    def pairwise(self, x: Tensor, y: Tensor) -> Tensor:
-        """Raw values between every row of ``x [N, d]`` and ``y [M, d]`` -> ``[N, M]``."""
-        self._check(x, y, pairwise=True)
+    def pairwise(self, x: Tensor, y: Tensor, *, names: tuple[str, str] = ("x", "y")) -> Tensor:
+        """Raw values between every row of ``x [N, d]`` and ``y [M, d]`` -> ``[N, M]``.
+
+        ``names``: what error messages call ``x`` and ``y`` (a loss passes its own
+        argument names)."""
+        self._check(x, y, True, names)
         return self._pairwise(x, y)
 
-    def paired(self, x: Tensor, y: Tensor) -> Tensor:
+    def paired(self, x: Tensor, y: Tensor, *, names: tuple[str, str] = ("x", "y")) -> Tensor:
         """Raw values between matching rows, broadcasting ``[..., d]`` -> ``[...]``."""
-        self._check(x, y, pairwise=False)
+        self._check(x, y, False, names)
         return self._paired(x, y)
 
     def to_score(self, value: Tensor) -> Tensor:
         """Map raw values to scores where larger means closer."""
         return value if self.higher_is_closer else -value
 
-    def score_pairwise(self, x: Tensor, y: Tensor) -> Tensor:
+    def score_pairwise(
+        self, x: Tensor, y: Tensor, *, names: tuple[str, str] = ("x", "y")
+    ) -> Tensor:
         """Scores (larger = closer) ``[N, M]``."""
-        return self.to_score(self.pairwise(x, y))
+        return self.to_score(self.pairwise(x, y, names=names))
 
-    def score_paired(self, x: Tensor, y: Tensor) -> Tensor:
+    def score_paired(self, x: Tensor, y: Tensor, *, names: tuple[str, str] = ("x", "y")) -> Tensor:
         """Scores (larger = closer) ``[...]``."""
-        return self.to_score(self.paired(x, y))
+        return self.to_score(self.paired(x, y, names=names))
 
     def prepare(self, x: Tensor) -> Tensor:
         """Transform embeddings so that an inner product gives the score (inner-product
@@ -164,14 +177,51 @@ def arcosh(x: Tensor) -> Tensor:
     return torch.log1p(xm1 + torch.sqrt(xm1 * (xm1 + 2.0)))
 
 
-def project_to_ball(x: Tensor, curvature: float = 1.0, eps: float = BALL_EPS) -> Tensor:
-    r"""Rescale rows with :math:`\|x\| \ge (1 - \epsilon)/\sqrt{c}` back inside the ball.
+def check_ball_eps(name: str, eps: float) -> float:
+    """The boundary margin of the ball: a number in ``(0, 1)`` (the rim is at
+    ``(1 - eps)/sqrt(c)``, so ``eps >= 1`` would put it at or beyond the centre)."""
+    v = check_positive(name, eps)
+    if v >= 1.0:
+        raise ValueError(f"{name} must be in (0, 1), got {eps!r}")
+    return v
 
-    Differentiable; rows already inside are returned unchanged.
-    """
+
+def _project(x: Tensor, curvature: float, eps: float) -> Tensor:
     max_norm = (1.0 - eps) / math.sqrt(curvature)
     norm = x.norm(dim=-1, keepdim=True).clamp_min(1e-15)
     return torch.where(norm > max_norm, x * (max_norm / norm), x)
+
+
+def project_to_ball(x: Tensor, curvature: float = 1.0, eps: float = BALL_EPS) -> Tensor:
+    r"""Rescale rows with :math:`\|x\| \ge (1 - \epsilon)/\sqrt{c}` back inside the ball.
+
+    ``x``: floating ``[..., d]``; ``curvature`` :math:`c > 0`; ``eps`` in ``(0, 1)``
+    (default ``1e-5``). Differentiable; rows already inside are returned unchanged.
+    """
+    check_float_tensor("x", x)
+    c = check_positive("curvature", curvature)
+    return _project(x, c, check_ball_eps("eps", eps))
+
+
+def check_in_ball(curvature: float, *points: tuple[str, Tensor]) -> None:
+    r"""Every row of each ``(name, [..., d] tensor)`` pair lies strictly inside the Poincaré ball
+    :math:`\|x\| < 1/\sqrt c`; else a ``ValueError`` naming the tensor and its largest
+    norm. One squared-norm maximum per tensor, one host sync for all of them; NaN rows
+    are not judged here."""
+    named = [(name, t) for name, t in points if t.numel()]
+    if not named:
+        return
+    with torch.no_grad():
+        sq = torch.stack([t.detach().square().sum(-1).amax().to(torch.float64) for _, t in named])
+        largest = sq.tolist()
+    for (name, _), v in zip(named, largest, strict=True):
+        if v * curvature >= 1.0:
+            radius = 1.0 / math.sqrt(curvature)
+            raise ValueError(
+                f"{name} lies outside the Poincaré ball of curvature -{curvature:g} "
+                f"(radius {radius:.6g}): largest norm {math.sqrt(v):.6g}; map it into the "
+                f"ball first (e.g. project_to_ball, or a manifold='poincare' embedding)"
+            )
 
 
 class PoincareDistance(Distance):
@@ -181,8 +231,13 @@ class PoincareDistance(Distance):
         d(u, v) = \frac{1}{\sqrt c}\operatorname{arcosh}\Big(1 + \frac{2c\|u - v\|^2}
         {(1 - c\|u\|^2)(1 - c\|v\|^2)}\Big)
 
-    Points on or outside the ball are first projected to radius
-    :math:`(1 - \epsilon)/\sqrt c` (Nickel & Kiela 2017).
+    Inputs must lie inside the ball, :math:`\|x\| < 1/\sqrt c`: a point on or outside
+    it raises a ``ValueError`` naming the argument and its largest norm (its distances
+    would be finite but meaningless). Points between the rim
+    :math:`(1 - \epsilon)/\sqrt c` and the boundary are projected to the rim
+    (Nickel & Kiela 2017), so the output of :func:`project_to_ball` is always accepted.
+    The check costs one squared-norm maximum per argument and one host sync per call.
+    ``eps`` must be in ``(0, 1)``.
     """
 
     name = "poincare"
@@ -190,7 +245,11 @@ class PoincareDistance(Distance):
 
     def __init__(self, curvature: float = 1.0, eps: float = BALL_EPS) -> None:
         self.curvature = check_positive("curvature", curvature)
-        self.eps = check_positive("eps", eps)
+        self.eps = check_ball_eps("eps", eps)
+
+    def _check(self, x: Tensor, y: Tensor, pairwise: bool, names: tuple[str, str]) -> None:
+        super()._check(x, y, pairwise, names)
+        check_in_ball(self.curvature, (names[0], x), (names[1], y))
 
     def _conformal(self, x: Tensor) -> Tensor:
         return (1.0 - self.curvature * (x * x).sum(-1)).clamp_min(self.eps)
@@ -201,14 +260,14 @@ class PoincareDistance(Distance):
         return arcosh(arg) / math.sqrt(c)
 
     def _pairwise(self, x: Tensor, y: Tensor) -> Tensor:
-        x = project_to_ball(x, self.curvature, self.eps)
-        y = project_to_ball(y, self.curvature, self.eps)
+        x = _project(x, self.curvature, self.eps)
+        y = _project(y, self.curvature, self.eps)
         sq = _pairwise_sq_l2(x, y)
         return self._from_sq(sq, self._conformal(x).unsqueeze(-1), self._conformal(y).unsqueeze(0))
 
     def _paired(self, x: Tensor, y: Tensor) -> Tensor:
-        x = project_to_ball(x, self.curvature, self.eps)
-        y = project_to_ball(y, self.curvature, self.eps)
+        x = _project(x, self.curvature, self.eps)
+        y = _project(y, self.curvature, self.eps)
         sq = ((x - y) ** 2).sum(-1)
         return self._from_sq(sq, self._conformal(x), self._conformal(y))
 

@@ -30,6 +30,7 @@ from contrastkit._validation import (
     check_length,
     check_same_shape,
     check_tensor,
+    check_unit_interval,
 )
 from contrastkit.functional.reduction import reduce_loss
 
@@ -102,16 +103,21 @@ def feature_reconstruction_loss(
         if kind == "mse":
             per_elem = (pred - target.to(pred.dtype)) ** 2
         else:
+            check_unit_interval("target", target)
             pw = None
             if pos_weight is not None:
+                if isinstance(pos_weight, bool) or not isinstance(pos_weight, (int, float, Tensor)):
+                    raise TypeError(
+                        f"pos_weight must be a number or a tensor, got {type(pos_weight).__name__}"
+                    )
                 pw = torch.as_tensor(pos_weight, dtype=pred.dtype, device=pred.device)
                 if pw.dim() > 1 or (pw.dim() == 1 and pw.shape[0] != pred.shape[1]):
                     raise ValueError(
                         f"pos_weight must be a scalar or have {pred.shape[1]} entries, "
                         f"got shape {tuple(pw.shape)}"
                     )
-                if bool((pw <= 0).any()):
-                    raise ValueError(f"pos_weight must be > 0, got {pw.tolist()}")
+                if not bool((pw > 0).all()) or not bool(torch.isfinite(pw).all()):
+                    raise ValueError(f"pos_weight must be finite and > 0, got {pw.tolist()}")
             per_elem = F.binary_cross_entropy_with_logits(
                 pred, target.to(pred.dtype), pos_weight=pw, reduction="none"
             )
@@ -123,6 +129,8 @@ def feature_reconstruction_loss(
 
 def _categorical(pred: Tensor, target: Tensor, label_smoothing: float) -> Tensor:
     n, c = pred.shape
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)):
+        raise TypeError(f"label_smoothing must be a number, got {label_smoothing!r}")
     if not 0.0 <= float(label_smoothing) <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
     if target.dim() == 1:

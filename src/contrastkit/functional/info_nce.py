@@ -81,12 +81,18 @@ def check_negatives(negatives: Tensor, anchors: Tensor, ndim: tuple[int, ...] = 
         raise TypeError(f"negatives has dtype {negatives.dtype} but anchors {anchors.dtype}")
 
 
-def pairwise_logits(dist: Distance, x: Tensor, y: Tensor, scale: float | Tensor) -> Tensor:
+def pairwise_logits(
+    dist: Distance,
+    x: Tensor,
+    y: Tensor,
+    scale: float | Tensor,
+    names: tuple[str, str] = ("anchors", "positives"),
+) -> Tensor:
     """``scale * score(x_i, y_j)`` as ``[N, M]``; for inner-product distances the scale
     multiplies the ``[N, d]`` operand, so the only ``[N, M]`` pass is the GEMM itself."""
     if dist.is_inner_product:
         return (dist.prepare(x) * scale) @ dist.prepare(y).T
-    return dist.score_pairwise(x, y) * scale
+    return dist.score_pairwise(x, y, names=names) * scale
 
 
 def info_nce(
@@ -151,8 +157,11 @@ def info_nce(
             pos = (q * dist.prepare(positives)).sum(-1)
             neg = torch.bmm(dist.prepare(negatives), q.unsqueeze(-1)).squeeze(-1)
         else:
-            pos = dist.score_paired(anchors, positives) * inv_t
-            neg = dist.score_paired(anchors.unsqueeze(1), negatives) * inv_t
+            pos = dist.score_paired(anchors, positives, names=("anchors", "positives")) * inv_t
+            neg = (
+                dist.score_paired(anchors.unsqueeze(1), negatives, names=("anchors", "negatives"))
+                * inv_t
+            )
         drop = fn if keep is None else (~keep if fn is None else ~keep | fn)
         if drop is not None:
             neg = neg.masked_fill(drop, float("-inf"))
@@ -251,7 +260,7 @@ def supervised_info_nce(
         positive = positive & ~eye
         drop = eye if drop is None else drop | eye
     negative = ~positive if drop is None else ~(positive | drop)
-    logits = pairwise_logits(dist, anchors, keys_t, inv_t)
+    logits = pairwise_logits(dist, anchors, keys_t, inv_t, ("anchors", "keys"))
     # a finite floor instead of -inf keeps the backward of an all-masked row free of NaN
     floor = torch.finfo(logits.dtype).min
     neg_lse = torch.logsumexp(logits.masked_fill(~negative, floor), dim=1, keepdim=True)

@@ -33,6 +33,9 @@ from contrastkit._validation import (
     check_choice,
     check_edge_index,
     check_finite,
+    check_float_tensor,
+    check_index_range,
+    check_length,
     check_positive_int,
     check_weight,
 )
@@ -68,6 +71,8 @@ def undirected_edges(
     >>> undirected_edges(ei)[0].tolist()
     [[0, 1], [1, 2]]
     """
+    if num_nodes is not None:
+        check_positive_int("num_nodes", num_nodes, allow_zero=True)
     ei = check_edge_index("edge_index", edge_index, num_nodes)
     duplicates = check_choice("duplicates", duplicates, DUPLICATES)
     num_edges = ei.shape[1]
@@ -91,7 +96,23 @@ def undirected_edges(
 
 
 def edge_degree(edge_index: Tensor, edge_weight: Tensor, num_nodes: int) -> Tensor:
-    """Weighted degree ``[num_nodes]`` of canonical undirected edges (each counts at both ends)."""
+    """Weighted degree ``[num_nodes]`` of canonical undirected edges (each counts at both ends).
+
+    Args:
+        edge_index: ``[2, E]`` integer ids in ``[0, num_nodes)``.
+        edge_weight: floating ``[E]``.
+        num_nodes: ``N >= 0``.
+    """
+    ei = check_edge_index("edge_index", edge_index)
+    check_positive_int("num_nodes", num_nodes, allow_zero=True)
+    check_index_range("edge_index", ei, num_nodes)
+    check_float_tensor("edge_weight", edge_weight, ndim=1)
+    check_length("edge_weight", edge_weight, ei.shape[1], what="entries (one per edge)")
+    return _edge_degree(ei.to(torch.int64), edge_weight, num_nodes)
+
+
+def _edge_degree(edge_index: Tensor, edge_weight: Tensor, num_nodes: int) -> Tensor:
+    """:func:`edge_degree` without the checks (internal callers pass valid int64 ids)."""
     deg = edge_weight.new_zeros(num_nodes)
     return deg.index_add(0, edge_index[0], edge_weight).index_add(0, edge_index[1], edge_weight)
 
@@ -133,7 +154,7 @@ def laplacian(
     check_positive_int("num_nodes", num_nodes, allow_zero=True)
     dtype = edge_weight.dtype if edge_weight is not None else None
     (row, col), w = undirected_edges(edge_index, edge_weight, num_nodes, duplicates, dtype=dtype)
-    deg = edge_degree(torch.stack([row, col]), w, num_nodes)
+    deg = _edge_degree(torch.stack([row, col]), w, num_nodes)
     if normalization == "none":
         off, diag = -w, deg
     else:

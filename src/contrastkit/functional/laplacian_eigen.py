@@ -43,7 +43,7 @@ from contrastkit.functional.laplacian import (
     NORMALIZATIONS,
     Duplicates,
     Normalization,
-    edge_degree,
+    _edge_degree,
     laplacian,
     undirected_edges,
 )
@@ -154,7 +154,7 @@ def laplacian_eigenpairs(
     with torch.no_grad():
         w64 = edge_weight.detach() if isinstance(edge_weight, Tensor) else edge_weight
         canon, w = undirected_edges(edge_index, w64, n, duplicates, dtype=torch.float64)
-        degree = edge_degree(canon, w, n).cpu().numpy()
+        degree = _edge_degree(canon, w, n).cpu().numpy()
         lap = laplacian(canon, n, w, normalization, "keep")
     idx = lap.indices().cpu().numpy()
     a = scipy.sparse.csr_matrix((lap.values().cpu().numpy(), (idx[0], idx[1])), shape=(n, n))

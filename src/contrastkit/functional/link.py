@@ -31,6 +31,7 @@ from contrastkit._validation import (
     check_float_tensor,
     check_positive,
     check_tensor,
+    check_unit_interval,
     check_weight,
 )
 from contrastkit.functional.distances import Distance, get_distance
@@ -77,7 +78,9 @@ def link_logits(
     z = check_float_tensor("z", z, ndim=2)
     edge_index = check_edge_index("edge_index", edge_index, num_nodes=z.shape[0])
     tau, b = check_temperature(temperature), _check_bias(bias)
-    scores = get_distance(distance).score_paired(z[edge_index[0]], z[edge_index[1]])
+    scores = get_distance(distance).score_paired(
+        z[edge_index[0]], z[edge_index[1]], names=("z", "z")
+    )
     return scores / tau + b
 
 
@@ -267,6 +270,7 @@ def dense_adjacency_reconstruction_loss(
         target = check_tensor("adjacency", adjacency, ndim=2)  # bool / 0-1 ints are fine
         if tuple(target.shape) != (n, n):
             raise ValueError(f"adjacency must have shape {(n, n)}, got {tuple(target.shape)}")
+        check_unit_interval("adjacency", target)
         target = target.to(z.dtype)
     else:
         ei = check_edge_index("edge_index", edge_index, num_nodes=n)
@@ -274,7 +278,7 @@ def dense_adjacency_reconstruction_loss(
         target[ei[0], ei[1]] = 1.0
     valid = None if include_diagonal else ~torch.eye(n, dtype=torch.bool, device=z.device)
     tau, b = check_temperature(temperature), _check_bias(bias)
-    logits = get_distance(distance).score_pairwise(z, z) / tau + b
+    logits = get_distance(distance).score_pairwise(z, z, names=("z", "z")) / tau + b
     pw: Tensor | None = None
     if pos_weight == "auto":
         counted = target if valid is None else target[valid]

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from contrastkit._validation import check_float_tensor, check_length, check_same_dim
 from contrastkit.functional.distances import Distance, get_distance
 from contrastkit.functional.info_nce import (
     check_anchor_positive,
@@ -37,10 +38,17 @@ def mnr_candidates(positives: Tensor, negatives: Tensor | None) -> Tensor:
     """The shared candidate matrix ``[B * (1 + H), d]`` in sentence-transformers' column
     order: positives, then hard-negative column 1 of every row, column 2, ...
 
-    ``negatives`` is ``None``, ``[B, d]`` (H = 1) or ``[B, H, d]``.
+    ``negatives`` is ``None``, ``[B, d]`` (H = 1) or ``[B, H, d]`` of the dtype of
+    ``positives [B, d]``.
     """
+    check_float_tensor("positives", positives, ndim=2)
     if negatives is None:
         return positives
+    check_float_tensor("negatives", negatives, ndim=(2, 3))
+    check_length("negatives", negatives, positives.shape[0])
+    check_same_dim("positives", positives, "negatives", negatives)
+    if negatives.dtype != positives.dtype:
+        raise TypeError(f"negatives has dtype {negatives.dtype} but positives {positives.dtype}")
     if negatives.dim() == 2:
         return torch.cat([positives, negatives], dim=0)
     b, h, d = negatives.shape
@@ -97,7 +105,8 @@ def multiple_negatives_ranking_loss(
     dist = get_distance(distance)
     b = anchors.shape[0]
     fn = check_mask("false_negative_mask", false_negative_mask, (b, m))
-    logits = pairwise_logits(dist, anchors, mnr_candidates(positives, negatives), scale)
+    candidates = mnr_candidates(positives, negatives)
+    logits = pairwise_logits(dist, anchors, candidates, scale, ("anchors", "positives/negatives"))
     if fn is not None:
         own = torch.zeros_like(fn)
         own[:, :b] = torch.eye(b, dtype=torch.bool, device=fn.device)

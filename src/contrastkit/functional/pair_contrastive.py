@@ -106,7 +106,7 @@ def local_contrastive_loss(
     check_weight("weight", weight, (num_edges,))
     x = maybe_normalize(z, normalize)
     xi, xj = x[edge_index[0]], x[edge_index[1]]
-    d = dist.paired(xi, xj)  # [E]
+    d = dist.paired(xi, xj, names=("z", "z"))  # [E]
     # exact squared Euclidean for the pull term (L2Distance floors d^2 at 1e-10 for the root)
     pull = ((xi - xj) ** 2).sum(-1) if isinstance(dist, L2Distance) else d * d
     if similar is None:

@@ -22,7 +22,8 @@ accurate as the difference form (measured against float64: ``PoincareDistance``'
 float32 error everywhere, and smaller for tiny distances, where :math:`\operatorname{arcosh}(1+x)`
 is taken from :math:`x`, not from the rounded :math:`1 + x`). The backward is written by
 hand: one pass for ``grad_c``, one batched matrix-vector product for ``grad_u``. Points
-on or outside the ball are first projected to radius :math:`(1-\epsilon)/\sqrt k`, as
+on or outside the ball raise a ``ValueError``; those between the rim
+:math:`(1-\epsilon)/\sqrt k` and the boundary are projected to the rim, as
 :class:`~contrastkit.functional.distances.PoincareDistance` does.
 
 ``c`` may be any strided view. Keep the table feature-major ``[d, N]``, gather the
@@ -236,11 +237,23 @@ def relation_scores(u: Tensor, c: Tensor, distance: str | Distance = "poincare")
         un, cn = _square_norms(u), _square_norms(c)
     if kind == "poincare":
         bound = ((1.0 - eps) / math.sqrt(k)) ** 2
+        # one sync for both maxima; points outside the ball are refused (as by the
+        # distance), those between the rim and the boundary projected to the rim
+        zero = un.new_zeros(())
+        u_max, c_max = torch.stack(
+            [un.max() if un.numel() else zero, cn.max() if cn.numel() else zero]
+        ).tolist()
+        for name, largest in (("u", u_max), ("c", c_max)):
+            if largest * k >= 1.0:
+                raise ValueError(
+                    f"{name} lies outside the Poincaré ball of curvature -{k:g} "
+                    f"(radius {1.0 / math.sqrt(k):.6g}): largest norm {math.sqrt(largest):.6g}"
+                )
         # rare: the projection's own autograd then carries its Jacobian
-        if un.numel() > 0 and float(un.max()) > bound:
+        if u_max > bound:
             u = project_to_ball(u, k, eps)
             un = _square_norms(u.detach())
-        if cn.numel() > 0 and float(cn.max()) > bound:
+        if c_max > bound:
             c = project_to_ball(c, k, eps)
             cn = _square_norms(c.detach())
     return RelationScores.apply(u, c, un, cn, kind, k, eps)

@@ -48,7 +48,7 @@ from contrastkit.functional.laplacian import (
     NORMALIZATIONS,
     Duplicates,
     Normalization,
-    edge_degree,
+    _edge_degree,
     inv_sqrt_degree,
     undirected_edges,
 )
@@ -81,7 +81,7 @@ class _QuadraticForm(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, z: Tensor, w: Tensor, row: Tensor, col: Tensor) -> Tensor:
         n = z.shape[0]
-        deg = edge_degree(torch.stack([row, col]), w, n)
+        deg = _edge_degree(torch.stack([row, col]), w, n)
         lz = deg.unsqueeze(-1) * z - _adjacency_csr(row, col, w, n) @ z
         ctx.save_for_backward(z, w, row, col, lz)
         return (z * lz).sum()
@@ -146,12 +146,16 @@ def laplacian_smoothness(
         check_float_tensor("edge_weight", edge_weight, ndim=1)
     (row, col), w = undirected_edges(edge_index, edge_weight, n, duplicates, dtype=z.dtype)
     if normalization == "sym":
-        deg = edge_degree(torch.stack([row, col]), w, n)
+        deg = _edge_degree(torch.stack([row, col]), w, n)
         z = z * inv_sqrt_degree(deg).unsqueeze(-1)
     if reduction == "none":
         out = _gather_terms(z, w, row, col)
     else:
-        out = _QuadraticForm.apply(z, w, row, col)
+        if z.dtype in (torch.float16, torch.bfloat16):
+            # torch has no half-precision sparse CSR product on CPU: the gather form instead
+            out = _gather_terms(z, w, row, col).sum()
+        else:
+            out = _QuadraticForm.apply(z, w, row, col)
         if reduction == "mean":
             out = out / max(row.numel(), 1)
     return out if lam == 1.0 else out * lam

@@ -186,7 +186,9 @@ def tiled_info_nce(
     if tile_size is not None:
         tile = check_positive_int("tile_size", tile_size)
     else:
-        tile = tile_size_for(memory_budget or DEFAULT_MEMORY_BUDGET, anchors.dtype)
+        # None means the default; 0 is an error (tile_size_for), not the default
+        budget = DEFAULT_MEMORY_BUDGET if memory_budget is None else memory_budget
+        tile = tile_size_for(budget, anchors.dtype)
     b = anchors.shape[0]
     if b == 0:
         return reduce_loss(anchors.sum(-1) * 0.0, reduction, weight)

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from contrastkit._validation import (
+    check_broadcastable,
     check_choice,
     check_float_tensor,
     check_length,
@@ -91,7 +92,15 @@ def triplet_hinge(
 
     Returns:
         the broadcast shape of the inputs.
+
+    Raises:
+        TypeError/ValueError: naming ``pos_score``/``neg_score`` (not floating-point
+            tensors, shapes that do not broadcast) or a bad hyper-parameter.
     """
+    check_float_tensor("pos_score", pos_score)
+    check_float_tensor("neg_score", neg_score)
+    check_broadcastable("pos_score", pos_score, "neg_score", neg_score)
+    check_triplet_options(margin, penalty_weight, penalty_threshold)
     m = effective_margin(pos_score, margin, adaptive_margin)
     loss = F.relu(m + neg_score - pos_score)
     if hard_negative_penalty:
@@ -180,8 +189,10 @@ def triplet_margin_loss(
     anchor = maybe_normalize(anchor, normalize)
     positive = maybe_normalize(positive, normalize)
     negative = maybe_normalize(negative, normalize)
-    pos_score = dist.score_paired(anchor, positive)  # [B]
-    neg_score = dist.score_paired(anchor.unsqueeze(1), negative)  # [B, K]
+    pos_score = dist.score_paired(anchor, positive, names=("anchor", "positive"))  # [B]
+    neg_score = dist.score_paired(
+        anchor.unsqueeze(1), negative, names=("anchor", "negative")
+    )  # [B, K]
     per_triplet = triplet_hinge(
         pos_score.unsqueeze(1),
         neg_score,

@@ -23,6 +23,7 @@ from contrastkit._validation import (
     check_choice,
     check_float_tensor,
     check_length,
+    check_same_shape,
     check_tensor,
     check_weight,
 )
@@ -69,6 +70,13 @@ def triplet_row_sums(
         triplet losses, the number of valid triplets and the number with a positive loss.
         Only ``sums`` carries gradients. Cost :math:`O(BM\log M)` time, :math:`O(BM)` memory.
     """
+    check_float_tensor("scores", scores, ndim=2)
+    for name, mask in (("pos_mask", pos_mask), ("neg_mask", neg_mask)):
+        check_tensor(name, mask)
+        if mask.dtype != torch.bool:
+            raise TypeError(f"{name} must be a bool tensor, got dtype {mask.dtype}")
+        check_same_shape("scores", scores, name, mask)
+    check_triplet_options(margin, penalty_weight, penalty_threshold)
     b, m_cols = scores.shape
     dtype = scores.dtype
     acc = torch.float64
@@ -114,7 +122,8 @@ def _scores_and_masks(
         raise TypeError(f"labels must be an integer or bool tensor, got dtype {labels.dtype}")
     x = maybe_normalize(embeddings, normalize)
     pos_mask, neg_mask = label_masks(labels)
-    return get_distance(distance).score_pairwise(x, x), pos_mask, neg_mask
+    scores = get_distance(distance).score_pairwise(x, x, names=("embeddings", "embeddings"))
+    return scores, pos_mask, neg_mask
 
 
 def batch_all_triplet_loss(

@@ -30,9 +30,11 @@ import torch
 from torch import Tensor
 
 from contrastkit._validation import (
+    check_broadcastable,
     check_choice,
     check_edge_index,
     check_index_range,
+    check_integer_tensor,
     check_positive_int,
     check_tensor,
 )
@@ -45,14 +47,36 @@ class CSR:
     """Row-compressed adjacency.
 
     Attributes:
-        rowptr: ``[N + 1]`` int64, ``rowptr[0] = 0``, non-decreasing.
-        col: ``[nnz]`` int64 neighbour ids, sorted ascending within each row, no duplicates.
+        rowptr: ``[N + 1]`` int64, ``rowptr[0] = 0``, non-decreasing, ``rowptr[N] = nnz``.
+        col: ``[nnz]`` int64 neighbour ids in ``[0, N)``, sorted ascending within each row,
+            no duplicates.
         num_nodes: ``N``.
+
+    The constructor checks all of this (O(N + nnz), vectorised) and raises a
+    ``ValueError``/``TypeError`` naming the offending field; integer arrays of another
+    dtype are converted to int64. :func:`to_csr` builds consistent arrays and skips the
+    checks.
     """
 
     rowptr: Tensor
     col: Tensor
     num_nodes: int
+
+    def __post_init__(self) -> None:
+        rowptr, col = _check_csr(self.rowptr, self.col, self.num_nodes)
+        # frozen: the int64 copies (if any) replace the fields once, here
+        object.__setattr__(self, "rowptr", rowptr)
+        object.__setattr__(self, "col", col)
+
+    @classmethod
+    def _trusted(cls, rowptr: Tensor, col: Tensor, num_nodes: int) -> CSR:
+        """A CSR from arrays already known to be consistent (int64, built by
+        :func:`to_csr`): skips the O(N + nnz) checks of the constructor."""
+        obj = object.__new__(cls)
+        object.__setattr__(obj, "rowptr", rowptr)
+        object.__setattr__(obj, "col", col)
+        object.__setattr__(obj, "num_nodes", num_nodes)
+        return obj
 
     @property
     def num_edges(self) -> int:
@@ -101,6 +125,46 @@ class CSR:
         return torch.stack([self.row(), self.col])
 
 
+def _check_csr(rowptr: object, col: object, num_nodes: object) -> tuple[Tensor, Tensor]:
+    """Validate the arrays of a :class:`CSR` (vectorised, O(N + nnz)) and return them
+    as int64: ``rowptr`` ``[N + 1]`` from 0, non-decreasing, ending at ``len(col)``;
+    ``col`` ids in ``[0, N)``, sorted and distinct within each row."""
+    n = check_positive_int("num_nodes", num_nodes, allow_zero=True)  # type: ignore[arg-type]
+    rp = check_integer_tensor("rowptr", rowptr, ndim=1)
+    c = check_integer_tensor("col", col, ndim=1)
+    if rp.device != c.device:
+        raise ValueError(f"rowptr is on {rp.device} but col on {c.device}")
+    if rp.numel() != n + 1:
+        raise ValueError(f"rowptr must have num_nodes + 1 = {n + 1} entries, got {rp.numel()}")
+    rp, c = rp.to(torch.int64), c.to(torch.int64)
+    first, last = (int(v) for v in rp[[0, -1]].tolist())
+    if first != 0:
+        raise ValueError(f"rowptr must start at 0, got rowptr[0] = {first}")
+    if last != c.numel():
+        raise ValueError(f"rowptr must end at len(col) = {c.numel()}, got rowptr[-1] = {last}")
+    steps = rp[1:] - rp[:-1]
+    if steps.numel() and bool((steps < 0).any()):
+        at = int(torch.nonzero(steps < 0)[0, 0])
+        raise ValueError(
+            f"rowptr must be non-decreasing, got rowptr[{at}] = {int(rp[at])} > "
+            f"rowptr[{at + 1}] = {int(rp[at + 1])}"
+        )
+    check_index_range("col", c, n)
+    if c.numel() > 1:
+        # sorted, distinct within each row <=> the keys row * N + col strictly increase
+        row = torch.repeat_interleave(torch.arange(n, device=c.device), steps)
+        keys = row * n + c
+        bad = keys[1:] <= keys[:-1]
+        if bool(bad.any()):
+            at = int(torch.nonzero(bad)[0, 0]) + 1
+            raise ValueError(
+                f"col must be sorted ascending without duplicates within each row, got "
+                f"col[{at - 1}] = {int(c[at - 1])}, col[{at}] = {int(c[at])} "
+                f"in row {int(row[at])}"
+            )
+    return rp, c
+
+
 def to_csr(
     edge_index: Tensor,
     num_nodes: int | None = None,
@@ -114,11 +178,11 @@ def to_csr(
     also stored as ``(v, u)``. ``num_nodes`` defaults to ``max id + 1`` (0 when empty).
     Cost: one sort of ``E`` int64 keys.
     """
+    if num_nodes is not None:
+        check_positive_int("num_nodes", num_nodes, allow_zero=True)
     ei = check_edge_index("edge_index", edge_index, num_nodes)
     if num_nodes is None:
         num_nodes = int(ei.max()) + 1 if ei.numel() else 0
-    else:
-        check_positive_int("num_nodes", num_nodes, allow_zero=True)
     ei = ei.to(torch.int64)
     src, dst = ei[0], ei[1]
     if undirected:
@@ -133,7 +197,7 @@ def to_csr(
     counts = torch.bincount(row, minlength=num_nodes)
     rowptr = torch.zeros(num_nodes + 1, dtype=torch.int64, device=ei.device)
     rowptr[1:] = torch.cumsum(counts, 0)
-    return CSR(rowptr=rowptr, col=col, num_nodes=num_nodes)
+    return CSR._trusted(rowptr, col, num_nodes)
 
 
 def degrees(
@@ -199,19 +263,41 @@ def _pair_slots(src: Tensor, dst: Tensor, size: int) -> Tensor:
     return (src * _WEYL + dst).bitwise_and_(size - 1)
 
 
+def _check_pair_ids(csr: CSR, src: Tensor, dst: Tensor) -> tuple[Tensor, Tensor]:
+    """``src`` and ``dst`` hold integer node ids in ``[0, N)`` (the key ``src * N + dst``
+    of an out-of-range pair would name another, valid pair); returns them as int64.
+    One ``aminmax`` over both and one host sync: a few microseconds a call."""
+    check_integer_tensor("src", src)
+    check_integer_tensor("dst", dst)
+    src, dst = src.to(torch.int64), dst.to(torch.int64)
+    both = torch.cat([src.reshape(-1), dst.reshape(-1)])
+    if both.numel():
+        n = csr.num_nodes
+        lo, hi = torch.stack(torch.aminmax(both)).tolist()
+        if lo < 0 or hi >= n:  # rare: find which one to name
+            for name, t in (("src", src), ("dst", dst)):
+                t_lo, t_hi = (int(t.min()), int(t.max())) if t.numel() else (0, 0)
+                if t_lo < 0 or t_hi >= n:
+                    raise ValueError(
+                        f"{name} has node ids outside [0, {n}) (num_nodes of the graph): "
+                        f"min {t_lo}, max {t_hi}"
+                    )
+    return src, dst
+
+
 def has_edge(csr: CSR, src: Tensor, dst: Tensor) -> Tensor:
     """Vectorised membership test: ``out[i] = (src[i], dst[i])`` is a stored edge.
 
-    ``src``, ``dst``: int64 of broadcastable shapes; returns a bool tensor of the
-    broadcast shape. Cost: a binary search per query in the sorted keys; for many
-    queries, a lookup in :attr:`CSR.key_filter` first, so that only the few queries
-    it cannot rule out (the edges and ~3 % false positives) are searched.
+    ``src``, ``dst``: integer node ids in ``[0, N)`` of broadcastable shapes (ids
+    outside raise a ``ValueError``: their key would name another pair); returns a bool
+    tensor of the broadcast shape. Cost: one ``aminmax`` of each input, then a binary
+    search per query in the sorted keys; for many queries, a lookup in
+    :attr:`CSR.key_filter` first, so that only the few queries it cannot rule out (the
+    edges and ~3 % false positives) are searched.
     """
-    check_tensor("src", src)
-    check_tensor("dst", dst)
-    src, dst = src.to(torch.int64), dst.to(torch.int64)
+    src, dst = _check_pair_ids(csr, src, dst)
     # torch.broadcast_shapes is a Python reference implementation (~0.1 ms a call)
-    shape = src.shape if src.shape == dst.shape else torch.broadcast_shapes(src.shape, dst.shape)
+    shape = src.shape if src.shape == dst.shape else check_broadcastable("src", src, "dst", dst)
     n = csr.num_nodes
     if csr.num_edges == 0:
         return torch.zeros(shape, dtype=torch.bool, device=src.device)
@@ -242,7 +328,8 @@ def has_edge_grouped(csr: CSR, src: Tensor, dst: Tensor, include_self: bool = Fa
     neighbour ``a`` of ``src[g, i]`` is looked up among group ``g``'s targets, first
     in a cache-sized one-hash filter of the ``G K`` pairs ``(g, dst[g, k])``, then, for
     the few it cannot rule out, against the group's ``K`` targets. Otherwise it is
-    :func:`has_edge`. With ``include_self`` a target equal to its source counts too
+    :func:`has_edge`. ``src`` and ``dst`` must hold ids in ``[0, N)`` (else ``ValueError``).
+    With ``include_self`` a target equal to its source counts too
     (as if every node had a self-loop).
 
     Example:
@@ -250,16 +337,15 @@ def has_edge_grouped(csr: CSR, src: Tensor, dst: Tensor, include_self: bool = Fa
         >>> has_edge_grouped(g, torch.tensor([[0, 1]]), torch.tensor([[3, 2, 3]])).tolist()
         [[[True, True, True], [True, False, True]]]
     """
-    check_tensor("src", src, ndim=2)
-    check_tensor("dst", dst, ndim=2)
+    check_integer_tensor("src", src, ndim=2)
+    check_integer_tensor("dst", dst, ndim=2)
     if src.shape[0] != dst.shape[0]:
         raise ValueError(
             f"src [G, m] and dst [G, K] must share G, got {tuple(src.shape)} and {tuple(dst.shape)}"
         )
     g, m = src.shape
     k = dst.shape[1]
-    flat = src.reshape(-1).to(torch.int64)
-    check_index_range("src", flat, csr.num_nodes)
+    flat = _check_pair_ids(csr, src, dst)[0].reshape(-1)
     rowptr = csr.rowptr
     total = int((rowptr.index_select(0, flat + 1) - rowptr.index_select(0, flat)).sum())
     if total >= g * m * k:

@@ -185,7 +185,7 @@ def k_hop_rings(
         csr: graph from :func:`~contrastkit.graph.csr.to_csr`.
         anchors: ``[B]`` int64 node ids (repeats allowed; each is its own row).
         k: largest hop, ``>= 0``.
-        min_hop: smallest hop kept (default 1: the anchor itself is left out;
+        min_hop: smallest hop kept, ``<= k`` (default 1: the anchor itself is left out;
             ``2`` gives the "k-hop but not a neighbour" negatives).
         chunk_size: anchors expanded together (default 2048 on the scipy path, all
             on the torch path). Peak memory is a few
@@ -205,6 +205,8 @@ def k_hop_rings(
     check_tensor("anchors", anchors, ndim=1)
     check_positive_int("k", k, allow_zero=True)
     check_positive_int("min_hop", min_hop, allow_zero=True)
+    if min_hop > k:
+        raise ValueError(f"min_hop must be <= k = {k}, got {min_hop} (every ring would be empty)")
     check_index_range("anchors", anchors, csr.num_nodes)
     if chunk_size is not None:
         check_positive_int("chunk_size", chunk_size)

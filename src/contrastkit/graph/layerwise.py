@@ -102,13 +102,13 @@ def layerwise_sample(
         seen = torch.cat(edge_keys) if edge_keys else keys[:0]
         keys = keys[~torch.isin(keys, seen)]  # an edge met in two layers is stored once
         edge_keys.append(keys)
-        _, new = mapping.extend(chosen)
+        _, new = mapping._extend(chosen)
         n_parts.append(new)
         num_nodes.append(int(new.numel()))
         num_edges.append(int(keys.numel()))
         layer = chosen
     keys = torch.cat(edge_keys)
-    edge_index = mapping(torch.stack([keys // max(n, 1), keys % max(n, 1)]))
+    edge_index = mapping._lookup(torch.stack([keys // max(n, 1), keys % max(n, 1)]))
     return SampledSubgraph(
         n_id=torch.cat(n_parts),
         edge_index=edge_index,

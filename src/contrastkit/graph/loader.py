@@ -16,7 +16,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import torch
@@ -26,11 +26,13 @@ from contrastkit._validation import (
     check_choice,
     check_edge_index,
     check_index_range,
+    check_int_like,
     check_length,
     check_positive_int,
+    check_tensor,
 )
 from contrastkit.graph.layerwise import layerwise_sample
-from contrastkit.graph.sampling import neighbor_sample, sampling_csr
+from contrastkit.graph.sampling import check_fanouts, neighbor_sample, sampling_csr
 from contrastkit.graph.subgraph import SampledSubgraph
 
 SamplerKind = Literal["neighbor", "layerwise"]
@@ -74,10 +76,18 @@ class NeighborLoader:
         check_positive_int("batch_size", batch_size)
         check_positive_int("seed", seed, allow_zero=True)
         self.sampler: SamplerKind = check_choice("sampler", sampler, ("neighbor", "layerwise"))
-        if len(fanouts) == 0:
-            raise ValueError("fanouts must name at least one layer")
+        if self.sampler == "neighbor":
+            fanouts = check_fanouts(fanouts)
+        else:  # layer-wise node budgets: >= 1 each
+            if isinstance(fanouts, (str, bytes)) or not isinstance(fanouts, Sequence):
+                raise TypeError(f"fanouts must be a sequence of ints, got {type(fanouts).__name__}")
+            if len(fanouts) == 0:
+                raise ValueError("fanouts must name at least one layer")
+            for i, f in enumerate(fanouts):
+                check_positive_int(f"fanouts[{i}]", f)
         if seeds is None:
             seeds = torch.arange(num_nodes)
+        check_tensor("seeds", seeds, ndim=1)
         check_index_range("seeds", seeds, num_nodes)
         if torch.unique(seeds).numel() != seeds.numel():
             raise ValueError("seeds must be distinct node ids")
@@ -119,5 +129,11 @@ class NeighborLoader:
         return {"epoch": self.epoch, "seed": self.seed}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.epoch = int(state["epoch"])
-        self.seed = int(state["seed"])
+        if not isinstance(state, Mapping):
+            raise TypeError(f"state must be a mapping, got {type(state).__name__}")
+        missing = [key for key in ("epoch", "seed") if key not in state]
+        if missing:
+            raise ValueError(f"state is missing keys {missing} (NeighborLoader.state_dict())")
+        epoch = check_int_like("state['epoch']", state["epoch"])
+        seed = check_int_like("state['seed']", state["seed"])
+        self.epoch, self.seed = epoch, seed

@@ -118,6 +118,27 @@ def _random_key_positions(
     return owner[keep], nbr[keep]
 
 
+def check_fanout(name: str, fanout: object) -> int:
+    """A fan-out: an ``int >= 0``, or ``-1`` for all neighbours."""
+    if isinstance(fanout, bool) or not isinstance(fanout, int):
+        raise TypeError(
+            f"{name} must be an int >= -1 (-1 = all neighbours), got {type(fanout).__name__} "
+            f"{fanout!r}"
+        )
+    if fanout < -1:
+        raise ValueError(f"{name} must be an int >= -1 (-1 = all neighbours), got {fanout}")
+    return fanout
+
+
+def check_fanouts(fanouts: object, name: str = "fanouts") -> list[int]:
+    """A non-empty sequence of fan-outs (see :func:`check_fanout`), one per layer."""
+    if isinstance(fanouts, (str, bytes)) or not isinstance(fanouts, Sequence):
+        raise TypeError(f"{name} must be a sequence of ints, got {type(fanouts).__name__}")
+    if len(fanouts) == 0:
+        raise ValueError(f"{name} must name at least one layer")
+    return [check_fanout(f"{name}[{i}]", f) for i, f in enumerate(fanouts)]
+
+
 def sample_neighbors(
     csr: CSR, nodes: Tensor, fanout: int, generator: GeneratorLike | None = None
 ) -> tuple[Tensor, Tensor]:
@@ -134,8 +155,7 @@ def sample_neighbors(
         ``neighbor[j]`` was drawn. Entries are grouped by owner for ``fanout <= 32``;
         above, whole rows (``deg <= fanout``) come first, then the sampled ones.
     """
-    if isinstance(fanout, bool) or not isinstance(fanout, int) or fanout < -1:
-        raise ValueError(f"fanout must be an int >= -1 (-1 = all neighbours), got {fanout!r}")
+    check_fanout("fanout", fanout)
     check_tensor("nodes", nodes, ndim=1)
     check_index_range("nodes", nodes, csr.num_nodes)
     return _sample_hop(csr, nodes.to(torch.int64), fanout, as_generator(generator))
@@ -204,8 +224,7 @@ def neighbor_sample(
         ``len(fanouts)`` layers run on it gives the seeds' outputs in ``out[:B]``.
     """
     seeds = _check_seeds(csr, seeds)
-    if len(fanouts) == 0:
-        raise ValueError("fanouts must name at least one layer")
+    fanouts = check_fanouts(fanouts)
     gen = as_generator(generator)
     mapping = NodeMap(seeds, csr.num_nodes)
     n_parts, src_parts, dst_parts = [seeds], [], []
@@ -213,7 +232,7 @@ def neighbor_sample(
     num_nodes, num_edges = [int(seeds.numel())], []
     for fanout in fanouts:
         owner, nbr = _sample_hop(csr, frontier, fanout, gen)
-        local, new = mapping.extend(nbr)
+        local, new = mapping._extend(nbr)
         new_local = torch.arange(mapping.size - new.numel(), mapping.size)
         src_parts.append(local)
         dst_parts.append(frontier_local.index_select(0, owner))

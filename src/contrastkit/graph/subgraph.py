@@ -22,7 +22,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from contrastkit._validation import check_edge_index, check_tensor
+from contrastkit._validation import (
+    check_edge_index,
+    check_index_range,
+    check_integer_tensor,
+    check_positive_int,
+    check_tensor,
+    index_bounds,
+)
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,14 @@ class NodeMap:
     """
 
     def __init__(self, nodes: Tensor, num_nodes: int | None = None) -> None:
+        check_integer_tensor("nodes", nodes, ndim=1)
+        if num_nodes is not None:
+            check_positive_int("num_nodes", num_nodes, allow_zero=True)
+            check_index_range("nodes", nodes, num_nodes)
+        elif nodes.numel() and (lo := index_bounds(nodes)[0]) < 0:
+            raise ValueError(f"nodes has negative node ids: min {lo}")
+        nodes = nodes.to(torch.int64)
+        self.num_nodes = num_nodes
         self.size = int(nodes.numel())
         self.dense: Tensor | None = None
         if num_nodes is not None and num_nodes <= DENSE_MAP_LIMIT:
@@ -110,8 +125,21 @@ class NodeMap:
         if self.dense is None:
             self.sorted, self.local = torch.sort(nodes)
 
+    def _check_query(self, name: str, query: Tensor) -> Tensor:
+        """Integer ids, in ``[0, num_nodes)`` when the map knows ``num_nodes`` (a dense
+        table would wrap negative ids round and fail on large ones)."""
+        check_integer_tensor(name, query)
+        if self.num_nodes is not None:
+            check_index_range(name, query, self.num_nodes)
+        return query.to(torch.int64)
+
     def contains(self, query: Tensor) -> Tensor:
-        """Bool mask of ``query``'s shape: which ids are mapped."""
+        """Bool mask of ``query``'s shape: which ids are mapped. ``query`` must lie in
+        ``[0, num_nodes)`` when the map was built with ``num_nodes`` (else ``ValueError``)."""
+        query = self._check_query("query", query)
+        return self._contains(query)
+
+    def _contains(self, query: Tensor) -> Tensor:
         if self.dense is not None:
             return self._dense_lookup(query) >= 0
         if self.size == 0:
@@ -128,6 +156,9 @@ class NodeMap:
 
     def add(self, new: Tensor) -> Tensor:
         """Append ids not yet mapped (caller guarantees uniqueness); return their local ids."""
+        return self._add(self._check_query("new", new))
+
+    def _add(self, new: Tensor) -> Tensor:
         local = torch.arange(self.size, self.size + new.numel(), device=new.device)
         self.size += int(new.numel())
         if self.dense is not None:
@@ -143,15 +174,21 @@ class NodeMap:
 
         Returns ``(local [Q], new [M])``: the local id of every query entry after the
         update, and the newly mapped ids (distinct). Deterministic; no sort in dense mode.
+        ``query`` must lie in ``[0, num_nodes)`` when the map knows ``num_nodes``.
         """
+        query = self._check_query("query", check_tensor("query", query, ndim=1))
+        return self._extend(query)
+
+    def _extend(self, query: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`extend` without the checks (samplers pass valid int64 ids of their CSR)."""
         if self.dense is None:
-            cand = query[~self.contains(query)]
+            cand = query[~self._contains(query)]
             uniq, inv = torch.unique(cand, return_inverse=True)
             first = torch.full((uniq.numel(),), cand.numel(), dtype=torch.int64)
             first.scatter_reduce_(0, inv, torch.arange(cand.numel()), reduce="amin")
             new = uniq[torch.argsort(first)]
-            self.add(new)
-            return self(query), new
+            self._add(new)
+            return self._lookup(query), new
         local = self._dense_lookup(query)
         # nonzero + index_select beats boolean-mask indexing severalfold on CPU.
         idx = torch.nonzero(local < 0).flatten()
@@ -164,12 +201,16 @@ class NodeMap:
         first = torch.nonzero(self._dense_lookup(cand) == pos).flatten()
         new = cand.index_select(0, first)
         self.dense.index_fill_(0, cand, -1)
-        self.add(new)
+        self._add(new)
         local.index_copy_(0, idx, self._dense_lookup(cand))
         return local, new
 
     def __call__(self, query: Tensor) -> Tensor:
-        """Local ids of mapped global ids (unmapped ids give garbage: check first)."""
+        """Local ids of mapped global ids (unmapped ids give garbage: check first with
+        :meth:`contains`; ids outside ``[0, num_nodes)`` raise ``ValueError``)."""
+        return self._lookup(self._check_query("query", query))
+
+    def _lookup(self, query: Tensor) -> Tensor:
         if self.dense is not None:
             return self._dense_lookup(query)
         pos = torch.searchsorted(self.sorted, query).clamp_max(max(self.size - 1, 0))
@@ -191,11 +232,10 @@ def induced_subgraph(
         ``(sub_edge_index [2, E'], edge_mask [E])``.
     """
     ei = check_edge_index("edge_index", edge_index, num_nodes).to(torch.int64)
-    check_tensor("nodes", nodes, ndim=1)
-    nodes = nodes.to(torch.int64)
+    mapping = NodeMap(nodes, num_nodes)  # checks nodes: integer ids in [0, num_nodes)
     if torch.unique(nodes).numel() != nodes.numel():
         raise ValueError("nodes must be distinct")
-    mapping = NodeMap(nodes, num_nodes)
-    mask = mapping.contains(ei[0]) & mapping.contains(ei[1])
+    # edge ids were checked against num_nodes above: skip a second pass over them
+    mask = mapping._contains(ei[0]) & mapping._contains(ei[1])
     sub = ei[:, mask]
-    return (mapping(sub) if relabel else sub), mask
+    return (mapping._lookup(sub) if relabel else sub), mask

@@ -63,7 +63,8 @@ class FaissIndex:
         pool: the candidates.
         distance: ``cosine`` (default), ``dot``, ``sqeuclidean`` or ``euclidean``.
         index: ``"flat"`` (exact, default), ``"ivf"`` or ``"hnsw"``.
-        nlist: IVF cells (default ``4 sqrt(M)``); nprobe: IVF cells searched (default 16).
+        nlist: IVF cells, at most ``M`` (default ``min(M, 4 sqrt(M))``); nprobe: IVF cells
+            searched (default 16).
         hnsw_m: HNSW graph degree (32); ef_search: HNSW search breadth (128).
         seed: IVF training sample and k-means seed.
     """
@@ -86,6 +87,9 @@ class FaissIndex:
         if self.distance.name not in ("cosine", "dot", "sqeuclidean", "euclidean"):
             raise ValueError(f"distance {self.distance.name!r} has no FAISS metric")
         m, d = check_pool(pool)
+        if d == 0:
+            raise ValueError(f"pool must have an embedding dimension >= 1, got shape {(m, d)}")
+        check_positive_int("seed", seed, allow_zero=True)
         self.size, self.dim, self.kind = m, d, index
         ip = self.distance.is_inner_product
         metric = faiss.METRIC_INNER_PRODUCT if ip else faiss.METRIC_L2
@@ -96,8 +100,16 @@ class FaissIndex:
             self.index = faiss.IndexHNSWFlat(d, hnsw_m, metric)
             self.index.hnsw.efSearch = check_positive_int("ef_search", ef_search)
         else:
-            cells = nlist if nlist is not None else max(1, int(4 * np.sqrt(m)))
+            # the default never asks for more lists than there are points
+            cells = nlist if nlist is not None else max(1, min(m, int(4 * np.sqrt(m))))
             check_positive_int("nlist", cells)
+            if cells > m:
+                raise ValueError(
+                    f"nlist={cells} exceeds the number of points in the pool ({m}): IVF trains "
+                    f"one k-means centroid per list, so it needs nlist <= {m} "
+                    f"(or index='flat' for a pool this small)"
+                )
+            check_positive_int("nprobe", nprobe)
             quantizer = faiss.IndexFlatIP(d) if ip else faiss.IndexFlatL2(d)
             self.index = faiss.IndexIVFFlat(quantizer, d, cells, metric)
             self.index.cp.seed = seed

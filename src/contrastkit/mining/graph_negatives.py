@@ -129,7 +129,9 @@ def ring_scores(
         p1 = min(p, p0 + step)
         torch.index_select(x, 0, a_node[p0:p1], out=xa[: p1 - p0])
         torch.index_select(x, 0, rings.node[p0:p1], out=xn[: p1 - p0])
-        out[p0:p1] = dist.score_paired(xa[: p1 - p0], xn[: p1 - p0])
+        out[p0:p1] = dist.score_paired(
+            xa[: p1 - p0], xn[: p1 - p0], names=("embeddings", "embeddings")
+        )
     return out
 
 
@@ -164,9 +166,14 @@ def khop_negatives(
     n = embeddings.shape[0]
     check_index_range("anchors", anchors, n)
     csr = as_csr(graph, n)
-    rings = k_hop_rings(
-        csr, anchors.cpu(), hops, min_hop=2, chunk_size=chunk_size, sort_nodes=False
-    )
+    if hops >= 2:
+        rings = k_hop_rings(
+            csr, anchors.cpu(), hops, min_hop=2, chunk_size=chunk_size, sort_nodes=False
+        )
+    else:  # hops = 1: the ring 2..1 is empty for every anchor
+        empty = torch.zeros(0, dtype=torch.int64)
+        ptr = torch.zeros(anchors.numel() + 1, dtype=torch.int64)
+        rings = KHopRings(ptr=ptr, anchor=empty, node=empty, hop=empty)
     scores = ring_scores(embeddings, anchors.cpu(), rings, get_distance(distance), memory_budget)
     # Checking the scores instead of the whole table: a non-finite row that takes
     # part (an anchor or a ring node) makes its scores non-finite.

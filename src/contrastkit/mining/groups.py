@@ -133,8 +133,9 @@ def group_topk(
         top, sel = all_k.topk(c, dim=2)
         keys_s[sl], score_s[sl], idx_s[sl] = top, all_s.gather(2, sel), all_i.gather(2, sel)
     # Rank-major spread: sort by key (desc), then stably by rank inside the group.
-    rank = torch.arange(c, device=dev).expand(n_q, g, c).reshape(n_q, -1)
-    flat_k, flat_s, flat_i = (x.reshape(n_q, -1) for x in (keys_s, score_s, idx_s))
+    # explicit g * c, not -1: with no queries the width would be ambiguous
+    rank = torch.arange(c, device=dev).expand(n_q, g, c).reshape(n_q, g * c)
+    flat_k, flat_s, flat_i = (x.reshape(n_q, g * c) for x in (keys_s, score_s, idx_s))
     rank = torch.where(flat_k > _NEG_INF, rank, c)  # empty slots go last
     o1 = torch.sort(flat_k, dim=1, descending=True, stable=True).indices
     o2 = torch.sort(rank.gather(1, o1), dim=1, stable=True).indices

@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from contrastkit._validation import check_positive_int
+from contrastkit._validation import check_finite, check_positive_int
 from contrastkit.functional.distances import Distance, get_distance
 from contrastkit.mining.pool import (
     DEFAULT_MEMORY_BUDGET,
@@ -51,7 +51,9 @@ def assign_clusters(
     out = torch.empty(m, dtype=torch.int64, device=centroids.device)
     for m0 in range(0, m, bm):
         tile = pool_tile(pool, m0, min(m, m0 + bm), centroids.dtype, centroids.device)
-        out[m0 : m0 + tile.shape[0]] = dist.score_pairwise(tile, centroids).argmax(1)
+        out[m0 : m0 + tile.shape[0]] = dist.score_pairwise(
+            tile, centroids, names=("pool", "centroids")
+        ).argmax(1)
     return out
 
 
@@ -70,6 +72,7 @@ def _kmeans_pp(
     m = int(pool.shape[0])
     pick = torch.randperm(m, generator=generator)[: min(m, max(1024, 64 * c))].sort().values
     x = pool_rows(pool, pick, dtype, device)
+    check_finite("pool", x)  # the seeding reads a sample; the Lloyd steps check every tile
     if dist.name == "cosine":
         x = torch.nn.functional.normalize(x, dim=1)
     first = int(torch.randint(x.shape[0], (1,), generator=generator))

@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -29,6 +30,8 @@ from torch import Tensor
 from contrastkit._validation import (
     check_finite,
     check_float_tensor,
+    check_int_like,
+    check_integer_tensor,
     check_length,
     check_positive_int,
     check_tensor,
@@ -149,13 +152,37 @@ class MemoryQueue:
             "count": self._count,
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        emb = state["embeddings"]
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s output; a malformed state raises a ``ValueError`` /
+        ``TypeError`` naming the entry, and leaves the queue unchanged."""
+        if not isinstance(state, Mapping):
+            raise TypeError(f"state must be a mapping, got {type(state).__name__}")
+        keys = ("embeddings", "labels", "ids", "ptr", "count")
+        missing = [key for key in keys if key not in state]
+        if missing:
+            raise ValueError(f"state is missing keys {missing} (MemoryQueue.state_dict())")
+        emb = check_float_tensor("state['embeddings']", state["embeddings"], ndim=2)
         if tuple(emb.shape) != (self.size, self.dim):
             raise ValueError(
-                f"state embeddings must have shape {(self.size, self.dim)}, got {tuple(emb.shape)}"
+                f"state['embeddings'] must have shape {(self.size, self.dim)}, "
+                f"got {tuple(emb.shape)}"
+            )
+        check_finite("state['embeddings']", emb)
+        for key in ("labels", "ids"):
+            t = check_integer_tensor(f"state['{key}']", state[key], ndim=1)
+            check_length(f"state['{key}']", t, self.size, what="entries")
+        ptr = check_int_like("state['ptr']", state["ptr"])
+        count = check_int_like("state['count']", state["count"])
+        if ptr >= self.size:
+            raise ValueError(f"state['ptr'] must be in [0, {self.size}), got {ptr}")
+        if count > self.size:
+            raise ValueError(f"state['count'] must be in [0, {self.size}], got {count}")
+        if count < self.size and ptr != count:
+            raise ValueError(
+                f"state['ptr'] must equal state['count'] = {count} while the queue is not "
+                f"full, got {ptr}"
             )
         self._emb.copy_(emb)
         self._labels.copy_(state["labels"])
         self._ids.copy_(state["ids"])
-        self._ptr, self._count = int(state["ptr"]), int(state["count"])
+        self._ptr, self._count = ptr, count

@@ -63,7 +63,9 @@ def _positive_scores(
                 f"got {tuple(positives.shape)}"
             )
         check_finite("positives", positives)
-        return dist.score_paired(anchors, positives.to(anchors.dtype))
+        return dist.score_paired(
+            anchors, positives.to(anchors.dtype), names=("anchors", "positives")
+        )
     if positive_scores is not None:
         check_float_tensor("positive_scores", positive_scores, ndim=1)
         if positive_scores.shape[0] != anchors.shape[0]:

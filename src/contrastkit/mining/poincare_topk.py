@@ -18,8 +18,9 @@ query are the top-``k`` of :math:`-\tilde q \cdot \tilde x`: the tiled dot-produ
 (one GEMM per tile, no elementwise ``arcosh`` over the ``B x M`` scores), in float64
 whatever the table's dtype, since :math:`1/\beta_x` reaches :math:`10^8` at a float64
 table's rim. Only the ``B k`` winners are then scored by the distance itself and
-re-sorted, so the scores returned are the distance's. Points are first projected into
-the ball and :math:`\beta` floored at ``eps``, as :class:`PoincareDistance` does.
+re-sorted, so the scores returned are the distance's. Points outside the ball raise a
+``ValueError``; those past the rim are projected to it and :math:`\beta` floored at
+``eps``, as :class:`PoincareDistance` does.
 On the 82,115 WordNet nouns this is what makes re-mining every node's hard pool cheap.
 """
 
@@ -28,7 +29,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from contrastkit.functional.distances import PoincareDistance, project_to_ball
+from contrastkit.functional.distances import PoincareDistance, check_in_ball, project_to_ball
 from contrastkit.mining.exclusions import Exclusions
 from contrastkit.mining.pool import DEFAULT_MEMORY_BUDGET
 
@@ -48,6 +49,13 @@ def poincare_topk(
     from contrastkit.mining.topk import exact_topk  # the dot-product scan
 
     c, eps = distance.curvature, distance.eps
+    check_in_ball(c, ("queries", queries), ("pool", pool))
+    if pool.shape[0] == 0:  # nothing to rank (and no row to gather the winners from)
+        b, dev = queries.shape[0], queries.device
+        return (
+            torch.full((b, k), float("-inf"), dtype=queries.dtype, device=dev),
+            torch.full((b, k), -1, dtype=torch.int64, device=dev),
+        )
     q = project_to_ball(queries.detach().to(torch.float64), c, eps)
     x = project_to_ball(pool.detach().to(torch.float64), c, eps)
     q_sq, x_sq = (q * q).sum(1, keepdim=True), (x * x).sum(1, keepdim=True)
@@ -60,7 +68,9 @@ def poincare_topk(
     )
     valid = torch.isfinite(found)
     rows = pool.detach()[idx.clamp_min(0)]  # [B, k, d]
-    scores = distance.score_paired(queries.detach().unsqueeze(1).expand_as(rows), rows)
+    scores = distance.score_paired(
+        queries.detach().unsqueeze(1).expand_as(rows), rows, names=("queries", "pool")
+    )
     scores = scores.masked_fill(~valid, float("-inf"))
     # the exact scores may swap neighbours the surrogate's rounding left a hair apart
     scores, order = scores.sort(dim=1, descending=True, stable=True)

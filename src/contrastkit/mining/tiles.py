@@ -172,7 +172,7 @@ def score_tiles(
                     torch.addmm(t_sq, q_all[b0:b1], tile.T, beta=1.0, alpha=-2.0, out=s)
                     s = _finish_l2(s.add_(q_sq[b0:b1]), dist.name)
             else:
-                s = dist.score_pairwise(q_all[b0:b1], tile)
+                s = dist.score_pairwise(q_all[b0:b1], tile, names=("queries", "pool"))
             mask = mbuf[:size].view(b1 - b0, m1 - m0)
             if exclusions is not None:
                 exclusions.apply(s, b0, b1, m0, m1, mask)

@@ -32,17 +32,18 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from contrastkit._validation import check_float_tensor, check_positive_int
+from contrastkit._validation import check_finite, check_float_tensor, check_positive_int
 from contrastkit.functional.distances import Distance, PoincareDistance, get_distance
 from contrastkit.mining.exclusions import Exclusions
 from contrastkit.mining.poincare_topk import poincare_topk
-from contrastkit.mining.pool import DEFAULT_MEMORY_BUDGET, PoolLike
+from contrastkit.mining.pool import DEFAULT_MEMORY_BUDGET, PoolLike, check_pool
 from contrastkit.mining.tiles import Bound, apply_bounds, bounded_copy, check_bounds, score_tiles
 
 
@@ -55,6 +56,16 @@ class Head:
     k: int
     alpha: float | None = None
     bounds: tuple[Bound, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_positive_int("k", self.k)
+        if self.alpha is not None:
+            if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)):
+                raise TypeError(f"alpha must be a number or None, got {self.alpha!r}")
+            if not math.isfinite(self.alpha):
+                raise ValueError(f"alpha must be finite, got {self.alpha!r}")
+        if not isinstance(self.bounds, tuple) or not all(isinstance(b, Bound) for b in self.bounds):
+            raise TypeError(f"bounds must be a tuple of Bound, got {self.bounds!r}")
 
 
 @dataclass
@@ -265,9 +276,12 @@ def exact_topk(
         over a tensor pool scans an order-equivalent inner product instead
         (:mod:`~contrastkit.mining.poincare_topk`): the same neighbours, one GEMM a tile.
     """
+    check_float_tensor("queries", queries, ndim=2)
     check_positive_int("k", k)
+    check_pool(pool, queries.shape[1])
     dist = get_distance(distance)
     if isinstance(dist, PoincareDistance) and isinstance(pool, Tensor):
+        check_finite("queries", queries)
         # one GEMM scan of an order-equivalent inner product, then the k winners scored
         return poincare_topk(
             queries, pool, k, dist, exclusions=exclusions, memory_budget=memory_budget

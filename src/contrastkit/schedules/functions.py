@@ -50,17 +50,32 @@ def anneal(
 ) -> float:
     """Value of an annealing curve at integer ``step`` (clamped to the end after ``steps``).
 
-    Arguments are assumed validated (see :class:`TemperatureScheduler`); this is the
-    hot, pure part. ``constant`` returns ``start``.
+    ``step >= 0``; ``steps > 0``; for ``"step"``: non-empty ``values`` and
+    ``step_size > 0``; for ``"exponential"``: ``start``, ``end`` > 0. ``constant``
+    returns ``start``. The checks are scalar comparisons (this runs every step);
+    violations raise ``ValueError`` naming the argument.
     """
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ValueError(f"step must be an int >= 0, got {step!r}")
     if schedule == "step":
+        if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size <= 0:
+            raise ValueError(f"step_size must be an int > 0, got {step_size!r}")
+        if len(values) == 0:
+            raise ValueError("values must be non-empty for schedule='step'")
         return float(values[min(step // step_size, len(values) - 1)])
     if schedule == "constant":
         return start
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
+        raise ValueError(f"steps must be an int > 0, got {steps!r}")
     p = min(step / steps, 1.0)
     if schedule == "linear":
         return start + (end - start) * p
     if schedule == "exponential":
+        if not (start > 0 and end > 0):
+            raise ValueError(
+                f"start and end must be > 0 for schedule='exponential', got start={start!r}, "
+                f"end={end!r}"
+            )
         return start * (end / start) ** p
     if schedule == "cosine":
         return end + (start - end) * (1.0 + math.cos(math.pi * p)) / 2.0
