@@ -1,16 +1,19 @@
 """``contrastkit train|eval|mine|export|report``.
 
 Bad usage and bad input exit with status 2 and one line on stderr, never a
-traceback: argparse errors, config errors (naming the key), missing files,
-unreadable checkpoints.
+traceback: argparse errors, config errors (naming the key), missing or unreadable
+files, unreadable checkpoints. A training flag (``--lr``) and ``--set`` of the same key
+(``optim.lr``) together are such an error: give one.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+import warnings
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from contrastkit import __version__
 
@@ -26,14 +29,24 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: error: {message}")
 
 
+def finite_float(text: str) -> float:
+    """argparse type of a float flag: a finite number (``inf``/``nan`` are refused)."""
+    value = float(text)  # argparse turns its ValueError into "invalid finite_float value"
+    if not math.isfinite(value):
+        raise ValueError(text)
+    return value
+
+
+finite_float.__name__ = "finite number"  # argparse: "invalid finite number value: 'inf'"
+
 # flag -> config key, for the common training options
-TRAIN_FLAGS: dict[str, tuple[str, type]] = {
+TRAIN_FLAGS: dict[str, tuple[str, Any]] = {
     "dataset": ("data.name", str),
     "epochs": ("loop.epochs", int),
     "batch_size": ("loop.batch_size", int),
     "dim": ("encoder.dim", int),
     "manifold": ("encoder.manifold", str),
-    "lr": ("optim.lr", float),
+    "lr": ("optim.lr", finite_float),
     "negatives": ("miner.num_negatives", int),
     "strategy": ("miner.strategy", str),
     "seed": ("loop.seed", int),
@@ -122,19 +135,82 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _train_overrides(args: argparse.Namespace) -> list[str]:
-    out = list(args.overrides)
+def _flag_value(value: Any) -> str:
+    """A flag's value as YAML that reads back exactly: ``repr`` of a float (``1e-05``,
+    a number under YAML 1.2), a string quoted (``--dataset 1e3`` stays a string)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    return _yaml_quoted(str(value))
+
+
+def _yaml_quoted(text: str) -> str:
+    """``text`` as a YAML double-quoted scalar that reads back as exactly ``text``:
+    characters YAML may not hold raw (controls, DEL, surrogates, ...) are escaped."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch == " " or (ch.isprintable() and code < 0xD800) or 0xE000 <= code <= 0xFFFD:
+            out.append(ch)
+        elif code <= 0xFF:
+            out.append(f"\\x{code:02x}")
+        elif code <= 0xFFFF:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    return '"' + "".join(out) + '"'
+
+
+def _flag_overrides(args: argparse.Namespace) -> dict[str, tuple[str, str]]:
+    """config key -> (the flag that sets it, ``key=value``) for the flags given."""
+    out: dict[str, tuple[str, str]] = {}
     for flag, (key, _) in TRAIN_FLAGS.items():
         value = getattr(args, flag)
         if value is not None:
-            out.append(f"{key}={value}")
+            out[key] = (f"--{flag.replace('_', '-')}", f"{key}={_flag_value(value)}")
     if args.no_progress:
-        out.append("loop.progress=false")
+        out["loop.progress"] = ("--no-progress", "loop.progress=false")
     if args.no_report:
-        out.append("output.report=false")
+        out["output.report"] = ("--no-report", "output.report=false")
     if args.run_dir:
-        out.append(f"output.run_dir={args.run_dir}")
+        out["output.run_dir"] = ("--run-dir", f"output.run_dir={_flag_value(args.run_dir)}")
     return out
+
+
+def _sets_key(path: list[str], value: Any, key: list[str]) -> bool:
+    """Whether an override of ``path`` with ``value`` sets ``key`` (itself, or a mapping
+    above it that holds it)."""
+    if path == key:
+        return True
+    if len(path) >= len(key) or key[: len(path)] != path:
+        return False
+    for part in key[len(path) :]:
+        if not isinstance(value, dict) or part not in value:
+            return False
+        value = value[part]
+    return True
+
+
+def _train_overrides(args: argparse.Namespace) -> list[str]:
+    """``--set`` overrides, then the flags'; a flag and a ``--set`` of the same key is a
+    :class:`~contrastkit.typed_config.ConfigError` naming both (neither silently wins)."""
+    from contrastkit.train.recipe_config import migrate_override
+    from contrastkit.typed_config import ConfigError, parse_override
+
+    flags = _flag_overrides(args)
+    for text in args.overrides:
+        path, value = parse_override(migrate_override(text))
+        for key, (flag, _) in flags.items():
+            if _sets_key(path, value, key.split(".")):
+                raise ConfigError(
+                    f"{flag} and --set {text.split('=', 1)[0].strip()} both set {key}; give one"
+                )
+    return [*args.overrides, *(override for _, override in flags.values())]
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -145,19 +221,43 @@ def _run(args: argparse.Namespace) -> int:
     return run_command(args)
 
 
+# what torch.load says about pickles (the protocol of a foreign file, weights_only):
+# never useful beside the one-line error a bad checkpoint gives
+TORCH_LOAD_WARNINGS = (
+    r"Detected pickle protocol",
+    r".*weights_only",
+    r"You are using `torch\.load`",
+    r"TypedStorage is deprecated",
+)
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from contrastkit.eval import CollapsedEmbeddingError
     from contrastkit.train import CheckpointError, NonFiniteError
     from contrastkit.typed_config import ConfigError
 
     try:
-        args = build_parser().parse_args(argv)
-        return _run(args)
+        with warnings.catch_warnings():
+            for pattern in TORCH_LOAD_WARNINGS:
+                warnings.filterwarnings("ignore", message=pattern)
+            args = build_parser().parse_args(argv)
+            return _run(args)
     except UsageError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_USAGE
+    except CollapsedEmbeddingError as exc:  # a training failure, not bad input
+        print(f"contrastkit: {_one_line(exc)}", file=sys.stderr)
+        return 1
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError, TypeError) as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"contrastkit: error: {message}", file=sys.stderr)
+        print(f"contrastkit: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # a path that is a directory, lies under a file, no permission
+        print(f"contrastkit: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except NonFiniteError as exc:
         print(f"contrastkit: {exc}", file=sys.stderr)

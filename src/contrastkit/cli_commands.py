@@ -3,17 +3,38 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
+import os
 import sys
+import warnings
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from contrastkit import __version__
 from contrastkit.train import DEFAULT_RECIPE, TrainConfig, atomic_write_bytes, load_config
+from contrastkit.train.checkpoint import atomic_write_text
 from contrastkit.typed_config import ConfigError
+
+EXPORT_SUFFIXES = (".npy", ".npz", ".parquet")
+# what np.load raises for a truncated, foreign or pickled file
+_NUMPY_LOAD_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile)
+
+
+@contextlib.contextmanager
+def held_warnings() -> Iterator[None]:
+    """Hold the warnings raised inside: shown after it when it succeeds, dropped when
+    it raises (the CLI's error is then one line, not a library's warnings and a line)."""
+    with warnings.catch_warnings(record=True) as caught:
+        yield
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
 
 
 def _run_dir(path: str) -> Path:
@@ -21,6 +42,50 @@ def _run_dir(path: str) -> Path:
     if not (run_dir / "config.yaml").is_file():
         raise ConfigError(f"{path!r} is not a run directory (no config.yaml)")
     return run_dir
+
+
+def _file_above(path: Path) -> Path | None:
+    """The nearest existing ancestor of ``path`` when it is not a directory."""
+    for parent in path.absolute().parents:
+        if parent.exists():
+            return None if parent.is_dir() else parent
+        if parent.is_symlink():  # a dangling link: nothing can be made under it
+            return parent
+    return None
+
+
+def check_directory_target(path: str | os.PathLike[str], name: str) -> Path:
+    """``path`` can be (or is) a directory we write into: not a file, not under one.
+
+    Raises:
+        ConfigError: one line naming ``name`` (the flag or key) and the path."""
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise ConfigError(f"{name} {str(target)!r} is a file, not a directory")
+    above = _file_above(target)
+    if above is not None:
+        raise ConfigError(f"{name} {str(target)!r} lies under the file {str(above)!r}")
+    return target
+
+
+def check_file_target(
+    path: str | os.PathLike[str], name: str, suffixes: tuple[str, ...] | None = None
+) -> Path:
+    """``path`` can be written as a file: a known suffix (``suffixes``), not a
+    directory, not under a file.
+
+    Raises:
+        ConfigError: one line naming ``name`` (the flag) and the path."""
+    target = Path(path)
+    if suffixes is not None and target.suffix.lower() not in suffixes:
+        listed = ", ".join(suffixes[:-1]) + (" or " if len(suffixes) > 1 else "") + suffixes[-1]
+        raise ConfigError(f"{name} must end in {listed}, got {str(path)!r}")
+    if target.is_dir():
+        raise ConfigError(f"{name} {str(target)!r} is a directory; name a file")
+    above = _file_above(target)
+    if above is not None:
+        raise ConfigError(f"{name} {str(target)!r} lies under the file {str(above)!r}")
+    return target
 
 
 def _trained(run_dir: Path):  # type: ignore[no-untyped-def]
@@ -41,36 +106,57 @@ def print_metrics(metrics: dict[str, float], title: str = "final metrics") -> No
 def cmd_train(args: argparse.Namespace) -> int:
     from contrastkit.train import resume_config, train
 
-    if args.resume:
-        if args.config:
-            raise ConfigError("--resume reads RUN_DIR/config.yaml; do not pass --config too")
-        config: TrainConfig = resume_config(Path(args.resume), args.overrides)
-        trainer = train(config, resume=True)
-    else:
-        # no --config: the packaged default recipe (the mammal closure), not the neutral
-        # TrainConfig() defaults
-        config = load_config(args.config or DEFAULT_RECIPE, args.overrides)
-        trainer = train(config)
-    print_metrics(trainer.final_metrics)
+    with held_warnings():
+        if args.resume:
+            if args.config:
+                raise ConfigError("--resume reads RUN_DIR/config.yaml; do not pass --config too")
+            check_directory_target(args.resume, "--resume")
+            config: TrainConfig = resume_config(Path(args.resume), args.overrides)
+        else:
+            # no --config: the packaged default recipe (the mammal closure), not the
+            # neutral TrainConfig() defaults
+            config = load_config(args.config or DEFAULT_RECIPE, args.overrides)
+        # before any training: a run directory that cannot be one is a one-line error
+        check_directory_target(
+            config.output.run_dir, "--run-dir" if args.run_dir else "output.run_dir"
+        )
+    trainer = train(config, resume=bool(args.resume))
+    title = f"final metrics (ties: {trainer.ties})" if trainer.ranks_relations else "final metrics"
+    print_metrics(trainer.final_metrics, title)
     print(f"run directory: {trainer.run_dir}")
     return 0
 
 
 def _load_embeddings(path: str) -> torch.Tensor:
     source = Path(path)
+    if source.suffix not in (".npy", ".npz"):
+        raise ConfigError(f"--embeddings must be a .npy or .npz file, got {path!r}")
+    if source.is_dir():
+        raise ConfigError(f"--embeddings {path!r} is a directory, not a .npy/.npz file")
     if not source.is_file():
         raise FileNotFoundError(f"--embeddings {path!r} does not exist")
-    if source.suffix == ".npz":
-        with np.load(source, allow_pickle=False) as data:
-            if "embeddings" not in data:
-                raise ConfigError(f"--embeddings {path!r} has no 'embeddings' array")
-            array = data["embeddings"]
-    elif source.suffix == ".npy":
-        array = np.load(source, allow_pickle=False)
-    else:
-        raise ConfigError(f"--embeddings must be a .npy or .npz file, got {path!r}")
+    try:
+        if source.suffix == ".npz":
+            with np.load(source, allow_pickle=False) as data:
+                if "embeddings" not in data:
+                    raise ConfigError(f"--embeddings {path!r} has no 'embeddings' array")
+                array = data["embeddings"]
+        else:
+            array = np.load(source, allow_pickle=False)
+    except ConfigError:
+        raise
+    except _NUMPY_LOAD_ERRORS as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(
+            f"--embeddings {path!r} is not a readable {source.suffix} file "
+            f"(truncated or not numpy's): {reason}"
+        ) from None
     if array.ndim != 2 or not np.issubdtype(array.dtype, np.floating):
-        raise ConfigError(f"--embeddings must hold a float [N, d] array, got {array.shape}")
+        raise ConfigError(
+            f"--embeddings must hold a float [N, d] array, got {array.dtype} {array.shape}"
+        )
+    if not np.isfinite(array).all():
+        raise ConfigError(f"--embeddings {path!r} holds NaN or infinite values")
     return torch.from_numpy(np.ascontiguousarray(array))
 
 
@@ -83,7 +169,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ConfigError("give either RUN_DIR or --embeddings FILE (with --dataset)")
     if args.run_dir is not None:
         trainer = _trained(_run_dir(args.run_dir))
-        print_metrics(trainer.task.evaluate(trainer.encoder, trainer.distance), "evaluation")
+        title = f"evaluation (ties: {trainer.ties})" if trainer.ranks_relations else "evaluation"
+        print_metrics(trainer.evaluate(), title)
         return 0
     else:
         data = from_dict(DataConfig, {"name": args.dataset, "path": args.data_path})
@@ -102,6 +189,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from contrastkit.report.build import build_report
 
+    if args.out is not None:
+        above = _file_above(Path(args.out))
+        if above is not None:
+            raise ConfigError(f"--out {args.out!r} lies under the file {str(above)!r}")
+    if args.max_points <= 0:
+        raise ConfigError(f"--max-points must be > 0, got {args.max_points}")
     path = build_report(
         _run_dir(args.run_dir), args.out, projection=args.projection, max_points=args.max_points
     )
@@ -109,24 +202,85 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def meta_path(path: Path) -> Path:
+    """The JSON sidecar of an exported file: ``<path>.meta.json`` beside it."""
+    return path.with_name(path.name + ".meta.json")
+
+
+def _export_meta(trainer: Any, run_dir: Path, z: np.ndarray, **fields: Any) -> str:
+    """The sidecar's JSON: what the rows are, how to compare them and where they came from."""
+    meta = {
+        "contrastkit_version": __version__,
+        "run_dir": str(run_dir.absolute()),
+        "count": int(z.shape[0]),
+        "dimension": int(z.shape[1]),
+        "dtype": str(z.dtype),
+        "manifold": trainer.config.encoder.manifold,
+        "distance": trainer.distance.name,
+        **fields,
+    }
+    return json.dumps(meta, indent=2) + "\n"
+
+
+def _faiss_settings(trainer: Any) -> dict[str, Any]:
+    """How ``--faiss`` indexes the run's rows; a distance FAISS has no metric for, or no
+    faiss installed, is a :class:`ConfigError` (checked before anything is written)."""
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        raise ConfigError("--faiss needs the faiss package: pip install faiss-cpu") from None
+    name = trainer.distance.name
+    if name not in ("cosine", "dot", "sqeuclidean", "euclidean"):
+        raise ConfigError(
+            f"--faiss: the run's distance {name!r} has no FAISS metric "
+            "(cosine, dot, sqeuclidean or euclidean)"
+        )
+    inner = name in ("cosine", "dot")
+    return {
+        "format": "faiss",
+        "index": "flat",
+        "metric": "inner_product" if inner else "l2",
+        # cosine: the index holds L2-normalised rows, its inner products are cosines
+        "normalized": name == "cosine",
+        "score": {
+            "cosine": "inner product of L2-normalised rows (cosine similarity)",
+            "dot": "inner product of the raw rows",
+            "sqeuclidean": "squared L2 distance of the raw rows",
+            "euclidean": "squared L2 distance of the raw rows (take the square root)",
+        }[name],
+    }
+
+
 def cmd_export(args: argparse.Namespace) -> int:
-    trainer = _trained(_run_dir(args.run_dir))
+    out = check_file_target(args.out, "--out", EXPORT_SUFFIXES)
+    check_file_target(meta_path(out), "--out's metadata")
+    faiss_path = None
+    if args.faiss:
+        faiss_path = check_file_target(args.faiss, "--faiss")
+        check_file_target(meta_path(faiss_path), "--faiss's metadata")
+        if faiss_path.absolute() == out.absolute():
+            raise ConfigError(f"--faiss and --out name the same file {args.out!r}")
+    run_dir = _run_dir(args.run_dir)
+    trainer = _trained(run_dir)
+    faiss_meta = _faiss_settings(trainer) if faiss_path is not None else None
     with torch.no_grad():
         z = trainer.encoder.embed_all().detach().float().numpy()
     names = trainer.task.item_names or [str(i) for i in range(z.shape[0])]
-    out = Path(args.out)
     suffix = out.suffix.lower()
+    ids: dict[str, str] = {}
     if suffix == ".npy":
         buffer = io.BytesIO()
         np.save(buffer, z)
         atomic_write_bytes(out, buffer.getvalue())
-        ids = out.with_suffix(".ids.json")
-        atomic_write_bytes(ids, json.dumps(names).encode())
+        ids_file = out.with_suffix(".ids.json")
+        atomic_write_bytes(ids_file, json.dumps(names).encode())
+        ids = {"ids": ids_file.name}
     elif suffix == ".npz":
         buffer = io.BytesIO()
         np.savez_compressed(buffer, embeddings=z, ids=np.array(names))
         atomic_write_bytes(out, buffer.getvalue())
-    elif suffix == ".parquet":
+        ids = {"rows": "array 'embeddings'", "ids": "array 'ids'"}
+    else:
         try:
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -136,18 +290,21 @@ def cmd_export(args: argparse.Namespace) -> int:
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink)
         atomic_write_bytes(out, sink.getvalue().to_pybytes())
-    else:
-        raise ConfigError(f"--out must end in .npy, .npz or .parquet, got {args.out!r}")
-    if args.faiss:
-        _write_faiss(torch.from_numpy(z), trainer, Path(args.faiss))
+        ids = {"rows": "column 'embedding'", "ids": "column 'id'"}
+    meta = _export_meta(
+        trainer, run_dir, z, file=out.name, format=suffix[1:], normalized=False, **ids
+    )
+    atomic_write_text(meta_path(out), meta)
+    if faiss_path is not None and faiss_meta is not None:
+        _write_faiss(torch.from_numpy(z), trainer, faiss_path)
+        faiss_meta.update(file=faiss_path.name, rows_of=out.name)
+        atomic_write_text(meta_path(faiss_path), _export_meta(trainer, run_dir, z, **faiss_meta))
     print(f"wrote {z.shape[0]} embeddings of dimension {z.shape[1]} to {out}")
     return 0
 
 
 def _write_faiss(z: torch.Tensor, trainer: Any, path: Path) -> None:
     """An exact FAISS index of the embedding, written to a temporary name and renamed."""
-    import os
-
     import faiss
 
     from contrastkit.mining.faiss_backend import FaissIndex
@@ -253,6 +410,7 @@ def cmd_mine(args: argparse.Namespace) -> int:
 
     if args.k <= 0:
         raise ConfigError(f"--k must be > 0, got {args.k}")
+    out = check_file_target(args.out, "--out", (".npz",))
     run_dir = _run_dir(args.run_dir)
     trainer = _trained(run_dir)
     task = _graph_task(trainer)
@@ -303,7 +461,7 @@ def cmd_mine(args: argparse.Namespace) -> int:
         ids=np.array(graph.names or [str(i) for i in range(n)]),
         **extra,
     )
-    atomic_write_bytes(Path(args.out), buffer.getvalue())
+    atomic_write_bytes(out, buffer.getvalue())
     print(
         f"wrote {args.k} {args.strategy} negatives for {n} nodes to {args.out} "
         f"({result.num_valid} valid{note})"
@@ -321,6 +479,11 @@ COMMANDS = {
 
 
 def run_command(args: argparse.Namespace) -> int:
-    result = COMMANDS[args.command](args)
+    if args.command == "train":
+        # training's own warnings are shown as they come; cmd_train holds the setup's
+        result = cmd_train(args)
+    else:
+        with held_warnings():
+            result = COMMANDS[args.command](args)
     sys.stdout.flush()
     return result

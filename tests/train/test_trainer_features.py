@@ -156,7 +156,13 @@ def test_nonfinite_steps_are_skipped_then_training_stops(
             str(tmp_path / "run"),
             "--no-progress",
             "--no-report",
-            *[arg for kv in MLP for arg in ("--set", kv)],
+            # --no-progress / --no-report set these two; giving both ways is an error
+            *[
+                arg
+                for kv in MLP
+                if not kv.startswith(("loop.progress", "output.report"))
+                for arg in ("--set", kv)
+            ],
             "--set",
             "loop.max_nonfinite_steps=4",
         ]

@@ -12,6 +12,8 @@ docs/recipes.md). Recipe-only settings live in opt-in sections (``burn_in``,
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -34,8 +36,11 @@ from contrastkit.typed_config import (
     ConfigError,
     apply_overrides,
     config_fail,
+    dump_yaml,
     from_dict,
+    load_yaml,
     to_dict,
+    yaml_problem,
 )
 
 if TYPE_CHECKING:
@@ -75,6 +80,12 @@ class EncoderConfig:
             config_fail("encoder.dim", f"must be > 0, got {self.dim}")
         if self.init_scale <= 0:
             config_fail("encoder.init_scale", f"must be > 0, got {self.init_scale}")
+        if self.hidden <= 0:
+            config_fail("encoder.hidden", f"must be > 0, got {self.hidden}")
+        if self.layers <= 0:
+            config_fail("encoder.layers", f"must be > 0, got {self.layers}")
+        if not 0.0 <= self.dropout < 1.0:
+            config_fail("encoder.dropout", f"must be in [0, 1), got {self.dropout}")
         if self.kind != "embedding" and self.manifold == "poincare":
             config_fail("encoder.manifold", "'poincare' needs encoder.kind 'embedding'")
 
@@ -93,6 +104,8 @@ class ObjectiveConfig:
             config_fail("objective.temperature", f"must be > 0, got {self.temperature}")
         if self.margin < 0:
             config_fail("objective.margin", f"must be >= 0, got {self.margin}")
+        if self.norm_target < 0:
+            config_fail("objective.norm_target", f"must be >= 0, got {self.norm_target}")
 
 
 @dataclass
@@ -114,6 +127,21 @@ class ScheduleConfig:
     def __post_init__(self) -> None:
         if self.temperature_end <= 0:
             config_fail("schedule.temperature_end", f"must be > 0, got {self.temperature_end}")
+        if self.curriculum_stages <= 0:
+            config_fail("schedule.curriculum_stages", f"must be > 0, got {self.curriculum_stages}")
+        if self.curriculum_patience < 0:
+            config_fail(
+                "schedule.curriculum_patience",
+                f"must be >= 0 (0: off), got {self.curriculum_patience}",
+            )
+        if self.loss_weights_warmup <= 0:
+            config_fail(
+                "schedule.loss_weights_warmup",
+                f"must be > 0 epochs, got {self.loss_weights_warmup}",
+            )
+        for name, weight in self.loss_weights_initial.items():
+            if weight < 0:
+                config_fail(f"schedule.loss_weights_initial.{name}", f"must be >= 0, got {weight}")
 
 
 @dataclass
@@ -131,8 +159,10 @@ class CombinerConfig:
             config_fail("combiner.momentum", f"must be in [0, 1), got {self.momentum}")
         if self.alpha < 0:
             config_fail("combiner.alpha", f"must be >= 0, got {self.alpha}")
-        if self.lr <= 0 or self.min_weight <= 0:
-            config_fail("combiner.lr/min_weight", f"must be > 0, got {self.lr}/{self.min_weight}")
+        if self.lr <= 0:
+            config_fail("combiner.lr", f"must be > 0, got {self.lr}")
+        if self.min_weight <= 0:
+            config_fail("combiner.min_weight", f"must be > 0, got {self.min_weight}")
 
 
 @dataclass
@@ -157,8 +187,20 @@ class OptimConfig:
     def __post_init__(self) -> None:
         if self.lr <= 0:
             config_fail("optim.lr", f"must be > 0, got {self.lr}")
-        if self.grad_clip < 0 or self.weight_decay < 0:
-            config_fail("optim.grad_clip/weight_decay", "must be >= 0")
+        if self.grad_clip < 0:
+            config_fail("optim.grad_clip", f"must be >= 0 (0: off), got {self.grad_clip}")
+        if self.weight_decay < 0:
+            config_fail("optim.weight_decay", f"must be >= 0, got {self.weight_decay}")
+        if not 0.0 <= self.momentum < 1.0:
+            config_fail("optim.momentum", f"must be in [0, 1), got {self.momentum}")
+        if not 0.0 <= self.dampening <= 1.0:
+            config_fail("optim.dampening", f"must be in [0, 1], got {self.dampening}")
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            config_fail("optim.betas", f"must be two numbers in [0, 1), got {self.betas}")
+        if self.eps <= 0:
+            config_fail("optim.eps", f"must be > 0, got {self.eps}")
+        if self.warmup_steps < 0:
+            config_fail("optim.warmup_steps", f"must be >= 0, got {self.warmup_steps}")
         epochs = self.restart_epochs
         if any(e < 1 for e in epochs) or any(a >= b for a, b in pairwise(epochs)):
             config_fail("optim.restart_epochs", f"must be increasing epochs >= 1, got {epochs}")
@@ -184,6 +226,9 @@ class OptimConfig:
         )
 
 
+MAX_SEED = 2**31
+
+
 @dataclass
 class LoopConfig:
     epochs: int = 50
@@ -206,7 +251,14 @@ class LoopConfig:
 
     def __post_init__(self) -> None:
         if self.time_budget_s < 0:
-            config_fail("loop.time_budget_s", f"must be >= 0, got {self.time_budget_s}")
+            config_fail("loop.time_budget_s", f"must be >= 0 (0: none), got {self.time_budget_s}")
+        if not 0 <= self.seed < MAX_SEED:
+            # derived seeds (seed + 1..6) and scikit-learn's probes need 32 bits
+            config_fail("loop.seed", f"must be in [0, 2**31), got {self.seed}")
+        if self.num_threads < 0:
+            config_fail(
+                "loop.num_threads", f"must be >= 0 (0: torch's default), got {self.num_threads}"
+            )
         if self.epochs <= 0:
             config_fail("loop.epochs", f"must be > 0, got {self.epochs}")
         if self.batch_size <= 0:
@@ -233,16 +285,32 @@ METRIC_ALIASES = {
 }
 
 
+RELATIONS_MONITOR = "train/map"
+
+
 @dataclass
 class EvalConfig:
     every_epochs: int = 10
     early_stopping_patience: int = 0  # evaluations without improvement; 0 disables
-    # the metric early stopping and plateau curricula watch (the old names are aliases)
-    monitor: str = "train/map"
+    # the metric early stopping and plateau curricula watch (the old names are aliases);
+    # one the run's task does not report is a ConfigError (:func:`monitor_candidates`).
+    # train/map is the relations default (and the packaged recipe's): a pairs or nodes
+    # run left with it watches its own kind's default (:func:`default_monitor`) instead
+    monitor: str = RELATIONS_MONITOR
+    # how a ranking counts a negative tied with a relation: "optimistic" (gensim's, the
+    # default), "average" (mid-rank) or "pessimistic"; logged with every evaluation
+    ties: Literal["optimistic", "average", "pessimistic"] = "optimistic"
 
     def __post_init__(self) -> None:
         if self.every_epochs <= 0:
             config_fail("eval.every_epochs", f"must be > 0, got {self.every_epochs}")
+        if self.early_stopping_patience < 0:
+            config_fail(
+                "eval.early_stopping_patience",
+                f"must be >= 0 (0: off), got {self.early_stopping_patience}",
+            )
+        if not self.monitor.strip():
+            config_fail("eval.monitor", "must name a metric, got ''")
         self.monitor = METRIC_ALIASES.get(self.monitor, self.monitor)
 
     @property
@@ -257,6 +325,16 @@ class OutputConfig:
     checkpoint_every: int = 500  # steps; a checkpoint is also written at the end
     report: bool = True
     tensorboard: bool = False  # also log scalars to run_dir/tensorboard (needs tensorboard)
+
+    def __post_init__(self) -> None:
+        if not self.run_dir.strip():
+            config_fail("output.run_dir", "must name a directory, got ''")
+        if "\0" in self.run_dir:
+            config_fail("output.run_dir", f"must not contain a NUL character, got {self.run_dir!r}")
+        if self.checkpoint_every <= 0:
+            config_fail(
+                "output.checkpoint_every", f"must be > 0 steps, got {self.checkpoint_every}"
+            )
 
 
 @dataclass
@@ -318,8 +396,12 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         specs = self.objective_specs()  # validates names, weights and parameters
+        for name, spec in specs.items():
+            if not math.isfinite(spec.weight):
+                config_fail(f"objectives.{name}", f"weight must be finite, got {spec.weight}")
         if not any(spec.weight > 0 for spec in specs.values()):
             config_fail("objectives", "must give at least one objective a weight > 0")
+        _check_monitor(self)
         if self.encoder.manifold == "poincare" and self.objective.distance != "poincare":
             config_fail("objective.distance", "must be 'poincare' for a Poincaré embedding")
         if self.sparse.ball_eps < 1e-6 and self.encoder.dtype != "float64":
@@ -368,30 +450,114 @@ class TrainConfig:
             )
 
 
+def default_monitor(config: TrainConfig) -> str:
+    """The metric a run of ``config``'s task kind watches unless ``eval.monitor`` names
+    another: relations ``train/map``, pairs ``test/mrr``, nodes ``test/auc`` with a
+    link-prediction split (``data.test_fraction > 0``), else ``train_loss``."""
+    kind = config.task.kind
+    if kind == "pairs":
+        return "test/mrr"
+    if kind == "nodes":
+        return "test/auc" if config.data.test_fraction > 0 else "train_loss"
+    return RELATIONS_MONITOR
+
+
+def monitor_candidates(config: TrainConfig) -> list[str]:
+    """Every metric name a run of ``config`` can report at an evaluation, by task kind
+    (the exact set depends on the data: a split, labels, faiss; the trainer checks the
+    monitor against the first evaluation's metrics).
+
+    * relations: ``train/map``, ``train/mean_rank``, ``train/alignment``,
+      ``embedding/uniformity``; with a split ``test/link_map``, ``test/link_mean_rank``,
+      ``test/auc``, ``test/ap``; with labels ``test/probe_accuracy``;
+    * pairs: ``test/{recall,hit,precision,ndcg}@K`` for ``K`` in ``pairs.eval_ks``,
+      ``test/mrr``, ``test/probe_accuracy``, ``test/probe_macro_f1``,
+      ``train/probe_accuracy``;
+    * nodes: ``test/auc``, ``test/ap``, ``test/probe_accuracy``, ``test/probe_macro_f1``,
+      ``search/hnsw_recall@K`` (``K`` = ``nodes.hnsw_k``);
+    * every kind: ``train_loss``, ``val_loss``, ``skipped_nonfinite_steps``, and
+      ``train_loss/<name>``, ``val_loss/<name>`` for each objective.
+    """
+    kind = config.task.kind
+    if kind == "pairs":
+        ks = config.pairs.eval_ks
+        names = [f"test/{m}@{k}" for k in ks for m in ("recall", "hit", "precision", "ndcg")]
+        names += ["test/mrr", "test/probe_accuracy", "test/probe_macro_f1"]
+        names += ["train/probe_accuracy"]
+    elif kind == "nodes":
+        names = ["test/auc", "test/ap", "test/probe_accuracy", "test/probe_macro_f1"]
+        names += [f"search/hnsw_recall@{config.nodes.hnsw_k}"]
+    else:
+        names = ["train/map", "train/mean_rank", "train/alignment", "embedding/uniformity"]
+        names += ["test/link_map", "test/link_mean_rank", "test/auc", "test/ap"]
+        names += ["test/probe_accuracy"]
+    names += ["train_loss", "val_loss", "skipped_nonfinite_steps"]
+    for objective in config.objectives:
+        names += [f"train_loss/{objective}", f"val_loss/{objective}"]
+    return names
+
+
+def _check_monitor(config: TrainConfig) -> None:
+    ev = config.eval
+    if config.task.kind != "relations" and ev.monitor == RELATIONS_MONITOR:
+        ev.monitor = default_monitor(config)
+    known = monitor_candidates(config)
+    if ev.monitor in known:
+        return
+    close = difflib.get_close_matches(ev.monitor, known, n=1, cutoff=0.5)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    config_fail(
+        "eval.monitor",
+        f"{ev.monitor!r} is not a metric a {config.task.kind!r} task reports{hint}; "
+        f"known: {', '.join(known)}",
+    )
+
+
 def _objective_specs(config: TrainConfig) -> dict[str, ObjectiveSpec]:
     from contrastkit.objectives.registry import parse_objectives
 
     return parse_objectives(config.objectives)
 
 
+def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The mapping a YAML config file holds (YAML 1.2 numbers:
+    :func:`~contrastkit.typed_config.load_yaml`); a missing, unreadable (a directory, no
+    permission), non-UTF-8 or invalid file is a :class:`ConfigError` naming it."""
+    source = Path(path)
+    where = f"config file {str(source)!r}"
+    if source.is_dir():
+        raise ConfigError(f"{where} is a directory, not a YAML file")
+    if not source.is_file():
+        raise ConfigError(f"{where} does not exist")
+    try:
+        raw = source.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{where} cannot be read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{where} is not UTF-8 text (byte {raw[exc.start]:#04x} on line {line})"
+        ) from None
+    import yaml
+
+    try:
+        loaded = load_yaml(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where} is not valid YAML: {yaml_problem(exc)}") from None
+    if loaded is not None and not isinstance(loaded, dict):
+        raise ConfigError(
+            f"{where} must hold a mapping at the top level, got {type(loaded).__name__}"
+        )
+    return loaded or {}
+
+
 def load_config(
     path: str | os.PathLike[str] | None = None, overrides: list[str] | None = None
 ) -> TrainConfig:
     """Read a YAML config (or start from the defaults) and apply ``key=value`` overrides."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        import yaml
-
-        source = Path(path)
-        if not source.is_file():
-            raise ConfigError(f"config file {str(source)!r} does not exist")
-        try:
-            loaded = yaml.safe_load(source.read_text())
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {str(source)!r} is not valid YAML: {exc}") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"config file {str(source)!r} must hold a mapping at the top level")
-        data = loaded or {}
+    data: dict[str, Any] = {} if path is None else read_config_file(path)
     # old flat keys move into their sections first, in the file and in the overrides,
     # so that an override wins over the file whichever name either uses
     data = apply_overrides(migrate_legacy_keys(data), map(migrate_override, overrides or []))
@@ -410,6 +576,4 @@ def resume_config(run_dir: Path, overrides: list[str] | None = None) -> TrainCon
 
 def dump_config(config: TrainConfig) -> str:
     """YAML text of the resolved config."""
-    import yaml
-
-    return str(yaml.safe_dump(to_dict(config), sort_keys=False))
+    return dump_yaml(to_dict(config))

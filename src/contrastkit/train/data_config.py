@@ -14,6 +14,8 @@ from contrastkit.typed_config import config_fail
 
 DatasetName = Literal["mammals", "wordnet_nouns", "karate", "digits", "sbm", "edgelist"]
 HIERARCHIES: tuple[DatasetName, ...] = ("mammals", "wordnet_nouns")  # directed closures
+# the datasets that read data.path (an edge-list file, a WordNet directory)
+PATH_DATASETS: tuple[DatasetName, ...] = ("edgelist", "wordnet_nouns")
 _SYNSET = re.compile(r"\S+\.n\.\d+")  # WordNet noun synset name: lemma.n.NN
 
 
@@ -52,3 +54,22 @@ class DataConfig:
             config_fail("data.test_fraction", f"must be in [0, 1), got {self.test_fraction}")
         if self.knn <= 0:
             config_fail("data.knn", f"must be > 0, got {self.knn}")
+        if self.path is not None and self.name not in PATH_DATASETS:
+            config_fail(
+                "data.path",
+                f"is read by data.name {' or '.join(map(repr, PATH_DATASETS))}, "
+                f"not {self.name!r}: leave it unset (got {self.path!r})",
+            )
+        if self.path is not None and not self.path.strip():
+            config_fail("data.path", "must name a file or directory, got ''")
+        if self.sbm_nodes <= 0:
+            config_fail("data.sbm_nodes", f"must be > 0, got {self.sbm_nodes}")
+        if not 0 < self.sbm_blocks <= self.sbm_nodes:
+            config_fail(
+                "data.sbm_blocks",
+                f"must be in [1, data.sbm_nodes={self.sbm_nodes}], got {self.sbm_blocks}",
+            )
+        for key in ("sbm_p_in", "sbm_p_out"):
+            p = getattr(self, key)
+            if not 0.0 <= p <= 1.0:
+                config_fail(f"data.{key}", f"must be a probability in [0, 1], got {p}")

@@ -92,8 +92,10 @@ class MinerConfig:
             config_fail("miner.num_negatives", f"must be > 0, got {self.num_negatives}")
         if not 0.0 <= self.hard_ratio <= 1.0:
             config_fail("miner.hard_ratio", f"must be in [0, 1], got {self.hard_ratio}")
-        if self.pool_size <= 0 or self.refresh_every <= 0:
-            config_fail("miner.pool_size/refresh_every", "must be > 0")
+        if self.pool_size <= 0:
+            config_fail("miner.pool_size", f"must be > 0, got {self.pool_size}")
+        if self.refresh_every <= 0:
+            config_fail("miner.refresh_every", f"must be > 0 steps, got {self.refresh_every}")
         if not 0.0 <= self.weighted_alpha < float("inf"):
             config_fail(
                 "miner.weighted_alpha", f"must be finite and >= 0, got {self.weighted_alpha}"
