@@ -1,7 +1,8 @@
-"""Evaluation: Nickel & Kiela ranking, link prediction, retrieval, probes, diagnostics
-and graph measures."""
+"""Evaluation: Nickel & Kiela ranking, link prediction, retrieval, probes, diagnostics,
+graph measures, and the collapse check that refuses to score a degenerate embedding."""
 
 from contrastkit.eval.binary import average_precision, roc_auc
+from contrastkit.eval.collapse import CollapsedEmbeddingError, check_not_collapsed
 from contrastkit.eval.diagnostics import (
     alignment,
     batch_diagnostics,
@@ -37,6 +38,7 @@ from contrastkit.eval.retrieval import retrieval_metrics
 from contrastkit.eval.stability import embedding_drift, loss_stability
 
 __all__ = [
+    "CollapsedEmbeddingError",
     "Mode",
     "RankingResult",
     "Ties",
@@ -44,6 +46,7 @@ __all__ = [
     "alignment",
     "average_precision",
     "batch_diagnostics",
+    "check_not_collapsed",
     "distribution_summary",
     "embedding_drift",
     "embedding_modularity",

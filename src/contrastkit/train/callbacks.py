@@ -25,12 +25,28 @@ class NonFiniteGuard:
 
     ``check`` returns ``True`` when the step may be taken. A skipped step counts in
     :attr:`skipped` and :attr:`consecutive`; a finite one resets :attr:`consecutive`.
+
+    Skipped steps that never come ``max_consecutive`` in a row would go unnoticed:
+    :meth:`warning` returns a message once, when ``warn_count`` steps have been skipped
+    in all or, after ``warn_after`` steps, more than ``warn_share`` of them (defaults
+    10, 100 and 1 %).
     """
 
-    def __init__(self, max_consecutive: int = 10) -> None:
+    def __init__(
+        self,
+        max_consecutive: int = 10,
+        *,
+        warn_share: float = 0.01,
+        warn_after: int = 100,
+        warn_count: int = 10,
+    ) -> None:
         self.max_consecutive = check_positive_int("max_consecutive", max_consecutive)
+        self.warn_share = check_non_negative("warn_share", warn_share)
+        self.warn_after = check_positive_int("warn_after", warn_after, allow_zero=True)
+        self.warn_count = check_positive_int("warn_count", warn_count)
         self.skipped = 0
         self.consecutive = 0
+        self.warned = False
 
     def check(
         self,
@@ -68,12 +84,32 @@ class NonFiniteGuard:
             )
         return False
 
+    def warning(self, steps: int) -> str | None:
+        """The one-time warning when the skipped steps pass the thresholds after
+        ``steps`` steps in all (the skipped ones included), else ``None``."""
+        if self.warned or self.skipped == 0:
+            return None
+        share = self.skipped / max(steps, 1)
+        if self.skipped < self.warn_count and (steps < self.warn_after or share <= self.warn_share):
+            return None
+        self.warned = True
+        return (
+            f"{self.skipped} of {steps} training steps ({100 * share:.3g} %) were skipped "
+            "because their loss or gradients were NaN/Inf; lower optim.lr or set "
+            "optim.grad_clip"
+        )
+
     def state_dict(self) -> dict[str, int]:
-        return {"skipped": self.skipped, "consecutive": self.consecutive}
+        return {
+            "skipped": self.skipped,
+            "consecutive": self.consecutive,
+            "warned": int(self.warned),
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.skipped = int(state["skipped"])
         self.consecutive = int(state["consecutive"])
+        self.warned = bool(state.get("warned", 0))  # checkpoints from before the warning
 
 
 class EarlyStopping:

@@ -14,32 +14,65 @@ Names say what they are measured on: ``train/`` over the training relations,
   the nodes it was not fitted on (``test/probe_accuracy``);
 * for Euclidean-type embeddings — alignment of training relations and uniformity
   (Wang & Isola 2020: ``train/alignment``, ``embedding/uniformity``).
+
+A degenerate embedding (collapsed to a point, to the origin or onto the ball's rim,
+or non-finite) is refused with :class:`~contrastkit.eval.collapse.CollapsedEmbeddingError`
+before anything is ranked: with every distance tied the rankings would score it
+perfect. ``ties`` is the ranking's tie policy
+(:func:`~contrastkit.eval.reconstruction.filtered_ranking`): ``"optimistic"`` (the
+default, gensim's), ``"average"`` (mid-rank) or ``"pessimistic"``.
 """
 
 from __future__ import annotations
 
-import torch
+import math
 
+import torch
+from torch import Tensor
+
+from contrastkit._validation import check_choice
+from contrastkit.eval.collapse import check_not_collapsed
 from contrastkit.eval.diagnostics import alignment, uniformity
 from contrastkit.eval.link_prediction import link_prediction_metrics
-from contrastkit.eval.reconstruction import Mode, filtered_ranking, reconstruction_ranking
+from contrastkit.eval.reconstruction import (
+    TIES,
+    Mode,
+    Ties,
+    filtered_ranking,
+    reconstruction_ranking,
+)
 from contrastkit.functional.distances import Distance, PoincareDistance
 from contrastkit.train.encoders import NodeEncoder
 from contrastkit.train.task import GraphTask
 
 
+def check_embedding(z: Tensor, distance: Distance, name: str = "embedding") -> None:
+    """:func:`~contrastkit.eval.collapse.check_not_collapsed` as ``distance`` measures
+    ``z [N, d]``: the rim test on the Poincaré ball, the direction test for cosine."""
+    radius = 1.0 / math.sqrt(distance.curvature) if isinstance(distance, PoincareDistance) else None
+    check_not_collapsed(z, name, ball_radius=radius, directions=distance.name == "cosine")
+
+
 @torch.no_grad()
-def evaluate_task(task: GraphTask, encoder: NodeEncoder, distance: Distance) -> dict[str, float]:
+def evaluate_task(
+    task: GraphTask, encoder: NodeEncoder, distance: Distance, *, ties: Ties = "optimistic"
+) -> dict[str, float]:
+    """The metrics of the module for ``task``'s graph and ``encoder``'s embedding;
+    ``ties``: the rankings' tie policy (default ``"optimistic"``)."""
+    ties = check_choice("ties", ties, TIES)
     encoder.eval()
     z = encoder.embed_all().detach().double()
+    check_embedding(z, distance)
     metrics: dict[str, float] = {}
     mode: Mode = "directed" if task.hierarchical else "undirected"
-    recon = reconstruction_ranking(z, task.eval_edges, distance=distance, mode=mode)
+    recon = reconstruction_ranking(z, task.eval_edges, distance=distance, mode=mode, ties=ties)
     metrics["train/mean_rank"] = recon.mean_rank
     metrics["train/map"] = recon.map
     split = task.split
     if split is not None:
-        link = filtered_ranking(z, split.test_pos, split.train_pos, distance=distance, mode=mode)
+        link = filtered_ranking(
+            z, split.test_pos, split.train_pos, distance=distance, mode=mode, ties=ties
+        )
         metrics["test/link_mean_rank"] = link.mean_rank
         metrics["test/link_map"] = link.map
         binary = link_prediction_metrics(z, split.test_pos, split.test_neg, distance)

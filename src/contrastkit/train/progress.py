@@ -15,11 +15,16 @@ from contrastkit.train.checkpoint import atomic_write_text
 
 
 def _fmt(value: float) -> str:
+    if value.is_integer() and abs(value) < 1e6:
+        return str(int(value))  # counts (skipped=12345) in full
     return f"{value:.4g}"
 
 
 class ProgressBar:
     """``desc  37%|#######      | 370/1000 [00:12<00:20, 30.1 it/s, loss=0.412]``.
+
+    ``update(**postfix)`` adds or replaces the ``name=value`` items after the rate
+    (the trainer shows ``skipped=N`` there once a non-finite step has been skipped).
 
     On a terminal it redraws in place at most every ``min_interval`` seconds; on
     anything else (CI logs, pipes) it prints a line at every 10 % of progress, so a

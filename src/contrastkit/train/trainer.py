@@ -12,6 +12,15 @@ context objects, never the trainer:
 * the step (:mod:`~contrastkit.train.step`: autograd, or the sparse table step)
   computes the combined loss and gradients, and applies the update;
 * the objectives (:mod:`contrastkit.objectives`) map a batch to scalars.
+
+Faults are loud: a step whose loss or gradients are NaN/Inf is skipped
+(:class:`~contrastkit.train.callbacks.NonFiniteGuard`), counted on the progress bar
+(``skipped=N``) and in every evaluation (``skipped_nonfinite_steps``), warned about
+once when they pile up, and an error after ``loop.max_nonfinite_steps`` in a row; an
+evaluation refuses a degenerate embedding (collapsed, or non-finite) with
+:class:`~contrastkit.eval.collapse.CollapsedEmbeddingError` instead of scoring it; a
+checkpoint is checked against the config (entries, shapes, finite values) before it
+is loaded (:class:`~contrastkit.train.checkpoint.CheckpointError`).
 """
 
 from __future__ import annotations
@@ -19,21 +28,31 @@ from __future__ import annotations
 import sys
 import time
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from contrastkit.eval.collapse import CollapsedEmbeddingError
+from contrastkit.eval.reconstruction import Ties
 from contrastkit.functional.distances import PoincareDistance, get_distance
 from contrastkit.losses.fisher import diagonal_fisher
 from contrastkit.objectives.entries_ewc import EWCObjective
 from contrastkit.objectives.registry import ObjectiveContext, build_objectives
 from contrastkit.train.callbacks import EarlyStopping, NonFiniteGuard, OverfitTracker
-from contrastkit.train.checkpoint import CheckpointError, checkpoint_path, load_checkpoint
+from contrastkit.train.checkpoint import (
+    CheckpointError,
+    check_state_tensors,
+    checkpoint_path,
+    load_checkpoint,
+)
 from contrastkit.train.config import TrainConfig, resume_config
 from contrastkit.train.encoders import build_encoder
+from contrastkit.train.evaluation import check_embedding, evaluate_task
 from contrastkit.train.progress import MetricsWriter, ProgressBar
+from contrastkit.train.relation_task import RelationTask
 from contrastkit.train.schedules import RunSchedules
 from contrastkit.train.snapshots import MAX_PAIRS, SnapshotRecorder
 from contrastkit.train.sparse_step_choice import build_sparse_step
@@ -43,12 +62,38 @@ from contrastkit.train.task_base import SampleContext, Task
 from contrastkit.train.tasks import build_run_task
 from contrastkit.typed_config import ConfigError
 
+#: what a checkpoint's trainer state must hold (besides ``task``, or the older ``sampler``)
+REQUIRED_STATE = (
+    "encoder",
+    "schedules",
+    "guard",
+    "stopper",
+    "snapshots",
+    "generator",
+    "torch_rng",
+    "step",
+    "epoch",
+    "batch_in_epoch",
+    "perm",
+    "final_metrics",
+    "stopped_early",
+    "overfit",
+    "train_loss",
+)
+
 
 class Trainer:
-    """Train the embedding of ``config``'s task as ``config`` says, logging to ``run_dir``."""
+    """Train the embedding of ``config``'s task as ``config`` says, logging to ``run_dir``.
+
+    ``eval.ties``: how the relation rankings count a negative tied with a relation
+    (:func:`~contrastkit.eval.reconstruction.filtered_ranking`): ``"optimistic"`` (the
+    default, gensim's), ``"average"`` or ``"pessimistic"``; it is logged with every
+    evaluation of a ``relations`` task (``"ties"`` in the ``metrics.jsonl`` record).
+    """
 
     def __init__(self, config: TrainConfig, run_dir: str | Path | None = None) -> None:
         self.config = config
+        self.ties: Ties = config.eval.ties
         self.run_dir = Path(run_dir if run_dir is not None else config.output.run_dir)
         loop = config.loop
         if loop.num_threads > 0:
@@ -136,10 +181,16 @@ class Trainer:
             corruption_seed=loop.seed + 5,
         )
         self._floor_warned: set[str] = set()
+        self._monitor_warned = False
 
     @classmethod
-    def restore(cls, run_dir: str | Path, overrides: list[str] | None = None) -> Trainer:
-        """The trainer of a run directory at its last checkpoint."""
+    def restore(
+        cls,
+        run_dir: str | Path,
+        overrides: list[str] | None = None,
+    ) -> Trainer:
+        """The trainer of a run directory at its last checkpoint (checked against the
+        run's config: a :class:`CheckpointError` when it does not fit)."""
         run_dir = Path(run_dir)
         config = resume_config(run_dir, ["loop.progress=false", *(overrides or [])])
         trainer = cls(config, run_dir)
@@ -147,7 +198,7 @@ class Trainer:
         state = load_checkpoint(ckpt)
         if "trainer" not in state:
             raise CheckpointError(f"checkpoint {str(ckpt)!r} holds no trainer state")
-        trainer.load_state_dict(state["trainer"])
+        trainer.load_state_dict(state["trainer"], source=ckpt)
         return trainer
 
     def _start_from(self, run_dir: Path) -> None:
@@ -217,7 +268,11 @@ class Trainer:
         batch = self.task.batch(idx, ctx)
         out = self.step_fn.compute(batch, keep_z=log)
         params = self.step_fn.parameters
-        if self.guard.check(out.combined.total, params, gradients=out.gradients):
+        taken = self.guard.check(out.combined.total, params, gradients=out.gradients)
+        warning = self.guard.warning(self.step + 1)  # this step included
+        if warning is not None:
+            warnings.warn(warning, RuntimeWarning, stacklevel=2)
+        if taken:
             self.train_loss_sum += float(out.combined.total.detach())
             self.train_loss_count += 1
             for name, comp in out.combined.components.items():
@@ -272,6 +327,7 @@ class Trainer:
                 print(f"contrastkit: {line}", file=sys.stderr)
         bar = ProgressBar(total, enabled=cfg.loop.progress)
         bar.update(self.step)
+        shown_skipped = 0  # the bar shows skipped=N from the first skipped step on
         budget, started, spent = cfg.loop.time_budget_s, time.perf_counter(), self.train_seconds
         # out of time is not stopped early: a resumed run with more time goes on
         out_of_time = False
@@ -285,6 +341,9 @@ class Trainer:
                     record = self.train_step(idx)
                     self.step += 1
                     self.batch_in_epoch += 1
+                    if self.guard.skipped != shown_skipped:
+                        shown_skipped = self.guard.skipped
+                        bar.update(0, skipped=shown_skipped)
                     if record:
                         if writer is not None:
                             writer.write(record)
@@ -340,8 +399,39 @@ class Trainer:
             self.objectives.train()
             self.schedules.combiner.train()
 
+    @property
+    def ranks_relations(self) -> bool:
+        """Whether the evaluation ranks relations (and so depends on :attr:`ties`)."""
+        return isinstance(self.task, RelationTask)
+
+    def evaluate(self) -> dict[str, float]:
+        """The task's metrics of the current embedding, after checking that the
+        embedding is not degenerate (:func:`~contrastkit.train.evaluation.check_embedding`:
+        a :class:`~contrastkit.eval.collapse.CollapsedEmbeddingError` when it collapsed
+        or is non-finite), whatever the task; relations are ranked with :attr:`ties`."""
+        encoder = self.encoder
+        was_training = encoder.training
+        encoder.eval()
+        try:
+            with torch.no_grad():
+                z = encoder.embed_all().detach()
+        finally:
+            encoder.train(was_training)
+        check_embedding(z, self.distance, f"the {self.task.kind} task's embedding")
+        if isinstance(self.task, RelationTask):
+            # RelationTask.evaluate(encoder, distance) has no tie policy to pass on
+            return evaluate_task(self.task.graph, encoder, self.distance, ties=self.ties)
+        return self.task.evaluate(encoder, self.distance)
+
     def _evaluate(self, writer: MetricsWriter | None) -> None:
-        metrics = self.task.evaluate(self.encoder, self.distance)
+        try:
+            metrics = self.evaluate()
+        except CollapsedEmbeddingError as exc:
+            raise CollapsedEmbeddingError(
+                f"training stopped at step {self.step} (epoch {self.epoch}): {exc}"
+            ) from None
+        # what the guard skipped, in every evaluation: 0.0 says no step was
+        metrics["skipped_nonfinite_steps"] = float(self.guard.skipped)
         n = self.train_loss_count
         if n:
             # the weighted total (what the optimiser saw) and each objective unweighted,
@@ -359,8 +449,21 @@ class Trainer:
         self.train_loss_sum, self.train_loss_count, self.train_loss_parts = 0.0, 0, {}
         self.final_metrics = metrics
         if writer is not None:
-            writer.write({"kind": "eval", "step": self.step, "epoch": self.epoch, **metrics})
+            record: dict[str, Any] = {"kind": "eval", "step": self.step, "epoch": self.epoch}
+            if self.ranks_relations:
+                record["ties"] = self.ties  # the ranking's tie policy, beside its numbers
+            writer.write({**record, **metrics})
         monitor = self.config.eval.monitor
+        if monitor not in metrics and not self._monitor_warned:
+            # a name this run never reports (no split, no labels): say so once, rather
+            # than let early stopping and a plateau curriculum silently never fire
+            self._monitor_warned = True
+            warnings.warn(
+                f"eval.monitor {monitor!r} is not among this run's metrics "
+                f"({', '.join(sorted(metrics))}); early stopping and plateau curricula "
+                "will not fire",
+                stacklevel=2,
+            )
         if monitor in metrics:
             self.schedules.observe_metric(metrics[monitor])
             if self.stopper.update(metrics[monitor], step=self.step):
@@ -390,7 +493,52 @@ class Trainer:
             "train_loss_parts": dict(self.train_loss_parts),
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(
+        self, state: Mapping[str, Any], *, source: str | Path | None = None
+    ) -> None:
+        """Continue from ``state`` (a :meth:`state_dict`, e.g. a checkpoint's). It is
+        checked first: missing entries, tensors of other names or shapes than this run's
+        config builds (another dataset or dimension) and non-finite encoder or objective
+        values raise :class:`CheckpointError` naming ``source`` (the checkpoint file) and
+        what does not fit; so does anything else that fails to load."""
+        where = repr(str(source)) if source is not None else "(in memory)"
+        self._check_state(state, where)
+        try:
+            self._load_state(state)
+        except CheckpointError:
+            raise
+        except KeyError as exc:
+            raise CheckpointError(
+                f"checkpoint {where} does not fit this run: it lacks the entry {exc.args[0]!r}"
+            ) from None
+        except (TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            raise CheckpointError(
+                f"checkpoint {where} does not fit this run: {type(exc).__name__}: {first}"
+            ) from None
+
+    def _check_state(self, state: Mapping[str, Any], where: str) -> None:
+        if not isinstance(state, Mapping):
+            raise CheckpointError(f"checkpoint {where}: the trainer state is not a mapping")
+        missing = [k for k in REQUIRED_STATE if k not in state]
+        if "task" not in state and "sampler" not in state:
+            missing.append("task")
+        if missing:
+            raise CheckpointError(
+                f"checkpoint {where} lacks the trainer entries {', '.join(missing)}"
+            )
+        check_state_tensors("encoder", state["encoder"], self.encoder.state_dict(), where)
+        objectives = state.get("objectives", {})
+        check_state_tensors("objectives", objectives, self.objectives.state_dict(), where)
+        perm, examples = state["perm"], self.task.num_examples()
+        if perm is not None and (not isinstance(perm, Tensor) or perm.shape != (examples,)):
+            got = list(perm.shape) if isinstance(perm, Tensor) else type(perm).__name__
+            raise CheckpointError(
+                f"checkpoint {where} does not fit this run: its epoch permutation has "
+                f"shape {got}, this run's config gives {examples} examples per epoch"
+            )
+
+    def _load_state(self, state: Mapping[str, Any]) -> None:
         self.encoder.load_state_dict(state["encoder"])
         self.objectives.load_state_dict(state.get("objectives", {}))
         self.schedules.load_state_dict(state["schedules"])
