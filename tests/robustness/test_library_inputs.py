@@ -1890,3 +1890,16 @@ def test_zz_fuzz_case_count() -> None:
     total, bad = sum(FUZZ_CASES.values()), sum(FUZZ_BAD.values())
     print(f"\nfuzz: {total} calls, {bad} with a must-raise input; per target {dict(FUZZ_CASES)}")
     assert bad >= 300, dict(FUZZ_BAD)
+
+
+@pytest.mark.parametrize("nodes", [[0, -1], [0, 6]])
+def test_induced_edges_refuses_out_of_range_ids(nodes: list[int]) -> None:
+    from contrastkit.data.closure import induced_edges
+
+    edges = torch.tensor([[0, 3], [3, 0]])
+    with pytest.raises(ValueError, match=r"nodes must hold ids in \[0, 6\)"):
+        induced_edges(edges, torch.tensor(nodes), 6)
+    with pytest.raises(ValueError, match=r"edge_index must hold ids"):
+        induced_edges(torch.tensor([[0, 9]]).t(), torch.tensor([0]), 6)
+    kept = induced_edges(edges, torch.tensor([3, 0]), 6)
+    assert kept.tolist() == [[1, 0], [0, 1]]

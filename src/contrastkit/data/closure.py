@@ -157,7 +157,18 @@ def subtree_nodes(closure: Tensor, root: int, num_nodes: int) -> Tensor:
 
 def induced_edges(edge_index: Tensor, nodes: Tensor, num_nodes: int) -> Tensor:
     """Edges of ``edge_index`` ``[2, E]`` with both ends in ``nodes`` ``[M]``, relabelled to
-    positions in ``nodes`` (``[2, E']``)."""
+    positions in ``nodes`` (``[2, E']``).
+
+    Raises:
+        ValueError: naming ``nodes`` or ``edge_index`` when an id is outside
+        ``[0, num_nodes)`` (a negative id would otherwise wrap round to another node).
+    """
+    for name, ids in (("nodes", nodes), ("edge_index", edge_index)):
+        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= num_nodes):
+            raise ValueError(
+                f"{name} must hold ids in [0, {num_nodes}), got ids from {int(ids.min())} "
+                f"to {int(ids.max())}"
+            )
     local = torch.full((num_nodes,), -1, dtype=torch.int64, device=edge_index.device)
     local[nodes] = torch.arange(nodes.numel(), device=edge_index.device)
     mapped = local[edge_index]
