@@ -63,7 +63,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
@@ -91,31 +91,9 @@ from contrastkit.mining.topk import Head, exact_topk
 StrategyName = Literal[
     "random", "degree", "hardest", "semi_hard", "weighted", "mixed", "cluster", "category", "khop"
 ]
-Strategy = Literal[
-    "random",
-    "degree",
-    "hardest",
-    "semi_hard",
-    "weighted",
-    "mixed",
-    "cluster",
-    "category",
-    "khop",
-    "uniform",
-    "hard",
-    "semihard",
-]
-STRATEGIES: tuple[StrategyName, ...] = (
-    "random",
-    "degree",
-    "hardest",
-    "semi_hard",
-    "weighted",
-    "mixed",
-    "cluster",
-    "category",
-    "khop",
-)
+AliasName = Literal["uniform", "hard", "semihard"]
+Strategy = Literal[StrategyName, AliasName]  # a canonical name or an alias
+STRATEGIES: tuple[StrategyName, ...] = get_args(StrategyName)
 STRATEGY_ALIASES: dict[str, StrategyName] = {
     "uniform": "random",
     "hard": "hardest",
