@@ -14,12 +14,15 @@ and the entry's parameters::
       triplet: {weight: 0.5, margin: 0.2, adaptive_margin: true}
       norm: 0.01                       # the short form: a weight
 
-Adding an objective is one :func:`register` call.
+Adding an objective is one :func:`register` call in an entry module that
+:mod:`contrastkit.objectives` imports (the package's ``__init__`` loads every entry,
+so the registry is full whenever it is reachable).
 """
 
 from __future__ import annotations
 
 import difflib
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -32,15 +35,16 @@ from contrastkit.objectives.batch import Batch
 from contrastkit.typed_config import config_fail, from_dict, to_dict
 
 
-class Objective(nn.Module):
+class Objective(nn.Module, ABC):
     """``forward(batch) -> scalar``. ``needs`` names what the batch must carry beyond
     the pairs: ``"corruption"`` (``z_corrupt``), ``"labels"``, ``"features"``."""
 
     needs: ClassVar[frozenset[str]] = frozenset()
     owns_temperature: bool = False  # a temperature of its own (fixed or learnable)
 
-    def forward(self, batch: Batch) -> Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def forward(self, batch: Batch) -> Tensor:
+        """The objective's scalar loss on ``batch`` (``z`` filled)."""
 
 
 @dataclass
@@ -103,7 +107,6 @@ class ObjectiveSpec:
 
 def parse_objectives(raw: Mapping[str, Any]) -> dict[str, ObjectiveSpec]:
     """Validate ``objectives:``; ``ConfigError`` names ``objectives.<name>[.<key>]``."""
-    _load_entries()
     if not isinstance(raw, Mapping) or not raw:
         config_fail("objectives", "must name at least one objective")
     specs: dict[str, ObjectiveSpec] = {}
@@ -130,22 +133,10 @@ def parse_objectives(raw: Mapping[str, Any]) -> dict[str, ObjectiveSpec]:
 
 def build_objectives(specs: Mapping[str, ObjectiveSpec], ctx: ObjectiveContext) -> nn.ModuleDict:
     """The objectives with a weight > 0, built in config order."""
-    _load_entries()
     return nn.ModuleDict(
         {
             name: REGISTRY[name].build(spec.params, ctx)
             for name, spec in specs.items()
             if spec.weight > 0
         }
-    )
-
-
-def _load_entries() -> None:
-    # the entries register themselves on import; imported here, not at module load, so
-    # that the entry modules can import this one
-    from contrastkit.objectives import (  # noqa: F401
-        entries_contrastive,
-        entries_ewc,
-        entries_graph,
-        entries_other,
     )

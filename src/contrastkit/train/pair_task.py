@@ -290,20 +290,19 @@ class PairTask(Task):
     def mining_pool(self, ctx: SampleContext) -> Tensor:
         """``[M, d]`` embeddings of the training items, re-encoded at the first call of
         an epoch that is a multiple of ``refresh_every`` (or when there is none yet)."""
-        due = self._pool is None or (
+        pool = self._pool
+        if pool is None or (
             ctx.epoch != self._pool_epoch and ctx.epoch % self.settings.refresh_every == 0
-        )
-        if due:
+        ):
             encoder = ctx.encoder
             encoder.eval()
             try:
                 with torch.no_grad():
-                    self._pool = encoder(self.train_items).detach()
+                    pool = encoder(self.train_items).detach()
             finally:
                 encoder.train()
-            self._pool_epoch = ctx.epoch
-        assert self._pool is not None
-        return self._pool
+            self._pool, self._pool_epoch = pool, ctx.epoch
+        return pool
 
     @torch.no_grad()
     def evaluate(self, encoder: NodeEncoder, distance: Distance) -> dict[str, float]:
