@@ -120,6 +120,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         check_directory_target(
             config.output.run_dir, "--run-dir" if args.run_dir else "output.run_dir"
         )
+    if config.continual.enabled:  # a task stream, learned online (contrastkit.continual)
+        from contrastkit.continual.run import train_continual
+
+        learner = train_continual(config, resume=bool(args.resume))
+        print_metrics(learner.final_metrics, f"continual metrics ({config.continual.metric})")
+        print(f"run directory: {config.output.run_dir}")
+        return 0
     trainer = train(config, resume=bool(args.resume))
     title = f"final metrics (ties: {trainer.ties})" if trainer.ranks_relations else "final metrics"
     print_metrics(trainer.final_metrics, title)

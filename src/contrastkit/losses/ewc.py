@@ -28,6 +28,15 @@ anchor, :math:`F \leftarrow \gamma F + F_{new}`, :math:`\theta^* \leftarrow \the
 (online EWC, Schwarz et al. 2018; :math:`\gamma = 1` is the running sum);
 ``"separate"`` keeps one penalty per task, exactly Kirkpatrick's sum (memory
 grows with the number of tasks).
+
+Embedding tables (Schwarz et al.'s online mode over a growing table): a parameter's
+Fisher may be *row-level*, ``[rows]`` for a ``[rows, d]`` parameter (one importance
+per row, :func:`~contrastkit.continual.row_fisher.row_fisher`), so that the Fisher of a
+:math:`10^6 \times d` table costs :math:`10^6` numbers, not another table; its term is
+:math:`\sum_r F_r \lVert \theta_r - \theta^*_r \rVert^2`. A parameter that has grown
+rows since it was anchored (a :class:`~contrastkit.continual.growable.GrowableTable`)
+is penalised on its first, anchored rows; online consolidation pads the old Fisher
+with zeros for rows added since.
 """
 
 from __future__ import annotations
@@ -43,6 +52,15 @@ from contrastkit.losses.fisher import LossFn, diagonal_fisher, trainable_paramet
 
 AdaptiveRule = Literal["none", "fisher_mean", "normalize"]
 Consolidation = Literal["online", "separate"]
+
+
+def _pad_rows(old: Tensor, shape: torch.Size) -> Tensor:
+    """``old`` zero-padded along rows to ``shape`` (a table grown since ``old`` was taken)."""
+    if old.shape == shape:
+        return old
+    if old.dim() == 0 or old.shape[1:] != shape[1:] or old.shape[0] > shape[0]:
+        raise ValueError(f"fisher shape {tuple(shape)} does not extend {tuple(old.shape)}")
+    return torch.cat([old, old.new_zeros((shape[0] - old.shape[0], *old.shape[1:]))])
 
 
 def _layer(name: str) -> str:
@@ -169,7 +187,7 @@ class EWC:
             old = self._fishers[0]
             if set(old) != set(new_f):
                 raise ValueError("fisher must name the same parameters as the earlier tasks")
-            new_f = {n: self.gamma * old[n] + f for n, f in new_f.items()}
+            new_f = {n: self.gamma * _pad_rows(old[n], f.shape) + f for n, f in new_f.items()}
             self._fishers, self._anchors = [], []
         self._fishers.append(new_f)
         self._anchors.append(new_a)
@@ -181,7 +199,8 @@ class EWC:
             only = sorted(set(fisher) ^ set(anchor))
             raise ValueError(f"fisher and anchor must name the same parameters, got {only}")
         for n, f in fisher.items():
-            if f.shape != anchor[n].shape:
+            row_level = anchor[n].dim() >= 2 and tuple(f.shape) == tuple(anchor[n].shape[:1])
+            if f.shape != anchor[n].shape and not row_level:
                 raise ValueError(
                     f"fisher[{n!r}] has shape {tuple(f.shape)}, anchor {tuple(anchor[n].shape)}"
                 )
@@ -196,13 +215,21 @@ class EWC:
             for n, f in fisher.items():
                 if n not in params:
                     raise ValueError(f"model has no parameter {n!r} recorded by EWC")
-                p = params[n]
-                if p.shape != f.shape:
-                    shapes = f"{tuple(p.shape)}, EWC recorded {tuple(f.shape)}"
+                p: Tensor = params[n]
+                a = anchor[n]
+                grown = p.shape == a.shape or (
+                    p.dim() >= 1 and p.shape[1:] == a.shape[1:] and p.shape[0] >= a.shape[0]
+                )
+                if not grown:
+                    shapes = f"{tuple(p.shape)}, EWC recorded {tuple(a.shape)}"
                     raise ValueError(f"parameter {n!r} has shape {shapes}")
                 if lams[n] == 0.0:
                     continue
-                term = (f * (p - anchor[n]).square()).sum() * (0.5 * lams[n])
+                p = p[: a.shape[0]]  # rows added since the anchor are free
+                sq = (p - a).square()
+                if f.shape != a.shape:  # row-level: one importance per row
+                    sq = sq.flatten(1).sum(1)
+                term = (f * sq).sum() * (0.5 * lams[n])
                 total = term if total is None else total + term
         if total is None:
             zeros = [p.sum() * 0.0 for p in params.values() if p.requires_grad]

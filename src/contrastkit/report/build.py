@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 
 from contrastkit._validation import check_choice, check_positive_int
 from contrastkit.report.html import Section, render_report
+from contrastkit.report.plots_continual import plot_r_matrix, read_continual
 from contrastkit.report.plots_embedding import plot_embedding
 from contrastkit.report.plots_similarity import (
     plot_difficulty_histogram,
@@ -67,6 +68,12 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
         "at several temperatures (after the GATE notebook's temperature analysis).",
     ),
     ("eval", "Evaluation metrics", "Periodic evaluation metrics over training steps."),
+    (
+        "continual",
+        "Forgetting (R matrix)",
+        "Metric on task j (columns) after training task i (rows) of a continual run, "
+        "with average accuracy, backward/forward transfer and forgetting.",
+    ),
 )
 
 
@@ -108,7 +115,13 @@ def _plotters(
         tau = _last_finite(log.series("temperature")[1])
         return plot_temperature_softmax(run.similarities_end, run_temperature=tau)
 
+    def continual() -> Figure:
+        data = read_continual(run.run_dir)
+        need(data, "continual.json not found (not a continual run)")
+        return plot_r_matrix(data)  # type: ignore[arg-type]
+
     return {
+        "continual": continual,
         "loss": lambda: plot_loss_components(log),
         "schedules": lambda: plot_schedules(log),
         "similarities": similarities,

@@ -20,6 +20,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from contrastkit.continual.config import ContinualConfig
 from contrastkit.optim.factory import OptimizerConfig
 from contrastkit.train.data_config import DataConfig
 from contrastkit.train.miner_config import MinerConfig, MinerStage, resolve_miner_stages
@@ -360,6 +361,8 @@ class TrainConfig:
     loop: LoopConfig = field(default_factory=LoopConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    # a task stream learned online (contrastkit.continual): enabled runs take its learner
+    continual: ContinualConfig = field(default_factory=ContinualConfig)
 
     def objective_specs(self) -> dict[str, ObjectiveSpec]:
         """``objectives`` validated: each name's weight and typed parameters."""
