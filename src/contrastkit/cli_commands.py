@@ -120,6 +120,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         check_directory_target(
             config.output.run_dir, "--run-dir" if args.run_dir else "output.run_dir"
         )
+    if config.task.kind == "fewshot":  # meta-learning runs its own loop (contrastkit.meta)
+        from contrastkit.meta.run import train_fewshot
+
+        run = train_fewshot(config, resume=bool(args.resume))
+        print_metrics(run.final_metrics)
+        print(f"run directory: {run.run_dir}")
+        return 0
     if config.continual.enabled:  # a task stream, learned online (contrastkit.continual)
         from contrastkit.continual.run import train_continual
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from contrastkit.continual.config import ContinualConfig
 from contrastkit.optim.factory import OptimizerConfig
 from contrastkit.train.data_config import DataConfig
+from contrastkit.train.meta_config import FEWSHOT_METRICS, MetaConfig, check_fewshot
 from contrastkit.train.miner_config import MinerConfig, MinerStage, resolve_miner_stages
 from contrastkit.train.nodes_config import NodesConfig
 from contrastkit.train.pairs_config import PairsConfig
@@ -54,9 +55,10 @@ DEFAULT_RECIPE = Path(__file__).parent / "recipes" / "mammals_default.yaml"
 @dataclass
 class TaskConfig:
     """What a run trains on: ``relations`` of a graph or hierarchy (``data``), ``pairs``
-    of items (``pairs``), or the ``nodes`` of a featured graph under a GNN (``nodes``)."""
+    of items (``pairs``), the ``nodes`` of a featured graph under a GNN (``nodes``), or
+    ``fewshot`` episodes of held-out classes, meta-learnt (``meta``)."""
 
-    kind: Literal["relations", "pairs", "nodes"] = "relations"
+    kind: Literal["relations", "pairs", "nodes", "fewshot"] = "relations"
 
 
 @dataclass
@@ -363,6 +365,8 @@ class TrainConfig:
     output: OutputConfig = field(default_factory=OutputConfig)
     # a task stream learned online (contrastkit.continual): enabled runs take its learner
     continual: ContinualConfig = field(default_factory=ContinualConfig)
+    # task.kind fewshot: episodes, MAML / ProtoNet (train/meta_config.py)
+    meta: MetaConfig = field(default_factory=MetaConfig)
 
     def objective_specs(self) -> dict[str, ObjectiveSpec]:
         """``objectives`` validated: each name's weight and typed parameters."""
@@ -405,6 +409,8 @@ class TrainConfig:
         if not any(spec.weight > 0 for spec in specs.values()):
             config_fail("objectives", "must give at least one objective a weight > 0")
         _check_monitor(self)
+        if self.task.kind == "fewshot":
+            check_fewshot(self)
         if self.encoder.manifold == "poincare" and self.objective.distance != "poincare":
             config_fail("objective.distance", "must be 'poincare' for a Poincaré embedding")
         if self.sparse.ball_eps < 1e-6 and self.encoder.dtype != "float64":
@@ -460,6 +466,8 @@ def default_monitor(config: TrainConfig) -> str:
     kind = config.task.kind
     if kind == "pairs":
         return "test/mrr"
+    if kind == "fewshot":
+        return "val/accuracy"
     if kind == "nodes":
         return "test/auc" if config.data.test_fraction > 0 else "train_loss"
     return RELATIONS_MONITOR
@@ -482,6 +490,8 @@ def monitor_candidates(config: TrainConfig) -> list[str]:
       ``train_loss/<name>``, ``val_loss/<name>`` for each objective.
     """
     kind = config.task.kind
+    if kind == "fewshot":
+        return list(FEWSHOT_METRICS)
     if kind == "pairs":
         ks = config.pairs.eval_ks
         names = [f"test/{m}@{k}" for k in ks for m in ("recall", "hit", "precision", "ndcg")]

@@ -1,4 +1,5 @@
-"""The task a config names (``task.kind``): relations, pairs or nodes."""
+"""The task a config names (``task.kind``): relations, pairs or nodes (``fewshot`` runs
+in :mod:`contrastkit.meta`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,11 @@ from contrastkit.train.task_base import Task
 def build_run_task(config: TrainConfig, generator: torch.Generator) -> Task:
     """The :class:`~contrastkit.train.task_base.Task` of ``config``."""
     kind = config.task.kind
+    if kind == "fewshot":
+        raise ValueError(
+            "task.kind 'fewshot' is meta-trained by contrastkit.meta.train_fewshot "
+            "(contrastkit train dispatches to it), not by the Trainer"
+        )
     if kind == "pairs":
         from contrastkit.train.pair_task import PairTask
 

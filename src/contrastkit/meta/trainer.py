@@ -1,0 +1,266 @@
+"""Meta-training: episodes of the meta-train classes -> MAML / ProtoNet -> outer step.
+
+Each outer step draws ``meta.meta_batch`` episodes, computes each one's loss (MAML:
+the query loss after ``inner_steps`` adaptation steps, second order or first; ProtoNet:
+the prototype cross-entropy), back-propagates them one by one (tasks are looped, so
+the peak memory is one episode's graph) and takes one step of the outer optimiser
+(``optim``). Every ``meta.eval_every`` steps the learner is scored on fixed
+validation episodes; the parameters with the best validation accuracy are kept and
+scored at the end on fixed test episodes of held-out classes, beside the same
+network adapted from its initialisation (``test/scratch_accuracy``).
+
+The trainer's state (network, optimiser, episode generator, step, best parameters) is
+a ``state_dict``: a run resumed from a checkpoint draws the same episodes as an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from contrastkit.meta.episodes import Episodes, EpisodeSampler, split_classes
+from contrastkit.meta.evaluation import episode_inputs, maml_accuracy, mean_ci95, protonet_accuracy
+from contrastkit.meta.fewshot_data import FewShotData
+from contrastkit.meta.maml import episode_losses
+from contrastkit.meta.network import FewShotNet
+from contrastkit.meta.protonet import protonet_logits
+from contrastkit.optim.factory import build_optimizer
+from contrastkit.train.config import TrainConfig
+
+#: seed offsets of the fixed validation / test episodes and of the training stream
+_VAL_SEED, _TEST_SEED, _TRAIN_SEED = 1, 2, 3
+
+
+class MetaTrainer:
+    """Meta-train ``config``'s few-shot learner on ``data`` (see the module docstring).
+
+    Args:
+        config: a ``task.kind: fewshot`` config (``meta``, ``encoder``, ``optim``,
+            ``loop.seed``, ``loop.num_threads``).
+        data: the items, labels and graph (:func:`~contrastkit.meta.run.build_fewshot_data`).
+    """
+
+    def __init__(self, config: TrainConfig, data: FewShotData) -> None:
+        self.config, self.data = config, data
+        meta, enc, seed = config.meta, config.encoder, config.loop.seed
+        if config.loop.num_threads > 0:
+            torch.set_num_threads(config.loop.num_threads)
+        torch.manual_seed(seed)
+        self.splits = split_classes(
+            data.y, (meta.train_classes, meta.val_classes, meta.test_classes), generator=seed
+        )
+        self.samplers = {
+            name: EpisodeSampler(
+                data.y, getattr(self.splits, name), ways=meta.ways, shots=meta.shots,
+                queries=meta.queries,
+            )
+            for name in ("train", "val", "test")
+        }  # fmt: skip
+        self.model = FewShotNet(
+            data.x.shape[1],
+            meta.ways,
+            dim=enc.dim,
+            hidden=enc.hidden,
+            layers=enc.layers,
+            encoder="gnn" if enc.kind == "gnn" else "mlp",
+            conv=enc.gnn,
+        )
+        # the scratch baseline: this very network at its random initialisation
+        self.initial = {n: p.detach().clone() for n, p in self.model.named_parameters()}
+        self.optimizer = build_optimizer(config.optim.optimizer_config(), self.model)
+        self.val_episodes = self.samplers["val"].sample(
+            meta.val_episodes, generator=seed + _VAL_SEED
+        )
+        self.test_episodes = self.samplers["test"].sample(
+            meta.test_episodes, generator=seed + _TEST_SEED
+        )
+        self.generator = torch.Generator().manual_seed(seed + _TRAIN_SEED)
+        self.step = 0
+        self.best_val = -1.0
+        self.best_step = 0
+        self.best_params = copy.deepcopy(self.initial)
+
+    # -- one outer step ---------------------------------------------------------------
+
+    def _episode_loss(self, episodes: Episodes) -> tuple[Tensor, Tensor]:
+        """``(loss, query accuracy)`` of one episode, differentiable in the network."""
+        meta = self.config.meta
+        ys, yq = episodes.support_labels(), episodes.query_labels()
+        n, k = episodes.support.shape[1:]
+        ((inp, ns),) = episode_inputs(self.data, episodes, self.model.hops)
+        if meta.method == "protonet":
+            z = self.model.embed(inp.x, inp.edge_index, inp.nodes)
+            logits = protonet_logits(
+                z[:ns].reshape(n, k, -1), z[ns:], meta.distance, meta.temperature
+            )
+            loss = torch.nn.functional.cross_entropy(logits, yq)
+        else:
+            loss, logits = episode_losses(
+                self.model,
+                self.start(dict(self.model.named_parameters())),
+                inp,
+                ns,
+                ys,
+                yq,
+                steps=meta.inner_steps,
+                lr=meta.inner_lr,
+                first_order=meta.method == "fomaml",
+            )
+        return loss, (logits.argmax(-1) == yq).float().mean()
+
+    def train_step(self) -> dict[str, float]:
+        """One outer step over ``meta.meta_batch`` fresh meta-train episodes."""
+        meta = self.config.meta
+        self.model.train()
+        episodes = self.samplers["train"].sample(meta.meta_batch, generator=self.generator)
+        self.optimizer.zero_grad(set_to_none=True)
+        total, correct = 0.0, 0.0
+        for i in range(len(episodes)):
+            loss, acc = self._episode_loss(episodes.episode(i))
+            (loss / len(episodes)).backward()
+            total += float(loss.detach()) / len(episodes)
+            correct += float(acc) / len(episodes)
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        if not all(bool(torch.isfinite(g).all()) for g in grads) or not total == total:
+            raise FloatingPointError(
+                f"meta-training step {self.step + 1}: non-finite loss or meta-gradient "
+                f"(loss {total}); lower optim.lr or meta.inner_lr"
+            )
+        self.optimizer.step()
+        self.step += 1
+        return {"train_loss": total, "train/accuracy": correct}
+
+    # -- evaluation -------------------------------------------------------------------
+
+    def accuracy(self, episodes: Episodes, params: dict[str, Tensor] | None = None) -> Tensor:
+        """Per-episode query accuracy ``[E]`` of the run's method with ``params`` (default
+        the network's current parameters)."""
+        meta = self.config.meta
+        params = params if params is not None else dict(self.model.named_parameters())
+        self.model.eval()
+        if meta.method == "protonet":
+            saved = {n: p.detach().clone() for n, p in self.model.named_parameters()}
+            self._load_params(params)
+            try:
+                return protonet_accuracy(
+                    self.model, self.data, episodes, distance=meta.distance,
+                    temperature=meta.temperature,
+                )  # fmt: skip
+            finally:
+                self._load_params(saved)
+        return maml_accuracy(
+            self.model, self.start(params), self.data, episodes, steps=meta.inner_steps,
+            lr=meta.inner_lr,
+        )  # fmt: skip
+
+    def start(self, params: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Where adaptation starts from ``params``: with ``meta.zero_head`` the head's
+        weight and bias are zeros (fresh leaves, so nothing meta-learns them)."""
+        if not self.config.meta.zero_head:
+            return params
+        return {
+            n: torch.zeros_like(p, requires_grad=True) if n.startswith("head.") else p
+            for n, p in params.items()
+        }
+
+    def scratch_accuracy(self, episodes: Episodes) -> Tensor:
+        """Per-episode accuracy ``[E]`` of the network adapted from its random
+        initialisation by the same ``inner_steps`` steps of size ``inner_lr``."""
+        meta = self.config.meta
+        return maml_accuracy(
+            self.model,
+            self.start(self.initial),
+            self.data,
+            episodes,
+            steps=meta.inner_steps,
+            lr=meta.inner_lr,
+        )
+
+    def _load_params(self, params: dict[str, Tensor]) -> None:
+        with torch.no_grad():
+            for name, p in self.model.named_parameters():
+                p.copy_(params[name])
+
+    def validate(self) -> dict[str, float]:
+        """Validation accuracy now; the parameters are kept when it is the best so far."""
+        mean, _ = mean_ci95(self.accuracy(self.val_episodes))
+        if mean > self.best_val:
+            self.best_val, self.best_step = mean, self.step
+            self.best_params = {n: p.detach().clone() for n, p in self.model.named_parameters()}
+        return {"val/accuracy": mean, "val/best_accuracy": self.best_val}
+
+    def test(self) -> dict[str, float]:
+        """Test accuracy (and the scratch baseline's) with the best validated parameters:
+        means and 95 % half-widths over ``meta.test_episodes`` episodes."""
+        mean, ci = mean_ci95(self.accuracy(self.test_episodes, self.best_params))
+        metrics = {
+            "val/accuracy": self.best_val,
+            "best_step": float(self.best_step),
+            "test/accuracy": mean,
+            "test/accuracy_ci95": ci,
+        }
+        if self.config.meta.scratch:
+            s_mean, s_ci = mean_ci95(self.scratch_accuracy(self.test_episodes))
+            metrics |= {"test/scratch_accuracy": s_mean, "test/scratch_accuracy_ci95": s_ci}
+        return metrics
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def fit(
+        self,
+        log: Callable[[dict[str, Any]], None],
+        checkpoint: Callable[[MetaTrainer], object] | None = None,
+    ) -> dict[str, float]:
+        """Meta-train to ``meta.steps``, validating every ``meta.eval_every`` steps (and
+        at step 0), writing records through ``log``; returns :meth:`test`'s metrics."""
+        meta = self.config.meta
+        if self.step == 0:
+            log({"kind": "eval", "step": 0, **self.validate()})
+        while self.step < meta.steps:
+            record = self.train_step()
+            if self.step % self.config.loop.log_every == 0:
+                log({"kind": "train", "step": self.step, **record})
+            if self.step % meta.eval_every == 0 or self.step == meta.steps:
+                metrics = self.validate()
+                log({"kind": "eval", "step": self.step, **metrics})
+                if self.config.loop.progress:
+                    print(
+                        f"step {self.step}/{meta.steps}  loss {record['train_loss']:.4f}  "
+                        f"val/accuracy {metrics['val/accuracy']:.4f}",
+                        file=sys.stderr,
+                    )
+                if checkpoint is not None:
+                    checkpoint(self)
+        final = self.test()
+        log({"kind": "test", "step": self.step, **final})
+        return final
+
+    # -- state --------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "step": self.step,
+            "best_val": self.best_val,
+            "best_step": self.best_step,
+            "best_params": self.best_params,
+            "initial": self.initial,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.step = int(state["step"])
+        self.best_val = float(state["best_val"])
+        self.best_step = int(state["best_step"])
+        self.best_params = dict(state["best_params"])
+        self.initial = dict(state["initial"])

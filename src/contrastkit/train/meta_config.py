@@ -1,0 +1,138 @@
+"""The ``meta`` section: few-shot meta-learning (``task.kind: fewshot``).
+
+A ``fewshot`` run meta-trains an ``mlp`` or ``gnn`` encoder (``encoder``) on episodes
+of the meta-train classes of ``data.name`` (``sbm``: blocks are the classes;
+``wordnet_nouns``: lexicographer classes over MiniLM gloss features) with the outer
+optimiser ``optim``, selects the step with the best validation accuracy, and reports
+the mean accuracy and its 95 % interval over test episodes of held-out classes
+(:mod:`contrastkit.meta`). ``objectives``, ``miner`` and ``schedule`` are not read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from contrastkit.typed_config import config_fail
+
+if TYPE_CHECKING:
+    from contrastkit.train.config import TrainConfig
+
+MetaMethod = Literal["maml", "fomaml", "protonet"]
+FEWSHOT_DATASETS = ("sbm", "wordnet_nouns")
+
+
+@dataclass
+class MetaConfig:
+    """Few-shot meta-learning settings.
+
+    Attributes:
+        method: ``maml`` (second order), ``fomaml`` (first order) or ``protonet``.
+        ways, shots, queries: ``n``-way ``k``-shot episodes with ``q`` queries per class.
+        inner_steps, inner_lr: MAML's adaptation (training and test alike), and the
+            adapted-from-scratch baseline's.
+        zero_head: every adaptation starts from a zero head (Kao et al. 2022's
+            "zeroing trick": the head is not meta-learnt, so its initialisation cannot
+            favour any episode-local label, and MAML's first step acts like prototypes).
+        meta_batch: episodes per outer step (looped; their losses averaged).
+        steps: outer (meta-training) steps.
+        train_classes, val_classes, test_classes: class counts of the disjoint splits
+            (``train_classes: -1``: all the others), drawn from ``loop.seed``.
+        val_episodes, test_episodes: fixed episodes of each evaluation.
+        eval_every: outer steps between validations (the best one is kept).
+        distance, temperature: ProtoNet's ``sqeuclidean`` or ``cosine`` (divided by
+            ``temperature``) score to the prototypes.
+        scratch: also report the same network adapted from its random initialisation
+            (``test/scratch_accuracy``).
+        per_class: WordNet synsets drawn per class (features are encoded for these).
+        cache_dir: where WordNet's MiniLM features are cached (default
+            ``<output.run_dir>/cache``).
+        sbm_signal_dims, sbm_noise_dims, sbm_signal: the SBM fixture's features
+            (:func:`~contrastkit.meta.fewshot_data.sbm_fewshot_data`).
+    """
+
+    method: MetaMethod = "maml"
+    ways: int = 5
+    shots: int = 3
+    queries: int = 15
+    inner_steps: int = 5
+    inner_lr: float = 0.1
+    zero_head: bool = False
+    meta_batch: int = 4
+    steps: int = 500
+    train_classes: int = -1
+    val_classes: int = 5
+    test_classes: int = 5
+    val_episodes: int = 100
+    test_episodes: int = 600
+    eval_every: int = 50
+    distance: Literal["sqeuclidean", "cosine"] = "sqeuclidean"
+    temperature: float = 0.1
+    scratch: bool = True
+    per_class: int = 200
+    cache_dir: str | None = None
+    sbm_signal_dims: int = 8
+    sbm_noise_dims: int = 32
+    sbm_signal: float = 1.0
+
+    def __post_init__(self) -> None:
+        for key in (
+            "ways", "shots", "queries", "meta_batch", "steps", "val_classes", "test_classes",
+            "val_episodes", "test_episodes", "eval_every", "per_class", "sbm_signal_dims",
+        ):  # fmt: skip
+            value = getattr(self, key)
+            if value <= 0:
+                config_fail(f"meta.{key}", f"must be > 0, got {value}")
+        if self.inner_steps < 0:
+            config_fail("meta.inner_steps", f"must be >= 0, got {self.inner_steps}")
+        if self.sbm_noise_dims < 0:
+            config_fail("meta.sbm_noise_dims", f"must be >= 0, got {self.sbm_noise_dims}")
+        if self.train_classes != -1 and self.train_classes < self.ways:
+            config_fail(
+                "meta.train_classes",
+                f"must be >= meta.ways={self.ways} (or -1: the rest), got {self.train_classes}",
+            )
+        for key in ("val_classes", "test_classes"):
+            if getattr(self, key) < self.ways:
+                config_fail(
+                    f"meta.{key}", f"must be >= meta.ways={self.ways}, got {getattr(self, key)}"
+                )
+        if not self.inner_lr > 0 or self.inner_lr == float("inf"):
+            config_fail("meta.inner_lr", f"must be finite and > 0, got {self.inner_lr}")
+        if not self.temperature > 0 or self.temperature == float("inf"):
+            config_fail("meta.temperature", f"must be finite and > 0, got {self.temperature}")
+        if not self.sbm_signal >= 0 or self.sbm_signal == float("inf"):
+            config_fail("meta.sbm_signal", f"must be finite and >= 0, got {self.sbm_signal}")
+        if self.cache_dir is not None and not self.cache_dir.strip():
+            config_fail("meta.cache_dir", "must name a directory, got ''")
+
+
+#: the metrics a fewshot run reports at its evaluations (val) and at the end (test)
+FEWSHOT_METRICS = [
+    "val/accuracy",
+    "test/accuracy",
+    "test/accuracy_ci95",
+    "test/scratch_accuracy",
+    "test/scratch_accuracy_ci95",
+    "train/accuracy",
+    "train_loss",
+]
+
+
+def check_fewshot(config: TrainConfig) -> None:
+    """The settings a ``fewshot`` run needs outside ``meta``: a feature encoder and a
+    dataset with classes."""
+    if config.encoder.kind not in ("mlp", "gnn"):
+        config_fail(
+            "encoder.kind",
+            f"task.kind 'fewshot' needs 'mlp' or 'gnn' (an embedding table has no rows for "
+            f"the held-out classes' items to adapt), got {config.encoder.kind!r}",
+        )
+    if config.data.name not in FEWSHOT_DATASETS:
+        config_fail(
+            "data.name",
+            f"task.kind 'fewshot' reads {' or '.join(map(repr, FEWSHOT_DATASETS))}, "
+            f"got {config.data.name!r}",
+        )
+    if config.data.test_fraction > 0:
+        config_fail("data.test_fraction", "a fewshot run holds out classes, not edges; use 0")
