@@ -28,7 +28,7 @@ from contrastkit.train.checkpoint import (
     save_checkpoint,
 )
 from contrastkit.train.config import TrainConfig, dump_config
-from contrastkit.train.progress import MetricsWriter, truncate_metrics
+from contrastkit.train.progress import MetricsWriter
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,23 @@ def build_fewshot_data(config: TrainConfig) -> FewShotData:
     raise ValueError(f"data.name {data.name!r} has no few-shot classes (use sbm or wordnet_nouns)")
 
 
+def _truncate_log(path: Path, step: int) -> None:
+    """Keep the records up to the checkpoint's ``step``, less the test record a run that
+    ended there wrote: the resumed run writes its own at its end."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # the half-written line of a killed run
+        at = int(record.get("step", 0))
+        if at < step or (at == step and record.get("kind") != "test"):
+            kept.append(line)
+    atomic_write_text(path, "".join(k + "\n" for k in kept))
+
+
 def train_fewshot(config: TrainConfig, *, resume: bool = False) -> FewShotRun:
     """Meta-train and test ``config`` (``task.kind: fewshot``) in ``output.run_dir``;
     with ``resume``, continue from the run's checkpoint."""
@@ -83,7 +100,7 @@ def train_fewshot(config: TrainConfig, *, resume: bool = False) -> FewShotRun:
             raise CheckpointError(f"checkpoint {str(ckpt)!r} holds no few-shot trainer state")
         trainer.load_state_dict(state["meta_trainer"])
         print(f"contrastkit: resuming {str(run_dir)!r} from step {trainer.step}", file=sys.stderr)
-        truncate_metrics(run_dir / "metrics.jsonl", trainer.step)
+        _truncate_log(run_dir / "metrics.jsonl", trainer.step)
     else:
         for name in ("metrics.jsonl", "final_metrics.json"):
             (run_dir / name).unlink(missing_ok=True)
