@@ -114,3 +114,12 @@ def test_the_trainer_refuses_a_fewshot_config(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match=r"contrastkit\.meta"):
         Trainer(_config(tmp_path))
+
+
+def test_a_diverging_meta_step_is_an_error_not_a_silent_nan(tmp_path: Path) -> None:
+    from contrastkit.train.callbacks import NonFiniteError
+
+    config = _config(tmp_path, "meta.inner_lr=1e30", "meta.steps=2")
+    trainer = MetaTrainer(config, build_fewshot_data(config))
+    with pytest.raises(NonFiniteError, match="non-finite"):
+        trainer.train_step()

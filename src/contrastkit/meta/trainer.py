@@ -31,6 +31,7 @@ from contrastkit.meta.maml import episode_losses
 from contrastkit.meta.network import FewShotNet
 from contrastkit.meta.protonet import protonet_logits
 from contrastkit.optim.factory import build_optimizer
+from contrastkit.train.callbacks import NonFiniteError
 from contrastkit.train.config import TrainConfig
 
 #: seed offsets of the fixed validation / test episodes and of the training stream
@@ -128,7 +129,7 @@ class MetaTrainer:
             correct += float(acc) / len(episodes)
         grads = [p.grad for p in self.model.parameters() if p.grad is not None]
         if not all(bool(torch.isfinite(g).all()) for g in grads) or not total == total:
-            raise FloatingPointError(
+            raise NonFiniteError(
                 f"meta-training step {self.step + 1}: non-finite loss or meta-gradient "
                 f"(loss {total}); lower optim.lr or meta.inner_lr"
             )

@@ -69,10 +69,14 @@ def cached_gloss_features(
     folder = Path(cache_dir)
     path = _cache_file(folder, offsets, str(model_path.parent.name))
     if path.is_file():
-        state = torch.load(path, weights_only=True)
-        if torch.equal(state.get("offsets", torch.empty(0)), offsets):
-            x: Tensor = state["x"]
-            return x
+        try:
+            state = torch.load(path, weights_only=True)
+        except Exception:  # a truncated or foreign file is a cache miss: encode again
+            state = {}
+        cached = state.get("x") if isinstance(state, dict) else None
+        if isinstance(cached, Tensor) and torch.equal(state.get("offsets"), offsets):
+            if cached.shape[0] == offsets.numel():
+                return cached
     encoder = TextEncoder(model_path)
     x = encoder.encode(glosses, batch_size=batch_size).to(torch.float32)
     folder.mkdir(parents=True, exist_ok=True)

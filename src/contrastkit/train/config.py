@@ -486,7 +486,9 @@ def monitor_candidates(config: TrainConfig) -> list[str]:
       ``train/probe_accuracy``;
     * nodes: ``test/auc``, ``test/ap``, ``test/probe_accuracy``, ``test/probe_macro_f1``,
       ``search/hnsw_recall@K`` (``K`` = ``nodes.hnsw_k``);
-    * every kind: ``train_loss``, ``val_loss``, ``skipped_nonfinite_steps``, and
+    * fewshot: :data:`~contrastkit.train.meta_config.FEWSHOT_METRICS` (``val/accuracy``,
+      ``test/accuracy`` and its 95 % half-width, the scratch baseline's);
+    * every other kind: ``train_loss``, ``val_loss``, ``skipped_nonfinite_steps``, and
       ``train_loss/<name>``, ``val_loss/<name>`` for each objective.
     """
     kind = config.task.kind
