@@ -8,6 +8,7 @@ import io
 import pytest
 import torch
 
+from contrastkit.continual.growable import GrowableTable
 from contrastkit.continual.learner import ContinualLearner
 from contrastkit.train.config import TrainConfig, load_config
 from contrastkit.typed_config import ConfigError
@@ -119,8 +120,13 @@ def test_settings_have_their_effect() -> None:
     )
     for learner in (one, three):
         learner.fit()
-    steps = [learner.optimizer.state[learner.encoder.weight]["step"] for learner in (one, three)]
+    steps = [learner.optimizer.state[_weight(learner)]["step"] for learner in (one, three)]
     assert float(steps[1]) == 3 * float(steps[0])
+
+
+def _weight(learner: ContinualLearner) -> torch.Tensor:
+    assert isinstance(learner.encoder, GrowableTable)
+    return learner.encoder.weight
 
 
 @pytest.mark.parametrize(

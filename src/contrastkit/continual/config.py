@@ -28,6 +28,10 @@ class ReplayConfig:
     buffer_fraction: float = 0.0
     buffer_size: int = 0
     ratio: float = 0.5
+    # a replayed relation's gradient also pushes its negatives (off by default: a small
+    # sample of the past replayed many times would push old rows without the pulls of
+    # the old relations left out of the buffer, and undo more than it keeps)
+    push_negatives: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.buffer_fraction <= 1.0:
@@ -88,6 +92,8 @@ class ContinualConfig:
     split: Literal["lexfile", "subtree"] = "lexfile"
     groups: list[str] = field(default_factory=lambda: list(DEFAULT_LEXFILES))
     max_nodes_per_task: int = 400
+    # later tasks' relations reach earlier tasks' upper nodes (wordnet_stream)
+    shared_ancestors: bool = False
     files: list[str] = field(default_factory=list)
     undirected: bool = False
     passes: int = 5

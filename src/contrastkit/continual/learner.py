@@ -16,7 +16,10 @@ r"""Online learning over a task stream: local steps, reservoir replay, online EW
    (:func:`~contrastkit.continual.edge_loss.relation_block_loss`) against uniform
    negatives drawn from every node arrived so far — so later tasks' negatives push the
    rows of earlier ones — and :math:`\Omega` the online EWC penalty; the first pass
-   offers each relation to the reservoir once;
+   offers each relation to the reservoir once. A replayed relation moves its own
+   anchor and positive but not its negatives (``replay.push_negatives: false``, the
+   default): the buffer holds a small sample of the past, and its relations' pushes,
+   replayed many times, would come without the pulls of the relations left out;
 3. at the task's end the EWC Fisher of the task is added (row-level for a table,
    :func:`~contrastkit.continual.row_fisher.row_fisher`; per-sample ``vmap(grad)``
    for an encoder, :func:`~contrastkit.losses.fisher.diagonal_fisher`) and row
@@ -73,7 +76,8 @@ def build_stream(config: TrainConfig) -> TaskStream:
     if c.stream == "wordnet":
         return wordnet_stream(
             c.groups[: c.num_tasks], split=c.split, max_nodes_per_task=c.max_nodes_per_task,
-            test_fraction=c.test_fraction, seed=seed,
+            test_fraction=c.test_fraction, seed=seed, shared_ancestors=c.shared_ancestors,
+            gloss_features=config.encoder.kind == "mlp",
         )  # fmt: skip
     return edge_file_stream(
         c.files[: c.num_tasks], undirected=c.undirected, test_fraction=c.test_fraction, seed=seed
@@ -186,7 +190,16 @@ class ContinualLearner:
                 k = round(new.shape[0] * c.replay.ratio / (1.0 - c.replay.ratio))
                 edges = torch.cat([new, self.buffer.sample(k, self.generator)])
             rows = self.blocks(edges, self.generator)
-            loss = self.loss_of_block(self.embed(rows)).mean()
+            z = self.embed(rows)
+            if not c.replay.push_negatives and edges.shape[0] > new.shape[0]:
+                # a replayed relation moves its own two rows, not its negatives: with
+                # only a sample of the past replayed, its pushes would come without the
+                # pulls of the relations left out
+                replayed = torch.arange(z.shape[0]) >= new.shape[0]
+                keep = torch.ones(z.shape[:2], dtype=torch.bool)
+                keep[replayed, 2:] = False
+                z = torch.where(keep.unsqueeze(-1), z, z.detach())
+            loss = self.loss_of_block(z).mean()
             total = loss
             penalty = None
             if self.ewc is not None and self.ewc.num_consolidated:
