@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from contrastkit.losses.ewc import EWC
+from contrastkit.objectives.entries_ewc import EWCObjective
 from contrastkit.train.config import load_config
 from contrastkit.train.run import train
 from contrastkit.train.trainer import Trainer
@@ -130,3 +132,43 @@ def test_the_consolidated_penalty_is_checkpointed(tmp_path: Path) -> None:
     state = trainer.state_dict()["objectives"]
     extra = state["ewc._extra_state"]
     assert extra["lambda_"] == 3.0 and len(extra["fishers"]) == 1
+
+
+def _ewc(trainer: Trainer) -> EWC:
+    objective = trainer.objectives["ewc"]
+    assert isinstance(objective, EWCObjective)
+    return objective.ewc
+
+
+def test_chained_runs_accumulate_the_fisher_online(tmp_path: Path) -> None:
+    # A -> B (ewc toward A) -> C (ewc toward B): C holds gamma * F_A + F_B, anchored at B
+    first = _first(tmp_path)
+    second = _second(tmp_path, first, lam=1.0)
+    f_a = {n: f.clone() for n, f in _ewc(second)._fishers[0].items()}
+    second.fit()
+    from contrastkit.train.config import dump_config
+    from contrastkit.train.run import save_trainer
+
+    second.run_dir.mkdir(parents=True, exist_ok=True)
+    (second.run_dir / "config.yaml").write_text(dump_config(second.config))
+    save_trainer(second)
+    objectives = '{"norm": 1.0, "ewc": {"weight": 1.0, "fisher_samples": 32, "gamma": 0.5}}'
+    third = Trainer(
+        load_config(
+            None,
+            [
+                *KARATE,
+                f"output.run_dir={tmp_path / 'third'}",
+                f"loop.init_from={second.run_dir}",
+                f"objectives={objectives}",
+            ],
+        )
+    )
+    f_b = Trainer.restore(second.run_dir).fisher(32)
+    ewc = _ewc(third)
+    assert ewc.num_consolidated == 2 and len(ewc._fishers) == 1
+    for n, f in ewc._fishers[0].items():
+        torch.testing.assert_close(f, 0.5 * f_a[n] + f_b[n])
+    anchor = ewc._anchors[0]
+    for n, p in second.encoder.named_parameters():
+        assert torch.equal(anchor[n], p.detach())

@@ -11,6 +11,10 @@ squares, not the square of a batch mean). The trainer computes :math:`F` once, w
 the run is built, and hands it to :meth:`EWCObjective.consolidate`; the objective only
 reads the encoder's parameters (:class:`~contrastkit.losses.ewc.EWC`), never calls it.
 Per-layer and adaptive :math:`\lambda` as in :class:`~contrastkit.losses.ewc.EWC`.
+
+Chained runs (C starts from B, which started from A with its own ``ewc``) accumulate
+online: C's penalty holds :math:`F = \gamma F_{A} + F_{B}`, anchored at B's parameters
+(Schwarz et al. 2018), not B's Fisher alone.
 """
 
 from __future__ import annotations
@@ -33,8 +37,11 @@ class EWCParams:
     layer_lambdas: dict[str, float] = field(default_factory=dict)
     adaptive: Literal["none", "fisher_mean", "normalize"] = "none"
     fisher_samples: int = 256  # examples of the earlier run's task the Fisher averages
+    gamma: float = 1.0  # decay of the Fisher chained runs accumulate (online EWC)
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.gamma <= 1.0:
+            config_fail("objectives.ewc.gamma", f"must be in [0, 1], got {self.gamma}")
         if self.lambda_ < 0:
             config_fail("objectives.ewc.lambda_", f"must be >= 0, got {self.lambda_}")
         if self.fisher_samples <= 0:
@@ -49,13 +56,29 @@ class EWCObjective(Objective):
         if ctx.encoder is None:
             raise ValueError("objectives.ewc needs the run's encoder in its context")
         self.params = params
-        self.ewc = EWC(params.lambda_, layer_lambdas=params.layer_lambdas, adaptive=params.adaptive)
+        self.ewc = EWC(
+            params.lambda_,
+            layer_lambdas=params.layer_lambdas,
+            adaptive=params.adaptive,
+            gamma=params.gamma,
+        )
         # kept out of this module's parameters and state: the encoder is the trainer's
         self._encoder = [ctx.encoder]
 
     @property
     def consolidated(self) -> bool:
         return self.ewc.num_consolidated > 0
+
+    def inherit(self, earlier: EWCObjective) -> None:
+        """Take the Fisher and anchor ``earlier`` (the run this one starts from) holds,
+        keeping this objective's own λ, layers, adaptive rule and γ; a later
+        :meth:`consolidate` then adds to it online."""
+        state = earlier.ewc.state_dict()
+        own = self.ewc.state_dict()
+        for key in ("lambda_", "layer_lambdas", "adaptive", "adaptive_scale", "gamma"):
+            state[key] = own[key]
+        state["consolidation"] = "online"
+        self.ewc.load_state_dict(state)
 
     def consolidate(self, fisher: Mapping[str, Tensor], anchor: Mapping[str, Tensor]) -> None:
         """Anchor the penalty at ``anchor`` with Fisher ``fisher`` (``{name: tensor}``

@@ -214,6 +214,9 @@ class Trainer:
             ) from None
         for objective in self.objectives.values():
             if isinstance(objective, EWCObjective):
+                for before in earlier.objectives.values():
+                    if isinstance(before, EWCObjective) and before.consolidated:
+                        objective.inherit(before)  # chained runs accumulate (online EWC)
                 fisher = earlier.fisher(objective.params.fisher_samples)
                 anchor = {
                     n: p.detach().clone()
