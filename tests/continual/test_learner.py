@@ -145,3 +145,26 @@ def test_bad_settings_refused(override: str, match: str) -> None:
             ContinualLearner(config(*extra, "encoder.manifold=euclidean"))
         else:
             config(*extra)
+
+
+@pytest.mark.parametrize("push", [False, True])
+def test_replayed_relations_push_their_negatives_only_if_asked(push: bool) -> None:
+    learner = ContinualLearner(
+        config(
+            "continual.replay.buffer_size=4",
+            f"continual.replay.push_negatives={str(push).lower()}",
+            "optim.name=sgd",
+            "optim.lr=1.0",
+        )
+    )
+    learner._arrive(0)
+    assert learner.buffer is not None
+    learner.buffer.add(torch.tensor([[3, 4]]), learner.generator)
+    # a new relation (0, 1) with negatives 2, 2 and the replayed (3, 4) with 5, 5
+    learner.blocks = lambda edges, gen: torch.tensor([[0, 1, 2, 2], [3, 4, 5, 5]])
+    before = _weight(learner).detach().clone()
+    learner.train_step(torch.tensor([[0, 1]]))
+    moved = (_weight(learner).detach() != before).any(1)
+    assert moved[[0, 1, 2, 3, 4]].all()  # anchors, positives and the new relation's negative
+    assert bool(moved[5]) == push
+    assert not moved[6:].any()
