@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from contrastkit._validation import check_choice, check_positive_int
 from contrastkit.report.html import Section, render_report
-from contrastkit.report.plots_continual import plot_r_matrix, read_continual
+from contrastkit.report.plots_continual import CONTINUAL_FILE, plot_r_matrix, read_continual
 from contrastkit.report.plots_embedding import plot_embedding
 from contrastkit.report.plots_similarity import (
     plot_difficulty_histogram,
@@ -68,12 +68,14 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
         "at several temperatures (after the GATE notebook's temperature analysis).",
     ),
     ("eval", "Evaluation metrics", "Periodic evaluation metrics over training steps."),
-    (
-        "continual",
-        "Forgetting (R matrix)",
-        "Metric on task j (columns) after training task i (rows) of a continual run, "
-        "with average accuracy, backward/forward transfer and forgetting.",
-    ),
+)
+
+#: the section of a continual run only (``continual.json``); other runs leave it out
+CONTINUAL_SECTION = (
+    "continual",
+    "Forgetting (R matrix)",
+    "Metric on task j (columns) after training task i (rows) of a continual run, "
+    "with average accuracy, backward/forward transfer and forgetting.",
 )
 
 
@@ -117,7 +119,7 @@ def _plotters(
 
     def continual() -> Figure:
         data = read_continual(run.run_dir)
-        need(data, "continual.json not found (not a continual run)")
+        need(data, f"{CONTINUAL_FILE} not found")
         return plot_r_matrix(data)  # type: ignore[arg-type]
 
     return {
@@ -200,7 +202,8 @@ def build_report(
     plotters = _plotters(run, projection, max_points)
     sections: list[Section] = []
     notes: list[str] = []
-    for key, title, description in SECTIONS:
+    continual = (run.run_dir / CONTINUAL_FILE).is_file()
+    for key, title, description in (CONTINUAL_SECTION,) * continual + SECTIONS:
         png_path = plots_dir / f"{key}.png"
         try:
             fig = plotters[key]()
