@@ -11,12 +11,9 @@ the mean accuracy and its 95 % interval over test episodes of held-out classes
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from contrastkit.typed_config import config_fail
-
-if TYPE_CHECKING:
-    from contrastkit.train.config import TrainConfig
 
 MetaMethod = Literal["maml", "fomaml", "protonet"]
 FEWSHOT_DATASETS = ("sbm", "wordnet_nouns")
@@ -119,20 +116,21 @@ FEWSHOT_METRICS = [
 ]
 
 
-def check_fewshot(config: TrainConfig) -> None:
-    """The settings a ``fewshot`` run needs outside ``meta``: a feature encoder and a
-    dataset with classes."""
-    if config.encoder.kind not in ("mlp", "gnn"):
+def check_fewshot(encoder_kind: str, data_name: str, test_fraction: float) -> None:
+    """The settings a ``fewshot`` run needs outside ``meta``: a feature encoder
+    (``encoder.kind``) and a dataset with classes (``data.name``), no edge split
+    (``data.test_fraction``)."""
+    if encoder_kind not in ("mlp", "gnn"):
         config_fail(
             "encoder.kind",
             f"task.kind 'fewshot' needs 'mlp' or 'gnn' (an embedding table has no rows for "
-            f"the held-out classes' items to adapt), got {config.encoder.kind!r}",
+            f"the held-out classes' items to adapt), got {encoder_kind!r}",
         )
-    if config.data.name not in FEWSHOT_DATASETS:
+    if data_name not in FEWSHOT_DATASETS:
         config_fail(
             "data.name",
             f"task.kind 'fewshot' reads {' or '.join(map(repr, FEWSHOT_DATASETS))}, "
-            f"got {config.data.name!r}",
+            f"got {data_name!r}",
         )
-    if config.data.test_fraction > 0:
+    if test_fraction > 0:
         config_fail("data.test_fraction", "a fewshot run holds out classes, not edges; use 0")
