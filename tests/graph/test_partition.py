@@ -14,14 +14,14 @@ from hypothesis import strategies as st
 
 from contrastkit.data.sbm import planted_partition
 from contrastkit.graph.csr import to_csr
-from contrastkit.graph.partition import (
+from contrastkit.graph.partition_spectral import DENSE_LIMIT, spectral_embedding
+from contrastkit.graph.partitioning import (
     edge_cut,
     imbalance,
     metis_available,
     part_sizes,
     partition,
 )
-from contrastkit.graph.partition_spectral import DENSE_LIMIT, spectral_embedding
 
 requires_metis = pytest.mark.skipif(
     not metis_available(),
@@ -176,7 +176,7 @@ def test_metis_is_seeded():
 
 def test_metis_missing_is_an_import_error_and_auto_falls_back(monkeypatch):
     monkeypatch.setitem(sys.modules, "pymetis", None)  # import pymetis raises ImportError
-    monkeypatch.setattr("contrastkit.graph.partition.metis_available", lambda: False)
+    monkeypatch.setattr("contrastkit.graph.partitioning.metis_available", lambda: False)
     ei = _random_graph(100, 400, seed=0)
     with pytest.raises(ImportError, match="pip install pymetis"):
         partition(ei, 100, 4, method="metis")

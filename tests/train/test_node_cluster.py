@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from contrastkit.graph.csr import has_edge
-from contrastkit.graph.partition import metis_available, partition
+from contrastkit.graph.partitioning import metis_available, partition
 from contrastkit.train.config import DEFAULT_RECIPE, TrainConfig, load_config
 from contrastkit.train.node_task import NodeTask
 from contrastkit.train.run import train

@@ -1,7 +1,7 @@
 """Cluster-GCN mini-batches: PyG's ``ClusterData`` / ``ClusterLoader`` without pyg-lib.
 
 :class:`ClusterData` partitions the graph once into ``P`` clusters
-(:func:`~contrastkit.graph.partition.partition`, or a given assignment) and groups
+(:func:`~contrastkit.graph.partitioning.partition`, or a given assignment) and groups
 nodes and edges by cluster. :class:`ClusterLoader` then iterates over epochs: the
 clusters are shuffled (seeded by ``(seed, epoch)``), cut into groups of
 ``clusters_per_batch``, and each group becomes one batch, a
@@ -54,7 +54,7 @@ from contrastkit._validation import (
     check_length,
     check_positive_int,
 )
-from contrastkit.graph.partition import PartitionMethod, check_parts, partition
+from contrastkit.graph.partitioning import PartitionMethod, check_parts, partition
 
 _EPOCH_STRIDE = 1_000_003  # a prime: (seed, epoch) pairs map to distinct generator seeds
 
@@ -67,7 +67,8 @@ class ClusterBatch:
         n_id: ``[n]`` global ids of the batch's nodes, cluster by cluster in the order
             of ``clusters``, ascending within a cluster.
         edge_index: ``[2, e]`` local ids (positions in ``n_id``) of every input edge with
-            both ends in the batch, in the input's direction (row 0 the source).
+            both ends in the batch, in the input's direction (row 0 the source); grouped
+            by the source's cluster in the order of ``clusters``, in input order within.
         e_id: ``[e]`` positions of those edges in the input ``edge_index`` (to slice
             edge attributes).
         clusters: ``[c]`` the batch's cluster ids.
@@ -157,6 +158,10 @@ class ClusterData:
         src_part = parts[ei[0]]
         self.edge_perm = torch.sort(src_part, stable=True).indices
         self.edge_ptr = _pointers(torch.bincount(src_part, minlength=num_parts))
+        # per edge in edge_perm order, what a batch needs: one contiguous slice per cluster
+        src, dst = ei[0, self.edge_perm], ei[1, self.edge_perm]
+        self._src_part, self._dst_part = src_part[self.edge_perm], parts[dst]
+        self._src_rank, self._dst_rank = self.rank[src], self.rank[dst]
         self.in_degree = torch.bincount(ei[1], minlength=num_nodes)
         total = int(ei.shape[1])
         intra = int((src_part == parts[ei[1]]).sum())
@@ -171,33 +176,37 @@ class ClusterData:
         check_index_range("clusters", clusters, self.num_parts)
         if torch.unique(clusters).numel() != clusters.numel():
             raise ValueError(f"clusters must be distinct, got {clusters.tolist()}")
-        n_id = self.node_perm[_ranges(self.partptr[clusters], self.sizes[clusters])]
+        # index_select: several times faster than advanced indexing for 1-D gathers
+        sizes = self.sizes.index_select(0, clusters)
+        n_id = self.node_perm.index_select(
+            0, _ranges(self.partptr.index_select(0, clusters), sizes)
+        )
         # offset[p]: where cluster p's nodes start in the batch, -1 outside the batch
         offset = torch.full((self.num_parts,), -1, dtype=torch.int64)
-        offset[clusters] = torch.cumsum(self.sizes[clusters], 0) - self.sizes[clusters]
-        starts = self.edge_ptr[clusters]
-        counts = self.edge_ptr[clusters + 1] - starts
-        e_id = self.edge_perm[_ranges(starts, counts)]  # edges leaving the batch's clusters
-        src, dst = self.edge_index[0, e_id], self.edge_index[1, e_id]
-        dst_offset = offset[self.parts[dst]]
-        keep = dst_offset >= 0
-        e_id, src, dst = e_id[keep], src[keep], dst[keep]
-        # sort the kept edges by input position: a batch's edge order does not depend on
-        # the order of its clusters beyond the relabelling
-        e_id, order = torch.sort(e_id)
-        src, dst = src[order], dst[order]
+        offset.index_copy_(0, clusters, torch.cumsum(sizes, 0) - sizes)
+        starts = self.edge_ptr.index_select(0, clusters)
+        counts = self.edge_ptr.index_select(0, clusters + 1) - starts
+        pos = _ranges(starts, counts)  # edges leaving the batch's clusters, in edge_perm order
+        dst_offset = offset.index_select(0, self._dst_part.index_select(0, pos))
+        keep = torch.nonzero(dst_offset >= 0).flatten()
+        pos = pos.index_select(0, keep)
+        e_id = self.edge_perm.index_select(0, pos)
+        src_offset = offset.index_select(0, self._src_part.index_select(0, pos))
         local = torch.stack(
-            [offset[self.parts[src]] + self.rank[src], dst_offset[keep][order] + self.rank[dst]]
+            [
+                src_offset + self._src_rank.index_select(0, pos),
+                dst_offset.index_select(0, keep) + self._dst_rank.index_select(0, pos),
+            ]
         )
-        incoming = int(self.in_degree[n_id].sum())
+        incoming = int(self.in_degree.index_select(0, n_id).sum())
         return ClusterBatch(
             n_id=n_id,
             edge_index=local,
             e_id=e_id,
             clusters=clusters,
             edge_share=e_id.numel() / incoming if incoming else 1.0,
-            x=self.x[n_id] if self.x is not None else None,
-            y=self.y[n_id] if self.y is not None else None,
+            x=self.x.index_select(0, n_id) if self.x is not None else None,
+            y=self.y.index_select(0, n_id) if self.y is not None else None,
         )
 
 
@@ -309,8 +318,17 @@ def _pointers(counts: Tensor) -> Tensor:
 
 
 def _ranges(starts: Tensor, counts: Tensor) -> Tensor:
-    """Concatenated ``arange(starts[i], starts[i] + counts[i])`` over ``i``, vectorised."""
+    """Concatenated ``arange(starts[i], starts[i] + counts[i])`` over ``i``, vectorised:
+    a cumulative sum of ones with a jump at each range's first slot."""
+    nonempty = torch.nonzero(counts > 0).flatten()
+    starts, counts = starts.index_select(0, nonempty), counts.index_select(0, nonempty)
     total = int(counts.sum())
-    seg = torch.repeat_interleave(torch.arange(counts.numel()), counts)
+    if total == 0:
+        return torch.zeros(0, dtype=torch.int64)
+    steps = torch.ones(total, dtype=torch.int64)
     first = torch.cumsum(counts, 0) - counts
-    return starts[seg] + torch.arange(total) - first[seg]
+    # slot first[i] jumps from the end of range i - 1 to starts[i]
+    jump = starts.clone()
+    jump[1:] -= starts[:-1] + counts[:-1] - 1
+    steps.index_copy_(0, first, jump)
+    return torch.cumsum(steps, 0)

@@ -19,7 +19,7 @@ curriculum stage's count) and is laid out by ``nodes.sampler``:
   layer-wise sampling the union of the layers' edges); a GNN of ``encoder.layers``
   layers then computes the seeds' rows from their sampled neighbourhoods;
 * ``cluster`` — Cluster-GCN (Chiang et al., 2019): the training graph is partitioned
-  once into ``nodes.num_parts`` clusters (:func:`~contrastkit.graph.partition.partition`,
+  once into ``nodes.num_parts`` clusters (:func:`~contrastkit.graph.partitioning.partition`,
   ``nodes.partition``, seeded by ``loop.seed``) and an example is a cluster: a batch of
   ``B = loop.batch_size`` clusters is every node of them (``items [U]``) with every
   message-passing edge between them (``encoder_input`` and ``edges``, local ids; edges
@@ -61,7 +61,7 @@ from contrastkit.functional.distances import Distance
 from contrastkit.graph.cluster_loader import ClusterData
 from contrastkit.graph.csr import CSR, has_edge, to_csr
 from contrastkit.graph.layerwise import layerwise_sample
-from contrastkit.graph.partition import metis_available, partition
+from contrastkit.graph.partitioning import metis_available, partition
 from contrastkit.graph.sampling import neighbor_sample, sampling_csr
 from contrastkit.mining.relation_sampler import RelationNegativeSampler
 from contrastkit.objectives.batch import Batch

@@ -66,7 +66,7 @@ class NodesConfig:
         num_parts: clusters of the ``cluster`` sampler (>= 1, <= the nodes).
         partition: its partitioner, ``auto`` (METIS when ``pymetis`` imports, else
             spectral), ``metis`` or ``spectral``
-            (:func:`~contrastkit.graph.partition.partition`, seeded by ``loop.seed``).
+            (:func:`~contrastkit.graph.partitioning.partition`, seeded by ``loop.seed``).
     """
 
     sampler: NodeSampler = "full"
