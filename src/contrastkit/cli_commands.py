@@ -120,7 +120,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         check_directory_target(
             config.output.run_dir, "--run-dir" if args.run_dir else "output.run_dir"
         )
-    trainer = train(config, resume=bool(args.resume))
+    from contrastkit.dist import shutdown
+
+    try:
+        trainer = train(config, resume=bool(args.resume))
+    finally:
+        shutdown()  # the process group train() joined under torchrun (none otherwise)
+    if not trainer.is_main:  # under torchrun: rank 0 prints
+        return 0
     title = f"final metrics (ties: {trainer.ties})" if trainer.ranks_relations else "final metrics"
     print_metrics(trainer.final_metrics, title)
     print(f"run directory: {trainer.run_dir}")

@@ -11,20 +11,19 @@ global id and label are exercised.
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
-from tests.dist.spawn import run_ranks
-from tests.dist.workers import CASES, PER_RANK, gather_modes_worker, loss_and_grads
+from tests.dist.workers import CASES, PER_RANK, loss_and_grads
 
 TOL = 1e-10
 
 
 @pytest.fixture(scope="module")
-def ranks(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
-    return run_ranks(gather_modes_worker, Path(tmp_path_factory.mktemp("gather")))
+def ranks(step_ranks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r["gather"] for r in step_ranks]
 
 
 def _close(got: tuple[float, list[torch.Tensor]], want: tuple[float, list[torch.Tensor]]) -> None:

@@ -117,11 +117,129 @@ def loss_and_grads(case: Case, gather: str, rows: slice, ddp: bool) -> tuple[flo
     return value, [p.grad.detach().clone() for p in params]
 
 
-def gather_modes_worker(rank: int, world: int) -> dict[tuple[str, str], Any]:
-    """Every case under every gather mode on this rank's share of the global batch."""
-    rows = slice(rank * PER_RANK, (rank + 1) * PER_RANK)
-    return {
-        (case.name, mode): loss_and_grads(case, mode, rows, ddp=True)
-        for case in CASES
-        for mode in ("local", "full", "none")
+
+
+# ---- the sparse table step ------------------------------------------------------------
+TABLE_ROWS, TABLE_DIM, RELATIONS, TABLE_NEGATIVES = 30, 4, 6, 3
+
+
+def relation_batches(steps: int) -> list[tuple[Tensor, Tensor, Tensor, Tensor]]:
+    """``steps`` global relation batches ``(u, v, negatives [2 R, K], mask)`` over a
+    table of :data:`TABLE_ROWS` rows (rows repeat within and across ranks)."""
+    gen = torch.Generator().manual_seed(11)
+    out = []
+    for _ in range(steps):
+        u = torch.randint(0, TABLE_ROWS, (2 * RELATIONS,), generator=gen)
+        v = torch.randint(0, TABLE_ROWS, (2 * RELATIONS,), generator=gen)
+        neg = torch.randint(0, TABLE_ROWS, (2 * RELATIONS, TABLE_NEGATIVES), generator=gen)
+        mask = torch.rand(2 * RELATIONS, TABLE_NEGATIVES, generator=gen) > 0.2
+        out.append((u, v, neg, mask))
+    return out
+
+
+def sparse_run(rows: slice, steps: int, distributed: bool, optimizer: str) -> Tensor:
+    """The Poincaré table (float64) after ``steps`` sparse steps on ``rows`` of each
+    global relation batch (rank share, or all of it in one process)."""
+    from contrastkit.losses.weighting import CombinedLoss, LossComponent
+    from contrastkit.mining.relation_sampler import RelationNegatives
+    from contrastkit.models.embedding import EmbeddingTable
+    from contrastkit.objectives.batch import RelationIds
+    from contrastkit.optim.row_adagrad import RowAdagrad
+    from contrastkit.train.distributed_step import DistributedSparseStep
+    from contrastkit.train.encoders import TableEncoder
+    from contrastkit.train.step import SparseStep
+    from contrastkit.train.table_step import SparseTableStep
+
+    table = EmbeddingTable(
+        TABLE_ROWS,
+        TABLE_DIM,
+        manifold="poincare",
+        init_scale=0.3,
+        dtype=torch.float64,
+        generator=torch.Generator().manual_seed(3),
+    )
+    encoder = TableEncoder(table)
+    opt: torch.optim.Optimizer
+    if optimizer == "radagrad":
+        opt = RowAdagrad([table.weight], lr=0.1)
+    else:
+        opt = torch.optim.SGD([table.weight], lr=0.1)
+
+    def combine(losses: dict[str, Tensor]) -> CombinedLoss:
+        loss = losses["infonce"]
+        value = float(loss.detach())
+        return CombinedLoss(loss, {"infonce": LossComponent(value, 1.0, value)})
+
+    table_step = SparseTableStep(table, get_distance("poincare"))
+    step: SparseStep = SparseStep(table_step, encoder, combine, opt)
+    if distributed:
+        step = DistributedSparseStep(step)
+    for u, v, neg, mask in relation_batches(steps):
+        nb = RelationNegatives(mask=mask[rows], own=neg[rows])
+        batch = Batch.from_ids(u[rows], v[rows], neg[rows], mask[rows], 1.0)
+        batch.relations = RelationIds(u[rows], v[rows], nb)
+        out = step.compute(batch)
+        step.apply(out, lr=0.1)
+    return table.weight.detach().clone()
+
+
+# ---- gradient caching: one synchronisation per step ------------------------------------
+def grad_cache_syncs(rank: int, chunks: int) -> tuple[int, list[Tensor]]:
+    """DDP all-reduce rounds (a counting comm hook) in one gradient-cached step of
+    in-batch InfoNCE with ``chunks`` chunks, and the gradients after it."""
+    from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
+
+    from contrastkit.losses.weighting import CombinedLoss, LossComponent
+    from contrastkit.train.distributed_step import DistributedAutogradStep
+    from contrastkit.train.step import AutogradStep
+
+    x = data()[0]
+    encoder = make_encoder(x)
+    objective = make_objective(CASES[0], "local")
+    objectives = nn.ModuleDict({"infonce": objective})
+
+    def combine(losses: dict[str, Tensor]) -> CombinedLoss:
+        loss = losses["infonce"]
+        value = float(loss.detach())
+        return CombinedLoss(loss, {"infonce": LossComponent(value, 1.0, value)})
+
+    opt = torch.optim.SGD(encoder.parameters(), lr=0.1)
+    base = AutogradStep(encoder, objectives, combine, opt, grad_cache_chunks=chunks)
+    step = DistributedAutogradStep(base)
+    calls = [0]
+
+    def counting(state: object, bucket: Any) -> Any:
+        calls[0] += 1
+        return default_hooks.allreduce_hook(None, bucket)  # type: ignore[arg-type]
+
+    # DDP checks the hook's annotations as objects (this module's are postponed strings)
+    counting.__annotations__ = {
+        "state": object,
+        "bucket": torch.distributed.GradBucket,
+        "return": torch.futures.Future[Tensor],
     }
+    step.ddp.register_comm_hook(None, counting)
+    rows = slice(rank * PER_RANK, (rank + 1) * PER_RANK)
+    step.compute(make_batch(rows, hard=False))
+    return calls[0], [p.grad.detach().clone() for p in encoder.parameters()]
+
+
+def step_level_worker(rank: int, world: int) -> dict[str, Any]:
+    """Everything the step-level tests check, in one 2-rank spawn."""
+    rows = slice(rank * RELATIONS, (rank + 1) * RELATIONS)
+    share = slice(rank * PER_RANK, (rank + 1) * PER_RANK)
+    return {
+        "gather": {
+            (case.name, mode): loss_and_grads(case, mode, share, ddp=True)
+            for case in CASES
+            for mode in ("local", "full", "none")
+        },
+        "sparse": {
+            opt: sparse_run(rows, SPARSE_STEPS, distributed=True, optimizer=opt)
+            for opt in ("rsgd", "radagrad")
+        },
+        "grad_cache": {chunks: grad_cache_syncs(rank, chunks) for chunks in (1, 3)},
+    }
+
+
+SPARSE_STEPS = 5

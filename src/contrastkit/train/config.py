@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from contrastkit.optim.factory import OptimizerConfig
 from contrastkit.train.data_config import DataConfig
 from contrastkit.train.miner_config import MinerConfig, MinerStage, resolve_miner_stages
+from contrastkit.train.distributed_config import DistributedConfig
 from contrastkit.train.nodes_config import NodesConfig
 from contrastkit.train.pairs_config import PairsConfig
 from contrastkit.train.recipe_config import (
@@ -360,6 +361,7 @@ class TrainConfig:
     loop: LoopConfig = field(default_factory=LoopConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
 
     def objective_specs(self) -> dict[str, ObjectiveSpec]:
         """``objectives`` validated: each name's weight and typed parameters."""

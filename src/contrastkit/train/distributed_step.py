@@ -1,0 +1,129 @@
+"""The training steps under data parallelism.
+
+:class:`DistributedAutogradStep` runs the encoder through
+``DistributedDataParallel`` (DDP): its forward is the step's encoding (the batch, and
+the corrupted batch for Deep Graph Infomax, in one call), so DDP's bucketed gradient
+all-reduce overlaps the backward; the trained parameters outside the encoder (a
+learnable temperature, a classifier head, adaptive loss weights) are averaged in one
+flat all-reduce after it. Gradient caching replays its chunks under ``no_sync()``
+except the last: one gradient synchronisation per optimiser step.
+
+:class:`DistributedSparseStep` is the fused table step with the touched rows of every
+rank summed (:func:`~contrastkit.dist.sparse_rows.all_reduce_rows`): each rank applies
+the same rows, so the tables stay equal without a dense all-reduce.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+
+from contrastkit.dist.env import current, world_size
+from contrastkit.dist.sparse_rows import all_reduce_rows
+from contrastkit.objectives.batch import Batch
+from contrastkit.train.encoders import NodeEncoder
+from contrastkit.train.step import AutogradStep, SparseStep, StepOutput
+
+
+class EncoderCall(nn.Module):
+    """DDP's module: ``forward(batch)`` -> ``(z, z_corrupt or None)``; ``forward(items)``
+    (a tensor of ids) -> embeddings. One forward per backward, as DDP needs."""
+
+    def __init__(self, encoder: NodeEncoder) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(
+        self, inputs: Batch | Tensor, corruption: torch.Generator | None = None
+    ) -> Any:
+        if isinstance(inputs, Tensor):
+            return self.encoder(inputs)
+        z = self.encoder.encode(inputs)
+        zc = None if corruption is None else self.encoder.encode_corrupted(inputs, corruption)
+        return z, zc
+
+
+def wrap_encoder(encoder: NodeEncoder, find_unused_parameters: bool) -> DistributedDataParallel:
+    """``encoder`` under DDP on this rank's device (every rank starts from rank 0's
+    parameters: DDP broadcasts them)."""
+    device = current().device
+    encoder.to(device)
+    ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(
+        EncoderCall(encoder),
+        device_ids=ids,
+        find_unused_parameters=find_unused_parameters,
+    )
+
+
+def average_gradients_(params: list[Tensor]) -> None:
+    """The ``.grad`` of ``params`` averaged over ranks in one flat all-reduce (parameters
+    without a gradient are left alone; they are the same on every rank)."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads or world_size() == 1:
+        return
+    if any(g.is_sparse for g in grads):
+        for g in grads:
+            dist.all_reduce(g)
+            g.div_(world_size())
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat.div_(world_size())
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+class DistributedAutogradStep(AutogradStep):
+    """:class:`~contrastkit.train.step.AutogradStep` with the encoder under DDP."""
+
+    def __init__(self, step: AutogradStep, find_unused_parameters: bool = False) -> None:
+        if step.pcgrad is not None:
+            raise ValueError(
+                "combiner pcgrad projects per-objective gradients of one process; it is "
+                "not supported under data parallelism"
+            )
+        self.__dict__.update(step.__dict__)
+        self.ddp = wrap_encoder(step.encoder, find_unused_parameters)
+        in_ddp = {id(p) for p in self.ddp.parameters()}
+        # trained outside the encoder: averaged by hand after the backward
+        self.extra = [p for p in self.parameters if id(p) not in in_ddp]
+
+    def encode(self, batch: Batch) -> Batch:
+        with self._autocast():
+            z, zc = self.ddp(batch, self.corruption if self.corrupt else None)
+        return batch.with_z(z, zc)
+
+    def encode_items(self, items: Tensor) -> Tensor:
+        with self._autocast():
+            z: Tensor = self.ddp(items)
+        return z if z.dtype == torch.float64 else z.float()
+
+    def replay_context(self, last: bool) -> AbstractContextManager[Any]:
+        return nullcontext() if last else self.ddp.no_sync()
+
+    def compute(self, batch: Batch, keep_z: bool = False) -> StepOutput:
+        out = super().compute(batch, keep_z)
+        average_gradients_(self.extra)
+        return out
+
+
+class DistributedSparseStep(SparseStep):
+    """:class:`~contrastkit.train.step.SparseStep` whose rows are summed over ranks."""
+
+    def __init__(self, step: SparseStep) -> None:
+        self.__dict__.update(step.__dict__)
+
+    def compute(self, batch: Batch, keep_z: bool = False) -> StepOutput:
+        out = super().compute(batch, keep_z)
+        out.rows = all_reduce_rows(out.rows, int(self.table_step.weight.shape[0]))
+        # the guard checks the gradients every rank applies (equal on every rank)
+        out.gradients = tuple(g for _, g in out.rows)
+        return out
