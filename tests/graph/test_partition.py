@@ -233,3 +233,21 @@ def test_measures_check_parts():
     with pytest.raises(ValueError, match="edge_index"):
         edge_cut(torch.tensor([[0], [5]]), torch.tensor([0, 1]))
     assert imbalance(torch.tensor([0, 0, 1, 1]), 3) == pytest.approx(1.5)  # empty part 2
+
+
+@pytest.mark.parametrize("shape", ["empty", "star", "cliques"])
+def test_spectral_degenerate_graphs_on_the_lanczos_path(shape):
+    """Above DENSE_LIMIT nodes: no edges (every eigenvalue equal), a star, and two
+    300-cliques among 400 isolated nodes: still exact balance, and the optimal cut
+    (the star: 800 leaves away from the centre; the cliques: 200 x 100 each)."""
+    n = 1000
+    if shape == "empty":
+        ei, best = torch.zeros(2, 0, dtype=torch.int64), 0
+    elif shape == "star":
+        ei, best = torch.stack([torch.zeros(n - 1, dtype=torch.int64), torch.arange(1, n)]), 800
+    else:
+        a, b = torch.combinations(torch.arange(300)), torch.combinations(torch.arange(300, 600))
+        ei, best = torch.cat([a, b]).t(), 40_000
+    parts = partition(ei, n, 5, method="spectral")
+    assert part_sizes(parts, 5).tolist() == [200] * 5
+    assert edge_cut(ei, parts) == best

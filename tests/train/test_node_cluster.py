@@ -12,7 +12,7 @@ import torch
 
 from contrastkit.graph.csr import has_edge
 from contrastkit.graph.partitioning import metis_available, partition
-from contrastkit.train.config import DEFAULT_RECIPE, TrainConfig, load_config
+from contrastkit.train.config import DEFAULT_RECIPE, TrainConfig, load_config, resume_config
 from contrastkit.train.node_task import NodeTask
 from contrastkit.train.run import train
 from contrastkit.train.trainer import Trainer
@@ -97,10 +97,23 @@ def test_cluster_training_learns_links_and_blocks(tmp_path: Path):
     assert after["test/probe_accuracy"] >= 0.9, after
 
 
+def test_a_resumed_cluster_run_continues_bit_identically(tmp_path: Path):
+    """The clusters are the same after a restart (seeded partition) and the in-batch
+    negatives come from the run's checkpointed generator."""
+    train(_config(tmp_path / "a", "loop.epochs=2", "eval.every_epochs=2"))
+    resumed = train(resume_config(tmp_path / "a", ["loop.epochs=3"]), resume=True)
+    straight = train(_config(tmp_path / "b", "loop.epochs=3", "eval.every_epochs=2"))
+    assert resumed.final_metrics == straight.final_metrics
+    for key, value in straight.encoder.state_dict().items():
+        assert torch.equal(resumed.encoder.state_dict()[key], value), key
+
+
 def test_the_partition_settings_take_effect(tmp_path: Path):
-    task = Trainer(_config(tmp_path, "nodes.num_parts=10", "loop.epochs=1")).task
+    trainer = Trainer(_config(tmp_path, "nodes.num_parts=10", "loop.epochs=1"))
+    task = trainer.task
     assert isinstance(task, NodeTask) and task.clusters is not None
     assert task.num_examples() == 10 and task.clusters.num_parts == 10
+    assert trainer.batches_per_epoch == 3  # loop.batch_size 4 clusters: 4 + 4 + 2
     expected = partition(task.edge_index, task.num_items, 10, method="spectral", seed=0)
     assert torch.equal(task.clusters.parts, expected)
     if metis_available():

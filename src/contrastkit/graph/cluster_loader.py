@@ -133,14 +133,15 @@ class ClusterData:
         y: Tensor | None = None,
     ) -> None:
         check_positive_int("num_nodes", num_nodes)
-        ei = check_edge_index("edge_index", edge_index, num_nodes).to(torch.int64)
+        # CPU: batches are cut here and moved by the caller (as PyG's loaders do)
+        ei = check_edge_index("edge_index", edge_index, num_nodes).to("cpu", torch.int64)
         if parts is None:
             if num_parts is None:
                 raise ValueError("ClusterData needs num_parts or parts, got neither")
             parts = partition(ei, num_nodes, num_parts, method=method, seed=seed)
         else:
             check_length("parts", check_integer_tensor("parts", parts, ndim=1), num_nodes)
-        parts, num_parts = check_parts(parts, num_parts)
+        parts, num_parts = check_parts(parts.cpu(), num_parts)
         for name, t in (("x", x), ("y", y)):
             if t is not None:
                 check_length(name, t, num_nodes)
