@@ -33,7 +33,6 @@ J. Matrix Anal. Appl. 11(3), 1990.
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Literal
 
 import numpy as np
@@ -56,8 +55,12 @@ METHODS: tuple[PartitionMethod, ...] = ("auto", "metis", "spectral")
 
 
 def metis_available() -> bool:
-    """Whether ``pymetis`` can be imported (the ``partition`` extra is installed)."""
-    return importlib.util.find_spec("pymetis") is not None
+    """Whether ``pymetis`` imports (the ``partition`` extra is installed and loads)."""
+    try:
+        import pymetis  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def partition(
