@@ -3,8 +3,8 @@
 A part that must become ``k > 1`` final parts is split in two, ``k_l = floor(k / 2)``
 and ``k_r = k - k_l`` final parts, with ``floor(m k_l / k)`` of its ``m`` nodes on
 the left (so any ``P``, not only powers of two, ends with sizes ``N / P`` rounded).
-The split orders the part's nodes by their Fiedler value and cuts at that rank
-(the median for ``k = 2``):
+The split starts from the Fiedler vector: the part's nodes ordered by their Fiedler
+value, cut at that rank (the median for ``k = 2``),
 
 .. math::
     f = D^{-1/2} v_2, \\qquad
@@ -19,6 +19,13 @@ where Lanczos (ARPACK's ``eigsh``) converges fast without a factorisation. A par
 that falls apart into components gets a piecewise-constant ``f`` over them (the top
 eigenvalue 2 is repeated), so the split follows components first; isolated nodes
 get ``f = 0``.
+
+With ``B`` equally strong communities the top ``B - 1`` non-trivial eigenvalues are
+nearly equal and ``f`` is an arbitrary mix of them, whose median cuts through
+communities (2.8x the planted cut on an SBM of 8 blocks). So each split embeds the
+nodes with up to :data:`MAX_DIRECTIONS` eigenvectors and, from each as a start
+direction, runs a balanced 2-means rounding (:func:`balanced_bisection`); the start
+``f`` is one of them, and the smallest cut wins (on that SBM: the planted cut).
 
 All parts of one level are laid out with one sort of the nodes and one of the
 surviving edges; the Python loop runs over the ``P - 1`` splits, never over nodes or
