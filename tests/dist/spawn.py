@@ -14,11 +14,19 @@ import torch.multiprocessing as mp
 
 
 def _worker(
-    rank: int, world: int, init: str, out: str, fn: Callable[..., Any], args: tuple[Any, ...]
+    rank: int,
+    world: int,
+    init: str,
+    out: str,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    backend: str,
 ) -> None:
     torch.set_num_threads(1)
     os.environ["OMP_NUM_THREADS"] = "1"
-    dist.init_process_group("gloo", init_method=f"file://{init}", rank=rank, world_size=world)
+    if backend == "nccl":
+        torch.cuda.set_device(rank)
+    dist.init_process_group(backend, init_method=f"file://{init}", rank=rank, world_size=world)
     try:
         result = fn(rank, world, *args)
         torch.save(result, Path(out) / f"rank{rank}.pt")
@@ -26,11 +34,14 @@ def _worker(
         dist.destroy_process_group()
 
 
-def run_ranks(fn: Callable[..., Any], tmp_path: Path, *args: Any, world: int = 2) -> list[Any]:
-    """``fn(rank, world, *args)`` on ``world`` processes in a fresh gloo group; the
-    list of what each returned (saved with ``torch.save``), in rank order."""
+def run_ranks(
+    fn: Callable[..., Any], tmp_path: Path, *args: Any, world: int = 2, backend: str = "gloo"
+) -> list[Any]:
+    """``fn(rank, world, *args)`` on ``world`` processes in a fresh ``backend`` group;
+    the list of what each returned (saved with ``torch.save``), in rank order."""
     init = tmp_path / f"rendezvous-{os.getpid()}-{len(list(tmp_path.iterdir()))}"
     out = tmp_path / f"out-{init.name}"
     out.mkdir()
-    mp.spawn(_worker, args=(world, str(init), str(out), fn, args), nprocs=world, join=True)
+    spawn_args = (world, str(init), str(out), fn, args, backend)
+    mp.spawn(_worker, args=spawn_args, nprocs=world, join=True)
     return [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(world)]

@@ -18,7 +18,9 @@ from tests.dist.workers import RELATIONS, SPARSE_STEPS, sparse_run
 
 
 @pytest.mark.parametrize("optimizer", ["rsgd", "radagrad"])
-def test_sparse_step_equals_single_process(step_ranks: list[dict[str, Any]], optimizer: str) -> None:
+def test_sparse_step_equals_single_process(
+    step_ranks: list[dict[str, Any]], optimizer: str
+) -> None:
     reference = sparse_run(slice(0, 2 * RELATIONS), SPARSE_STEPS, False, optimizer)
     start = sparse_run(slice(0, 2 * RELATIONS), 0, False, optimizer)
     assert (reference - start).abs().max() > 1e-3  # the steps moved the table

@@ -42,9 +42,7 @@ def single_process_curve(run_dir: Path) -> dict[int, float]:
     config = config_for(run_dir)
     trainer = Trainer(config, run_dir)
     n = trainer.task.num_examples()
-    trainer.use_sampler(
-        DistributedBatchSampler(n, config.loop.batch_size, 1, 0, config.loop.seed)
-    )
+    trainer.use_sampler(DistributedBatchSampler(n, config.loop.batch_size, 1, 0, config.loop.seed))
     run_dir.mkdir(parents=True)
     with MetricsWriter(run_dir / "metrics.jsonl") as writer:
         trainer.fit(writer)

@@ -35,7 +35,12 @@ class Case:
 
 CASES = [
     Case("infonce_in_batch", "infonce", {"in_batch": True}),
-    Case("infonce_symmetric_sqeuclid", "infonce", {"in_batch": True, "symmetric": True}, "sqeuclidean"),
+    Case(
+        "infonce_symmetric_sqeuclid",
+        "infonce",
+        {"in_batch": True, "symmetric": True},
+        "sqeuclidean",
+    ),
     Case("infonce_multi_positive", "infonce", {"in_batch": True, "multi_positive": True}),
     Case(
         "infonce_learnable_t",
@@ -88,8 +93,8 @@ def make_objective(case: Case, gather: str) -> Objective:
 
 
 def make_batch(rows: slice, hard: bool) -> Batch:
-    x, labels, u, v, negatives, mask = data()
-    neg, m = (negatives[rows], mask[rows]) if hard else (torch.empty(0, 0), None)
+    _, labels, u, v, negatives, mask = data()
+    neg, m = negatives[rows], mask[rows]
     if not hard:
         b = u[rows].numel()
         neg, m = torch.empty(b, 0, dtype=torch.long), torch.empty(b, 0, dtype=torch.bool)
@@ -115,8 +120,6 @@ def loss_and_grads(case: Case, gather: str, rows: slice, ddp: bool) -> tuple[flo
     else:
         value = float(loss.detach())
     return value, [p.grad.detach().clone() for p in params]
-
-
 
 
 # ---- the sparse table step ------------------------------------------------------------
@@ -243,3 +246,35 @@ def step_level_worker(rank: int, world: int) -> dict[str, Any]:
 
 
 SPARSE_STEPS = 5
+
+
+# ---- NCCL (a GPU machine) ---------------------------------------------------------------
+def nccl_worker(rank: int, world: int) -> dict[str, Any]:
+    """The gather with gradients, the gather without, and a DDP step on CUDA."""
+    from contrastkit.dist.gather import AllGatherWithGrad, all_gather_no_grad
+
+    device = torch.device("cuda", rank)
+    w = torch.arange(world * 4 * 3, dtype=torch.float64, device=device).view(world * 4, 3)
+    x = torch.randn(4, 3, dtype=torch.float64, device=device, requires_grad=True)
+    y = AllGatherWithGrad.apply(x)
+    (y * w).sum().backward()
+    assert x.grad is not None
+    own = slice(rank * 4, (rank + 1) * 4)
+    # every rank's loss reads every rank's rows: this rank's gradient is W times w's slice
+    grad_ok = torch.equal(x.grad, world * w[own])
+    rows_ok = torch.equal(y[own].detach(), x.detach())
+    z = all_gather_no_grad(x)
+    no_grad_ok = torch.equal(z[own], x) and z.requires_grad
+    x_items = data()[0].to(device)
+    encoder = make_encoder(x_items).to(device)
+    wrapped = wrap_encoder(encoder, False)
+    batch = make_batch(slice(rank * PER_RANK, (rank + 1) * PER_RANK), hard=True)
+    batch.items, batch.anchor, batch.positive = (
+        batch.items.to(device),
+        batch.anchor.to(device),
+        batch.positive.to(device),
+    )
+    z_batch = wrapped(batch)[0]
+    z_batch.pow(2).sum().backward()
+    grads = [p.grad.cpu() for p in encoder.parameters() if p.grad is not None]
+    return {"grad_ok": grad_ok, "rows_ok": rows_ok, "no_grad_ok": no_grad_ok, "grads": grads}

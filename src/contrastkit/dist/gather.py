@@ -39,7 +39,7 @@ class AllGatherWithGrad(torch.autograd.Function):
     gradient of the stacked tensor, then this rank's rows."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx: Any, x: Tensor) -> Tensor:
         world, rank = dist.get_world_size(), dist.get_rank()
         x = x.contiguous()
         out = torch.empty((world * x.shape[0], *x.shape[1:]), dtype=x.dtype, device=x.device)
@@ -48,7 +48,7 @@ class AllGatherWithGrad(torch.autograd.Function):
         return out
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> Tensor:  # type: ignore[override]
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
         grad = grad.contiguous().clone()  # all_reduce is in place; autograd owns grad
         dist.all_reduce(grad, op=dist.ReduceOp.SUM)
         return grad[ctx.rank * ctx.rows : (ctx.rank + 1) * ctx.rows]

@@ -38,9 +38,7 @@ class EncoderCall(nn.Module):
         super().__init__()
         self.encoder = encoder
 
-    def forward(
-        self, inputs: Batch | Tensor, corruption: torch.Generator | None = None
-    ) -> Any:
+    def forward(self, inputs: Batch | Tensor, corruption: torch.Generator | None = None) -> Any:
         if isinstance(inputs, Tensor):
             return self.encoder(inputs)
         z = self.encoder.encode(inputs)
@@ -54,8 +52,18 @@ def wrap_encoder(encoder: NodeEncoder, find_unused_parameters: bool) -> Distribu
     device = current().device
     encoder.to(device)
     ids = [device.index] if device.type == "cuda" else None
+    module = EncoderCall(encoder)
+    # non-persistent buffers are inputs every rank holds (features, the graph's edges):
+    # DDP would broadcast them from rank 0 before every forward; trained statistics
+    # (BatchNorm's running mean and variance) are persistent and still broadcast
+    inputs = [
+        f"{prefix}.{name}" if prefix else name
+        for prefix, sub in module.named_modules()
+        for name in sub._non_persistent_buffers_set
+    ]
+    DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(module, inputs)
     return DistributedDataParallel(
-        EncoderCall(encoder),
+        module,
         device_ids=ids,
         find_unused_parameters=find_unused_parameters,
     )
