@@ -106,9 +106,7 @@ def gathered_supervised_info_nce(
     )
 
 
-def gathered_mnr(
-    view: InBatchView, scale: float, distance: Distance, symmetric: bool
-) -> Tensor:
+def gathered_mnr(view: InBatchView, scale: float, distance: Distance, symmetric: bool) -> Tensor:
     """MNR over the gathered candidates ``[positives; hard-negative columns]``."""
     q = view.query
     n, k = view.negative_ids.shape

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from contrastkit.optim.factory import OptimizerConfig
 from contrastkit.train.data_config import DataConfig
-from contrastkit.train.miner_config import MinerConfig, MinerStage, resolve_miner_stages
 from contrastkit.train.distributed_config import DistributedConfig
+from contrastkit.train.miner_config import MinerConfig, MinerStage, resolve_miner_stages
 from contrastkit.train.nodes_config import NodesConfig
 from contrastkit.train.pairs_config import PairsConfig
 from contrastkit.train.recipe_config import (

@@ -96,7 +96,7 @@ class DataParallel:
         out = dict(record)
         for k, v in mean.items():
             value = v * self.world_size if k in SUMMED_FIELDS else v
-            out[k] = int(round(value)) if isinstance(record[k], int) else value
+            out[k] = round(value) if isinstance(record[k], int) else value
         return out
 
     def reduce_metrics(self, metrics: Mapping[str, float]) -> dict[str, float]:
