@@ -3,6 +3,7 @@ collect what each rank returns."""
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +31,9 @@ def _worker(
     try:
         result = fn(rank, world, *args)
         torch.save(result, Path(out) / f"rank{rank}.pt")
+        del result
+        gc.collect()  # DDP reducers of the run go before the group they use
+        dist.barrier()  # no peer is inside a collective when the group goes
     finally:
         dist.destroy_process_group()
 

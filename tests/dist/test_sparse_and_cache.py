@@ -5,6 +5,8 @@
   leave the table equal to 5 single-process steps on the whole batches.
 * Gradient caching under DDP: one gradient all-reduce per step whatever the number
   of chunks (counted by a DDP comm hook), and the same gradients as without chunks.
+* Mining: the hard-negative pool (and the k-means clusters) is built on rank 0 only and
+  every rank holds rank 0's, equal to a single-process refresh of that embedding.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 import pytest
 import torch
 
-from tests.dist.workers import RELATIONS, SPARSE_STEPS, sparse_run
+from tests.dist.workers import RELATIONS, SPARSE_STEPS, pool_refresh, sparse_run
 
 
 @pytest.mark.parametrize("optimizer", ["rsgd", "radagrad"])
@@ -42,3 +44,16 @@ def test_grad_cache_syncs_once_per_step(step_ranks: list[dict[str, Any]]) -> Non
         assert cached == once  # 3 chunks replayed, the all-reduce only on the last
         for a, b in zip(grads_once, grads_cached, strict=True):
             torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("strategy", ["hardest", "cluster"])
+def test_pool_built_once_and_broadcast(step_ranks: list[dict[str, Any]], strategy: str) -> None:
+    want = pool_refresh(False, strategy)
+    key = "clusters" if strategy == "cluster" else "pool"
+    assert [r["pool"][strategy]["embedded"] for r in step_ranks] == [1, 0]  # rank 0 alone
+    for result in step_ranks:
+        got = result["pool"][strategy]
+        assert torch.equal(got[key], want[key])
+        assert got["last_refresh"] == want["last_refresh"] == 7
+        if strategy == "hardest":
+            assert torch.equal(got["pool_scores"], want["pool_scores"])

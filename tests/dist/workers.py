@@ -227,6 +227,40 @@ def grad_cache_syncs(rank: int, chunks: int) -> tuple[int, list[Tensor]]:
     return calls[0], [p.grad.detach().clone() for p in encoder.parameters()]
 
 
+# ---- the hard pool built on rank 0 ---------------------------------------------------------
+def pool_refresh(distributed: bool, strategy: str) -> dict[str, Any]:
+    """A relation sampler's pool (``hardest``) or clusters (``cluster``) after one
+    refresh; under DDP only rank 0 is given the embedding (the others' is noise, which
+    the broadcast must override)."""
+    from contrastkit.dist.env import rank as current_rank
+    from contrastkit.graph.csr import to_csr
+    from contrastkit.mining.relation_sampler import RelationNegativeSampler
+    from contrastkit.train.distributed_mining import refresh_pool
+
+    gen = torch.Generator().manual_seed(5)
+    emb = torch.randn(40, 3, generator=gen, dtype=torch.float64)
+    if distributed and current_rank() != 0:
+        emb = torch.randn(40, 3, dtype=torch.float64)
+    edges = torch.randint(0, 40, (2, 60), generator=gen)
+    sampler = RelationNegativeSampler(
+        to_csr(edges, num_nodes=40),
+        generator=torch.Generator().manual_seed(1),
+        pool_size=6,
+        num_clusters=4,
+    )
+    embedded = []
+
+    def embed() -> Tensor:
+        embedded.append(1)
+        return emb
+
+    if distributed:
+        refresh_pool(sampler, embed, get_distance("sqeuclidean"), 7, strategy)
+    else:
+        sampler.refresh(embed(), get_distance("sqeuclidean"), 7, strategy=strategy)
+    return {**sampler.state_dict(), "embedded": len(embedded)}
+
+
 def step_level_worker(rank: int, world: int) -> dict[str, Any]:
     """Everything the step-level tests check, in one 2-rank spawn."""
     rows = slice(rank * RELATIONS, (rank + 1) * RELATIONS)
@@ -242,6 +276,7 @@ def step_level_worker(rank: int, world: int) -> dict[str, Any]:
             for opt in ("rsgd", "radagrad")
         },
         "grad_cache": {chunks: grad_cache_syncs(rank, chunks) for chunks in (1, 3)},
+        "pool": {s: pool_refresh(True, s) for s in ("hardest", "cluster")},
     }
 
 

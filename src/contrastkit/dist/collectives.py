@@ -108,3 +108,29 @@ def build_on_rank_zero(build: Callable[[], Tensor]) -> Tensor:
     shape, dtype = spec
     out = built.contiguous() if built is not None else torch.empty(shape, dtype=dtype)
     return broadcast_tensor(out)
+
+
+def broadcast_tensors(
+    tensors: Mapping[str, Tensor | None], src: int = 0
+) -> dict[str, Tensor | None]:
+    """Rank ``src``'s ``{name: tensor or None}`` on every rank (what other ranks pass is
+    ignored): one object collective for the shapes and dtypes, one broadcast per tensor."""
+    if not is_distributed():
+        return dict(tensors)
+    mine = dist.get_rank() == src
+    spec = broadcast_object(
+        {k: None if v is None else (tuple(v.shape), v.dtype) for k, v in tensors.items()}
+        if mine
+        else None,
+        src=src,
+    )
+    out: dict[str, Tensor | None] = {}
+    for name, shape_dtype in spec.items():
+        if shape_dtype is None:
+            out[name] = None
+            continue
+        given = tensors.get(name) if mine else None
+        shape, dtype = shape_dtype
+        t = given.contiguous() if given is not None else torch.empty(shape, dtype=dtype)
+        out[name] = broadcast_tensor(t, src=src)
+    return out

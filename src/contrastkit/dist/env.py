@@ -131,6 +131,9 @@ def rank() -> int:
 
 
 def shutdown() -> None:
-    """Leave the process group (a no-op when none is initialised)."""
+    """Leave the process group once every rank got here (a no-op when none is
+    initialised)."""
     if dist.is_available() and dist.is_initialized():
+        if dist.get_world_size() > 1:
+            dist.barrier()  # no peer is still inside a collective of this group
         dist.destroy_process_group()
