@@ -20,7 +20,14 @@ from contrastkit.train.distributed_sampler import DistributedBatchSampler
 from contrastkit.train.progress import MetricsWriter
 from contrastkit.train.trainer import Trainer
 from tests.dist.spawn import run_ranks
-from tests.dist.trainer_workers import config_for, full_run, interrupted, losses, resume
+from tests.dist.trainer_workers import (
+    budget_run,
+    config_for,
+    full_run,
+    interrupted,
+    losses,
+    resume,
+)
 
 STOP_AT = 25
 
@@ -85,3 +92,9 @@ def test_only_rank_zero_writes(runs: dict[str, Any]) -> None:
         p.name for p in a.iterdir()
     }
     assert not [p for p in a.rglob("*") if ".tmp-" in p.name]
+
+
+@pytest.mark.slow
+def test_time_budget_stops_every_rank_at_one_step(tmp_path: Path) -> None:
+    steps = run_ranks(budget_run, tmp_path, str(tmp_path))
+    assert steps[0] == steps[1] < 50 * 13  # no rank left waiting in a collective

@@ -97,3 +97,23 @@ def resume(rank: int, world: int, base: str) -> dict[str, Any]:
     run_dir = Path(base) / "b"
     trainer = run_module.train(config_for(run_dir), resume=True)
     return _result(trainer, run_dir, rank)
+
+
+def budget_run(rank: int, world: int, base: str) -> int:
+    """A run stopped by ``loop.time_budget_s``: the step every rank stopped at (rank 1
+    is slowed down, so its clock alone would stop it earlier)."""
+    import time as _time
+
+    from contrastkit.train.trainer import Trainer
+
+    if rank == 1:
+        original = Trainer.train_step
+
+        def slow_step(self: Trainer, idx: Tensor) -> dict[str, Any]:
+            _time.sleep(0.02)
+            return original(self, idx)
+
+        Trainer.train_step = slow_step  # type: ignore[method-assign]
+    run_dir = Path(base) / "budget"
+    trainer = run_module.train(config_for(run_dir, "loop.time_budget_s=0.5", "loop.epochs=50"))
+    return int(trainer.step)

@@ -25,7 +25,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from contrastkit.dist.collectives import all_gather_object, all_reduce_mean, all_reduce_sum_
+from contrastkit.dist.collectives import (
+    all_gather_object,
+    all_reduce_mean,
+    all_reduce_sum_,
+    broadcast_object,
+)
 from contrastkit.dist.env import current
 from contrastkit.dist.seeding import rank_seed
 from contrastkit.train.checkpoint import CheckpointError
@@ -78,6 +83,11 @@ class DataParallel:
         generator.manual_seed(s)
         if corruption is not None:
             corruption.manual_seed(rank_seed(seed + 4, self.rank))
+
+    def agree(self, flag: bool) -> bool:
+        """Rank 0's ``flag`` on every rank (a decision read off a clock, which ranks
+        would otherwise take at different steps)."""
+        return bool(broadcast_object(flag))
 
     def mean_loss(self, loss: Tensor) -> Tensor:
         """The step's loss averaged over ranks (a NaN anywhere is a NaN everywhere, so

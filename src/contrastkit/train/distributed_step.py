@@ -92,6 +92,8 @@ def average_gradients_(params: list[Tensor]) -> None:
 class DistributedAutogradStep(AutogradStep):
     """:class:`~contrastkit.train.step.AutogradStep` with the encoder under DDP."""
 
+    ddp: DistributedDataParallel | None
+
     def __init__(self, step: AutogradStep, find_unused_parameters: bool = False) -> None:
         if step.pcgrad is not None:
             raise ValueError(
@@ -99,23 +101,30 @@ class DistributedAutogradStep(AutogradStep):
                 "not supported under data parallelism"
             )
         self.__dict__.update(step.__dict__)
-        self.ddp = wrap_encoder(step.encoder, find_unused_parameters)
-        in_ddp = {id(p) for p in self.ddp.parameters()}
+        # DDP refuses a module with nothing to train (fixed embeddings): then every
+        # trained parameter is averaged by hand
+        trains = any(p.requires_grad for p in step.encoder.parameters())
+        self.ddp = wrap_encoder(step.encoder, find_unused_parameters) if trains else None
+        in_ddp = set() if self.ddp is None else {id(p) for p in self.ddp.parameters()}
         # trained outside the encoder: averaged by hand after the backward
         self.extra = [p for p in self.parameters if id(p) not in in_ddp]
 
     def encode(self, batch: Batch) -> Batch:
+        if self.ddp is None:
+            return super().encode(batch)
         with self._autocast():
             z, zc = self.ddp(batch, self.corruption if self.corrupt else None)
         return batch.with_z(z, zc)
 
     def encode_items(self, items: Tensor) -> Tensor:
+        if self.ddp is None:
+            return super().encode_items(items)
         with self._autocast():
             z: Tensor = self.ddp(items)
         return z if z.dtype == torch.float64 else z.float()
 
     def replay_context(self, last: bool) -> AbstractContextManager[Any]:
-        return nullcontext() if last else self.ddp.no_sync()
+        return nullcontext() if last or self.ddp is None else self.ddp.no_sync()
 
     def compute(self, batch: Batch, keep_z: bool = False) -> StepOutput:
         out = super().compute(batch, keep_z)

@@ -394,7 +394,7 @@ class Trainer:
                     self.train_seconds = spent + time.perf_counter() - started
                     if checkpoint is not None and self.step % cfg.output.checkpoint_every == 0:
                         checkpoint(self)
-                    if 0 < budget <= self.train_seconds:
+                    if 0 < budget and self._out_of(budget):
                         # out of time (equal-wall-time comparisons): evaluate where we are
                         out_of_time, self.final_metrics = True, {}
                         break
@@ -416,6 +416,12 @@ class Trainer:
                 self.encoder, self.config.encoder.manifold, self.task.labels, self.task.label_names
             )
         return self.final_metrics
+
+    def _out_of(self, budget: float) -> bool:
+        """Whether ``loop.time_budget_s`` is spent (under DDP by rank 0's clock, so that
+        every rank stops at the same step)."""
+        spent = budget <= self.train_seconds
+        return spent if self.parallel is None else self.parallel.agree(spent)
 
     def _similarities(self, tag: str) -> None:
         if not self.is_main:
