@@ -19,7 +19,7 @@ from contrastkit.objectives.entries_contrastive import (
 )
 from contrastkit.objectives.registry import Objective, ObjectiveContext
 from contrastkit.train.distributed_step import average_gradients_, wrap_encoder
-from contrastkit.train.encoders import FeatureEncoder
+from contrastkit.train.encoders import FeatureEncoder, NodeEncoder
 
 NUM_ITEMS, FEATURES, DIM, PER_RANK, K = 20, 6, 5, 4, 2
 
@@ -31,6 +31,7 @@ class Case:
     params: dict[str, Any]
     distance: str = "cosine"
     hard: bool = False  # the batch carries hard-negative columns
+    encoder: str = "mlp"  # mlp | table (a free embedding table, sparse gradients)
 
 
 CASES = [
@@ -52,6 +53,7 @@ CASES = [
     Case("mnr", "mnr", {"hard_negatives": False}),
     Case("mnr_hard", "mnr", {}, hard=True),
     Case("mnr_hard_symmetric", "mnr", {"symmetric": True}, hard=True),
+    Case("infonce_table_sparse_grad", "infonce", {"in_batch": True}, encoder="table"),
 ]
 
 
@@ -73,8 +75,17 @@ def data() -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
     return x, labels, u, v, negatives, mask
 
 
-def make_encoder(x: Tensor) -> FeatureEncoder:
+def make_encoder(x: Tensor, kind: str = "mlp") -> NodeEncoder:
     torch.manual_seed(0)
+    if kind == "table":
+        from contrastkit.models.embedding import EmbeddingTable
+        from contrastkit.train.encoders import TableEncoder
+
+        gen = torch.Generator().manual_seed(0)
+        table = EmbeddingTable(
+            NUM_ITEMS, DIM, init_scale=0.5, sparse=True, dtype=torch.float64, generator=gen
+        )
+        return TableEncoder(table)
     mlp = nn.Sequential(nn.Linear(FEATURES, 8), nn.Tanh(), nn.Linear(8, DIM)).double()
     return FeatureEncoder(mlp, x)
 
@@ -107,7 +118,7 @@ def loss_and_grads(case: Case, gather: str, rows: slice, ddp: bool) -> tuple[flo
     """The loss and the gradients of every parameter (encoder, then objective) after
     DDP's all-reduce (``ddp``) or in one process."""
     x = data()[0]
-    encoder, objective = make_encoder(x), make_objective(case, gather)
+    encoder, objective = make_encoder(x, case.encoder), make_objective(case, gather)
     batch = make_batch(rows, case.hard)
     wrapped = wrap_encoder(encoder, False) if ddp else None  # kept: its hooks all-reduce
     z = encoder.encode(batch) if wrapped is None else wrapped(batch)[0]
@@ -115,11 +126,13 @@ def loss_and_grads(case: Case, gather: str, rows: slice, ddp: bool) -> tuple[flo
     loss.backward()
     params = list(encoder.parameters()) + list(objective.parameters())
     if ddp:
-        average_gradients_(list(objective.parameters()))
+        # what DistributedAutogradStep averages by hand: beside DDP's, or all of them
+        average_gradients_(list(objective.parameters()) if wrapped else params)
         value = all_reduce_mean({"loss": float(loss.detach())})["loss"]
     else:
         value = float(loss.detach())
-    return value, [p.grad.detach().clone() for p in params]
+    grads = [p.grad.detach() for p in params if p.grad is not None]
+    return value, [(g.to_dense() if g.is_sparse else g).clone() for g in grads]
 
 
 # ---- the sparse table step ------------------------------------------------------------

@@ -23,6 +23,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
+from contrastkit.dist.collectives import all_gather_rows
 from contrastkit.dist.env import current, world_size
 from contrastkit.dist.sparse_rows import all_reduce_rows
 from contrastkit.objectives.batch import Batch
@@ -46,13 +47,30 @@ class EncoderCall(nn.Module):
         return z, zc
 
 
-def wrap_encoder(encoder: NodeEncoder, find_unused_parameters: bool) -> DistributedDataParallel:
+def sparse_parameter_names(module: nn.Module) -> set[str]:
+    """Names of the parameters whose gradients are sparse (an embedding table with
+    ``sparse=True``): DDP's buckets hold dense gradients only."""
+    return {
+        f"{prefix}.{name}" if prefix else name
+        for prefix, sub in module.named_modules()
+        if getattr(sub, "sparse", False) is True
+        for name, _ in sub.named_parameters(recurse=False)
+    }
+
+
+def wrap_encoder(
+    encoder: NodeEncoder, find_unused_parameters: bool
+) -> DistributedDataParallel | None:
     """``encoder`` under DDP on this rank's device (every rank starts from rank 0's
-    parameters: DDP broadcasts them)."""
+    parameters: DDP broadcasts them); ``None`` when it has no dense parameter to train
+    (fixed embeddings, or a sparse table alone: averaged by hand instead)."""
     device = current().device
     encoder.to(device)
     ids = [device.index] if device.type == "cuda" else None
     module = EncoderCall(encoder)
+    sparse = sparse_parameter_names(module)
+    if not any(p.requires_grad for n, p in module.named_parameters() if n not in sparse):
+        return None
     # non-persistent buffers are inputs every rank holds (features, the graph's edges):
     # DDP would broadcast them from rank 0 before every forward; trained statistics
     # (BatchNorm's running mean and variance) are persistent and still broadcast
@@ -61,7 +79,8 @@ def wrap_encoder(encoder: NodeEncoder, find_unused_parameters: bool) -> Distribu
         for prefix, sub in module.named_modules()
         for name in sub._non_persistent_buffers_set
     ]
-    DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(module, inputs)
+    ignored = inputs + sorted(sparse)
+    DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(module, ignored)
     return DistributedDataParallel(
         module,
         device_ids=ids,
@@ -69,16 +88,29 @@ def wrap_encoder(encoder: NodeEncoder, find_unused_parameters: bool) -> Distribu
     )
 
 
+def _average_sparse_(p: Tensor) -> None:
+    """``p.grad`` (sparse ``[N, d]``) replaced by the mean over ranks: every rank's
+    touched row indices and values all-gathered (a sparse all-reduce), summed."""
+    g = p.grad
+    assert g is not None
+    g = g.coalesce()
+    rows, _ = all_gather_rows(g.indices().t())
+    values, _ = all_gather_rows(g.values())
+    total = torch.sparse_coo_tensor(rows.t(), values / world_size(), g.shape)
+    p.grad = total.coalesce()
+
+
 def average_gradients_(params: list[Tensor]) -> None:
-    """The ``.grad`` of ``params`` averaged over ranks in one flat all-reduce (parameters
-    without a gradient are left alone; they are the same on every rank)."""
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads or world_size() == 1:
+    """The ``.grad`` of ``params`` averaged over ranks: dense ones in one flat
+    all-reduce, sparse ones by their rows (parameters without a gradient are left
+    alone; they are the same on every rank)."""
+    if world_size() == 1:
         return
-    if any(g.is_sparse for g in grads):
-        for g in grads:
-            dist.all_reduce(g)
-            g.div_(world_size())
+    for p in params:
+        if p.grad is not None and p.grad.is_sparse:
+            _average_sparse_(p)
+    grads = [p.grad for p in params if p.grad is not None and not p.grad.is_sparse]
+    if not grads:
         return
     flat = torch.cat([g.reshape(-1) for g in grads])
     dist.all_reduce(flat)
@@ -101,11 +133,11 @@ class DistributedAutogradStep(AutogradStep):
                 "not supported under data parallelism"
             )
         self.__dict__.update(step.__dict__)
-        # DDP refuses a module with nothing to train (fixed embeddings): then every
-        # trained parameter is averaged by hand
-        trains = any(p.requires_grad for p in step.encoder.parameters())
-        self.ddp = wrap_encoder(step.encoder, find_unused_parameters) if trains else None
-        in_ddp = set() if self.ddp is None else {id(p) for p in self.ddp.parameters()}
+        self.ddp = wrap_encoder(step.encoder, find_unused_parameters)
+        in_ddp: set[int] = set()
+        if self.ddp is not None:
+            ignored = set(self.ddp.parameters_to_ignore)
+            in_ddp = {id(p) for n, p in self.ddp.module.named_parameters() if n not in ignored}
         # trained outside the encoder: averaged by hand after the backward
         self.extra = [p for p in self.parameters if id(p) not in in_ddp]
 
