@@ -23,7 +23,6 @@ from tests.dist.spawn import run_ranks
 from tests.dist.trainer_workers import (
     budget_run,
     config_for,
-    full_run,
     interrupted,
     losses,
     resume,
@@ -33,9 +32,9 @@ STOP_AT = 25
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    base = tmp_path_factory.mktemp("ddp")
-    return {"base": base, "a": run_ranks(full_run, base, str(base))}
+def runs(default_ranks: tuple[Path, list[dict[str, Any]]]) -> dict[str, Any]:
+    base, results = default_ranks  # run A, spawned with the step-level checks (conftest)
+    return {"base": base, "a": [r["a"] for r in results]}
 
 
 @pytest.fixture(scope="module")
