@@ -35,6 +35,14 @@ def test_env_read_from_variables() -> None:
     assert env.distributed and not env.is_main
 
 
+def test_backend_override() -> None:
+    environ = {"WORLD_SIZE": "2", "RANK": "1", **RENDEZVOUS}
+    env = env_from_variables(environ, backend="gloo")
+    assert env.backend == "gloo" and env.device == torch.device("cpu")
+    with pytest.raises(ValueError, match="backend must be"):
+        env_from_variables(environ, backend="mpi")
+
+
 @pytest.mark.parametrize(
     ("environ", "message"),
     [

@@ -7,8 +7,10 @@ the GPU it takes) and the rendezvous address ``MASTER_ADDR`` / ``MASTER_PORT``.
 :func:`init_from_env` reads them and joins the group; with no ``WORLD_SIZE`` (or
 ``WORLD_SIZE=1``) it does nothing, so a single process runs exactly as before.
 
-The backend is chosen from the hardware: NCCL when CUDA is available (each process
-on GPU ``LOCAL_RANK``), gloo otherwise. Everything else in :mod:`contrastkit.dist`
+The backend follows where the run computes: NCCL when CUDA is available (each process
+on GPU ``LOCAL_RANK``), gloo otherwise; ``backend="gloo"`` for a run that keeps its
+tensors on the CPU whatever the machine has (the trainer does, so ``contrastkit train``
+under ``torchrun`` joins a gloo group). Everything else in :mod:`contrastkit.dist`
 asks :func:`world_size` / :func:`rank`, which answer 1 / 0 outside a group.
 """
 
@@ -62,9 +64,14 @@ def _int_variable(environ: Mapping[str, str], name: str, default: int | None = N
     return value
 
 
-def env_from_variables(environ: Mapping[str, str] | None = None) -> DistEnv:
+def env_from_variables(
+    environ: Mapping[str, str] | None = None, backend: str | None = None
+) -> DistEnv:
     """The :class:`DistEnv` that ``environ`` (default ``os.environ``) describes, without
-    joining anything: checked (integers, ``RANK < WORLD_SIZE``, the rendezvous set)."""
+    joining anything: checked (integers, ``RANK < WORLD_SIZE``, the rendezvous set).
+    ``backend``: ``"gloo"``, ``"nccl"`` or ``None`` (NCCL when CUDA is available)."""
+    if backend not in (None, "gloo", "nccl"):
+        raise ValueError(f"backend must be 'gloo', 'nccl' or None, got {backend!r}")
     environ = os.environ if environ is None else environ
     world = _int_variable(environ, "WORLD_SIZE", 1)
     if world < 1:
@@ -81,17 +88,19 @@ def env_from_variables(environ: Mapping[str, str] | None = None) -> DistEnv:
     if rank >= world:
         raise ValueError(f"environment variable RANK={rank} must be < WORLD_SIZE={world}")
     local = _int_variable(environ, "LOCAL_RANK", rank)
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend is None:
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
     device = torch.device("cuda", local) if backend == "nccl" else torch.device("cpu")
     return DistEnv(rank, world, local, backend, device)
 
 
-def init_from_env(timeout_s: float = 1800.0) -> DistEnv:
+def init_from_env(timeout_s: float = 1800.0, backend: str | None = None) -> DistEnv:
     """Join the process group the environment describes (a no-op for one process, or
-    when a group is already initialised: then that group's view is returned)."""
+    when a group is already initialised: then that group's view is returned);
+    ``backend`` as in :func:`env_from_variables`."""
     if dist.is_available() and dist.is_initialized():
         return current()
-    env = env_from_variables()
+    env = env_from_variables(backend=backend)
     if not env.distributed:
         return env
     if env.backend == "nccl":

@@ -163,7 +163,8 @@ def gather_in_batch(batch: Any, mode: str, hard_negatives: bool = False) -> InBa
         emb_all, meta_all = emb, tuple(meta)
     ids_all = meta_all[0]
     labels_all = meta_all[1] if batch.labels is not None else None
-    mask_all = meta_all[-1].bool() if k else torch.zeros(ids_all.shape[0], 0, dtype=torch.bool)
+    empty = torch.zeros(ids_all.shape[0], 0, dtype=torch.bool, device=ids_all.device)
+    mask_all = meta_all[-1].bool() if k else empty
     n = ids_all.shape[0]
     if mode == "local":
         query = torch.arange(rank * b, (rank + 1) * b, device=ids_all.device)

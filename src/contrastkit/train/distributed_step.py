@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
 from contrastkit.dist.collectives import all_gather_rows
-from contrastkit.dist.env import current, world_size
+from contrastkit.dist.env import world_size
 from contrastkit.dist.sparse_rows import all_reduce_rows
 from contrastkit.objectives.batch import Batch
 from contrastkit.train.encoders import NodeEncoder
@@ -61,11 +61,11 @@ def sparse_parameter_names(module: nn.Module) -> set[str]:
 def wrap_encoder(
     encoder: NodeEncoder, find_unused_parameters: bool
 ) -> DistributedDataParallel | None:
-    """``encoder`` under DDP on this rank's device (every rank starts from rank 0's
+    """``encoder`` under DDP where it lives (every rank starts from rank 0's
     parameters: DDP broadcasts them); ``None`` when it has no dense parameter to train
     (fixed embeddings, or a sparse table alone: averaged by hand instead)."""
-    device = current().device
-    encoder.to(device)
+    # on the device it lives on (the trainer's: the CPU; a GPU under NCCL when moved)
+    device = next(iter(encoder.parameters()), torch.empty(0)).device
     ids = [device.index] if device.type == "cuda" else None
     module = EncoderCall(encoder)
     sparse = sparse_parameter_names(module)

@@ -100,8 +100,9 @@ def train(config: TrainConfig, *, resume: bool = False) -> Trainer:
     checkpoint, and so is a missing report). A run resumed says from where on stderr.
     """
     run_dir = Path(config.output.run_dir)
-    # several processes (torchrun, Ray, Spark): join their group (one: nothing happens)
-    init_from_env(config.distributed.timeout_s)
+    # several processes (torchrun, Ray, Spark): join their group (one: nothing happens);
+    # gloo, since the trainer computes on the CPU whatever the machine has
+    init_from_env(config.distributed.timeout_s, backend="gloo")
     trainer = Trainer(config, run_dir)
     main = trainer.is_main
     if resume:
