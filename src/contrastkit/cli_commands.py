@@ -134,7 +134,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         print_metrics(learner.final_metrics, f"continual metrics ({config.continual.metric})")
         print(f"run directory: {config.output.run_dir}")
         return 0
-    trainer = train(config, resume=bool(args.resume))
+    from contrastkit.dist import shutdown
+
+    try:
+        trainer = train(config, resume=bool(args.resume))
+    finally:
+        shutdown()  # the process group train() joined under torchrun (none otherwise)
+    if not trainer.is_main:  # under torchrun: rank 0 prints
+        return 0
     title = f"final metrics (ties: {trainer.ties})" if trainer.ranks_relations else "final metrics"
     print_metrics(trainer.final_metrics, title)
     print(f"run directory: {trainer.run_dir}")

@@ -7,6 +7,10 @@ r"""Contrastive objectives over a :class:`~contrastkit.objectives.batch.Batch`.
   positive (supervised contrastive, Khosla et al. 2020). Same-label and same-item keys
   are never in-batch negatives (false-negative mask). ``learnable_temperature``:
   :math:`\log\tau` is a parameter (CLIP).
+
+Under data parallelism the in-batch forms of ``infonce`` and ``mnr`` take their
+candidates from every rank (``distributed.gather``: ``local``, ``full`` or ``none``;
+:mod:`~contrastkit.dist.in_batch`, :mod:`~contrastkit.objectives.gathered_losses`).
 * ``mnr`` — sentence-transformers' multiple-negatives ranking loss: in-batch
   positives plus the batch's (hard) negatives as candidates, logits scaled by ``scale``.
 * ``triplet`` — :math:`\max(0, m + s(a,n) - s(a,p))` over valid negatives, with the
@@ -26,6 +30,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from contrastkit.dist.in_batch import gather_in_batch, uses_gather
 from contrastkit.functional.distances import Distance
 from contrastkit.functional.info_nce import info_nce, supervised_info_nce
 from contrastkit.functional.mnr import multiple_negatives_ranking_loss
@@ -40,6 +45,11 @@ from contrastkit.graph.csr import to_csr
 from contrastkit.graph.khop import k_hop_rings
 from contrastkit.losses.temperature import Temperature
 from contrastkit.objectives.batch import Batch
+from contrastkit.objectives.gathered_losses import (
+    gathered_info_nce,
+    gathered_mnr,
+    gathered_supervised_info_nce,
+)
 from contrastkit.objectives.registry import Objective, ObjectiveContext, register
 from contrastkit.typed_config import config_fail
 
@@ -95,6 +105,7 @@ class InfoNCEObjective(Objective):
         super().__init__()
         self.params = params
         self.distance = ctx.distance
+        self.gather = ctx.gather
         self.owns_temperature = params.temperature is not None or params.learnable_temperature
         self.temperature: Temperature | None = None
         if self.owns_temperature:
@@ -111,6 +122,11 @@ class InfoNCEObjective(Objective):
 
     def forward(self, batch: Batch) -> Tensor:
         p, tau = self.params, self.tau(batch)
+        if p.in_batch and uses_gather(self.gather):
+            view = gather_in_batch(batch, self.gather)
+            if p.multi_positive:
+                return gathered_supervised_info_nce(view, tau, self.distance)
+            return gathered_info_nce(view, tau, self.distance, p.symmetric)
         if p.multi_positive:
             labels = batch.labels
             if labels is None:
@@ -176,10 +192,15 @@ class MNRObjective(Objective):
     def __init__(self, params: MNRParams, ctx: ObjectiveContext) -> None:
         super().__init__()
         self.params, self.distance = params, ctx.distance
+        self.gather = ctx.gather
 
     def forward(self, batch: Batch) -> Tensor:
         negatives = None
         k = batch.negatives.shape[1]
+        if uses_gather(self.gather):
+            hard = self.params.hard_negatives and k > 0
+            view = gather_in_batch(batch, self.gather, hard_negatives=hard)
+            return gathered_mnr(view, self.params.scale, self.distance, self.params.symmetric)
         fn = in_batch_false_negatives(batch)
         if self.params.hard_negatives and k > 0:
             negatives = batch.z[batch.negatives]

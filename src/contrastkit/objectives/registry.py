@@ -62,6 +62,7 @@ class ObjectiveContext:
     temperature: float = 1.0  # the run's temperature (initial value of a learnable one)
     generator: torch.Generator = field(default_factory=torch.Generator)
     encoder: nn.Module | None = None  # read (never called) by parameter penalties (EWC)
+    gather: str = "local"  # distributed.gather: in-batch candidates across ranks
 
 
 Builder = Callable[[Any, ObjectiveContext], Objective]

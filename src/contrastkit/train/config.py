@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from contrastkit.continual.config import ContinualConfig
 from contrastkit.optim.factory import OptimizerConfig
 from contrastkit.train.data_config import DataConfig
+from contrastkit.train.distributed_config import DistributedConfig
 from contrastkit.train.meta_config import FEWSHOT_METRICS, MetaConfig, check_fewshot
 from contrastkit.train.miner_config import MinerConfig, MinerStage, resolve_miner_stages
 from contrastkit.train.nodes_config import NodesConfig
@@ -367,6 +368,7 @@ class TrainConfig:
     continual: ContinualConfig = field(default_factory=ContinualConfig)
     # task.kind fewshot: episodes, MAML / ProtoNet (train/meta_config.py)
     meta: MetaConfig = field(default_factory=MetaConfig)
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
 
     def objective_specs(self) -> dict[str, ObjectiveSpec]:
         """``objectives`` validated: each name's weight and typed parameters."""

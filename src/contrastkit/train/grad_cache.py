@@ -20,6 +20,7 @@ second.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import torch
@@ -30,6 +31,7 @@ def grad_cache_step(
     encode: Callable[[Any], Tensor],
     chunks: Sequence[Any],
     loss_fn: Callable[[Tensor], Tensor],
+    replay: Callable[[bool], AbstractContextManager[Any]] | None = None,
 ) -> Tensor:
     """Accumulate full-batch gradients of ``loss_fn(cat(encode(c) for c in chunks))``
     into the encoder's parameters; return the (detached) loss.
@@ -40,6 +42,10 @@ def grad_cache_step(
             ``loss_fn`` then splits the rows it receives accordingly.
         chunks: the batch, split into chunks (in order).
         loss_fn: full-batch loss over the concatenated embeddings ``[B, d]``.
+        replay: ``replay(last)`` is the context each chunk's second pass runs in
+            (``last``: the final chunk). Under DistributedDataParallel it is
+            ``no_sync()`` for all but the last, so the gradients are all-reduced once
+            per step, not once per chunk (sentence-transformers' issue #4027).
 
     Example:
         >>> enc = torch.nn.Linear(4, 3)
@@ -61,10 +67,11 @@ def grad_cache_step(
     (grad,) = torch.autograd.grad(loss, z)
     after = torch.get_rng_state()
     offset = 0
-    for chunk, state, part in zip(chunks, rng_states, parts, strict=True):
+    for i, (chunk, state, part) in enumerate(zip(chunks, rng_states, parts, strict=True)):
         torch.set_rng_state(state)
         rows = part.shape[0]
-        encode(chunk).backward(grad[offset : offset + rows])
+        with nullcontext() if replay is None else replay(i == len(chunks) - 1):
+            encode(chunk).backward(grad[offset : offset + rows])
         offset += rows
     torch.set_rng_state(after)
     return loss.detach()

@@ -17,7 +17,15 @@ curriculum stage's count) and is laid out by ``nodes.sampler``:
   vectorised, drawn from the run's generator): ``items`` its nodes ``[U]`` (seeds
   first), ``encoder_input`` and ``edges`` its edges in local ids ``[2, E_s]`` (for
   layer-wise sampling the union of the layers' edges); a GNN of ``encoder.layers``
-  layers then computes the seeds' rows from their sampled neighbourhoods.
+  layers then computes the seeds' rows from their sampled neighbourhoods;
+* ``cluster`` — Cluster-GCN (Chiang et al., 2019): the training graph is partitioned
+  once into ``nodes.num_parts`` clusters (:func:`~contrastkit.graph.partitioning.partition`,
+  ``nodes.partition``, seeded by ``loop.seed``) and an example is a cluster: a batch of
+  ``B = loop.batch_size`` clusters is every node of them (``items [U]``) with every
+  message-passing edge between them (``encoder_input`` and ``edges``, local ids; edges
+  between two clusters of the batch kept), and every training edge ``(u, v)`` between
+  them a positive, with ``K`` uniform negatives among the batch's nodes (masked where
+  related to ``u`` or ``u`` itself). The encoder never reads a node outside the batch.
 
 Every batch also carries ``features = x[items]`` (what ``feature_reconstruction``
 decodes to) and, on a labelled graph, ``labels`` (``-1`` outside a fixed random
@@ -40,6 +48,7 @@ The evaluation (:meth:`NodeTask.evaluate`) embeds every node over the training g
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import torch
@@ -49,8 +58,10 @@ from contrastkit.eval.link_prediction import link_prediction_metrics
 from contrastkit.eval.neighbors import exact_knn, knn_recall
 from contrastkit.eval.probe import logistic_probe
 from contrastkit.functional.distances import Distance
-from contrastkit.graph.csr import CSR, to_csr
+from contrastkit.graph.cluster_loader import ClusterData
+from contrastkit.graph.csr import CSR, has_edge, to_csr
 from contrastkit.graph.layerwise import layerwise_sample
+from contrastkit.graph.partitioning import metis_available, partition
 from contrastkit.graph.sampling import neighbor_sample, sampling_csr
 from contrastkit.mining.relation_sampler import RelationNegativeSampler
 from contrastkit.objectives.batch import Batch
@@ -125,6 +136,29 @@ class NodeTask(GraphBackedTask):
             self.label_mask = mask
             self.batch_labels = torch.where(mask, y.long(), -1)
         self.sampler = RelationNegativeSampler(self.graph.related, generator=generator)
+        # Cluster-GCN: the clusters of the message graph and of the training edges
+        self.clusters: ClusterData | None = None
+        self.train_clusters: ClusterData | None = None
+        if self.settings.sampler == "cluster":
+            self._partition(seed)
+
+    def _partition(self, seed: int) -> None:
+        """Partition the message graph once into ``nodes.num_parts`` clusters and group
+        the message edges and the training edges by them; one line on stderr says how
+        many message edges stay inside a cluster (what one-cluster batches keep)."""
+        s, n = self.settings, self.graph.num_nodes
+        method = s.partition
+        if method == "auto":
+            method = "metis" if metis_available() else "spectral"
+        parts = partition(self.edge_index, n, s.num_parts, method=method, seed=seed)
+        self.clusters = ClusterData(self.edge_index, n, s.num_parts, parts=parts)
+        self.train_clusters = ClusterData(self.graph.train_edges, n, s.num_parts, parts=parts)
+        self.lineage = self.graph.lineage()  # pairs a negative must not be, both directions
+        print(
+            f"contrastkit: nodes.sampler 'cluster': {s.num_parts} clusters ({method}), "
+            f"{100 * self.clusters.intra_share:.1f} % of the message edges inside a cluster",
+            file=sys.stderr,
+        )
 
     # ---- checks and features --------------------------------------------------------
     def _check(self, config: TrainConfig, y: Tensor | None) -> None:
@@ -147,6 +181,24 @@ class NodeTask(GraphBackedTask):
                 f"must give one node budget per GNN layer: {s.layer_sizes} has "
                 f"{len(s.layer_sizes)} entries but encoder.layers is {enc.layers}",
             )
+        if s.sampler == "cluster":
+            if s.num_parts > self.graph.num_nodes:
+                config_fail(
+                    "nodes.num_parts",
+                    f"must be <= the graph's {self.graph.num_nodes} nodes, got {s.num_parts}",
+                )
+            if config.loop.batch_size > s.num_parts:
+                config_fail(
+                    "loop.batch_size",
+                    f"counts clusters per batch under nodes.sampler 'cluster' and must be "
+                    f"<= nodes.num_parts {s.num_parts}, got {config.loop.batch_size}",
+                )
+            if s.partition == "metis" and not metis_available():
+                config_fail(
+                    "nodes.partition",
+                    "'metis' needs the PyPI package pymetis (pip install pymetis, or the "
+                    "'partition' extra); use 'spectral' or 'auto'",
+                )
         if config.miner_stages:
             config_fail(
                 "miner_stages",
@@ -191,6 +243,9 @@ class NodeTask(GraphBackedTask):
 
     # ---- the Task interface -------------------------------------------------------
     def num_examples(self) -> int:
+        """Training edges, or clusters under ``nodes.sampler`` ``cluster``."""
+        if self.clusters is not None:
+            return self.clusters.num_parts
         return int(self.graph.train_edges.shape[1])
 
     def encoder_inputs(self) -> EncoderInputs:
@@ -199,9 +254,12 @@ class NodeTask(GraphBackedTask):
 
     def batch(self, idx: Tensor, ctx: SampleContext) -> Batch:
         """Training edges ``idx [B]`` with ``K`` uniform negatives each, over the whole
-        graph (``full``) or a subgraph sampled around their nodes (module docstring)."""
-        u, v = self.graph.train_edges[0, idx], self.graph.train_edges[1, idx]
+        graph (``full``) or a subgraph sampled around their nodes; under ``cluster``
+        ``idx`` are clusters (module docstring)."""
         k = ctx.num_negatives if ctx.num_negatives is not None else self.settings.num_negatives
+        if self.clusters is not None:
+            return self._annotate(self.cluster_batch(idx, k, ctx.temperature))
+        u, v = self.graph.train_edges[0, idx], self.graph.train_edges[1, idx]
         negatives, mask = self.sampler.sample(u, k, "uniform")  # [B, K] global ids
         b = u.numel()
         if self.settings.sampler == "full":
@@ -228,6 +286,33 @@ class NodeTask(GraphBackedTask):
             encoder_input=edges,
         )
         return self._annotate(batch)
+
+    def cluster_batch(self, clusters: Tensor, k: int, temperature: float) -> Batch:
+        """The Cluster-GCN batch of ``clusters [C]``: their nodes ``[U]``, the message
+        edges between them, their training edges ``[P, 2]`` as positives and ``K``
+        uniform negatives among the ``U`` nodes per positive (run's generator)."""
+        if self.clusters is None or self.train_clusters is None:
+            raise RuntimeError("cluster_batch needs nodes.sampler 'cluster'")
+        sub = self.clusters.batch(clusters)
+        pos = self.train_clusters.batch(clusters).edge_index  # same node order: [2, P]
+        anchor, positive = pos[0], pos[1]
+        negatives = torch.randint(
+            sub.num_nodes, (anchor.numel(), k), generator=self.generator
+        )  # [P, K] local
+        u, w = sub.n_id[anchor].unsqueeze(1), sub.n_id[negatives]
+        lineage = self.lineage
+        related = has_edge(lineage, u.expand_as(w), w) | has_edge(lineage, w, u.expand_as(w))
+        mask = (negatives != anchor.unsqueeze(1)) & ~related
+        return Batch(
+            items=sub.n_id,
+            anchor=anchor,
+            positive=positive,
+            negatives=negatives,
+            mask=mask,
+            temperature=temperature,
+            edges=sub.edge_index,
+            encoder_input=sub.edge_index,
+        )
 
     def sample_subgraph(self, seeds: Tensor) -> tuple[Tensor, Tensor]:
         """The ``nodes.sampler`` subgraph around ``seeds [S]`` (distinct ids):

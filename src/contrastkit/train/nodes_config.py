@@ -4,7 +4,7 @@ Example (YAML)::
 
     task: {kind: nodes}
     nodes:
-      sampler: neighbor        # full | neighbor | layerwise
+      sampler: neighbor        # full | neighbor | layerwise | cluster
       fanouts: [10, 10]        # one per encoder layer (neighbor)
       num_negatives: 5         # uniform non-edges per training edge
       features: noisy_labels   # graph | identity | noisy_labels
@@ -22,7 +22,8 @@ from typing import Literal
 
 from contrastkit.typed_config import config_fail
 
-NodeSampler = Literal["full", "neighbor", "layerwise"]
+NodeSampler = Literal["full", "neighbor", "layerwise", "cluster"]
+PartitionName = Literal["auto", "metis", "spectral"]
 NodeFeatures = Literal["graph", "identity", "noisy_labels"]
 
 
@@ -35,7 +36,12 @@ class NodesConfig:
             a GraphSAGE-style subgraph around the batch's nodes, ``fanouts[l]`` sampled
             in-neighbours per node at layer ``l`` (:func:`~contrastkit.graph.neighbor_sample`);
             ``layerwise`` — a LADIES subgraph with ``layer_sizes[l]`` nodes per layer
-            (:func:`~contrastkit.graph.layerwise_sample`).
+            (:func:`~contrastkit.graph.layerwise_sample`); ``cluster`` — Cluster-GCN: the
+            graph is partitioned once into ``num_parts`` clusters, an example is a
+            cluster and ``loop.batch_size`` counts the clusters a batch merges (PyG's
+            ``ClusterLoader(batch_size=...)``); the batch is every node of its
+            clusters, every training edge between them a positive
+            (:class:`~contrastkit.graph.cluster_loader.ClusterData`).
         fanouts: neighbour fan-out per GNN layer (``-1``: all neighbours); as many
             entries as ``encoder.layers``.
         layer_sizes: node budget per GNN layer of the layer-wise sampler; as many
@@ -57,6 +63,10 @@ class NodesConfig:
             a ``node_classification`` objective trains on. The probe evaluates on the
             other nodes.
         hnsw_k: neighbours of the search-quality metric ``search/hnsw_recall@k``.
+        num_parts: clusters of the ``cluster`` sampler (>= 1, <= the nodes).
+        partition: its partitioner, ``auto`` (METIS when ``pymetis`` imports, else
+            spectral), ``metis`` or ``spectral``
+            (:func:`~contrastkit.graph.partitioning.partition`, seeded by ``loop.seed``).
     """
 
     sampler: NodeSampler = "full"
@@ -68,6 +78,8 @@ class NodesConfig:
     feature_noise_dims: int = 16
     label_fraction: float = 0.1
     hnsw_k: int = 10
+    num_parts: int = 32
+    partition: PartitionName = "auto"
 
     def __post_init__(self) -> None:
         if not self.fanouts:
@@ -91,3 +103,5 @@ class NodesConfig:
             config_fail("nodes.label_fraction", f"must be in [0, 1], got {self.label_fraction}")
         if self.hnsw_k <= 0:
             config_fail("nodes.hnsw_k", f"must be > 0, got {self.hnsw_k}")
+        if self.num_parts <= 0:
+            config_fail("nodes.num_parts", f"must be > 0, got {self.num_parts}")

@@ -41,6 +41,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from contrastkit.dist.collectives import build_on_rank_zero
 from contrastkit.eval.probe import logistic_probe, stratified_split
 from contrastkit.eval.retrieval import retrieval_metrics
 from contrastkit.functional.distances import Distance
@@ -295,12 +296,17 @@ class PairTask(Task):
             ctx.epoch != self._pool_epoch and ctx.epoch % self.settings.refresh_every == 0
         ):
             encoder = ctx.encoder
-            encoder.eval()
-            try:
-                with torch.no_grad():
-                    pool = encoder(self.train_items).detach()
-            finally:
-                encoder.train()
+
+            def encode_pool() -> Tensor:
+                encoder.eval()
+                try:
+                    with torch.no_grad():
+                        return encoder(self.train_items).detach()
+                finally:
+                    encoder.train()
+
+            # data-parallel: encoded once on rank 0 and broadcast (every rank's equal)
+            pool = build_on_rank_zero(encode_pool)
             self._pool, self._pool_epoch = pool, ctx.epoch
         return pool
 

@@ -10,6 +10,9 @@ run_dir/
   report.html, plots/  the report
 ```
 
+Under data parallelism (``torchrun``) every rank trains and only rank 0 writes the
+run directory (its checkpoint holds every rank's RNG state); the others read it.
+
 Every file is written to a temporary name and renamed; a run killed in between
 leaves ``.<name>.tmp-<pid>`` behind, removed when the run starts again or resumes.
 Resuming a run that is already finished (its checkpoint at ``loop.epochs``, or
@@ -23,6 +26,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from contrastkit.dist.collectives import barrier
+from contrastkit.dist.env import init_from_env
 from contrastkit.train.checkpoint import (
     CheckpointError,
     atomic_write_text,
@@ -40,7 +45,10 @@ ATOMIC_FOLDERS = (".", "checkpoints", "snapshots", "plots")
 
 
 def save_trainer(trainer: Trainer) -> Path:
-    return save_checkpoint(checkpoint_path(trainer.run_dir), {"trainer": trainer.state_dict()})
+    """Write ``trainer``'s checkpoint (under DDP: every rank calls it, rank 0 writes)."""
+    state = trainer.state_dict()  # a collective under DDP: every rank's RNG states
+    path = checkpoint_path(trainer.run_dir)
+    return save_checkpoint(path, {"trainer": state}) if trainer.is_main else path
 
 
 def remove_stale_files(run_dir: Path) -> list[Path]:
@@ -92,9 +100,14 @@ def train(config: TrainConfig, *, resume: bool = False) -> Trainer:
     checkpoint, and so is a missing report). A run resumed says from where on stderr.
     """
     run_dir = Path(config.output.run_dir)
+    # several processes (torchrun, Ray, Spark): join their group (one: nothing happens);
+    # gloo, since the trainer computes on the CPU whatever the machine has
+    init_from_env(config.distributed.timeout_s, backend="gloo")
     trainer = Trainer(config, run_dir)
+    main = trainer.is_main
     if resume:
-        remove_stale_files(run_dir)
+        if main:
+            remove_stale_files(run_dir)
         ckpt = checkpoint_path(run_dir)
         if not ckpt.is_file():
             raise CheckpointError(f"cannot resume: no checkpoint at {str(ckpt)!r}")
@@ -104,22 +117,30 @@ def train(config: TrainConfig, *, resume: bool = False) -> Trainer:
         trainer.load_state_dict(state["trainer"], source=ckpt)
         where = f"step {trainer.step} (epoch {trainer.epoch})"
         if is_finished(trainer):
-            print(
-                f"contrastkit: run {str(run_dir)!r} is already finished at {where}; "
-                "nothing to resume",
-                file=sys.stderr,
-            )
-            # a kill after the last checkpoint may have kept these from being written
-            _write_final(trainer, trainer.final_metrics, missing_only=True)
+            if main:
+                print(
+                    f"contrastkit: run {str(run_dir)!r} is already finished at {where}; "
+                    "nothing to resume",
+                    file=sys.stderr,
+                )
+                # a kill after the last checkpoint may have kept these from being written
+                _write_final(trainer, trainer.final_metrics, missing_only=True)
             return trainer
-        print(f"contrastkit: resuming {str(run_dir)!r} from {where}", file=sys.stderr)
-        truncate_metrics(run_dir / "metrics.jsonl", trainer.step)
-    else:
+        if main:
+            print(f"contrastkit: resuming {str(run_dir)!r} from {where}", file=sys.stderr)
+            truncate_metrics(run_dir / "metrics.jsonl", trainer.step)
+    elif main:
         _fresh_run_dir(run_dir)
+    if not main:
+        metrics = trainer.fit(None, checkpoint=save_trainer)
+        save_trainer(trainer)
+        barrier()  # rank 0's final files are written when every rank returns
+        return trainer
     atomic_write_text(run_dir / "config.yaml", dump_config(config))
     tensorboard = run_dir / "tensorboard" if config.output.tensorboard else None
     with MetricsWriter(run_dir / "metrics.jsonl", tensorboard_dir=tensorboard) as writer:
         metrics = trainer.fit(writer, checkpoint=save_trainer)
     save_trainer(trainer)
     _write_final(trainer, metrics)
+    barrier()
     return trainer

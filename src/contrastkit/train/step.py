@@ -20,6 +20,7 @@ and the optimiser.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,18 +125,27 @@ class AutogradStep:
             captured.append(self.losses(batch.with_z(z))[0])
             return captured[-1].total
 
-        def encode(chunk: Tensor) -> Tensor:
-            with self._autocast():
-                return self.encoder(chunk).float()
-
+        encode = self.encode_items
         items = batch.items
         size = -(-items.numel() // self.chunks)
-        grad_cache_step(encode, list(items.split(size)), loss_fn)
+        grad_cache_step(encode, list(items.split(size)), loss_fn, replay=self.replay_context)
         z = torch.empty(0)
         if keep_z:
             with torch.no_grad():
                 z = torch.cat([encode(c) for c in items.split(size)])
         return StepOutput(captured[-1], batch.with_z(z))
+
+    def encode_items(self, items: Tensor) -> Tensor:
+        """Embeddings ``[n, d]`` of ``items [n]`` (gradient caching's chunks; float64
+        stays float64, as in :meth:`losses`)."""
+        with self._autocast():
+            z: Tensor = self.encoder(items)
+        return z if z.dtype == torch.float64 else z.float()
+
+    def replay_context(self, last: bool) -> AbstractContextManager[Any]:
+        """What a gradient-caching replay runs in (``last``: the batch's last chunk);
+        data parallelism defers the gradient all-reduce to the last one."""
+        return nullcontext()
 
     def apply(self, out: StepOutput, lr: float) -> None:
         self.optimizer.step()

@@ -16,6 +16,7 @@ from contrastkit.mining.relation_sampler import (
     RelationNegativeSampler,
     uses_embedding,
 )
+from contrastkit.train.distributed_mining import refresh_pool
 from contrastkit.train.miner_config import MinerConfig
 from contrastkit.train.task_base import SampleContext
 
@@ -52,7 +53,8 @@ def relation_negatives(
         encoder.eval()
         with torch.no_grad():
             if uses_embedding(strategy) and sampler.needs_refresh(ctx.step, strategy):
-                sampler.refresh(encoder.embed_all(), distance, ctx.step, strategy=strategy)
+                # under data parallelism: built on rank 0 and broadcast
+                refresh_pool(sampler, encoder.embed_all, distance, ctx.step, strategy)
             if strategy in NEEDS_POSITIVE_SCORES or max_difficulty is not None:
                 pos_scores = distance.score_paired(encoder(u), encoder(v))
         encoder.train()

@@ -35,6 +35,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from contrastkit.dist.env import is_distributed
+from contrastkit.dist.in_batch import gathering_disabled
 from contrastkit.eval.collapse import CollapsedEmbeddingError
 from contrastkit.eval.reconstruction import Ties
 from contrastkit.functional.distances import PoincareDistance, get_distance
@@ -49,6 +51,8 @@ from contrastkit.train.checkpoint import (
     load_checkpoint,
 )
 from contrastkit.train.config import TrainConfig, resume_config
+from contrastkit.train.data_parallel import DataParallel
+from contrastkit.train.distributed_sampler import DistributedBatchSampler
 from contrastkit.train.encoders import build_encoder
 from contrastkit.train.evaluation import check_embedding, evaluate_task
 from contrastkit.train.progress import MetricsWriter, ProgressBar
@@ -124,6 +128,7 @@ class Trainer:
                 temperature=config.objective.temperature,
                 generator=torch.Generator().manual_seed(loop.seed + 3),
                 encoder=self.encoder,
+                gather=config.distributed.gather,
             ),
         )
         if loop.init_from is not None:
@@ -131,6 +136,12 @@ class Trainer:
         elif any(isinstance(o, EWCObjective) for o in self.objectives.values()):
             raise ConfigError("objectives.ewc needs loop.init_from: the run to stay near")
         self.batches_per_epoch = max(1, -(-self.task.num_examples() // loop.batch_size))
+        # several processes (torchrun): DDP, each rank's share of every global batch
+        self.parallel = DataParallel(config, self.task.num_examples()) if is_distributed() else None
+        self.sampler: DistributedBatchSampler | None = None
+        if self.parallel is not None:
+            self.sampler = self.parallel.sampler
+            self.batches_per_epoch = self.sampler.batches_per_epoch
         trained = nn.ModuleDict({"encoder": self.encoder, "objectives": self.objectives})
         self.schedules = RunSchedules(
             config,
@@ -140,7 +151,7 @@ class Trainer:
         )
         table_step = build_sparse_step(config, self.encoder, self.distance)
         self.step_fn: AutogradStep | SparseStep
-        if table_step is not None:
+        if table_step is not None:  # (under DDP: wrapped below, once the seeds are set)
             self.step_fn = SparseStep(
                 table_step, self.encoder, self.schedules.combine, self.schedules.optimizer
             )
@@ -182,6 +193,22 @@ class Trainer:
         )
         self._floor_warned: set[str] = set()
         self._monitor_warned = False
+        if self.parallel is not None:
+            corruption = getattr(self.step_fn, "corruption", None)
+            self.parallel.seed(self.generator, corruption)
+            self.step_fn = self.parallel.wrap_step(self.step_fn)
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process writes files and prints (rank 0, or the only one)."""
+        return self.parallel is None or self.parallel.is_main
+
+    def use_sampler(self, sampler: DistributedBatchSampler) -> None:
+        """Train on the batches of ``sampler`` from the next epoch on: in one process with
+        ``world_size=1``, the global batches a data-parallel run of the same config
+        trains on (its single-process reference)."""
+        self.sampler = sampler
+        self.batches_per_epoch = sampler.batches_per_epoch
 
     @classmethod
     def restore(
@@ -241,7 +268,8 @@ class Trainer:
             batch = self.task.batch(idx.view(1), ctx)
             return step.losses(step.encode(batch))[0].total
 
-        return diagonal_fisher(self.encoder, list(picked), loss)
+        with gathering_disabled():  # one example's loss, on each rank alike
+            return diagonal_fisher(self.encoder, list(picked), loss)
 
     @property
     def sparse(self) -> bool:
@@ -271,12 +299,15 @@ class Trainer:
         batch = self.task.batch(idx, ctx)
         out = self.step_fn.compute(batch, keep_z=log)
         params = self.step_fn.parameters
-        taken = self.guard.check(out.combined.total, params, gradients=out.gradients)
+        total = out.combined.total
+        if self.parallel is not None:
+            total = self.parallel.mean_loss(total)  # the global batch's loss, on every rank
+        taken = self.guard.check(total, params, gradients=out.gradients)
         warning = self.guard.warning(self.step + 1)  # this step included
         if warning is not None:
             warnings.warn(warning, RuntimeWarning, stacklevel=2)
         if taken:
-            self.train_loss_sum += float(out.combined.total.detach())
+            self.train_loss_sum += float(total.detach())
             self.train_loss_count += 1
             for name, comp in out.combined.components.items():
                 self.train_loss_parts[name] = self.train_loss_parts.get(name, 0.0) + comp.loss
@@ -301,6 +332,8 @@ class Trainer:
             "examples_per_s": batch.num_examples / max(time.perf_counter() - start, 1e-9),
         }
         record.update(self.schedules.stage_record())
+        if self.parallel is not None:
+            record = self.parallel.reduce_record(record)
         return record
 
     def _warn_floor(self) -> None:
@@ -318,7 +351,17 @@ class Trainer:
 
     # ---- the loop -------------------------------------------------------------
     def _epoch_permutation(self) -> Tensor:
+        if self.sampler is not None:
+            self.sampler.set_epoch(self.epoch)
+            return self.sampler.permutation()
         return torch.randperm(self.task.num_examples(), generator=self.generator)
+
+    def _batch_ids(self, perm: Tensor, t: int) -> Tensor:
+        """The examples of step ``t`` of the epoch (this rank's share under DDP)."""
+        if self.sampler is not None:
+            return self.sampler.batch(perm, t)
+        bs = self.config.loop.batch_size
+        return perm[t * bs : (t + 1) * bs]
 
     def fit(self, writer: MetricsWriter | None = None, checkpoint: Any = None) -> dict[str, float]:
         """Train to ``loop.epochs`` (or early stop); returns the final evaluation."""
@@ -326,9 +369,9 @@ class Trainer:
         total = cfg.loop.epochs * self.batches_per_epoch
         if self.step == 0:
             self._similarities("start")
-            for line in self.schedules.ownership():
+            for line in self.schedules.ownership() if self.is_main else ():
                 print(f"contrastkit: {line}", file=sys.stderr)
-        bar = ProgressBar(total, enabled=cfg.loop.progress)
+        bar = ProgressBar(total, enabled=cfg.loop.progress and self.is_main)
         bar.update(self.step)
         shown_skipped = 0  # the bar shows skipped=N from the first skipped step on
         budget, started, spent = cfg.loop.time_budget_s, time.perf_counter(), self.train_seconds
@@ -338,9 +381,8 @@ class Trainer:
             while self.epoch < cfg.loop.epochs and not self.stopped_early and not out_of_time:
                 if self.perm is None:
                     self.perm = self._epoch_permutation()
-                bs = cfg.loop.batch_size
                 while self.batch_in_epoch < self.batches_per_epoch:
-                    idx = self.perm[self.batch_in_epoch * bs : (self.batch_in_epoch + 1) * bs]
+                    idx = self._batch_ids(self.perm, self.batch_in_epoch)
                     record = self.train_step(idx)
                     self.step += 1
                     self.batch_in_epoch += 1
@@ -355,7 +397,7 @@ class Trainer:
                     self.train_seconds = spent + time.perf_counter() - started
                     if checkpoint is not None and self.step % cfg.output.checkpoint_every == 0:
                         checkpoint(self)
-                    if 0 < budget <= self.train_seconds:
+                    if 0 < budget and self._out_of(budget):
                         # out of time (equal-wall-time comparisons): evaluate where we are
                         out_of_time, self.final_metrics = True, {}
                         break
@@ -372,12 +414,21 @@ class Trainer:
         if not self.final_metrics:
             self._evaluate(writer)
         self._similarities("end")
-        self.snapshots.embedding(
-            self.encoder, self.config.encoder.manifold, self.task.labels, self.task.label_names
-        )
+        if self.is_main:  # files of the run directory: rank 0's
+            self.snapshots.embedding(
+                self.encoder, self.config.encoder.manifold, self.task.labels, self.task.label_names
+            )
         return self.final_metrics
 
+    def _out_of(self, budget: float) -> bool:
+        """Whether ``loop.time_budget_s`` is spent (under DDP by rank 0's clock, so that
+        every rank stops at the same step)."""
+        spent = budget <= self.train_seconds
+        return spent if self.parallel is None else self.parallel.agree(spent)
+
     def _similarities(self, tag: str) -> None:
+        if not self.is_main:
+            return
         pairs = self.task.snapshot_pairs(MAX_PAIRS)
         self.snapshots.similarities(tag, pairs, self.encoder, self.distance)
 
@@ -395,7 +446,8 @@ class Trainer:
             # encoded as a training step encodes (corrupted input too, for DGI), with a
             # generator of its own so that validation leaves training's draws alone
             encoded = self.validation_step.encode(batch)
-            combined = self.validation_step.losses(encoded)[0]
+            with gathering_disabled():  # every rank holds the same validation batch
+                combined = self.validation_step.losses(encoded)[0]
             parts = {name: comp.loss for name, comp in combined.components.items()}
             return float(combined.total), parts
         finally:
@@ -450,6 +502,8 @@ class Trainer:
             # validation loss rising while training loss falls: the tracker's flag
             metrics["overfitting"] = float(self.overfit.update(train_loss, val_loss))
         self.train_loss_sum, self.train_loss_count, self.train_loss_parts = 0.0, 0, {}
+        if self.parallel is not None:
+            metrics = self.parallel.reduce_metrics(metrics)
         self.final_metrics = metrics
         if writer is not None:
             record: dict[str, Any] = {"kind": "eval", "step": self.step, "epoch": self.epoch}
@@ -494,7 +548,15 @@ class Trainer:
             "overfit": self.overfit.state_dict(),
             "train_loss": [self.train_loss_sum, self.train_loss_count],
             "train_loss_parts": dict(self.train_loss_parts),
+            **self._rank_states(),
         }
+
+    def _rank_states(self) -> dict[str, Any]:
+        """Under DDP, every rank's RNG and task states (``dist``; a collective: every
+        rank calls :meth:`state_dict` at the same step, rank 0 writes it)."""
+        if self.parallel is None:
+            return {}
+        return {"dist": self.parallel.rank_states(self.generator, self.task.state_dict())}
 
     def load_state_dict(
         self, state: Mapping[str, Any], *, source: str | Path | None = None
@@ -565,6 +627,11 @@ class Trainer:
         self.train_loss_sum = float(state["train_loss"][0])
         self.train_loss_count = int(state["train_loss"][1])
         self.train_loss_parts = {k: float(v) for k, v in state.get("train_loss_parts", {}).items()}
+        own = None if self.parallel is None else self.parallel.own_state(state, "(loaded)")
+        if own is not None:  # this rank's own streams (rank 0's were loaded above)
+            self.generator.set_state(own["generator"])
+            torch.set_rng_state(own["torch_rng"])
+            self.task.load_state_dict(own["task"])
 
 
 def _unweighted(record: dict[str, Any]) -> dict[str, float]:

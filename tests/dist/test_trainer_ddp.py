@@ -1,0 +1,99 @@
+"""The trainer on 2 gloo ranks (DDP, the distributed sampler, rank-0 files).
+
+* A 52-step run's loss curve (rank 0's metrics.jsonl, losses averaged over ranks)
+  equals one process trained on the same global batches to 1e-6.
+* A run killed right after its checkpoint at step 25 and resumed in fresh processes
+  ends with the encoder of the uninterrupted run bit for bit, and logs the same
+  losses after the resume.
+* Only rank 0 writes the run directory (every step logged once).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from contrastkit.train.distributed_sampler import DistributedBatchSampler
+from contrastkit.train.progress import MetricsWriter
+from contrastkit.train.trainer import Trainer
+from tests.dist.spawn import run_ranks
+from tests.dist.trainer_workers import (
+    budget_run,
+    config_for,
+    interrupted,
+    losses,
+    resume,
+)
+
+STOP_AT = 25
+
+
+@pytest.fixture(scope="module")
+def runs(default_ranks: tuple[Path, list[dict[str, Any]]]) -> dict[str, Any]:
+    base, results = default_ranks  # run A, spawned with the step-level checks (conftest)
+    return {"base": base, "a": [r["a"] for r in results]}
+
+
+@pytest.fixture(scope="module")
+def resumed(runs: dict[str, Any]) -> list[dict[str, Any]]:
+    base = runs["base"]
+    run_ranks(interrupted, base, str(base), STOP_AT)
+    return run_ranks(resume, base, str(base))
+
+
+def single_process_curve(run_dir: Path) -> dict[int, float]:
+    config = config_for(run_dir)
+    trainer = Trainer(config, run_dir)
+    n = trainer.task.num_examples()
+    trainer.use_sampler(DistributedBatchSampler(n, config.loop.batch_size, 1, 0, config.loop.seed))
+    run_dir.mkdir(parents=True)
+    with MetricsWriter(run_dir / "metrics.jsonl") as writer:
+        trainer.fit(writer)
+    return losses(run_dir)
+
+
+def test_loss_curve_equals_single_process(runs: dict[str, Any], tmp_path: Path) -> None:
+    got = runs["a"][0]["losses"]
+    want = single_process_curve(tmp_path / "single")
+    assert len(got) >= 50 and sorted(got) == sorted(want)
+    worst = max(abs(got[s] - want[s]) for s in want)
+    print(f"largest loss difference over {len(want)} steps: {worst:.3g}")
+    assert worst <= 1e-6, worst
+    assert abs(want[1] - want[len(want)]) > 1e-2  # it trained
+
+
+def test_ranks_hold_the_same_encoder(runs: dict[str, Any]) -> None:
+    a0, a1 = (r["encoder"] for r in runs["a"])
+    for name in a0:
+        assert torch.equal(a0[name], a1[name]), name
+
+
+@pytest.mark.slow
+def test_kill_and_resume_is_bit_identical(
+    runs: dict[str, Any], resumed: list[dict[str, Any]]
+) -> None:
+    full = runs["a"][0]
+    for rank, result in enumerate(resumed):
+        assert result["step"] == full["step"]
+        for name, value in full["encoder"].items():
+            assert torch.equal(result["encoder"][name], value), (rank, name)
+    got, want = resumed[0]["losses"], full["losses"]
+    assert sorted(got) == sorted(want)
+    assert all(got[s] == want[s] for s in want if s > STOP_AT)
+
+
+def test_only_rank_zero_writes(runs: dict[str, Any]) -> None:
+    a = runs["base"] / "a"
+    assert {"config.yaml", "metrics.jsonl", "final_metrics.json", "checkpoints"} <= {
+        p.name for p in a.iterdir()
+    }
+    assert not [p for p in a.rglob("*") if ".tmp-" in p.name]
+
+
+@pytest.mark.slow
+def test_time_budget_stops_every_rank_at_one_step(tmp_path: Path) -> None:
+    steps = run_ranks(budget_run, tmp_path, str(tmp_path))
+    assert steps[0] == steps[1] < 50 * 13  # no rank left waiting in a collective
