@@ -120,6 +120,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         check_directory_target(
             config.output.run_dir, "--run-dir" if args.run_dir else "output.run_dir"
         )
+    if config.search:
+        print(
+            f"contrastkit: the config's search: block ({len(config.search)} keys) is for "
+            "`contrastkit tune`; training the config's own values",
+            file=sys.stderr,
+        )
     trainer = train(config, resume=bool(args.resume))
     title = f"final metrics (ties: {trainer.ties})" if trainer.ranks_relations else "final metrics"
     print_metrics(trainer.final_metrics, title)
@@ -478,10 +484,18 @@ COMMANDS = {
 }
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from contrastkit.tune.cli import run_tune
+
+    return run_tune(args)
+
+
 def run_command(args: argparse.Namespace) -> int:
     if args.command == "train":
         # training's own warnings are shown as they come; cmd_train holds the setup's
         result = cmd_train(args)
+    elif args.command == "tune":  # trials train: their warnings as they come too
+        result = cmd_tune(args)
     else:
         with held_warnings():
             result = COMMANDS[args.command](args)
