@@ -76,7 +76,8 @@ def make_settings(
     heartbeat_s: float,
 ) -> StudySettings:
     """Settings checked before any trial: a non-empty search block, a grid sampler
-    only over ``choice`` keys, the pruner and sampler names."""
+    only over ``choice`` keys, the pruner and sampler names, and ``eval.monitor``
+    among the metrics the run reports (:func:`~.objective.check_monitor`)."""
     from contrastkit.typed_config import to_dict
 
     params = check_search(config)
@@ -94,6 +95,9 @@ def make_settings(
         )
     if heartbeat_s <= 0:
         raise ConfigError(f"--heartbeat must be > 0 seconds, got {heartbeat_s}")
+    from contrastkit.tune.objective import check_monitor
+
+    check_monitor(config)
     return StudySettings(
         config=to_dict(config),
         sampler=sampler,
