@@ -7,7 +7,7 @@
 ``journal:study.journal`` ``JournalStorage`` over a       several workers on one host
                           ``JournalFileBackend``
 ``postgresql://...``      ``RDBStorage`` with heartbeats  workers on many hosts
-                          and ``RetryFailedTrialCallback``
+                          and a retry callback
 ========================  ==============================  ============================
 
 SQLite takes a lock on the whole file for every write: parallel workers fail with
@@ -16,7 +16,8 @@ for more than one worker. A journal file is appended to under a file lock by any
 number of processes on one host (a network file system's locks cannot be trusted,
 hence one host). A database server serves many hosts; there a worker that dies
 mid-trial stops its heartbeat, and the next worker to start marks the trial FAILED
-and enqueues it again (``RetryFailedTrialCallback``). A journal (and an SQLite file)
+and enqueues it again (``RetryHeartbeatStaleTrialCallback``, formerly
+``RetryFailedTrialCallback``). A journal (and an SQLite file)
 has no heartbeat: :func:`fail_orphaned_trials` fails the RUNNING trials whose worker
 process on this host is gone.
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import os
 import socket
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -150,14 +152,24 @@ def open_storage(spec: StorageSpec, heartbeat_s: float = DEFAULT_HEARTBEAT_S) ->
         return optuna.storages.RDBStorage(spec.url)
     _check_driver(spec)
     interval = max(1, round(heartbeat_s))
-    return optuna.storages.RDBStorage(
-        spec.url,
-        heartbeat_interval=interval,
-        grace_period=2 * interval,
-        failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=MAX_RETRY),
-        # a server may drop idle connections between long trials
-        engine_kwargs={"pool_pre_ping": True},
-    )
+    stale: dict[str, Any] = {}
+    with warnings.catch_warnings():
+        # heartbeats are "experimental" in Optuna since 2.8: said once here, not per worker
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback"):  # Optuna >= 4.9
+            retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
+            stale["heartbeat_stale_trial_callback"] = retry
+        else:
+            retry = optuna.storages.RetryFailedTrialCallback(max_retry=MAX_RETRY)
+            stale["failed_trial_callback"] = retry
+        return optuna.storages.RDBStorage(
+            spec.url,
+            heartbeat_interval=interval,
+            grace_period=2 * interval,
+            # a server may drop idle connections between long trials
+            engine_kwargs={"pool_pre_ping": True},
+            **stale,
+        )
 
 
 def _check_driver(spec: StorageSpec) -> None:

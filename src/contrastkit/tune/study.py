@@ -114,13 +114,16 @@ def direction(config: TrainConfig) -> Literal["maximize", "minimize"]:
 
 
 def make_sampler(settings: StudySettings, worker_index: int) -> optuna.samplers.BaseSampler:
-    """The sampler of one worker: workers of a study draw with different seeds
-    (``seed + worker_index``), else parallel random start-ups would repeat each other."""
+    """The sampler of one worker: TPE and random workers of a study draw with different
+    seeds (``seed + worker_index``), else parallel random start-ups would repeat each
+    other; grid workers share the study's seed (the grid's order)."""
     import optuna
 
-    seed = settings.seed + worker_index
     if settings.sampler == "grid":
-        return optuna.samplers.GridSampler(grid_space(settings.params()), seed=seed)
+        # one seed for every worker: GridSampler shuffles its points by the seed and
+        # gives trial n the n-th, so workers with other seeds would repeat points
+        return optuna.samplers.GridSampler(grid_space(settings.params()), seed=settings.seed)
+    seed = settings.seed + worker_index
     if settings.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     # constant_liar: a running trial counts as a poor result, so that parallel workers
