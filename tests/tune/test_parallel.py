@@ -16,6 +16,7 @@ import pytest
 from optuna.trial import TrialState
 
 from contrastkit.cli import main
+from contrastkit.tune.worker import share_trials
 from tests.tune.conftest import tiny_config_file
 
 SEARCH = {
@@ -57,6 +58,13 @@ def _grid(tmp_path: Path, lrs: list[float], negatives: list[int], trials: int) -
     points = [(t.params["optim.lr"], t.params["miner.num_negatives"]) for t in trials_run]
     assert all(t.state == TrialState.COMPLETE for t in trials_run)
     assert sorted(points) == sorted(itertools.product(lrs, negatives))  # each exactly once
+
+
+def test_trials_are_shared_out_exactly() -> None:
+    assert share_trials(20, 2) == [10, 10]
+    assert share_trials(7, 3) == [3, 2, 2]
+    assert share_trials(2, 4) == [1, 1]
+    assert all(sum(share_trials(n, w)) == n for n in range(1, 30) for w in range(1, 6))
 
 
 def test_two_workers_run_each_grid_point_once(tmp_path: Path) -> None:

@@ -55,3 +55,9 @@ def test_the_median_pruner_prunes_a_fifth_of_12_trials(tmp_path: Path) -> None:
 def test_without_a_pruner_every_trial_completes(tmp_path: Path) -> None:
     trials = _tune(tmp_path, 12, "none")
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 12
+
+
+@pytest.mark.slow
+def test_hyperband_prunes_too(tmp_path: Path) -> None:
+    trials = _tune(tmp_path, 12, "hyperband")
+    assert [t for t in trials if t.state == TrialState.PRUNED]

@@ -90,3 +90,16 @@ def test_a_running_trial_of_a_dead_worker_is_failed(tmp_path: Path) -> None:
         elsewhere.number: TrialState.RUNNING,
     }
     assert "died" in study.get_trials()[orphan.number].user_attrs["failure"]
+
+
+def test_a_database_that_cannot_be_reached_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    spec = parse_storage(f"postgresql+psycopg2://u@127.0.0.1:{port}/db")
+    with pytest.raises(ConfigError, match="cannot be opened") as err:
+        open_storage(spec)
+    assert "\n" not in str(err.value)
+    (tmp_path / "bad.db").write_text("not a database")
+    with pytest.raises(ConfigError, match="cannot be opened"):
+        open_storage(parse_storage(f"sqlite:///{tmp_path / 'bad.db'}"))

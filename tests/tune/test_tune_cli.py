@@ -143,3 +143,9 @@ def test_an_unknown_monitor_is_an_error_before_the_first_trial(
     err = _error(capsys, "tune", "--config", silent, "--trials", "1")
     assert "eval.monitor 'test/auc' is not among the metrics this run reports" in err
     assert not (tmp_path / "study" / "trial_0000").exists()
+
+
+def test_timeout_stops_starting_trials(tmp_path: Path) -> None:
+    config = str(tiny_config_file(tmp_path, SEARCH, "loop.epochs=2"))
+    assert main(["tune", "--config", config, "--trials", "5", "--timeout", "0.001"]) == 0
+    assert len(_study(tmp_path).get_trials()) == 1  # the running trial ends, no other starts

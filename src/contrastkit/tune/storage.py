@@ -149,7 +149,7 @@ def open_storage(spec: StorageSpec, heartbeat_s: float = DEFAULT_HEARTBEAT_S) ->
         path = Path(spec.url.removeprefix("sqlite:///"))
         if spec.url.startswith("sqlite:///") and str(path) not in ("", ":memory:"):
             path.parent.mkdir(parents=True, exist_ok=True)
-        return optuna.storages.RDBStorage(spec.url)
+        return _rdb(spec, optuna.storages.RDBStorage, {})
     _check_driver(spec)
     interval = max(1, round(heartbeat_s))
     stale: dict[str, Any] = {}
@@ -162,14 +162,24 @@ def open_storage(spec: StorageSpec, heartbeat_s: float = DEFAULT_HEARTBEAT_S) ->
         else:
             retry = optuna.storages.RetryFailedTrialCallback(max_retry=MAX_RETRY)
             stale["failed_trial_callback"] = retry
-        return optuna.storages.RDBStorage(
-            spec.url,
-            heartbeat_interval=interval,
-            grace_period=2 * interval,
-            # a server may drop idle connections between long trials
-            engine_kwargs={"pool_pre_ping": True},
-            **stale,
-        )
+        options = {"heartbeat_interval": interval, "grace_period": 2 * interval, **stale}
+        # a server may drop idle connections between long trials
+        options["engine_kwargs"] = {"pool_pre_ping": True}
+        return _rdb(spec, optuna.storages.RDBStorage, options)
+
+
+def _rdb(spec: StorageSpec, storage_class: Any, options: dict[str, Any]) -> Any:
+    """``storage_class(spec.url, **options)``; a database that cannot be reached or
+    read is a :class:`ConfigError` naming it, in one line."""
+    import sqlalchemy.exc
+
+    try:
+        return storage_class(spec.url, **options)
+    except (sqlalchemy.exc.SQLAlchemyError, ValueError) as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        raise ConfigError(
+            f"--storage {spec.describe()!r} cannot be opened: {lines[0] if lines else exc!r}"
+        ) from None
 
 
 def _check_driver(spec: StorageSpec) -> None:
