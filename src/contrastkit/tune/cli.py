@@ -36,7 +36,15 @@ def add_tune_parser(sub: argparse._SubParsersAction, finite_float: Any) -> None:
         "in-process, reports eval.monitor at every evaluation and is pruned there when the "
         "pruner says so. Actions: run (default), init, worker, best, report.",
     )
-    p.add_argument("action", nargs="?", default="run", choices=ACTIONS)
+    p.add_argument(
+        "action",
+        nargs="?",
+        default="run",
+        choices=ACTIONS,
+        help="run (default): create or continue the study and run --trials; init: only "
+        "create it; worker: run --trials of an existing study; best: write the best "
+        "trial's config to --out; report: write the study's HTML report",
+    )
     p.add_argument("--config", help="YAML train config with a search: block")
     p.add_argument("--trials", type=int, help="trials to run (over all --workers)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
