@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import optuna
@@ -42,22 +43,27 @@ def _tune(config: Path, storage: str, name: str, trials: int, *extra: str) -> No
 
 def _check_complete(study: optuna.Study, trials: int, err: str) -> None:
     states = [t.state for t in study.get_trials()]
-    assert states == [TrialState.COMPLETE] * trials
+    assert len(states) == trials
+    assert set(states) <= {TrialState.COMPLETE, TrialState.PRUNED}  # none FAILED or RUNNING
+    assert TrialState.COMPLETE in states
     assert [t.number for t in study.get_trials()] == list(range(trials))
     workers = {t.user_attrs["worker"] for t in study.get_trials()}
     assert len(workers) == 2  # both processes ran trials
     assert not [c for c in CONFLICTS if c in err], err[-2000:]
+    counts = {s.name: states.count(s) for s in set(states)}
+    print(f"{trials} trials over {len(workers)} workers: {counts}, no storage conflicts")
 
 
 def _grid(tmp_path: Path, lrs: list[float], negatives: list[int], trials: int) -> None:
     search = {"optim.lr": {"choice": lrs}, "miner.num_negatives": {"choice": negatives}}
     config = tiny_config_file(tmp_path, search, "loop.epochs=2")
     storage = f"journal:{tmp_path / 'grid.journal'}"
-    _tune(config, storage, "grid", trials, "--sampler", "grid")
+    _tune(config, storage, "grid", trials, "--sampler", "grid", "--pruner", "none")
     trials_run = _study(storage, "grid").get_trials()
     points = [(t.params["optim.lr"], t.params["miner.num_negatives"]) for t in trials_run]
     assert all(t.state == TrialState.COMPLETE for t in trials_run)
     assert sorted(points) == sorted(itertools.product(lrs, negatives))  # each exactly once
+    print(f"{len(points)} trials, {len(set(points))} distinct grid points")
 
 
 def test_trials_are_shared_out_exactly() -> None:
@@ -167,7 +173,9 @@ def test_a_killed_worker_on_postgresql_fails_and_its_trial_is_retried(
     assert [t.state for t in retried] == [TrialState.COMPLETE]  # numbering continues
     retry = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)
     retry = retry or optuna.storages.RetryFailedTrialCallback
-    assert retry.retried_trial_number(retried[0]) == killed
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        assert retry.retried_trial_number(retried[0]) == killed
     assert retried[0].params == trials[killed].params
     assert not [t for t in trials if t.state == TrialState.RUNNING]
 
