@@ -28,6 +28,9 @@ from contrastkit.typed_config import dump_yaml
 if TYPE_CHECKING:
     import optuna
 
+#: legends longer than this (one entry per trial) are dropped
+MAX_LEGEND = 12
+
 #: (key, heading, description, optuna.visualization.matplotlib function name)
 SECTIONS: tuple[tuple[str, str, str, str], ...] = (
     (
@@ -68,7 +71,11 @@ def _png(draw: Callable[[], Any]) -> bytes:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
         ax = draw()
-    fig = (ax.flat[0] if hasattr(ax, "flat") else ax).figure
+    first = ax.flat[0] if hasattr(ax, "flat") else ax
+    fig = first.figure
+    legend = first.get_legend()
+    if legend is not None and len(legend.get_texts()) > MAX_LEGEND:
+        legend.remove()  # one entry per trial would squeeze the plot to nothing
     try:
         fig.set_size_inches(9, 5)
         buf = io.BytesIO()
