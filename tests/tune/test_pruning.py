@@ -46,6 +46,7 @@ def test_the_median_pruner_prunes_a_fifth_of_12_trials(tmp_path: Path) -> None:
         # a pruned trial was worse than the median of those before it at that epoch
         assert trial.intermediate_values[step] < sorted(earlier)[len(earlier) // 2]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    print(f"{len(pruned)} of {len(trials)} trials pruned, {len(complete)} complete")
     for trial in complete:
         final = json.loads((Path(trial.user_attrs["run_dir"]) / "final_metrics.json").read_text())
         assert trial.value == final["train/map"]
