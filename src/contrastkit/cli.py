@@ -1,4 +1,4 @@
-"""``contrastkit train|eval|mine|export|report``.
+"""``contrastkit train|eval|mine|export|report|tune``.
 
 Bad usage and bad input exit with status 2 and one line on stderr, never a
 traceback: argparse errors, config errors (naming the key), missing or unreadable
@@ -132,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_train(sub)
     _add_other(sub)
+    from contrastkit.tune.cli import add_tune_parser
+
+    add_tune_parser(sub, finite_float)
     return parser
 
 

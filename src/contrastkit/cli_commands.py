@@ -134,6 +134,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         print_metrics(learner.final_metrics, f"continual metrics ({config.continual.metric})")
         print(f"run directory: {config.output.run_dir}")
         return 0
+    if config.search:
+        print(
+            f"contrastkit: the config's search: block ({len(config.search)} keys) is for "
+            "`contrastkit tune`; training the config's own values",
+            file=sys.stderr,
+        )
     from contrastkit.dist import shutdown
 
     try:
@@ -499,10 +505,18 @@ COMMANDS = {
 }
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from contrastkit.tune.cli import run_tune
+
+    return run_tune(args)
+
+
 def run_command(args: argparse.Namespace) -> int:
     if args.command == "train":
         # training's own warnings are shown as they come; cmd_train holds the setup's
         result = cmd_train(args)
+    elif args.command == "tune":  # trials train: their warnings as they come too
+        result = cmd_tune(args)
     else:
         with held_warnings():
             result = COMMANDS[args.command](args)

@@ -369,6 +369,9 @@ class TrainConfig:
     # task.kind fewshot: episodes, MAML / ProtoNet (train/meta_config.py)
     meta: MetaConfig = field(default_factory=MetaConfig)
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
+    # `contrastkit tune`'s search space: config key -> distribution (contrastkit.tune.space);
+    # `contrastkit train` trains the config's own values and says it ignores the block
+    search: dict[str, Any] = field(default_factory=dict)
 
     def objective_specs(self) -> dict[str, ObjectiveSpec]:
         """``objectives`` validated: each name's weight and typed parameters."""
@@ -459,6 +462,10 @@ class TrainConfig:
                 "schedule.loss_weights_initial",
                 f"must name the objectives {sorted(self.objectives)} for 'warmup'",
             )
+        if self.search:
+            from contrastkit.tune.space import check_search
+
+            check_search(self)  # every key and bound, against this config (did you mean)
 
 
 def default_monitor(config: TrainConfig) -> str:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from contrastkit.dist.collectives import barrier
@@ -91,8 +92,15 @@ def _write_final(
         build_report(run_dir)
 
 
-def train(config: TrainConfig, *, resume: bool = False) -> Trainer:
-    """Run (or continue, with ``resume``) the training described by ``config``.
+def train(
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    on_evaluate: Callable[[Trainer, dict[str, float]], None] | None = None,
+) -> Trainer:
+    """Run (or continue, with ``resume``) the training described by ``config``;
+    ``on_evaluate(trainer, metrics)`` is called after every evaluation (an exception
+    it raises, e.g. Optuna's ``TrialPruned``, ends the run there).
 
     With ``resume``, a finished run (:func:`is_finished`) prints one line on stderr and
     is returned as its checkpoint left it: nothing is evaluated or rewritten (a
@@ -105,6 +113,8 @@ def train(config: TrainConfig, *, resume: bool = False) -> Trainer:
     init_from_env(config.distributed.timeout_s, backend="gloo")
     trainer = Trainer(config, run_dir)
     main = trainer.is_main
+    if on_evaluate is not None:
+        trainer.evaluation_hooks.append(on_evaluate)
     if resume:
         if main:
             remove_stale_files(run_dir)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import sys
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -209,6 +209,9 @@ class Trainer:
         trains on (its single-process reference)."""
         self.sampler = sampler
         self.batches_per_epoch = sampler.batches_per_epoch
+        # called with (trainer, metrics) after every evaluation, once it is logged and
+        # early stopping has seen it (contrastkit tune reports to Optuna's pruner here)
+        self.evaluation_hooks: list[Callable[[Trainer, dict[str, float]], None]] = []
 
     @classmethod
     def restore(
@@ -525,6 +528,8 @@ class Trainer:
             self.schedules.observe_metric(metrics[monitor])
             if self.stopper.update(metrics[monitor], step=self.step):
                 self.stopped_early = True
+        for hook in self.evaluation_hooks:
+            hook(self, metrics)
 
     # ---- state ----------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
