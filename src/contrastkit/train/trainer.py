@@ -193,6 +193,9 @@ class Trainer:
         )
         self._floor_warned: set[str] = set()
         self._monitor_warned = False
+        # called with (trainer, metrics) after every evaluation, once it is logged and
+        # early stopping has seen it (contrastkit tune reports to Optuna's pruner here)
+        self.evaluation_hooks: list[Callable[[Trainer, dict[str, float]], None]] = []
         if self.parallel is not None:
             corruption = getattr(self.step_fn, "corruption", None)
             self.parallel.seed(self.generator, corruption)
@@ -209,9 +212,6 @@ class Trainer:
         trains on (its single-process reference)."""
         self.sampler = sampler
         self.batches_per_epoch = sampler.batches_per_epoch
-        # called with (trainer, metrics) after every evaluation, once it is logged and
-        # early stopping has seen it (contrastkit tune reports to Optuna's pruner here)
-        self.evaluation_hooks: list[Callable[[Trainer, dict[str, float]], None]] = []
 
     @classmethod
     def restore(
