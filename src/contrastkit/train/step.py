@@ -63,6 +63,7 @@ class AutogradStep:
         *,
         pcgrad: PCGrad | None = None,
         grad_cache_chunks: int = 1,
+        grad_cache_chunk_size: int = 0,
         autocast: bool = False,
         corruption_seed: int = 0,
     ) -> None:
@@ -72,6 +73,7 @@ class AutogradStep:
         self.optimizer = optimizer
         self.pcgrad = pcgrad
         self.chunks = grad_cache_chunks
+        self.chunk_size = grad_cache_chunk_size
         self.autocast = autocast
         self.corrupt = any("corruption" in o.needs for o in objectives.values())  # type: ignore[operator]
         self.corruption = torch.Generator().manual_seed(corruption_seed)
@@ -104,7 +106,7 @@ class AutogradStep:
     def compute(self, batch: Batch, keep_z: bool = False) -> StepOutput:
         self.encoder.train()
         self.optimizer.zero_grad(set_to_none=True)
-        if self.chunks <= 1:
+        if self.chunks <= 1 and self.chunk_size <= 0:
             encoded = self.encode(batch)
             combined, losses = self.losses(encoded)
             if self.pcgrad is None:
@@ -126,10 +128,12 @@ class AutogradStep:
 
         def encode(chunk: Tensor) -> Tensor:
             with self._autocast():
-                return self.encoder(chunk).float()
+                z = self.encoder(chunk)
+            # bf16 from autocast to float32; a float64 encoder stays float64
+            return z if z.dtype == torch.float64 else z.float()
 
         items = batch.items
-        size = -(-items.numel() // self.chunks)
+        size = self.chunk_size if self.chunk_size > 0 else -(-items.numel() // self.chunks)
         grad_cache_step(encode, list(items.split(size)), loss_fn)
         z = torch.empty(0)
         if keep_z:

@@ -11,6 +11,10 @@ from contrastkit.train.task_base import Task
 def build_run_task(config: TrainConfig, generator: torch.Generator) -> Task:
     """The :class:`~contrastkit.train.task_base.Task` of ``config``."""
     kind = config.task.kind
+    if kind == "pairs" and config.pairs.source in ("text_file", "wordnet_text"):
+        from contrastkit.train.text_task import TextPairTask
+
+        return TextPairTask(config, generator)
     if kind == "pairs":
         from contrastkit.train.pair_task import PairTask
 
