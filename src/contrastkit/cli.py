@@ -91,9 +91,21 @@ def _add_other(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--dataset", default="mammals", help="dataset of --embeddings (data.name)")
     e.add_argument("--data-path", help="edge-list file or WordNet directory (data.path)")
     e.add_argument("--distance", default="poincare", help="distance of --embeddings")
-    r = sub.add_parser("report", help="write report.html and PNGs for a run directory")
-    r.add_argument("run_dir")
-    r.add_argument("--out", help="HTML file or directory (default RUN_DIR/report.html)")
+    r = sub.add_parser(
+        "report",
+        help="write report.html and PNGs for a run directory; with several, compare them",
+    )
+    r.add_argument(
+        "run_dir",
+        nargs="+",
+        help="a run directory; two or more write a comparison (losses, evaluations, final "
+        "metrics, stability across runs differing only in loop.seed)",
+    )
+    r.add_argument(
+        "--out",
+        help="HTML file or directory (default RUN_DIR/report.html; for several runs "
+        "./compare.html)",
+    )
     r.add_argument(
         "--projection",
         default="auto",

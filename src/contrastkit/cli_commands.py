@@ -195,8 +195,16 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise ConfigError(f"--out {args.out!r} lies under the file {str(above)!r}")
     if args.max_points <= 0:
         raise ConfigError(f"--max-points must be > 0, got {args.max_points}")
+    run_dirs = args.run_dir if isinstance(args.run_dir, list) else [args.run_dir]
+    if len(run_dirs) > 1:
+        from contrastkit.report.compare import compare_runs
+
+        dirs = [_run_dir(d) for d in run_dirs]
+        path = compare_runs(dirs, args.out if args.out is not None else "compare.html")
+        print(f"comparison: {path}")
+        return 0
     path = build_report(
-        _run_dir(args.run_dir), args.out, projection=args.projection, max_points=args.max_points
+        _run_dir(run_dirs[0]), args.out, projection=args.projection, max_points=args.max_points
     )
     print(f"report: {path}")
     return 0
