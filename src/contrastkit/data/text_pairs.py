@@ -11,14 +11,15 @@ a duplicate is never scored as a negative of itself.
 * ``negatives [P, K]`` — given negatives (``-1``: an empty slot; ``K`` may be 0);
 * ``groups [N]`` — a group per text (``-1``: none); texts of one group are never
   negatives of each other (a synset's lemmas and its gloss);
-* ``split [P]`` — ``0`` train, ``1`` validation, ``2`` test;
-* ``forbidden [2, E]`` — text-id pairs that are never negatives of each other
-  (structural false negatives: WordNet neighbours within 2 hops), or ``None``;
-* ``difficulty [P]`` — an optional per-example difficulty (curricula), or ``None``.
+* ``split [P]`` — ``0`` train, ``1`` validation, ``2`` test.
 
-:func:`text_pairs_from_strings` builds one from Python strings (texts deduplicated) and, when no split is given, splitting by *anchor group* (examples whose
-anchors share a group, or an anchor text when there are no groups, land in one
-split) with a fixed seed, so no held-out anchor is ever seen in training.
+Structural false negatives beyond groups (WordNet neighbours within 2 hops) come
+from the source's filter object (:class:`contrastkit.data.wordnet_text.StructuralFilter`).
+
+:func:`text_pairs_from_strings` builds one from Python strings (texts deduplicated),
+splitting, when no split is given, by *anchor group* (examples whose anchors share a
+group, or an anchor text when there are no groups, land in one split) with a fixed
+seed, so no held-out anchor is ever seen in training.
 """
 
 from __future__ import annotations
@@ -43,8 +44,6 @@ class TextExamples:
     negatives: Tensor
     groups: Tensor
     split: Tensor
-    forbidden: Tensor | None = None
-    difficulty: Tensor | None = None
     canonical: Tensor = field(init=False)
 
     def __post_init__(self) -> None:
@@ -63,21 +62,15 @@ class TextExamples:
                 raise ValueError(f"{name} must index the {n} texts, got ids outside [0, {n})")
         neg = self.negatives
         if neg.dim() != 2 or neg.shape[0] != p or neg.dtype != torch.int64:
-            raise ValueError(f"negatives must be int64 [{p}, K], got {neg.dtype} {tuple(neg.shape)}")
+            raise ValueError(
+                f"negatives must be int64 [{p}, K], got {neg.dtype} {tuple(neg.shape)}"
+            )
         if neg.numel() and (int(neg.min()) < -1 or int(neg.max()) >= n):
             raise ValueError(f"negatives must be -1 or index the {n} texts")
         if self.groups.shape != (n,) or self.groups.dtype != torch.int64:
             raise ValueError(f"groups must be int64 [{n}], got {tuple(self.groups.shape)}")
         if self.split.shape != (p,) or not bool(((self.split >= 0) & (self.split <= 2)).all()):
             raise ValueError(f"split must be [{p}] values in {{0, 1, 2}}")
-        if self.forbidden is not None:
-            f = self.forbidden
-            if f.dim() != 2 or f.shape[0] != 2 or f.dtype != torch.int64:
-                raise ValueError(f"forbidden must be int64 [2, E], got {tuple(f.shape)}")
-            if f.numel() and (int(f.min()) < 0 or int(f.max()) >= n):
-                raise ValueError(f"forbidden must index the {n} texts")
-        if self.difficulty is not None and self.difficulty.shape != (p,):
-            raise ValueError(f"difficulty must be [{p}], got {tuple(self.difficulty.shape)}")
 
     @property
     def num_examples(self) -> int:
@@ -88,9 +81,7 @@ class TextExamples:
         return torch.nonzero(self.split == split).squeeze(1)
 
 
-def split_by_group(
-    keys: Tensor, fractions: tuple[float, float], seed: int
-) -> Tensor:
+def split_by_group(keys: Tensor, fractions: tuple[float, float], seed: int) -> Tensor:
     """``[P]`` split codes: the distinct ``keys [P]`` are permuted with ``seed`` and the
     first ``fractions[1]`` of them go to test, the next ``fractions[0]`` to
     validation, the rest to train (at least one key stays in train)."""
@@ -98,8 +89,8 @@ def split_by_group(
     uniq, inverse = torch.unique(keys, return_inverse=True)
     g = int(uniq.numel())
     order = torch.randperm(g, generator=torch.Generator().manual_seed(seed))
-    n_test = min(int(round(test_frac * g)), g - 1)
-    n_val = min(int(round(val_frac * g)), g - 1 - n_test)
+    n_test = min(round(test_frac * g), g - 1)
+    n_val = min(round(val_frac * g), g - 1 - n_test)
     code = torch.zeros(g, dtype=torch.int8)
     code[order[:n_test]] = TEST
     code[order[n_test : n_test + n_val]] = VALIDATION

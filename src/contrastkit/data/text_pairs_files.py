@@ -55,7 +55,9 @@ def _rows(path: Path) -> Iterator[Mapping[str, Any]]:
         try:
             import pyarrow.parquet as pq
         except ImportError as err:  # pragma: no cover - depends on the environment
-            raise ImportError("reading Parquet needs pyarrow: pip install 'contrastkit[parquet]'") from err
+            raise ImportError(
+                "reading Parquet needs pyarrow: pip install 'contrastkit[parquet]'"
+            ) from err
         try:
             table = pq.read_table(path)
         except Exception as exc:  # pyarrow raises its own ArrowInvalid / OSError
@@ -110,9 +112,7 @@ def read_text_pairs(
                 columns = list(row)
                 for required in ("anchor", "positive"):
                     if required not in row:
-                        raise ValueError(
-                            f"{where} has no {required!r} column (it has {columns})"
-                        )
+                        raise ValueError(f"{where} has no {required!r} column (it has {columns})")
                 neg_columns = [c for c in columns if c.startswith("negative") and c != "negatives"]
                 if "negatives" in row and neg_columns:
                     raise ValueError(

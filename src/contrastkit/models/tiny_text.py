@@ -111,7 +111,11 @@ def build_tiny_bert(
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from transformers import (  # type: ignore[attr-defined]
+        BertConfig,
+        BertModel,
+        BertTokenizerFast,
+    )
 
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
@@ -164,7 +168,12 @@ def build_tiny_bert(
     )
     modules = [
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {
+            "idx": 1,
+            "name": "1",
+            "path": "1_Pooling",
+            "type": "sentence_transformers.models.Pooling",
+        },
     ]
     (out / "modules.json").write_text(json.dumps(modules))
     return out

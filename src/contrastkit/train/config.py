@@ -284,18 +284,20 @@ class LoopConfig:
             config_fail("loop.grad_cache_chunks", f"must be > 0, got {self.grad_cache_chunks}")
         if self.grad_cache_chunk_size < 0:
             config_fail(
-                "loop.grad_cache_chunk_size", f"must be >= 0 (0: off), got {self.grad_cache_chunk_size}"
+                "loop.grad_cache_chunk_size",
+                f"must be >= 0 (0: off), got {self.grad_cache_chunk_size}",
             )
         if self.grad_cache_chunk_size and self.grad_cache_chunks > 1:
             config_fail("loop.grad_cache_chunk_size", "set it or loop.grad_cache_chunks, not both")
-
-    @property
-    def grad_caching(self) -> bool:
-        return self.grad_cache_chunks > 1 or self.grad_cache_chunk_size > 0
         if self.log_every <= 0:
             config_fail("loop.log_every", f"must be > 0, got {self.log_every}")
         if self.max_nonfinite_steps <= 0:
             config_fail("loop.max_nonfinite_steps", f"must be > 0, got {self.max_nonfinite_steps}")
+
+    @property
+    def grad_caching(self) -> bool:
+        """Whether steps encode in chunks with gradient caching."""
+        return self.grad_cache_chunks > 1 or self.grad_cache_chunk_size > 0
 
 
 # metric names before they said what they are measured on (configs written then load)

@@ -77,11 +77,15 @@ class PairsConfig:
             )
         kinds = ("lemmas", "example", "hypernym")
         if not self.wordnet_kinds or any(k not in kinds for k in self.wordnet_kinds):
-            config_fail("pairs.wordnet_kinds", f"must be some of {list(kinds)}, got {self.wordnet_kinds}")
+            config_fail(
+                "pairs.wordnet_kinds", f"must be some of {list(kinds)}, got {self.wordnet_kinds}"
+            )
         if self.max_synsets is not None and self.max_synsets < 2:
             config_fail("pairs.max_synsets", f"must be >= 2 (unset: all), got {self.max_synsets}")
         if self.structural_hops < -1:
-            config_fail("pairs.structural_hops", f"must be >= -1 (-1: off), got {self.structural_hops}")
+            config_fail(
+                "pairs.structural_hops", f"must be >= -1 (-1: off), got {self.structural_hops}"
+            )
         if self.eval_distractors < 0:
             config_fail("pairs.eval_distractors", f"must be >= 0, got {self.eval_distractors}")
         if self.source not in ("file", "text_file", "wordnet_text") and self.path is not None:

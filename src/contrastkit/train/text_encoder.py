@@ -50,7 +50,7 @@ class TextItemEncoder(NodeEncoder):
     def forward(self, nodes: Tensor) -> Tensor:
         return self.text(self._strings(nodes))
 
-    def _version(self) -> tuple[object, ...]:
+    def _parameter_version(self) -> tuple[object, ...]:
         # in-place updates bump _version; a dtype or device change replaces the data
         params = list(self.parameters())
         return (*(p._version for p in params), params[0].dtype, params[0].device)
@@ -66,7 +66,7 @@ class TextItemEncoder(NodeEncoder):
         return self.text.encode(texts, batch_size=self.batch_size)
 
     def embed_all(self) -> Tensor:
-        version = self._version()
+        version = self._parameter_version()
         if self._cache is not None and self._cache[0] == version:
             return self._cache[1]
         with torch.no_grad():

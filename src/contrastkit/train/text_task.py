@@ -25,7 +25,8 @@ never mined; a curriculum's difficulty cap masks mined negatives above it.
 Evaluation (:meth:`TextPairTask.evaluate`): the held-out examples' anchors are the
 queries against a corpus of every held-out positive plus up to
 ``pairs.eval_distractors`` distractors (validation, then training positives; a fixed
-seed), relevant = the query's positives; Recall@K, nDCG@K, hit@K and MRR
+seed), relevant = the query's positives (WordNet: the held-out synsets' lemma names
+against their definitions plus other synsets' definitions); Recall@K, nDCG@K, hit@K and MRR
 (:func:`~contrastkit.eval.retrieval.retrieval_metrics`), at the full width and,
 with ``matryoshka.dims``, at each truncated width (``test/dim{d}/...``, rows
 renormalised). With ``pairs.general_similarity`` also SimLex-999 and Lee-50
@@ -61,7 +62,11 @@ def load_text_examples(config: TrainConfig) -> tuple[TextExamples, Any, Any]:
 
         if settings.path is None:
             raise ValueError("pairs.path is required for pairs.source 'text_file'")
-        return read_text_pairs(settings.path, fractions=fractions, seed=settings.split_seed), None, None
+        return (
+            read_text_pairs(settings.path, fractions=fractions, seed=settings.split_seed),
+            None,
+            None,
+        )
     from contrastkit.data.text_pairs import from_wordnet_pairs
     from contrastkit.data.wordnet import load_wordnet_nouns
     from contrastkit.data.wordnet_text import StructuralFilter, load_wordnet_text_pairs
@@ -216,13 +221,19 @@ class TextPairTask(Task):
         anchors and of the corpus, and the (query row, corpus row) relevant pairs."""
         if self._eval_sets is not None:
             return self._eval_sets
+        if self.text_pairs is not None:
+            self._eval_sets = self._wordnet_eval_sets()
+            return self._eval_sets
         ex = self.examples
         test = ex.rows(TEST)
         if test.numel() == 0:
             raise ValueError(f"pairs.source {self.settings.source!r}: no test example")
         held = torch.unique(self.positive[test])
         others = torch.cat(
-            [torch.unique(self.positive[ex.rows(VALIDATION)]), torch.unique(self.positive[self.train_rows])]
+            [
+                torch.unique(self.positive[ex.rows(VALIDATION)]),
+                torch.unique(self.positive[self.train_rows]),
+            ]
         )
         others = others[~torch.isin(others, held)]
         gen = torch.Generator().manual_seed(self.settings.split_seed + 17)
@@ -230,7 +241,9 @@ class TextPairTask(Task):
         n_val = int(torch.unique(self.positive[ex.rows(VALIDATION)]).numel())
         val_part = others[:n_val][torch.randperm(n_val, generator=gen)]
         train_part = others[n_val:][torch.randperm(others.numel() - n_val, generator=gen)]
-        distractors = torch.unique(torch.cat([val_part, train_part])[: self.settings.eval_distractors])
+        distractors = torch.unique(
+            torch.cat([val_part, train_part])[: self.settings.eval_distractors]
+        )
         corpus = torch.cat([held, distractors[~torch.isin(distractors, held)]])
         # a query that is itself in the corpus (definition -> hypernym's definition)
         # would retrieve itself: such examples are not queries
@@ -244,6 +257,24 @@ class TextPairTask(Task):
         relevant = torch.unique(torch.stack([q_row, c_pos[qp]]), dim=1)
         self._eval_sets = (queries, corpus, relevant)
         return self._eval_sets
+
+    def _wordnet_eval_sets(self) -> tuple[Tensor, Tensor, Tensor]:
+        """WordNet: the held-out synsets' lemma names against every held-out definition
+        plus ``eval_distractors`` other definitions
+        (:func:`contrastkit.eval.text_retrieval.retrieval_split`)."""
+        from contrastkit.eval.text_retrieval import retrieval_split
+
+        split = retrieval_split(
+            self.text_pairs,
+            "test",
+            kinds=("lemmas",),
+            num_distractors=self.settings.eval_distractors,
+            seed=self.settings.split_seed,
+        )
+        canon = self.examples.canonical
+        q = int(split.relevant.numel())
+        relevant = torch.stack([torch.arange(q), split.relevant.to(torch.int64)])
+        return canon[split.query_ids], canon[split.corpus_ids], relevant
 
     @torch.no_grad()
     def evaluate(self, encoder: NodeEncoder, distance: Distance) -> dict[str, float]:
@@ -315,4 +346,3 @@ class TextPairTask(Task):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._pool = state["pool"] if state.get("has_pool", False) else None
         self._pool_epoch = int(state.get("pool_epoch", -1))
-
