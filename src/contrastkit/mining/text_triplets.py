@@ -55,7 +55,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
@@ -547,6 +547,55 @@ __all__ = [
     "config_json",
     "encode_texts",
     "mine_pairs",
+    "mine_task_triplets",
     "mine_text_triplets",
     "string_keys",
 ]
+
+
+def mine_task_triplets(
+    task: Any,
+    encoder: Any,
+    config: TextMiningConfig | None = None,
+    *,
+    distance: str | Distance = "cosine",
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+) -> Triplets:
+    """Triplets for the training examples of a text ``pairs`` task
+    (:class:`~contrastkit.train.text_task.TextPairTask`), embedded by the run's
+    ``encoder`` (its ``embed(text ids)``), against the task's mining pool (the
+    training positives and given negatives), with the task's structural filter,
+    equal strings never negatives, and WordNet's lexicographer files as categories.
+    Used by ``contrastkit mine`` on a text run; the triplets carry their strings."""
+    examples = task.examples
+    rows = examples.rows(0)  # the training examples
+    anchors, positives = task.anchor[rows], task.positive[rows]
+    pool_ids = task.pool_ids
+    needed = torch.unique(torch.cat([anchors, positives, pool_ids]))
+    was_training = bool(getattr(encoder, "training", False))
+    if hasattr(encoder, "eval"):
+        encoder.eval()
+    try:
+        with torch.no_grad():
+            emb = encoder.embed(needed).detach().float().cpu()
+    finally:
+        if hasattr(encoder, "train"):
+            encoder.train(was_training)
+    row = torch.full((len(examples.texts),), -1, dtype=torch.int64)
+    row[needed] = torch.arange(needed.numel())
+    pairs = getattr(task, "text_pairs", None)
+    triplets = mine_text_triplets(
+        emb[row[anchors]],
+        emb[row[positives]],
+        emb[row[pool_ids]],
+        anchor_ids=anchors,
+        positive_ids=positives,
+        pool_ids=pool_ids,
+        config=config,
+        structural=getattr(task, "structural", None),
+        categories=None if pairs is None else pairs.categories,
+        text_keys=examples.canonical,
+        distance=distance,
+        memory_budget=memory_budget,
+    )
+    return triplets.with_texts(examples.texts)
