@@ -20,7 +20,10 @@ curriculum's count) mined with ``pairs.mine_strategy`` from the *pool* — the d
 texts of the training positives and given negatives — embedded with the current
 model and re-embedded every ``pairs.refresh_every`` epochs (periodic re-mining). The
 anchor's own text and positive, same-group texts and structurally related ones are
-never mined; a curriculum's difficulty cap masks mined negatives above it.
+never mined; a curriculum's difficulty cap masks mined negatives above it. The
+difficulties :math:`s(a, n) - s(a, p)` of the negatives mined from each pool (each
+*round*) are written to ``snapshots/difficulty_round_NNN.npy`` in the run directory
+(at the next re-mining and at every evaluation) for the report's difficulty plots.
 
 Evaluation (:meth:`TextPairTask.evaluate`): the held-out examples' anchors are the
 queries against a corpus of every held-out positive plus up to
@@ -126,6 +129,8 @@ class TextPairTask(Task):
         self.mine_labels = torch.where(ex.groups >= 0, ex.groups, -2 - torch.arange(n))
         self._pool: Tensor | None = None
         self._pool_epoch = -1
+        self._round = -1  # re-mining rounds so far (pool embeddings)
+        self._round_difficulty: list[Tensor] = []
         self._validation: Batch | None = None
         self._eval_sets: tuple[Tensor, Tensor, Tensor] | None = None
 
@@ -202,7 +207,22 @@ class TextPairTask(Task):
         if ctx.max_difficulty is not None and result.difficulty is not None:
             mask = mask & (result.difficulty <= ctx.max_difficulty)
         negatives = torch.where(mask, self.pool_ids[result.safe_indices()], v.unsqueeze(1))
+        # s(a, n) - s(a, p) of the kept negatives, for this round's difficulty histogram
+        s_n = ctx.distance.score_paired(
+            z[:b].unsqueeze(1).expand(-1, k, -1).to(pool.dtype), pool[result.safe_indices()]
+        )
+        s_p = ctx.distance.score_paired(z[:b], z[b:]).to(s_n.dtype)
+        self._round_difficulty.append((s_n - s_p.unsqueeze(1))[mask].float())
         return negatives, mask
+
+    def save_difficulty_round(self) -> None:
+        """Write the current round's difficulties (if any) under the run directory."""
+        if self._round < 0 or not self._round_difficulty:
+            return
+        from contrastkit.report.text_analysis import save_difficulty_round
+
+        values = torch.cat(self._round_difficulty)
+        save_difficulty_round(self.config.output.run_dir, self._round, values)
 
     def mining_pool(self, ctx: SampleContext) -> Tensor:
         """``[M, d]`` embeddings of the pool with the current model, re-embedded at the
@@ -211,8 +231,11 @@ class TextPairTask(Task):
         if pool is None or (
             ctx.epoch != self._pool_epoch and ctx.epoch % self.settings.refresh_every == 0
         ):
+            self.save_difficulty_round()  # the round that ends here
             pool = ctx.encoder.embed(self.pool_ids).detach()  # type: ignore[operator]
             self._pool, self._pool_epoch = pool, ctx.epoch
+            self._round += 1
+            self._round_difficulty = []
         return pool
 
     # ---- evaluation -----------------------------------------------------------
@@ -280,6 +303,7 @@ class TextPairTask(Task):
     def evaluate(self, encoder: NodeEncoder, distance: Distance) -> dict[str, float]:
         """Retrieval of held-out positives at the full width and every Matryoshka width
         (see the module docstring), plus general similarity when configured."""
+        self.save_difficulty_round()
         queries, corpus, relevant = self.eval_sets()
         z = encoder.embed_all()
         zq, zc = z[queries], z[corpus]
@@ -341,8 +365,14 @@ class TextPairTask(Task):
 
     def state_dict(self) -> dict[str, Any]:
         pool = torch.empty(0) if self._pool is None else self._pool
-        return {"pool": pool, "pool_epoch": self._pool_epoch, "has_pool": self._pool is not None}
+        return {
+            "pool": pool,
+            "pool_epoch": self._pool_epoch,
+            "has_pool": self._pool is not None,
+            "round": self._round,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._pool = state["pool"] if state.get("has_pool", False) else None
         self._pool_epoch = int(state.get("pool_epoch", -1))
+        self._round = int(state.get("round", -1))
