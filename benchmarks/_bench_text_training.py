@@ -54,7 +54,10 @@ def _ours(
     from contrastkit.train.trainer import Trainer
 
     path = work / "pairs.jsonl"
-    rows = [{"anchor": a, "positive": p, "split": "train"} for a, p in zip(anchors, positives)]
+    rows = [
+        {"anchor": a, "positive": p, "split": "train"}
+        for a, p in zip(anchors, positives, strict=True)
+    ]
     rows[-1]["split"] = "test"  # the task needs a held-out example; never a batch row
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
     overrides = [
