@@ -258,3 +258,8 @@ def test_arabic_script_texts() -> None:
     assert not bool((t.negative_id == t.positive_id).any())
     t = t.with_texts(texts)
     assert t.texts is not None and all(x in texts for x in t.texts[2])
+    # held-out retrieval of the same texts: anchors against positives plus distractors
+    from contrastkit.eval.text_retrieval import text_retrieval_metrics
+
+    m = text_retrieval_metrics(emb[:3], emb[3:], torch.arange(3), ks=(1, 3), dims=(8,))
+    assert 0.0 <= m["recall@1"] <= m["recall@3"] <= 1.0 and "dim8/ndcg@10" in m
