@@ -83,6 +83,9 @@ def test_fine_tuning_retrieves_held_out_combinations(
     assert before["test/mrr"] < 0.35, before
     assert after["test/mrr"] > before["test/mrr"] + 0.3, (before, after)
     assert after["test/num_queries"] == 16
+    # one difficulty file per re-mining round (refresh_every 1: one per epoch)
+    rounds = sorted((tmp_path / "run" / "snapshots").glob("difficulty_round_*.npy"))
+    assert len(rounds) == 25
 
 
 def _task(model_dir: Path, examples: TextExamples, tmp_path: Path, structural=None, *extra: str):
@@ -272,3 +275,23 @@ def test_wordnet_source_masks_structural_neighbours(model_dir: Path, tmp_path: P
     assert metrics["test/num_queries"] == queries.numel() > 0
     # queries are lemma names, the corpus definitions
     assert all(task.texts[int(c)] not in {task.texts[int(q)] for q in queries} for c in corpus)
+
+
+def test_curriculum_count_and_difficulty_cap_apply(model_dir: Path, tmp_path: Path) -> None:
+    rows = compositional_pairs()
+    ex = text_pairs_from_strings([r["anchor"] for r in rows], [r["positive"] for r in rows])
+    task, ctx = _task(model_dir, ex, tmp_path, None, "pairs.num_negatives=1")
+    u, v = task.anchor[:8], task.positive[:8]
+    ctx.num_negatives = 3  # a curriculum stage's count replaces pairs.num_negatives
+    negatives, mask = task.mined_negatives(u, v, ctx)
+    assert negatives.shape == (8, 3) and bool(mask.all())
+    ctx.max_difficulty = -10.0  # a cap below every difficulty masks every negative
+    negatives, mask = task.mined_negatives(u, v, ctx)
+    assert not bool(mask.any()) and torch.equal(negatives, v.unsqueeze(1).expand(-1, 3))
+
+
+def test_eval_distractors_set_the_corpus(model_dir: Path, pairs_file: Path, tmp_path: Path) -> None:
+    small = Trainer(_config(model_dir, pairs_file, tmp_path / "a", "pairs.eval_distractors=5"))
+    large = Trainer(_config(model_dir, pairs_file, tmp_path / "b", "pairs.eval_distractors=40"))
+    assert small.task.eval_sets()[1].numel() == 16 + 5
+    assert large.task.eval_sets()[1].numel() == 16 + 40
