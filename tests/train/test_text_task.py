@@ -229,6 +229,8 @@ def test_arabic_script_texts_train(model_dir: Path, tmp_path: Path) -> None:
         ),
         (["pairs.validation_fraction=0.9"], "pairs.validation_fraction"),
         (["pairs.wordnet_kinds=[verbs]"], "pairs.wordnet_kinds"),
+        (["pairs.mine_range_min=2"], "pairs.mine_range_min"),  # digits: not a text source
+        (["pairs.mine_absolute_margin=-0.1"], "pairs.mine_absolute_margin"),
     ],
 )
 def test_config_errors_name_the_key(overrides: list[str], key: str) -> None:
@@ -295,3 +297,24 @@ def test_eval_distractors_set_the_corpus(model_dir: Path, pairs_file: Path, tmp_
     large = Trainer(_config(model_dir, pairs_file, tmp_path / "b", "pairs.eval_distractors=40"))
     assert small.task.eval_sets()[1].numel() == 16 + 5
     assert large.task.eval_sets()[1].numel() == 16 + 40
+
+
+def test_mining_filters_rank_window_and_max_score(model_dir: Path, tmp_path: Path) -> None:
+    rows = compositional_pairs()
+    ex = text_pairs_from_strings([r["anchor"] for r in rows], [r["positive"] for r in rows])
+    task, ctx = _task(model_dir, ex, tmp_path, None, "pairs.num_negatives=2")
+    u, v = task.anchor[:8], task.positive[:8]
+    hardest, _ = task.mined_negatives(u, v, ctx)
+    window, _ = _task(
+        model_dir, ex, tmp_path, None, "pairs.num_negatives=2", "pairs.mine_range_min=2"
+    )
+    skipped, mask = window.mined_negatives(u, v, ctx)
+    assert bool(mask.all())
+    four, _ = _task(model_dir, ex, tmp_path, None, "pairs.num_negatives=4")
+    top4, _ = four.mined_negatives(u, v, ctx)
+    assert torch.equal(skipped, top4[:, 2:])  # ranks 2..3 of the hardest
+    assert torch.equal(hardest, top4[:, :2])
+    none, _ = _task(
+        model_dir, ex, tmp_path, None, "pairs.num_negatives=2", "pairs.mine_max_score=-1.5"
+    )
+    assert not bool(none.mined_negatives(u, v, ctx)[1].any())  # cosine never <= -1.5

@@ -42,6 +42,12 @@ class PairsConfig:
       group / anchor text for files without a ``split`` column);
     * ``eval_distractors``: corpus texts added to the held-out positives;
     * ``general_similarity``: also SimLex-999 / Lee-50 Spearman at each evaluation.
+    * false-negative filters of the mined negatives (sentence-transformers'
+      ``mine_hard_negatives``; :class:`~contrastkit.mining.filters.FalseNegativeFilters`):
+      ``mine_range_min`` skips the best ``r`` surviving candidates (a rank window
+      ``r .. r + K``), ``mine_absolute_margin`` keeps ``s_n < s_p - m``,
+      ``mine_relative_margin`` keeps ``s_n < s_p - m |s_p|``, ``mine_max_score`` keeps
+      ``s_n <= max``.
     """
 
     source: Literal["digits", "file", "text_file", "wordnet_text"] = "digits"
@@ -59,6 +65,10 @@ class PairsConfig:
     structural_hops: int = 2
     eval_distractors: int = 2000
     general_similarity: bool = False
+    mine_range_min: int = 0
+    mine_absolute_margin: float | None = None
+    mine_relative_margin: float | None = None
+    mine_max_score: float | None = None
 
     def __post_init__(self) -> None:
         from contrastkit.mining.strategies import STRATEGY_NAMES
@@ -85,6 +95,21 @@ class PairsConfig:
         if self.structural_hops < -1:
             config_fail(
                 "pairs.structural_hops", f"must be >= -1 (-1: off), got {self.structural_hops}"
+            )
+        if self.mine_range_min < 0:
+            config_fail("pairs.mine_range_min", f"must be >= 0, got {self.mine_range_min}")
+        for key in ("mine_absolute_margin", "mine_relative_margin"):
+            value = getattr(self, key)
+            if value is not None and value < 0:
+                config_fail(f"pairs.{key}", f"must be >= 0 (unset: off), got {value}")
+        filtered = self.mine_range_min or any(
+            getattr(self, k) is not None
+            for k in ("mine_absolute_margin", "mine_relative_margin", "mine_max_score")
+        )
+        if filtered and self.source not in ("text_file", "wordnet_text"):
+            config_fail(
+                "pairs.mine_range_min",
+                f"the mining filters apply to text sources, got source {self.source!r}",
             )
         if self.eval_distractors < 0:
             config_fail("pairs.eval_distractors", f"must be >= 0, got {self.eval_distractors}")

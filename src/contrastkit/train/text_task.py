@@ -20,7 +20,9 @@ curriculum's count) mined with ``pairs.mine_strategy`` from the *pool* — the d
 texts of the training positives and given negatives — embedded with the current
 model and re-embedded every ``pairs.refresh_every`` epochs (periodic re-mining). The
 anchor's own text and positive, same-group texts and structurally related ones are
-never mined; a curriculum's difficulty cap masks mined negatives above it. The
+never mined; ``pairs.mine_range_min`` and the margins filter likely false negatives
+(sentence-transformers' ``mine_hard_negatives``: a rank window, ``s_n < s_p - m``);
+a curriculum's difficulty cap masks mined negatives above it. The
 difficulties :math:`s(a, n) - s(a, p)` of the negatives mined from each pool (each
 *round*) are written to ``snapshots/difficulty_round_NNN.npy`` in the run directory
 (at the next re-mining and at every evaluation) for the report's difficulty plots.
@@ -47,6 +49,7 @@ from contrastkit.data.text_pairs import TEST, TRAIN, VALIDATION, TextExamples
 from contrastkit.eval.retrieval import retrieval_metrics
 from contrastkit.functional.distances import Distance
 from contrastkit.mining import build_exclusions, mine
+from contrastkit.mining.filters import FalseNegativeFilters
 from contrastkit.objectives.batch import Batch
 from contrastkit.train.config import TrainConfig
 from contrastkit.train.encoders import EncoderInputs, NodeEncoder
@@ -129,6 +132,13 @@ class TextPairTask(Task):
         self.mine_labels = torch.where(ex.groups >= 0, ex.groups, -2 - torch.arange(n))
         self._pool: Tensor | None = None
         self._pool_epoch = -1
+        s = self.settings
+        self.filters = FalseNegativeFilters(
+            absolute_margin=s.mine_absolute_margin,
+            relative_margin=s.mine_relative_margin,
+            max_score=s.mine_max_score,
+            skip_top=s.mine_range_min,
+        )
         self._round = -1  # re-mining rounds so far (pool embeddings)
         self._round_difficulty: list[Tensor] = []
         self._validation: Batch | None = None
@@ -200,6 +210,7 @@ class TextPairTask(Task):
             self.settings.mine_strategy,
             positives=z[b:].to(pool.dtype),
             exclusions=exclusions,
+            filters=self.filters,
             distance=ctx.distance,
             generator=self.generator,
         )
