@@ -96,54 +96,60 @@ def bench_mining(args: argparse.Namespace) -> dict[str, float]:
     # --- contrastkit: encode, then the exact tiled scan --------------------------
     texts = corpus + [a for a in anchors]
     row = {t: i for i, t in enumerate(corpus)}
-
-    def ours_encode() -> torch.Tensor:
-        return enc.encode(texts, batch_size=args.batch_size)
-
-    emb, t_encode = _timed(ours_encode)
-    pool = emb[: len(corpus)]
-    a_emb = emb[len(corpus) :]
     p_idx = torch.tensor([row[p] for p in positives])
     keys = string_keys(texts)
     config = TextMiningConfig("hardest", num_negatives=k)
 
-    def ours_mine():  # type: ignore[no-untyped-def]
-        return mine_text_triplets(
-            a_emb,
-            pool[p_idx],
-            pool,
-            anchor_ids=torch.arange(len(corpus), len(texts)),
-            positive_ids=p_idx,
-            pool_ids=torch.arange(len(corpus)),
-            config=config,
-            text_keys=keys,
+    def ours() -> tuple[Any, float, float]:
+        emb, t_encode = _timed(lambda: enc.encode(texts, batch_size=args.batch_size))
+        pool, a_emb = emb[: len(corpus)], emb[len(corpus) :]
+        mined, t_mine = _timed(
+            lambda: mine_text_triplets(
+                a_emb,
+                pool[p_idx],
+                pool,
+                anchor_ids=torch.arange(len(corpus), len(texts)),
+                positive_ids=p_idx,
+                pool_ids=torch.arange(len(corpus)),
+                config=config,
+                text_keys=keys,
+            )
         )
-
-    ours, t_mine = _timed(ours_mine)
+        return mined, t_encode, t_mine
 
     # --- sentence-transformers ----------------------------------------------------
     dataset = Dataset.from_dict({"anchor": anchors, "positive": positives})
-    with tempfile.TemporaryDirectory() as cache:
 
-        def theirs() -> Any:
-            return mine_hard_negatives(
-                dataset,
-                st_model,
-                corpus=corpus,
-                num_negatives=k,
-                sampling_strategy="top",
-                batch_size=args.batch_size,
-                use_faiss=False,
-                verbose=False,
-                cache_folder=cache,
-            )
+    def theirs() -> tuple[Any, float, float]:
+        with tempfile.TemporaryDirectory() as cache:
 
-        st_first, t_st_total = _timed(theirs)  # encodes and caches the embeddings
-        st_again, t_st_mine = _timed(theirs)  # loads the cached embeddings: mining only
-    del st_again
+            def call() -> Any:
+                return mine_hard_negatives(
+                    dataset,
+                    st_model,
+                    corpus=corpus,
+                    num_negatives=k,
+                    sampling_strategy="top",
+                    batch_size=args.batch_size,
+                    use_faiss=False,
+                    verbose=False,
+                    cache_folder=cache,
+                )
+
+            first, t_total = _timed(call)  # encodes and caches the embeddings
+            _, t_mining = _timed(call)  # loads the cached embeddings: mining only
+        return first, t_total, t_mining
+
+    if args.order == "theirs-first":
+        st_first, t_st_total, t_st_mine = theirs()
+        mined, t_encode, t_mine = ours()
+    else:
+        mined, t_encode, t_mine = ours()
+        st_first, t_st_total, t_st_mine = theirs()
+    ours_result = mined
     ours_pairs = {
         (texts[int(a)], corpus[int(n)])
-        for a, n in zip(ours.anchor_id, ours.negative_id, strict=True)
+        for a, n in zip(ours_result.anchor_id, ours_result.negative_id, strict=True)
     }
     st_pairs = {(r["anchor"], r["negative"]) for r in st_first}
     agree = len(ours_pairs & st_pairs) / max(len(st_pairs), 1)
@@ -197,6 +203,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", type=int, default=10000)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--order",
+        default="ours-first",
+        choices=["ours-first", "theirs-first"],
+        help="mining: which side runs first (swap it to see drift of a shared machine)",
+    )
     parser.add_argument("--model", type=Path, default=None, help="sentence-transformers dir")
     parser.add_argument("--train-batch", type=int, default=32, help="training: pairs per step")
     parser.add_argument("--train-steps", type=int, default=20, help="training: timed steps")
