@@ -159,10 +159,6 @@ class TextPairTask(Task):
     def encoder_inputs(self) -> EncoderInputs:
         return EncoderInputs(self.num_items, None, None, texts=self.examples.texts)
 
-    def encode_texts(self, texts: list[str], encoder: NodeEncoder) -> Tensor:
-        """``[n, d]`` embeddings of strings with ``encoder`` (a text encoder)."""
-        return encoder.encode_texts(texts)  # type: ignore[operator]
-
     def _layout(self, u: Tensor, v: Tensor, negatives: Tensor, mask: Tensor, tau: float) -> Batch:
         batch = Batch.from_ids(u, v, negatives, mask, tau)
         batch.labels = self.examples.groups[batch.items]
