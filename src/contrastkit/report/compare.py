@@ -15,8 +15,9 @@ losses (InfoNCE vs triplet vs MNR on the same data) is the overlay of each run's
 ``loss`` series.
 
 Example:
-    >>> seed_stability([{"ndcg@10": 0.5}, {"ndcg@10": 0.7}])["ndcg@10"]
-    (0.6, 0.14142135623730956, 2)
+    >>> mean, std, n = seed_stability([{"ndcg@10": 0.5}, {"ndcg@10": 0.7}])["ndcg@10"]
+    >>> round(mean, 6), round(std, 6), n
+    (0.6, 0.141421, 2)
 """
 
 from __future__ import annotations
