@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
 from contrastkit._validation import check_positive_int
@@ -139,6 +140,7 @@ def plot_difficulty_rounds(rounds: Sequence[tuple[int, np.ndarray]]) -> Figure:
         ax2.plot(x, [s["mean"] for s in stats], marker="o", color="#1f4e79", label="mean")
         ax2.plot(x, [s["median"] for s in stats], marker="s", color="#6baed6", label="median")
         ax2.set_xlabel("mining round")
+        ax2.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax2.set_ylabel("difficulty")
         share = ax2.twinx()
         share.plot(
