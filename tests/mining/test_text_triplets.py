@@ -263,3 +263,78 @@ def test_arabic_script_texts() -> None:
 
     m = text_retrieval_metrics(emb[:3], emb[3:], torch.arange(3), ks=(1, 3), dims=(8,))
     assert 0.0 <= m["recall@1"] <= m["recall@3"] <= 1.0 and "dim8/ndcg@10" in m
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"num_negatives": 3},
+        {"num_negatives": 2, "range_min": 2, "range_max": 6},
+        {"num_negatives": 3, "absolute_margin": 0.02},
+        {"num_negatives": 3, "relative_margin": 0.05},
+    ],
+)
+def test_agrees_with_sentence_transformers_mine_hard_negatives(settings: dict) -> None:  # type: ignore[type-arg]
+    """The same negatives as ``sentence_transformers.util.mine_hard_negatives`` on the
+    same texts and model (exact search, ``sampling_strategy="top"``)."""
+    pytest.importorskip("datasets")
+    import tempfile
+
+    from datasets import Dataset
+    from sentence_transformers.util import mine_hard_negatives
+
+    from contrastkit.models.text import TextEncoder
+    from contrastkit.models.tiny_text import build_tiny_bert
+
+    g = torch.Generator().manual_seed(0)
+    words = ["red", "blue", "cat", "dog", "runs", "sleeps", "big", "small", "tree", "car"]
+    texts = list(
+        dict.fromkeys(
+            " ".join(words[int(i)] for i in torch.randint(0, 10, (4,), generator=g))
+            for _ in range(80)
+        )
+    )
+    anchors, positives, corpus = texts[:12], texts[12:24], texts[12:]
+    with tempfile.TemporaryDirectory() as tmp:
+        enc = TextEncoder(build_tiny_bert(Path(tmp) / "m", texts, dim=16, layers=1, heads=2))
+        ds = Dataset.from_dict({"anchor": anchors, "positive": positives})
+        theirs = mine_hard_negatives(
+            ds, enc.model, corpus=corpus, sampling_strategy="top", use_faiss=False,
+            verbose=False, batch_size=64, **settings,
+        )  # fmt: skip
+        emb = enc.encode(texts)
+    n = len(anchors)
+    cfg = TextMiningConfig(
+        "range" if "range_min" in settings else "hardest",
+        num_negatives=settings["num_negatives"],
+        range_min=settings.get("range_min", 0),
+        range_max=settings.get("range_max", 10),
+        absolute_margin=settings.get("absolute_margin"),
+        relative_margin=settings.get("relative_margin"),
+    )
+    ours = mine_text_triplets(
+        emb[:n], emb[n : 2 * n], emb[n:], anchor_ids=torch.arange(n),
+        positive_ids=torch.arange(n, 2 * n), pool_ids=torch.arange(n, len(texts)), config=cfg,
+    )  # fmt: skip
+    pairs = zip(ours.anchor_id.tolist(), ours.negative_id.tolist(), strict=True)
+    ours_by: dict[str, set[str]] = {}
+    for a, b in pairs:
+        ours_by.setdefault(texts[a], set()).add(texts[b])
+    theirs_by: dict[str, set[str]] = {}
+    for r in theirs:
+        theirs_by.setdefault(r["anchor"], set()).add(r["negative"])
+    assert theirs_by
+    for anchor, negs in theirs_by.items():
+        assert ours_by[anchor] == negs, anchor
+    missed = set(ours_by) - set(theirs_by)
+    if "absolute_margin" not in settings and "relative_margin" not in settings:
+        assert not missed
+    # sentence-transformers applies margins only among its first range_min + 10 K + 1
+    # candidates: an anchor whose candidates there all violate the margin gets nothing,
+    # while the exact scan finds the closest valid ones further down the ranking
+    window = 10 * settings["num_negatives"] + 1
+    unit = torch.nn.functional.normalize(emb, dim=1)
+    for anchor in missed:
+        order = (unit[n:] @ unit[texts.index(anchor)]).argsort(descending=True)
+        rank = {texts[n + int(j)]: r for r, j in enumerate(order)}
+        assert all(rank[neg] >= window - 1 for neg in ours_by[anchor]), anchor
