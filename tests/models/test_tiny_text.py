@@ -64,3 +64,19 @@ def test_builder_is_deterministic_and_validates(tmp_path: Path) -> None:
     vocab = build_vocab(["Ab, cd"], vocab_size=1)
     assert vocab[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     assert {",", "##,", "a", "##b"} <= set(vocab)  # characters are kept past the size
+
+
+def test_length_buckets_do_not_change_embeddings_or_gradients(tmp_path: Path) -> None:
+    path = tiny_model(tmp_path, dropout=0.0)
+    texts = ["kaz", "kaz bri cor dap fel gim hox", "mab yam", *ARABIC, "lom"]
+    outs, grads = [], []
+    for buckets in (1, 3):
+        enc = TextEncoder(path, length_buckets=buckets).double()
+        out = enc(texts)
+        out.pow(2).sum(dim=0).mul(torch.arange(out.shape[1])).sum().backward()
+        outs.append(out.detach())
+        grads.append(torch.cat([p.grad.flatten() for p in enc.parameters() if p.grad is not None]))
+    torch.testing.assert_close(outs[0], outs[1], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="length_buckets"):
+        TextEncoder(path, length_buckets=0)

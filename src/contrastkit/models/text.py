@@ -81,6 +81,8 @@ class TextEncoder(nn.Module):
         device: torch device string (default ``"cpu"``).
         normalize: L2-normalise outputs (default True; MiniLM's own pipeline does too).
         max_seq_length: truncate inputs to this many tokens (default: the model's, 256).
+        length_buckets: groups of similar token length ``forward`` runs a batch in
+            (default 4; 1: one padded batch).
     """
 
     def __init__(
@@ -90,8 +92,10 @@ class TextEncoder(nn.Module):
         device: str = "cpu",
         normalize: bool = True,
         max_seq_length: int | None = None,
+        length_buckets: int = 4,
     ) -> None:
         super().__init__()
+        self.length_buckets = check_positive_int("length_buckets", length_buckets)
         path = Path(model_path) if model_path is not None else default_model_path()
         if not path.is_dir():
             raise FileNotFoundError(f"model_path {str(path)!r} is not a directory")
@@ -123,7 +127,13 @@ class TextEncoder(nn.Module):
         return next(self.model.parameters()).device
 
     def forward(self, texts: Sequence[str]) -> Tensor:
-        """Embeddings ``[B, dim]`` with gradients; ``B = len(texts)`` (0 gives ``[0, dim]``)."""
+        """Embeddings ``[B, dim]`` with gradients; ``B = len(texts)`` (0 gives ``[0, dim]``).
+
+        Batched by length: the texts are tokenised once, sorted by token count and run
+        in ``length_buckets`` groups, each padded only to its own longest text (a batch
+        of short queries and long documents pads the queries to their own length, as
+        sentence-transformers' per-column batches do); rows come back in input order.
+        Pooling reads the attention mask, so the result does not depend on padding."""
         items = _check_texts(texts)
         if not items:
             return torch.zeros(0, self.dim, device=self.device, dtype=self.dtype)
@@ -131,7 +141,25 @@ class TextEncoder(nn.Module):
             k: v.to(self.device) if isinstance(v, Tensor) else v
             for k, v in self.tokenize(items).items()
         }
-        out = self.model(features)["sentence_embedding"]
+        mask = features.get("attention_mask")
+        groups = min(self.length_buckets, len(items))
+        if not isinstance(mask, Tensor) or mask.dim() != 2 or groups <= 1:
+            out = self.model(features)["sentence_embedding"]
+        else:
+            lengths = mask.sum(dim=1)
+            order = torch.argsort(lengths, stable=True)
+            parts = []
+            for rows in order.tensor_split(groups):
+                width = int(lengths[rows].max())  # right padding: later columns are pad
+                group = {
+                    k: v[rows, :width] if isinstance(v, Tensor) and v.shape == mask.shape else v
+                    for k, v in features.items()
+                }
+                parts.append(self.model(group)["sentence_embedding"])
+            out = torch.empty(
+                len(items), parts[0].shape[1], dtype=parts[0].dtype, device=self.device
+            )
+            out = out.index_copy(0, order, torch.cat(parts))
         return nn.functional.normalize(out, dim=-1) if self.normalize else out
 
     def tokenize(self, texts: list[str]) -> dict[str, Any]:
