@@ -16,7 +16,9 @@ against sentence-transformers', same model, loss, batch and data, in one process
 
 Each side first runs ``--warmup`` steps untimed (its own model copy, so neither
 benefits from the other's warm caches beyond the shared process), then
-``--train-steps`` timed steps. Reported: seconds per step, pairs/s and the ratio
+``--train-steps`` timed steps. The two sides alternate ``--rounds`` times (ours,
+theirs, ours, ...), so a change in the machine's load hits both; reported: each
+round's seconds per step, the medians, pairs/s and the ratio of the medians
 contrastkit / sentence-transformers (> 1: contrastkit is faster).
 """
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -147,13 +150,27 @@ def bench_training(args: argparse.Namespace) -> dict[str, float]:
     warmup = getattr(args, "warmup", 2)
     if getattr(args, "quick", False):
         steps, warmup = min(steps, 5), 1
+    rounds = max(1, int(getattr(args, "rounds", 3)))
     n = batch * (steps + warmup) + 1
     anchors, positives = _pairs(n, args.seed)
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        ours = _ours(anchors, positives, args.model, batch, steps, warmup, args.threads, work)
-        torch.set_num_threads(args.threads)  # the Trainer set it; keep both sides equal
-        theirs = _theirs(anchors, positives, args.model, batch, steps, warmup, work, args.seed)
+    ours_runs: list[float] = []
+    theirs_runs: list[float] = []
+    for r in range(rounds):
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            ours_runs.append(
+                _ours(anchors, positives, args.model, batch, steps, warmup, args.threads, work)
+            )
+            torch.set_num_threads(args.threads)  # the Trainer set it; keep both sides equal
+            theirs_runs.append(
+                _theirs(anchors, positives, args.model, batch, steps, warmup, work, args.seed)
+            )
+        print(
+            f"round {r + 1}: contrastkit {ours_runs[-1]:.3f} s/step, "
+            f"sentence-transformers {theirs_runs[-1]:.3f} s/step",
+            flush=True,
+        )
+    ours, theirs = statistics.median(ours_runs), statistics.median(theirs_runs)
     out = {
         "batch": float(batch),
         "steps": float(steps),
@@ -161,7 +178,9 @@ def bench_training(args: argparse.Namespace) -> dict[str, float]:
         "st_s_per_step": theirs,
         "throughput_ratio": theirs / ours,
     }
-    print(f"batch {batch} pairs, {steps} timed steps, {args.threads} thread(s)")
+    print(
+        f"batch {batch} pairs, {steps} timed steps, {args.threads} thread(s), medians of {rounds}"
+    )
     print(f"{'':24}{'contrastkit':>14}{'sentence-tf':>14}{'ratio':>9}")
     print(f"{'s / step':24}{ours:>14.3f}{theirs:>14.3f}{theirs / ours:>8.2f}x")
     print(f"{'pairs / s':24}{batch / ours:>14.1f}{batch / theirs:>14.1f}")
