@@ -91,9 +91,21 @@ def _add_other(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--dataset", default="mammals", help="dataset of --embeddings (data.name)")
     e.add_argument("--data-path", help="edge-list file or WordNet directory (data.path)")
     e.add_argument("--distance", default="poincare", help="distance of --embeddings")
-    r = sub.add_parser("report", help="write report.html and PNGs for a run directory")
-    r.add_argument("run_dir")
-    r.add_argument("--out", help="HTML file or directory (default RUN_DIR/report.html)")
+    r = sub.add_parser(
+        "report",
+        help="write report.html and PNGs for a run directory; with several, compare them",
+    )
+    r.add_argument(
+        "run_dir",
+        nargs="+",
+        help="a run directory; two or more write a comparison (losses, evaluations, final "
+        "metrics, stability across runs differing only in loop.seed)",
+    )
+    r.add_argument(
+        "--out",
+        help="HTML file or directory (default RUN_DIR/report.html; for several runs "
+        "./compare.html)",
+    )
     r.add_argument(
         "--projection",
         default="auto",
@@ -105,25 +117,51 @@ def _add_other(sub: argparse._SubParsersAction) -> None:
     x.add_argument("run_dir")
     x.add_argument("--out", required=True, help="output file: .npy, .npz or .parquet (pyarrow)")
     x.add_argument("--faiss", metavar="INDEX_FILE", help="also write a FAISS flat index")
-    m = sub.add_parser("mine", help="write hard negatives for a run's graph to a file")
+    m = sub.add_parser(
+        "mine", help="write hard negatives for a run's graph, or text triplets, to a file"
+    )
     m.add_argument("run_dir")
     m.add_argument(
         "--out",
         required=True,
-        help="output .npz with indices, mask, scores, ids (semi_hard: also fallback)",
+        help="output .npz with indices, mask, scores, ids (semi_hard: also fallback); for a "
+        "text run a .parquet of triplets (anchor, positive, negative, their ids, scores and "
+        "difficulty s(a,n) - s(a,p))",
     )
     m.add_argument("--k", type=int, default=10, help="negatives per node (default 10)")
     m.add_argument(
         "--strategy",
         default="hardest",
-        choices=["hardest", "semi_hard", "weighted", "mixed", "random", "cluster", "category"],
+        choices=[
+            "hardest",
+            "semi_hard",
+            "weighted",
+            "mixed",
+            "random",
+            "cluster",
+            "category",
+            "range",
+        ],
         help="mining strategy (default hardest). semi_hard: negatives less close than the "
         "node's positive, the other end of its first training relation (in a hierarchy the "
         "first ancestor it is the child of); nodes without one, and rows with fewer than K "
         "semi-hard candidates, fall back to hardest (the output's 'fallback' marks them). "
         "category: negatives from other categories than the node's, spread across them; "
-        "the categories are the dataset's node labels (exit 2 when it has none)",
+        "the categories are the dataset's node labels (exit 2 when it has none; for a text "
+        "run WordNet's lexicographer files). range (text runs): ranks --range-min .. "
+        "--range-max - 1 of the surviving candidates",
     )
+    # text runs: the window and the false-negative margins of sentence-transformers'
+    # mine_hard_negatives
+    m.add_argument("--range-min", type=int, default=0, help="text runs: first rank of range")
+    m.add_argument("--range-max", type=int, default=10, help="text runs: end rank of range")
+    m.add_argument(
+        "--sampling", default="top", choices=["top", "random"], help="text runs: within range"
+    )
+    m.add_argument("--margin", type=float, help="text runs: semi_hard band s_p - m < s_n < s_p")
+    m.add_argument("--absolute-margin", type=float, help="text runs: keep s_n < s_p - m")
+    m.add_argument("--relative-margin", type=float, help="text runs: keep s_n < s_p - m|s_p|")
+    m.add_argument("--max-score", type=float, help="text runs: keep s_n <= t")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -222,8 +222,16 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise ConfigError(f"--out {args.out!r} lies under the file {str(above)!r}")
     if args.max_points <= 0:
         raise ConfigError(f"--max-points must be > 0, got {args.max_points}")
+    run_dirs = args.run_dir if isinstance(args.run_dir, list) else [args.run_dir]
+    if len(run_dirs) > 1:
+        from contrastkit.report.compare import compare_runs
+
+        dirs = [_run_dir(d) for d in run_dirs]
+        path = compare_runs(dirs, args.out if args.out is not None else "compare.html")
+        print(f"comparison: {path}")
+        return 0
     path = build_report(
-        _run_dir(args.run_dir), args.out, projection=args.projection, max_points=args.max_points
+        _run_dir(run_dirs[0]), args.out, projection=args.projection, max_points=args.max_points
     )
     print(f"report: {path}")
     return 0
@@ -425,6 +433,46 @@ def _mine_semi_hard(z: torch.Tensor, k: int, trainer) -> tuple[Any, torch.Tensor
     return MiningResult(indices, mask, scores, None, report), fallback, int((~has).sum())
 
 
+def _mine_text(args: argparse.Namespace, trainer: Any, out: Path) -> int:
+    """``contrastkit mine`` on a text run: triplets of the training examples with their
+    difficulty, as Parquet (:func:`~contrastkit.mining.text_triplets.mine_task_triplets`)."""
+    from contrastkit.mining.text_triplets import TextMiningConfig, mine_task_triplets
+
+    if out.suffix.lower() != ".parquet":
+        raise ConfigError(f"--out must end in .parquet for a text run, got {args.out!r}")
+    if args.strategy not in ("hardest", "semi_hard", "range", "random", "cluster", "category"):
+        raise ConfigError(f"--strategy {args.strategy!r} is not available for a text run")
+    if args.strategy == "category" and getattr(trainer.task, "text_pairs", None) is None:
+        raise ConfigError(
+            "--strategy category needs WordNet categories (pairs.source wordnet_text)"
+        )
+    try:
+        config = TextMiningConfig(
+            args.strategy,
+            num_negatives=args.k,
+            range_min=args.range_min,
+            range_max=args.range_max,
+            sampling=args.sampling,
+            margin=args.margin,
+            absolute_margin=args.absolute_margin,
+            relative_margin=args.relative_margin,
+            max_score=args.max_score,
+            seed=trainer.config.loop.seed,
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
+    triplets = mine_task_triplets(trainer.task, trainer.encoder, config, distance=trainer.distance)
+    triplets.to_parquet(out)
+    summary = triplets.summary()
+    share = summary.get("violated_share", 0.0)
+    print(
+        f"wrote {len(triplets)} {args.strategy} triplets to {args.out} "
+        f"(difficulty s(a,n) - s(a,p): median {summary.get('difficulty_median', 0.0):.3f}, "
+        f"{share:.1%} violated)"
+    )
+    return 0
+
+
 def cmd_mine(args: argparse.Namespace) -> int:
     """Mine ``k`` negatives for every node of a run's graph against all nodes, excluding
     the node itself and its known relations (the strategies of :mod:`contrastkit.mining`).
@@ -437,9 +485,15 @@ def cmd_mine(args: argparse.Namespace) -> int:
 
     if args.k <= 0:
         raise ConfigError(f"--k must be > 0, got {args.k}")
-    out = check_file_target(args.out, "--out", (".npz",))
+    out = check_file_target(args.out, "--out", (".npz", ".parquet"))
     run_dir = _run_dir(args.run_dir)
     trainer = _trained(run_dir)
+    if hasattr(trainer.task, "examples") and hasattr(trainer.task, "pool_ids"):
+        return _mine_text(args, trainer, out)
+    if out.suffix.lower() != ".npz":
+        raise ConfigError(f"--out must end in .npz for a run on a graph, got {args.out!r}")
+    if args.strategy == "range":
+        raise ConfigError("--strategy range is for text runs (pairs of texts)")
     task = _graph_task(trainer)
     graph = task.graph
     labels = graph.y

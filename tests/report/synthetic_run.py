@@ -103,6 +103,11 @@ def write_run(run_dir: Path, steps: int = 400, seed: int = 0, manifold: str = "e
     sim_ap = rng.normal(0.6, 0.15, 3000)
     sim_an = sim_ap - np.abs(rng.normal(0.1, 0.15, 3000)) + rng.normal(0, 0.05, 3000)
     np.save(snap / "difficulty.npy", (sim_an - sim_ap + 1.0).astype(np.float32))
+    for i in range(3):  # re-mining rounds: the mined negatives get easier
+        np.save(
+            snap / f"difficulty_round_{i:03d}.npy",
+            rng.normal(0.05 - 0.1 * i, 0.1, 2000).astype(np.float32),
+        )
     n_classes, per_class, dim = len(CLASS_NAMES), 100, 16
     centres = rng.normal(0, 3.0, (n_classes, dim))
     labels = np.repeat(np.arange(n_classes), per_class)

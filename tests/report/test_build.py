@@ -73,7 +73,7 @@ def test_full_report_page(full_report: Path) -> None:
         assert title in page.headings
     assert {"Summary", "Configuration"} <= set(page.headings)
     assert "Notes" not in page.headings and "Omitted" not in text
-    assert len(page.images) == len(SECTIONS) == 8
+    assert len(page.images) == len(SECTIONS) == 9
     assert "<details>" in text and "objectives:" in text
     # The config holds a <script> tag in a comment: it must arrive escaped.
     assert "&lt;script&gt;" in text

@@ -1,5 +1,6 @@
 """Datasets: WordNet nouns and the shipped mammal closure, karate club, digits k-NN,
-stochastic block models, edge-list/npz/npy files and link-prediction splits."""
+stochastic block models, edge-list/npz/npy files and link-prediction splits; WordNet
+glosses as text pairs with a structural false-negative filter."""
 
 from contrastkit.data.closure import (
     NICKEL_KIELA_MAMMAL_EXCLUDE,
@@ -29,14 +30,23 @@ from contrastkit.data.wordnet import (
     load_wordnet_nouns,
     wordnet_dir,
 )
+from contrastkit.data.wordnet_text import (
+    StructuralFilter,
+    TextPairs,
+    build_text_pairs,
+    load_wordnet_text_pairs,
+)
 
 __all__ = [
     "NICKEL_KIELA_MAMMAL_EXCLUDE",
     "NOUN_LEXNAMES",
     "GraphData",
     "LinkSplit",
+    "StructuralFilter",
+    "TextPairs",
     "WordNetNotFoundError",
     "WordNetNouns",
+    "build_text_pairs",
     "digits_knn_graph",
     "induced_edges",
     "karate_club",
@@ -46,6 +56,7 @@ __all__ = [
     "load_node_features",
     "load_npz",
     "load_wordnet_nouns",
+    "load_wordnet_text_pairs",
     "planted_partition",
     "read_edge_list",
     "save_npz",

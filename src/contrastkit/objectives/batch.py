@@ -10,8 +10,9 @@ A :class:`Batch` holds the embeddings ``z [U, d]`` of the step's distinct items
   multi-positive InfoNCE, the category miner), ``label_mask [U]`` (rows a supervised
   head trains on), ``edges [2, E]`` (the batch's graph: the sampled subgraph of a
   node task; the positive pairs otherwise), ``features [U, F]`` (what a feature
-  reconstruction decodes to) and ``z_corrupt [U, d]`` (the encoder on corrupted input,
-  for Deep Graph Infomax).
+  reconstruction decodes to), ``z_corrupt [U, d]`` (the encoder on corrupted input,
+  for Deep Graph Infomax) and ``false_negatives [U, U]`` (bool, True where row ``j``
+  may never be a negative of row ``i``: a text task's structural filter).
 
 Tasks build a batch with ``z`` left empty; the step fills ``z`` (and ``z_corrupt``
 when an objective asks for it) from the encoder. Objectives read tensors only: a
@@ -57,6 +58,7 @@ class Batch:
     encoder_input: Any = None  # what the encoder takes instead of ``items`` (a subgraph)
     relations: RelationIds | None = None  # for the sparse table step
     size: int = 0  # examples the batch stands for (relations, pairs, nodes); 0: B
+    false_negatives: Tensor | None = None  # [U, U] bool: never a negative of each other
 
     @classmethod
     def from_ids(

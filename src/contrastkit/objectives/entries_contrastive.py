@@ -56,10 +56,13 @@ from contrastkit.typed_config import config_fail
 
 def in_batch_false_negatives(batch: Batch) -> Tensor:
     """``[B, B]`` True where key ``j`` may not be a negative for anchor ``i``: the same
-    positive item, or the same label (labels ``< 0`` match nothing). The diagonal (the
+    positive item, the anchor's own item, the same label (labels ``< 0`` match
+    nothing), or a pair the batch's ``false_negatives`` forbids. The diagonal (the
     positive itself) is left to the loss."""
     pos = batch.positive
-    same = pos.unsqueeze(1) == pos.unsqueeze(0)
+    same = (pos.unsqueeze(1) == pos.unsqueeze(0)) | (batch.anchor.unsqueeze(1) == pos.unsqueeze(0))
+    if batch.false_negatives is not None:
+        same |= batch.false_negatives[batch.anchor][:, pos]
     labels = batch.labels
     if labels is not None:
         a, p = labels[batch.anchor], labels[pos]
@@ -71,11 +74,15 @@ def hard_negative_false_negatives(batch: Batch) -> Tensor:
     """``[B, B K]`` True where a hard-negative column may not be a negative for anchor
     ``i``. MNR shows every row's hard negatives to every anchor (sentence-transformers'
     layout: column ``h B + j`` is row ``j``'s ``h``-th negative), so a column is masked
-    when its slot is empty, when it is anchor ``i``'s positive item, or when it carries
-    anchor ``i``'s label (labels ``< 0`` match nothing)."""
+    when its slot is empty, when it is anchor ``i``'s positive or own item, when it
+    carries anchor ``i``'s label (labels ``< 0`` match nothing) or when the batch's
+    ``false_negatives`` forbids the pair."""
     cols = batch.negatives.t().reshape(-1)  # [K B], column h B + j
     valid = batch.mask.t().reshape(-1)
     bad = ~valid.unsqueeze(0) | (cols.unsqueeze(0) == batch.positive.unsqueeze(1))
+    bad |= cols.unsqueeze(0) == batch.anchor.unsqueeze(1)
+    if batch.false_negatives is not None:
+        bad |= batch.false_negatives[batch.anchor][:, cols]
     labels = batch.labels
     if labels is not None:
         a = labels[batch.anchor].unsqueeze(1)

@@ -28,6 +28,7 @@ from contrastkit.report.plots_training import (
 from contrastkit.report.projection import ProjectionMethod
 from contrastkit.report.run_files import RunFiles, read_run
 from contrastkit.report.style import save_png
+from contrastkit.report.text_analysis import plot_difficulty_rounds, read_difficulty_rounds
 
 #: (key, heading, one-line description) of each plot section, in page order.
 SECTIONS: tuple[tuple[str, str, str], ...] = (
@@ -55,6 +56,12 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
         "Mining difficulty",
         "Difficulty sim(a,n) − sim(a,p) + 1 of the mined "
         "triplets; above 1 the negative is closer than the positive.",
+    ),
+    (
+        "difficulty_rounds",
+        "Mining difficulty across re-minings",
+        "Difficulty sim(a,n) − sim(a,p) of the triplets of each (re-)mining round, and "
+        "how its mean, quantiles and violated share move as the encoder learns.",
     ),
     (
         "embedding",
@@ -109,6 +116,12 @@ def _plotters(
         need(run.difficulty, "snapshots/difficulty.npy not found")
         return plot_difficulty_histogram(run.difficulty)  # type: ignore[arg-type]
 
+    def difficulty_rounds() -> Figure:
+        rounds = read_difficulty_rounds(run.run_dir, run.problems)
+        if not rounds:
+            raise _MissingInput("no snapshots/difficulty_round_*.npy (no text re-mining)")
+        return plot_difficulty_rounds(rounds)
+
     def embedding() -> Figure:
         need(run.embedding, "snapshots/embedding_end.npz not found")
         return plot_embedding(run.embedding, projection, max_points)  # type: ignore[arg-type]
@@ -129,6 +142,7 @@ def _plotters(
         "similarities": similarities,
         "gap": lambda: plot_gap_and_violation(log),
         "difficulty": difficulty,
+        "difficulty_rounds": difficulty_rounds,
         "embedding": embedding,
         "temperature": temperature,
         "eval": lambda: plot_eval_metrics(log),

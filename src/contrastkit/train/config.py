@@ -24,6 +24,7 @@ from contrastkit.continual.config import ContinualConfig
 from contrastkit.optim.factory import OptimizerConfig
 from contrastkit.train.data_config import DataConfig
 from contrastkit.train.distributed_config import DistributedConfig
+from contrastkit.train.matryoshka_config import MatryoshkaConfig
 from contrastkit.train.meta_config import FEWSHOT_METRICS, MetaConfig, check_fewshot
 from contrastkit.train.miner_config import MinerConfig, MinerStage, resolve_miner_stages
 from contrastkit.train.nodes_config import NodesConfig
@@ -64,9 +65,13 @@ class TaskConfig:
 
 @dataclass
 class EncoderConfig:
-    """``embedding`` is a free table (transductive); ``mlp``/``gnn`` encode node features."""
+    """``embedding`` is a free table (transductive); ``mlp``/``gnn`` encode node features;
+    ``text`` is a sentence-transformers model over a text task's texts
+    (:mod:`.text_encoder`: ``model_path`` a local model directory, unset = the packaged
+    all-MiniLM-L6-v2; ``max_seq_length`` truncates inputs; ``encode_batch_size`` the
+    batch of inference encodes; ``dim`` is then the model's width)."""
 
-    kind: Literal["embedding", "mlp", "gnn"] = "embedding"
+    kind: Literal["embedding", "mlp", "gnn", "text"] = "embedding"
     dim: int = 16
     manifold: Literal["euclidean", "poincare"] = "euclidean"
     init_scale: float = 1e-3
@@ -76,8 +81,17 @@ class EncoderConfig:
     dropout: float = 0.0
     sparse: bool = False
     dtype: Literal["float32", "float64"] = "float32"
+    model_path: str | None = None
+    max_seq_length: int | None = None
+    encode_batch_size: int = 64
 
     def __post_init__(self) -> None:
+        if self.kind != "text" and self.model_path is not None:
+            config_fail("encoder.model_path", f"applies to encoder.kind 'text', got {self.kind!r}")
+        if self.max_seq_length is not None and self.max_seq_length <= 0:
+            config_fail("encoder.max_seq_length", f"must be > 0, got {self.max_seq_length}")
+        if self.encode_batch_size <= 0:
+            config_fail("encoder.encode_batch_size", f"must be > 0, got {self.encode_batch_size}")
         if self.kind != "embedding" and self.dtype != "float32":
             config_fail("encoder.dtype", "'float64' needs encoder.kind 'embedding'")
         if self.dim <= 0:
@@ -243,6 +257,9 @@ class LoopConfig:
     log_every: int = 10  # steps between metrics.jsonl records
     autocast: bool = False  # bf16 autocast of the encoder (feature encoders on CPU)
     grad_cache_chunks: int = 1  # > 1: encode each batch in chunks with gradient caching
+    # > 0: gradient caching in chunks of at most this many items (replaces the count;
+    # sentence-transformers' CachedMultipleNegativesRankingLoss mini_batch_size)
+    grad_cache_chunk_size: int = 0
     progress: bool = True
     # 1 by default: a step's tensors are small and thread hand-offs cost more than they
     # save on 2 cores; raise it for GNN/MLP encoders on big graphs (0: torch's default)
@@ -269,10 +286,22 @@ class LoopConfig:
             config_fail("loop.batch_size", f"must be > 0, got {self.batch_size}")
         if self.grad_cache_chunks <= 0:
             config_fail("loop.grad_cache_chunks", f"must be > 0, got {self.grad_cache_chunks}")
+        if self.grad_cache_chunk_size < 0:
+            config_fail(
+                "loop.grad_cache_chunk_size",
+                f"must be >= 0 (0: off), got {self.grad_cache_chunk_size}",
+            )
+        if self.grad_cache_chunk_size and self.grad_cache_chunks > 1:
+            config_fail("loop.grad_cache_chunk_size", "set it or loop.grad_cache_chunks, not both")
         if self.log_every <= 0:
             config_fail("loop.log_every", f"must be > 0, got {self.log_every}")
         if self.max_nonfinite_steps <= 0:
             config_fail("loop.max_nonfinite_steps", f"must be > 0, got {self.max_nonfinite_steps}")
+
+    @property
+    def grad_caching(self) -> bool:
+        """Whether steps encode in chunks with gradient caching."""
+        return self.grad_cache_chunks > 1 or self.grad_cache_chunk_size > 0
 
 
 # metric names before they said what they are measured on (configs written then load)
@@ -304,6 +333,8 @@ class EvalConfig:
     # how a ranking counts a negative tied with a relation: "optimistic" (gensim's, the
     # default), "average" (mid-rank) or "pessimistic"; logged with every evaluation
     ties: Literal["optimistic", "average", "pessimistic"] = "optimistic"
+    # also evaluate before the first step (logged as step 0: the "before" numbers)
+    at_start: bool = False
 
     def __post_init__(self) -> None:
         if self.every_epochs <= 0:
@@ -349,6 +380,7 @@ class TrainConfig:
     pairs: PairsConfig = field(default_factory=PairsConfig)
     nodes: NodesConfig = field(default_factory=NodesConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    matryoshka: MatryoshkaConfig = field(default_factory=MatryoshkaConfig)
     # name -> weight, or name -> {weight, **parameters} (contrastkit.objectives.REGISTRY)
     objectives: dict[str, Any] = field(default_factory=lambda: {"infonce": 1.0})
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
@@ -429,11 +461,12 @@ class TrainConfig:
             config_fail(
                 "loop.autocast", "applies to mlp/gnn encoders; an embedding table has no matmul"
             )
-        if self.loop.grad_cache_chunks > 1 and self.combiner.method == "pcgrad":
+        _check_text(self)
+        if self.loop.grad_caching and self.combiner.method == "pcgrad":
             config_fail(
                 "combiner.method", "'pcgrad' needs per-objective gradients; set grad_cache_chunks=1"
             )
-        if self.loop.grad_cache_chunks > 1 and self.encoder.kind == "gnn":
+        if self.loop.grad_caching and self.encoder.kind == "gnn":
             config_fail("loop.grad_cache_chunks", "cannot chunk a full-graph GNN encoder; use 1")
         resolve_miner_stages(self.miner, self.miner_stages)  # validates every stage
         if self.schedule.curriculum != "none" and any(
@@ -474,7 +507,7 @@ def default_monitor(config: TrainConfig) -> str:
     link-prediction split (``data.test_fraction > 0``), else ``train_loss``."""
     kind = config.task.kind
     if kind == "pairs":
-        return "test/mrr"
+        return "test/mrr"  # text sources too: the MRR of held-out anchors' positives
     if kind == "fewshot":
         return "val/accuracy"
     if kind == "nodes":
@@ -508,6 +541,9 @@ def monitor_candidates(config: TrainConfig) -> list[str]:
         names = [f"test/{m}@{k}" for k in ks for m in ("recall", "hit", "precision", "ndcg")]
         names += ["test/mrr", "test/probe_accuracy", "test/probe_macro_f1"]
         names += ["train/probe_accuracy"]
+        for d in config.matryoshka.dims:  # text sources: each truncated width
+            names += [f"test/dim{d}/{m}@{k}" for k in ks for m in ("recall", "hit", "ndcg")]
+            names += [f"test/dim{d}/mrr"]
     elif kind == "nodes":
         names = ["test/auc", "test/ap", "test/probe_accuracy", "test/probe_macro_f1"]
         names += [f"search/hnsw_recall@{config.nodes.hnsw_k}"]
@@ -519,6 +555,34 @@ def monitor_candidates(config: TrainConfig) -> list[str]:
     for objective in config.objectives:
         names += [f"train_loss/{objective}", f"val_loss/{objective}"]
     return names
+
+
+TEXT_SOURCES = ("text_file", "wordnet_text")
+
+
+def _check_text(config: TrainConfig) -> None:
+    """A text source needs the text encoder and the text encoder a text source;
+    Matryoshka widths must not exceed a known width."""
+    text_source = config.task.kind == "pairs" and config.pairs.source in TEXT_SOURCES
+    if config.encoder.kind == "text" and not text_source:
+        config_fail(
+            "encoder.kind",
+            f"'text' needs task.kind 'pairs' with pairs.source one of {list(TEXT_SOURCES)}, "
+            f"got task {config.task.kind!r}, source {config.pairs.source!r}",
+        )
+    if text_source and config.encoder.kind != "text":
+        config_fail(
+            "encoder.kind",
+            f"pairs.source {config.pairs.source!r} holds texts: use encoder.kind 'text', "
+            f"got {config.encoder.kind!r}",
+        )
+    if config.matryoshka.dims and config.encoder.kind != "text":
+        too_wide = [d for d in config.matryoshka.dims if d > config.encoder.dim]
+        if too_wide:
+            config_fail(
+                "matryoshka.dims",
+                f"{too_wide} exceed encoder.dim {config.encoder.dim}",
+            )
 
 
 def _check_monitor(config: TrainConfig) -> None:

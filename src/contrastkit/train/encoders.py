@@ -144,11 +144,13 @@ def _last_layer(module: nn.Module) -> list[Tensor]:
 class EncoderInputs:
     """What a task gives its encoder: the item count, the item features ``x [N, F]``
     (``None``: one-hot identity for feature encoders) and the message-passing graph
-    ``edge_index [2, E]`` of a GNN (``None``: no graph)."""
+    ``edge_index [2, E]`` of a GNN (``None``: no graph) and, for a text task, the
+    texts of the items (``texts[i]`` is item ``i``)."""
 
     num_items: int
     x: Tensor | None = None
     edge_index: Tensor | None = None
+    texts: list[str] | None = None
 
     def features(self) -> Tensor:
         return torch.eye(self.num_items) if self.x is None else self.x.float()
@@ -168,6 +170,16 @@ def build_encoder(
             generator=generator,
         )
         return TableEncoder(table)
+    if config.kind == "text":
+        from contrastkit.models.text import TextEncoder
+        from contrastkit.train.text_encoder import TextItemEncoder
+
+        if inputs.texts is None:
+            raise ValueError("encoder.kind 'text' needs a task with texts (pairs.source text_*)")
+        model = TextEncoder(config.model_path, max_seq_length=config.max_seq_length)
+        return TextItemEncoder(model, inputs.texts, batch_size=config.encode_batch_size)
+    if inputs.texts is not None:
+        raise ValueError(f"a text task needs encoder.kind 'text', got {config.kind!r}")
     x = inputs.features()
     if config.kind == "mlp":
         mlp = MLP(

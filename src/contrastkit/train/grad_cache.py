@@ -13,8 +13,10 @@ keeps the full-batch loss:
 
 The parameter gradients equal those of one full-batch step; peak activation memory
 is that of one chunk plus the ``[B, d]`` embeddings. Dropout is replayed exactly:
-the CPU RNG state is recorded before each chunk's first pass and restored for its
-second.
+the RNG state (CPU, and every CUDA device once CUDA is initialised:
+sentence-transformers' ``RandContext``) is recorded before each chunk's first pass
+and restored for its second; the state after the first passes is restored at the end,
+so the caller's random stream continues as without caching.
 """
 
 from __future__ import annotations
@@ -25,6 +27,20 @@ from typing import Any
 
 import torch
 from torch import Tensor
+
+
+class RandState:
+    """The CPU generator's state and, once CUDA is initialised, every CUDA device's."""
+
+    def __init__(self) -> None:
+        self.cpu = torch.get_rng_state()
+        cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
+        self.cuda = torch.cuda.get_rng_state_all() if cuda else None
+
+    def restore(self) -> None:
+        torch.set_rng_state(self.cpu)
+        if self.cuda is not None:
+            torch.cuda.set_rng_state_all(self.cuda)
 
 
 def grad_cache_step(
@@ -56,22 +72,22 @@ def grad_cache_step(
     """
     if len(chunks) == 0:
         raise ValueError("chunks must hold at least one chunk, got 0")
-    rng_states = []
+    rng_states: list[RandState] = []
     with torch.no_grad():
         parts = []
         for chunk in chunks:
-            rng_states.append(torch.get_rng_state())
+            rng_states.append(RandState())
             parts.append(encode(chunk))
     z = torch.cat(parts).detach().requires_grad_(True)
     loss = loss_fn(z)
     (grad,) = torch.autograd.grad(loss, z)
-    after = torch.get_rng_state()
+    after = RandState()
     offset = 0
     for i, (chunk, state, part) in enumerate(zip(chunks, rng_states, parts, strict=True)):
-        torch.set_rng_state(state)
+        state.restore()
         rows = part.shape[0]
         with nullcontext() if replay is None else replay(i == len(chunks) - 1):
             encode(chunk).backward(grad[offset : offset + rows])
         offset += rows
-    torch.set_rng_state(after)
+    after.restore()
     return loss.detach()

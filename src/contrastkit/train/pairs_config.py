@@ -28,9 +28,29 @@ class PairsConfig:
       accepts); the pool's embeddings are re-encoded every ``refresh_every`` epochs.
       Mining never returns the anchor, its positive or an item with the anchor's label.
     * ``eval_ks``: the cut-offs of the retrieval metrics.
+
+    Text sources (``encoder.kind: text``; :mod:`.text_task`), whose examples are their
+    own explicit pairs (``positives`` does not apply):
+
+    * ``text_file``: a JSONL/CSV/Parquet file at ``path`` of (anchor, positive[,
+      negatives...]) texts (:mod:`contrastkit.data.text_pairs_files`);
+    * ``wordnet_text``: WordNet 3.0 nouns (``path``: the WordNet directory, unset = the
+      Debian one), pairs of ``wordnet_kinds`` over ``max_synsets`` seeded synsets
+      (unset: all), split by synset; ``structural_hops`` the false-negative filter's
+      hops (``-1``: off).
+    * ``validation_fraction`` / ``test_fraction``: the split shares (by synset, or by
+      group / anchor text for files without a ``split`` column);
+    * ``eval_distractors``: corpus texts added to the held-out positives;
+    * ``general_similarity``: also SimLex-999 / Lee-50 Spearman at each evaluation.
+    * false-negative filters of the mined negatives (sentence-transformers'
+      ``mine_hard_negatives``; :class:`~contrastkit.mining.filters.FalseNegativeFilters`):
+      ``mine_range_min`` skips the best ``r`` surviving candidates (a rank window
+      ``r .. r + K``), ``mine_absolute_margin`` keeps ``s_n < s_p - m``,
+      ``mine_relative_margin`` keeps ``s_n < s_p - m |s_p|``, ``mine_max_score`` keeps
+      ``s_n <= max``.
     """
 
-    source: Literal["digits", "file"] = "digits"
+    source: Literal["digits", "file", "text_file", "wordnet_text"] = "digits"
     path: str | None = None
     positives: Literal["same_label", "explicit"] = "same_label"
     test_fraction: float = 0.2
@@ -39,14 +59,66 @@ class PairsConfig:
     mine_strategy: str = "hardest"
     refresh_every: int = 1
     eval_ks: list[int] = field(default_factory=lambda: [1, 5, 10])
+    validation_fraction: float = 0.1
+    wordnet_kinds: list[str] = field(default_factory=lambda: ["lemmas", "example", "hypernym"])
+    max_synsets: int | None = None
+    structural_hops: int = 2
+    eval_distractors: int = 2000
+    general_similarity: bool = False
+    mine_range_min: int = 0
+    mine_absolute_margin: float | None = None
+    mine_relative_margin: float | None = None
+    mine_max_score: float | None = None
 
     def __post_init__(self) -> None:
         from contrastkit.mining.strategies import STRATEGY_NAMES
 
         if self.source == "file" and not self.path:
             config_fail("pairs.path", "is required for pairs.source 'file' (an .npz file)")
-        if self.source != "file" and self.path is not None:
-            config_fail("pairs.path", f"applies to pairs.source 'file', got source {self.source!r}")
+        if self.source == "text_file" and not self.path:
+            config_fail("pairs.path", "is required for pairs.source 'text_file'")
+        if not 0.0 <= self.validation_fraction < 1.0 or (
+            self.validation_fraction + self.test_fraction >= 1.0
+        ):
+            config_fail(
+                "pairs.validation_fraction",
+                f"must be in [0, 1) and leave a training share beside test_fraction "
+                f"{self.test_fraction}, got {self.validation_fraction}",
+            )
+        kinds = ("lemmas", "example", "hypernym")
+        if not self.wordnet_kinds or any(k not in kinds for k in self.wordnet_kinds):
+            config_fail(
+                "pairs.wordnet_kinds", f"must be some of {list(kinds)}, got {self.wordnet_kinds}"
+            )
+        if self.max_synsets is not None and self.max_synsets < 2:
+            config_fail("pairs.max_synsets", f"must be >= 2 (unset: all), got {self.max_synsets}")
+        if self.structural_hops < -1:
+            config_fail(
+                "pairs.structural_hops", f"must be >= -1 (-1: off), got {self.structural_hops}"
+            )
+        if self.mine_range_min < 0:
+            config_fail("pairs.mine_range_min", f"must be >= 0, got {self.mine_range_min}")
+        for key in ("mine_absolute_margin", "mine_relative_margin"):
+            value = getattr(self, key)
+            if value is not None and value < 0:
+                config_fail(f"pairs.{key}", f"must be >= 0 (unset: off), got {value}")
+        filtered = self.mine_range_min or any(
+            getattr(self, k) is not None
+            for k in ("mine_absolute_margin", "mine_relative_margin", "mine_max_score")
+        )
+        if filtered and self.source not in ("text_file", "wordnet_text"):
+            config_fail(
+                "pairs.mine_range_min",
+                f"the mining filters apply to text sources, got source {self.source!r}",
+            )
+        if self.eval_distractors < 0:
+            config_fail("pairs.eval_distractors", f"must be >= 0, got {self.eval_distractors}")
+        if self.source not in ("file", "text_file", "wordnet_text") and self.path is not None:
+            config_fail(
+                "pairs.path",
+                f"applies to pairs.source 'file', 'text_file' or 'wordnet_text', "
+                f"got source {self.source!r}",
+            )
         if self.positives == "explicit" and self.source != "file":
             config_fail(
                 "pairs.positives",

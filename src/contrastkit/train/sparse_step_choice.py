@@ -34,7 +34,7 @@ def sparse_step_blocker(config: TrainConfig, encoder: object, distance: Distance
         (oc.momentum == 0 and oc.weight_decay == 0, "optim.momentum/weight_decay are not 0"),
         (config.combiner.method == "fixed", "the combiner is not 'fixed'"),
         (oc.grad_clip == 0, "optim.grad_clip is set"),
-        (loop.grad_cache_chunks <= 1 and not loop.autocast, "grad caching or autocast is on"),
+        (not loop.grad_caching and not loop.autocast, "grad caching or autocast is on"),
     ]
     for ok, reason in checks:
         if not ok:

@@ -64,6 +64,7 @@ class AutogradStep:
         *,
         pcgrad: PCGrad | None = None,
         grad_cache_chunks: int = 1,
+        grad_cache_chunk_size: int = 0,
         autocast: bool = False,
         corruption_seed: int = 0,
     ) -> None:
@@ -73,6 +74,7 @@ class AutogradStep:
         self.optimizer = optimizer
         self.pcgrad = pcgrad
         self.chunks = grad_cache_chunks
+        self.chunk_size = grad_cache_chunk_size
         self.autocast = autocast
         self.corrupt = any("corruption" in o.needs for o in objectives.values())  # type: ignore[operator]
         self.corruption = torch.Generator().manual_seed(corruption_seed)
@@ -105,7 +107,7 @@ class AutogradStep:
     def compute(self, batch: Batch, keep_z: bool = False) -> StepOutput:
         self.encoder.train()
         self.optimizer.zero_grad(set_to_none=True)
-        if self.chunks <= 1:
+        if self.chunks <= 1 and self.chunk_size <= 0:
             encoded = self.encode(batch)
             combined, losses = self.losses(encoded)
             if self.pcgrad is None:
@@ -127,7 +129,7 @@ class AutogradStep:
 
         encode = self.encode_items
         items = batch.items
-        size = -(-items.numel() // self.chunks)
+        size = self.chunk_size if self.chunk_size > 0 else -(-items.numel() // self.chunks)
         grad_cache_step(encode, list(items.split(size)), loss_fn, replay=self.replay_context)
         z = torch.empty(0)
         if keep_z:

@@ -17,6 +17,10 @@ def build_run_task(config: TrainConfig, generator: torch.Generator) -> Task:
             "task.kind 'fewshot' is meta-trained by contrastkit.meta.train_fewshot "
             "(contrastkit train dispatches to it), not by the Trainer"
         )
+    if kind == "pairs" and config.pairs.source in ("text_file", "wordnet_text"):
+        from contrastkit.train.text_task import TextPairTask
+
+        return TextPairTask(config, generator)
     if kind == "pairs":
         from contrastkit.train.pair_task import PairTask
 

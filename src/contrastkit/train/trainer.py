@@ -42,6 +42,7 @@ from contrastkit.eval.reconstruction import Ties
 from contrastkit.functional.distances import PoincareDistance, get_distance
 from contrastkit.losses.fisher import diagonal_fisher
 from contrastkit.objectives.entries_ewc import EWCObjective
+from contrastkit.objectives.matryoshka import wrap_matryoshka
 from contrastkit.objectives.registry import ObjectiveContext, build_objectives
 from contrastkit.train.callbacks import EarlyStopping, NonFiniteGuard, OverfitTracker
 from contrastkit.train.checkpoint import (
@@ -114,11 +115,13 @@ class Trainer:
             self.distance = PoincareDistance(self.distance.curvature, eps=ball_eps)
         inputs = self.task.encoder_inputs()
         self.encoder = build_encoder(config.encoder, inputs, self.generator)
+        # a text encoder's width is its model's, not encoder.dim
+        dim = int(getattr(self.encoder, "dim", config.encoder.dim))
         self.objectives = build_objectives(
             config.objective_specs(),
             ObjectiveContext(
                 distance=self.distance,
-                dim=config.encoder.dim,
+                dim=dim,
                 num_items=self.task.num_items,
                 feature_dim=None if inputs.x is None else int(inputs.x.shape[1]),
                 num_classes=self.task.num_classes,
@@ -131,6 +134,10 @@ class Trainer:
                 gather=config.distributed.gather,
             ),
         )
+        if config.matryoshka.enabled:
+            self.objectives = wrap_matryoshka(
+                self.objectives, config.matryoshka.dims, config.matryoshka.resolved_weights()
+            )
         if loop.init_from is not None:
             self._start_from(Path(loop.init_from))
         elif any(isinstance(o, EWCObjective) for o in self.objectives.values()):
@@ -163,6 +170,7 @@ class Trainer:
                 self.schedules.optimizer,
                 pcgrad=self.schedules.pcgrad,
                 grad_cache_chunks=loop.grad_cache_chunks,
+                grad_cache_chunk_size=loop.grad_cache_chunk_size,
                 autocast=loop.autocast,
                 corruption_seed=loop.seed + 4,
             )
@@ -372,6 +380,8 @@ class Trainer:
         total = cfg.loop.epochs * self.batches_per_epoch
         if self.step == 0:
             self._similarities("start")
+            if cfg.eval.at_start:
+                self._evaluate(writer)  # the "before" numbers, logged as step 0
             for line in self.schedules.ownership() if self.is_main else ():
                 print(f"contrastkit: {line}", file=sys.stderr)
         bar = ProgressBar(total, enabled=cfg.loop.progress and self.is_main)

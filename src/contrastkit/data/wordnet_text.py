@@ -1,0 +1,438 @@
+r"""WordNet noun glosses as text pairs, a split by synset and a structural filter.
+
+Built on :func:`~contrastkit.data.wordnet.load_wordnet_nouns` (WordNet 3.0's own
+files, no nltk). Every selected noun synset :math:`s` contributes texts
+
+* its *lemma names* (underscores as spaces, joined by ``", "``:
+  ``"dog, domestic dog, Canis familiaris"``),
+* each quoted *usage example* of its gloss,
+* its *definition* (the gloss without the examples),
+
+and the pairs (anchor text -> positive text)
+
+* ``lemmas``: lemma names -> definition of :math:`s`,
+* ``example``: usage example -> definition of :math:`s`,
+* ``hypernym``: definition of :math:`s` -> definition of each hypernym (or
+  instance hypernym) :math:`h` of :math:`s`.
+
+**Split by synset.** The selected synsets are permuted with a fixed seed and cut
+into train / validation / test by ``fractions``; a pair belongs to split
+:math:`k` when *every* synset it touches is in :math:`k` (``hypernym`` pairs whose
+ends fall into different splits are dropped), so no text of a test synset is
+ever a training anchor, positive or candidate drawn from the training pairs.
+
+**Structural false negatives.** :class:`StructuralFilter` marks a candidate that
+can never be a negative of an anchor: with :math:`S(t)` the synset of text
+:math:`t`, the pair is forbidden when
+
+.. math::
+    S(c) = S(a) \;\lor\; \mathrm{lemmas}(S(a)) \cap \mathrm{lemmas}(S(c)) \neq
+    \emptyset \;\lor\; d_H(S(a), S(c)) \le h
+
+with :math:`d_H` the hop distance in the undirected hypernym/hyponym graph
+(instance links included) and :math:`h = 2` by default (parents, children,
+grandparents, grandchildren and siblings). The relation is stored once as the
+sorted ``int64`` keys :math:`S(a)\,N + S(c)` of every forbidden synset pair and
+a CSR over synsets; a query is a ``searchsorted``, never a Python loop over pairs.
+
+Nothing here assumes English: texts are opaque strings; tokenisation belongs to
+the model that encodes them.
+
+Example:
+    >>> pairs = load_wordnet_text_pairs(max_synsets=2000)  # doctest: +SKIP
+    >>> filt = StructuralFilter.from_pairs(pairs)  # doctest: +SKIP
+    >>> filt.forbidden(pairs.anchors[:4], pairs.definition_ids()[:100]).shape  # doctest: +SKIP
+    torch.Size([4, 100])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from contrastkit._validation import (
+    check_choice,
+    check_index_range,
+    check_positive_int,
+    check_tensor,
+)
+from contrastkit.data.wordnet import NOUN_LEXNAMES, WordNetNouns, load_wordnet_nouns
+from contrastkit.graph.csr import CSR, gather_neighbors, to_csr
+from contrastkit.mining.exclusions import Exclusions
+
+#: Pair kinds, in code order (``TextPairs.kind`` holds the index).
+PAIR_KINDS: tuple[str, ...] = ("lemmas", "example", "hypernym")
+#: Splits, in code order (``TextPairs.split`` holds the index).
+SPLITS: tuple[str, ...] = ("train", "validation", "test")
+#: Text roles, in code order (``TextPairs.text_role`` holds the index).
+ROLES: tuple[str, ...] = ("lemmas", "example", "definition")
+
+_QUOTED = re.compile(r'"([^"]+)"')
+
+
+def split_gloss(gloss: str) -> tuple[str, list[str]]:
+    """``(definition, examples)`` of a WordNet gloss ``definition; "ex 1"; "ex 2"``.
+
+    The definition is the text before the first double quote, stripped of the ``;``
+    separator; the examples are the quoted segments after it. A gloss that starts
+    with a quote keeps its whole text as the definition.
+
+    >>> split_gloss('a domestic animal; "the dog barked all night"')
+    ('a domestic animal', ['the dog barked all night'])
+    """
+    cut = gloss.find('"')
+    if cut <= 0:
+        return gloss.strip(), []
+    definition = gloss[:cut].strip().rstrip(";").strip()
+    if not definition:
+        return gloss.strip(), []
+    examples = [e.strip() for e in _QUOTED.findall(gloss[cut:]) if e.strip()]
+    return definition, examples
+
+
+def lemma_text(lemmas: Sequence[str]) -> str:
+    """The anchor text of a synset's lemma names: ``"dog, domestic dog, Canis familiaris"``."""
+    return ", ".join(lemma.replace("_", " ") for lemma in lemmas)
+
+
+@dataclass(frozen=True)
+class TextPairs:
+    """Texts of WordNet noun synsets and the (anchor, positive) pairs between them.
+
+    Attributes:
+        texts: ``[T]`` strings; one row per (synset, role, example), so a string shared
+            by two synsets (``"bank"``) is two rows.
+        text_synset: ``[T]`` int64 node index of each text's synset in
+            :class:`~contrastkit.data.wordnet.WordNetNouns`.
+        text_role: ``[T]`` int8 index into :data:`ROLES`.
+        anchors: ``[P]`` int64 text ids; positives: ``[P]`` int64 text ids.
+        kind: ``[P]`` int8 index into :data:`PAIR_KINDS`.
+        split: ``[P]`` int8 index into :data:`SPLITS`.
+        synset_split: ``[N]`` int8 split of every noun synset, ``-1`` when not selected.
+        categories: ``[T]`` int64 category of each text (its synset's lexicographer file).
+        category_names: names of the categories (``noun.animal``, ...).
+    """
+
+    texts: list[str]
+    text_synset: Tensor
+    text_role: Tensor
+    anchors: Tensor
+    positives: Tensor
+    kind: Tensor
+    split: Tensor
+    synset_split: Tensor
+    categories: Tensor
+    category_names: tuple[str, ...] = NOUN_LEXNAMES
+
+    @property
+    def num_pairs(self) -> int:
+        return int(self.anchors.numel())
+
+    @property
+    def num_texts(self) -> int:
+        return len(self.texts)
+
+    def subset(self, split: str) -> TextPairs:
+        """The pairs of one split (``train``, ``validation`` or ``test``); texts are kept
+        so text ids stay valid."""
+        keep = self.split == SPLITS.index(check_choice("split", split, SPLITS))
+        return dataclasses.replace(
+            self,
+            anchors=self.anchors[keep],
+            positives=self.positives[keep],
+            kind=self.kind[keep],
+            split=self.split[keep],
+        )
+
+    def of_kind(self, *kinds: str) -> TextPairs:
+        """The pairs of the given kinds (``lemmas``, ``example``, ``hypernym``)."""
+        codes = torch.tensor([PAIR_KINDS.index(check_choice("kind", k, PAIR_KINDS)) for k in kinds])
+        keep = torch.isin(self.kind.to(torch.int64), codes)
+        return dataclasses.replace(
+            self,
+            anchors=self.anchors[keep],
+            positives=self.positives[keep],
+            kind=self.kind[keep],
+            split=self.split[keep],
+        )
+
+    def definition_ids(self, split: str | None = None) -> Tensor:
+        """``[D]`` text ids of the definitions (of the synsets of ``split``, or all)."""
+        is_def = self.text_role == ROLES.index("definition")
+        if split is not None:
+            code = SPLITS.index(check_choice("split", split, SPLITS))
+            is_def &= self.synset_split[self.text_synset] == code
+        return torch.nonzero(is_def).squeeze(1)
+
+    def text_list(self, ids: Tensor) -> list[str]:
+        """The strings of text ids ``ids [n]``."""
+        return [self.texts[i] for i in ids.tolist()]
+
+
+def _split_synsets(
+    selected: Tensor, num_nodes: int, fractions: Sequence[float], seed: int
+) -> Tensor:
+    """``[N]`` int8 split code of every synset (``-1`` outside ``selected``): a seeded
+    permutation of ``selected`` cut by the cumulative ``fractions``."""
+    if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
+        raise ValueError(f"fractions must be 3 non-negative numbers summing to 1, got {fractions}")
+    gen = torch.Generator().manual_seed(seed)
+    order = selected[torch.randperm(selected.numel(), generator=gen)]
+    n = selected.numel()
+    cuts = [round(n * fractions[0]), round(n * (fractions[0] + fractions[1]))]
+    code = torch.full((num_nodes,), -1, dtype=torch.int8)
+    code[order[: cuts[0]]] = 0
+    code[order[cuts[0] : cuts[1]]] = 1
+    code[order[cuts[1] :]] = 2
+    return code
+
+
+def build_text_pairs(
+    nouns: WordNetNouns,
+    *,
+    kinds: Sequence[str] = PAIR_KINDS,
+    fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    seed: int = 0,
+    max_synsets: int | None = None,
+) -> TextPairs:
+    """Texts, pairs and the synset split of ``nouns`` (see the module docstring).
+
+    Args:
+        nouns: parsed WordNet nouns.
+        kinds: pair kinds to build (subset of :data:`PAIR_KINDS`).
+        fractions: train / validation / test shares of the synsets.
+        seed: seed of the split (and of the ``max_synsets`` sample).
+        max_synsets: keep a seeded uniform sample of this many synsets (``None`` = all).
+    """
+    if isinstance(kinds, str) or not kinds:
+        raise ValueError(f"kinds must be a non-empty sequence of {PAIR_KINDS}, got {kinds!r}")
+    for k in kinds:
+        check_choice("kinds", k, PAIR_KINDS)
+    n = nouns.num_nodes
+    selected = torch.arange(n)
+    if max_synsets is not None:
+        check_positive_int("max_synsets", max_synsets)
+        gen = torch.Generator().manual_seed(seed + 1)
+        selected = torch.sort(torch.randperm(n, generator=gen)[: min(max_synsets, n)]).values
+    synset_split = _split_synsets(selected, n, fractions, seed)
+
+    # Texts: one pass over the selected synsets (string parsing; loading, not a hot path).
+    texts: list[str] = []
+    owner: list[int] = []
+    role: list[int] = []
+    def_id = torch.full((n,), -1, dtype=torch.int64)
+    lem_id = torch.full((n,), -1, dtype=torch.int64)
+    for s in selected.tolist():
+        definition, examples = split_gloss(nouns.glosses[s])
+        lem_id[s] = len(texts)
+        texts.append(lemma_text(nouns.lemmas[s]))
+        owner.append(s)
+        role.append(0)
+        for example in examples:
+            texts.append(example)
+            owner.append(s)
+            role.append(1)
+        def_id[s] = len(texts)
+        texts.append(definition)
+        owner.append(s)
+        role.append(2)
+    text_synset = torch.tensor(owner, dtype=torch.int64)
+    text_role = torch.tensor(role, dtype=torch.int8)
+
+    anchors: list[Tensor] = []
+    positives: list[Tensor] = []
+    kind_codes: list[Tensor] = []
+    if "lemmas" in kinds:
+        anchors.append(lem_id[selected])
+        positives.append(def_id[selected])
+        kind_codes.append(torch.full((selected.numel(),), 0, dtype=torch.int8))
+    if "example" in kinds:
+        ex = torch.nonzero(text_role == 1).squeeze(1)
+        anchors.append(ex)
+        positives.append(def_id[text_synset[ex]])
+        kind_codes.append(torch.full((ex.numel(),), 1, dtype=torch.int8))
+    if "hypernym" in kinds:
+        child, parent = torch.unique(nouns.hierarchy_edges(), dim=1)
+        both = (def_id[child] >= 0) & (def_id[parent] >= 0)
+        child, parent = child[both], parent[both]
+        anchors.append(def_id[child])
+        positives.append(def_id[parent])
+        kind_codes.append(torch.full((child.numel(),), 2, dtype=torch.int8))
+    a, p, kind = torch.cat(anchors), torch.cat(positives), torch.cat(kind_codes)
+    sa, sp = synset_split[text_synset[a]], synset_split[text_synset[p]]
+    same = sa == sp  # a pair crossing splits would leak a held-out synset
+    return TextPairs(
+        texts=texts,
+        text_synset=text_synset,
+        text_role=text_role,
+        anchors=a[same],
+        positives=p[same],
+        kind=kind[same],
+        split=sa[same],
+        synset_split=synset_split,
+        categories=nouns.lexclass[text_synset],
+        category_names=nouns.lexnames,
+    )
+
+
+def load_wordnet_text_pairs(
+    root: str | os.PathLike[str] | None = None,
+    *,
+    kinds: Sequence[str] = PAIR_KINDS,
+    fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    seed: int = 0,
+    max_synsets: int | None = None,
+    nouns: WordNetNouns | None = None,
+) -> TextPairs:
+    """:func:`build_text_pairs` of the WordNet install at ``root`` (see
+    :func:`~contrastkit.data.wordnet.wordnet_dir`), or of ``nouns`` when given."""
+    return build_text_pairs(
+        nouns if nouns is not None else load_wordnet_nouns(root),
+        kinds=kinds,
+        fractions=fractions,
+        seed=seed,
+        max_synsets=max_synsets,
+    )
+
+
+def _lemma_pairs(nouns: WordNetNouns) -> Tensor:
+    """``[2, E]`` synset pairs sharing a (lower-cased) lemma, both directions."""
+    ids: dict[str, int] = {}
+    syn: list[int] = []
+    lem: list[int] = []
+    for s, lemmas in enumerate(nouns.lemmas):  # loading only: a dict of lemma strings
+        for lemma in lemmas:
+            syn.append(s)
+            lem.append(ids.setdefault(lemma.lower(), len(ids)))
+    n = nouns.num_nodes
+    inc = torch.stack([torch.tensor(syn), torch.tensor(lem) + n])  # bipartite synset -> lemma
+    csr = to_csr(inc, n + len(ids), undirected=True)
+    # synset -> its lemmas -> their synsets: two neighbour gathers
+    o1, lemma_node = gather_neighbors(csr, torch.arange(n))
+    o2, other = gather_neighbors(csr, lemma_node)
+    return torch.stack([o1[o2], other])
+
+
+def _within_hops(adj: CSR, hops: int) -> Tensor:
+    """``[2, E]`` pairs ``(u, v)`` with ``1 <= d(u, v) <= hops`` (plus some ``u == v``),
+    by repeated neighbour gathers with a unique after each hop."""
+    n = adj.num_nodes
+    frontier = adj.to_edge_index()
+    reach = [frontier]
+    for _ in range(hops - 1):
+        owner, nxt = gather_neighbors(adj, frontier[1])
+        keys = torch.unique(frontier[0][owner] * n + nxt)
+        frontier = torch.stack([keys // n, keys % n])
+        reach.append(frontier)
+    return torch.cat(reach, dim=1)
+
+
+class StructuralFilter:
+    """Which candidates can never be negatives of an anchor (see the module docstring).
+
+    Args:
+        nouns: the WordNet nouns the texts come from.
+        text_synset: ``[T]`` int64 synset of every text id.
+        hops: hypernym/hyponym hops that still count as related (default 2; 0 keeps
+            only same-synset and shared-lemma pairs).
+        shared_lemmas: forbid synsets sharing a lemma (default True).
+
+    Attributes:
+        keys: sorted int64 keys ``u * N + v`` of every forbidden synset pair (symmetric,
+            diagonal included).
+        csr: the same relation as a :class:`~contrastkit.graph.csr.CSR` over synsets.
+    """
+
+    def __init__(
+        self,
+        nouns: WordNetNouns,
+        text_synset: Tensor,
+        *,
+        hops: int = 2,
+        shared_lemmas: bool = True,
+    ) -> None:
+        check_positive_int("hops", hops, allow_zero=True)
+        check_tensor("text_synset", text_synset, ndim=1)
+        n = nouns.num_nodes
+        check_index_range("text_synset", text_synset, n)
+        self.num_synsets = n
+        self.text_synset = text_synset.to(torch.int64)
+        parts = [torch.arange(n).repeat(2, 1)]
+        if hops:
+            adj = to_csr(nouns.hierarchy_edges(), n, undirected=True, remove_self_loops=True)
+            parts.append(_within_hops(adj, hops))
+        if shared_lemmas:
+            parts.append(_lemma_pairs(nouns))
+        pairs = torch.cat(parts, dim=1)
+        self.csr = to_csr(pairs, n, undirected=True)
+        self.keys = self.csr.sorted_keys
+
+    @classmethod
+    def from_pairs(
+        cls,
+        pairs: TextPairs,
+        nouns: WordNetNouns | None = None,
+        *,
+        hops: int = 2,
+        shared_lemmas: bool = True,
+        root: str | os.PathLike[str] | None = None,
+    ) -> StructuralFilter:
+        """The filter over the texts of ``pairs`` (``nouns`` re-read from ``root`` when
+        not given)."""
+        nouns = nouns if nouns is not None else load_wordnet_nouns(root)
+        return cls(nouns, pairs.text_synset, hops=hops, shared_lemmas=shared_lemmas)
+
+    @property
+    def num_forbidden_pairs(self) -> int:
+        """Forbidden (ordered) synset pairs, the diagonal included."""
+        return int(self.keys.numel())
+
+    def _synsets(self, name: str, ids: Tensor) -> Tensor:
+        check_tensor(name, ids, ndim=1)
+        check_index_range(name, ids, self.text_synset.numel())
+        return self.text_synset[ids.to(torch.int64)]
+
+    def forbidden(self, anchor_ids: Tensor, candidate_ids: Tensor) -> Tensor:
+        """``Bool [A, C]``: True where candidate ``candidate_ids[c]`` may never be a
+        negative of anchor ``anchor_ids[a]`` (text ids). One ``searchsorted`` of
+        ``A * C`` keys."""
+        sa = self._synsets("anchor_ids", anchor_ids)
+        sc = self._synsets("candidate_ids", candidate_ids)
+        q = sa.unsqueeze(1) * self.num_synsets + sc.unsqueeze(0)
+        if self.keys.numel() == 0:
+            return torch.zeros(q.shape, dtype=torch.bool)
+        pos = torch.searchsorted(self.keys, q).clamp_max(self.keys.numel() - 1)
+        return self.keys[pos] == q
+
+    def banned_pairs(self, anchor_ids: Tensor, pool_ids: Tensor) -> tuple[Tensor, Tensor]:
+        """``(rows [E], cols [E])``: every forbidden (anchor row, pool position) pair of
+        anchors ``anchor_ids [A]`` against the pool ``pool_ids [M]`` (text ids), found
+        through the CSR and a sorted view of the pool's synsets — never an ``[A, M]``
+        matrix. ``rows`` ascending."""
+        sa = self._synsets("anchor_ids", anchor_ids)
+        sp = self._synsets("pool_ids", pool_ids)
+        pool_syn, pool_order = torch.sort(sp, stable=True)
+        row, syn = gather_neighbors(self.csr, sa)  # anchor row -> forbidden synset
+        lo = torch.searchsorted(pool_syn, syn)
+        hi = torch.searchsorted(pool_syn, syn, right=True)
+        count = hi - lo  # pool texts of that synset (usually 0 or 1)
+        total = int(count.sum())
+        rows = torch.repeat_interleave(row, count, output_size=total)
+        start = torch.repeat_interleave(
+            lo - (torch.cumsum(count, 0) - count), count, output_size=total
+        )
+        cols = pool_order[start + torch.arange(total)]
+        return rows, cols
+
+    def exclusions(self, anchor_ids: Tensor, pool_ids: Tensor) -> Exclusions:
+        """:class:`~contrastkit.mining.exclusions.Exclusions` banning the forbidden
+        pool items of every anchor, for :func:`~contrastkit.mining.mine` or
+        :func:`~contrastkit.mining.scan_topk` over ``pool_ids``."""
+        rows, cols = self.banned_pairs(anchor_ids, pool_ids)
+        return Exclusions(pair_rows=rows, pair_cols=cols)

@@ -1,0 +1,84 @@
+"""``encoder.kind: text`` — a sentence-transformers model as the trainer's encoder.
+
+The trainer's encoders map item ids to embeddings (:class:`~.encoders.NodeEncoder`);
+for text the items are the task's texts, so :class:`TextItemEncoder` holds the
+texts and a :class:`~contrastkit.models.text.TextEncoder`:
+
+* ``forward(ids [M]) -> [M, d]`` encodes ``texts[ids]`` with gradients (training
+  mode: dropout on) — what a step and gradient caching call, chunk by chunk;
+* ``embed_all() -> [N, d]`` and ``embed(ids)`` encode without gradients in eval mode,
+  in length-sorted batches of ``encoder.encode_batch_size``. ``embed_all`` is cached
+  until a parameter changes (``Tensor._version`` of every parameter, bumped by each
+  in-place optimiser update), so an evaluation that embeds everything twice (the
+  collapse check, then the task's metrics) encodes once.
+
+The model is the packaged all-MiniLM-L6-v2 (``encoder.model_path`` unset) or any
+local sentence-transformers directory; ``encoder.dim`` is the model's width, which
+the trainer reads from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from contrastkit.models.text import TextEncoder
+from contrastkit.train.encoders import NodeEncoder
+
+
+class TextItemEncoder(NodeEncoder):
+    """Text ids in, sentence embeddings out (see the module docstring)."""
+
+    def __init__(self, text: TextEncoder, texts: Sequence[str], batch_size: int = 64) -> None:
+        super().__init__()
+        if not texts:
+            raise ValueError("encoder.kind 'text' needs a task with texts, got none")
+        self.text = text
+        self.texts = list(texts)
+        self.batch_size = batch_size
+        self._cache: tuple[tuple[object, ...], Tensor] | None = None
+
+    @property
+    def dim(self) -> int:
+        return self.text.dim
+
+    def _strings(self, ids: Tensor) -> list[str]:
+        return [self.texts[i] for i in ids.tolist()]
+
+    def forward(self, nodes: Tensor) -> Tensor:
+        return self.text(self._strings(nodes))
+
+    def _parameter_version(self) -> tuple[object, ...]:
+        # in-place updates bump _version; a dtype or device change replaces the data
+        params = list(self.parameters())
+        return (*(p._version for p in params), params[0].dtype, params[0].device)
+
+    def embed(self, ids: Tensor, *, show_progress: bool | None = None) -> Tensor:
+        """``[M, d]`` embeddings of text ids ``ids`` (eval mode, no gradient, batched)."""
+        return self.text.encode(
+            self._strings(ids), batch_size=self.batch_size, show_progress=show_progress
+        )
+
+    def encode_texts(self, texts: Sequence[str]) -> Tensor:
+        """``[n, d]`` embeddings of arbitrary strings with the current model."""
+        return self.text.encode(texts, batch_size=self.batch_size)
+
+    def embed_all(self) -> Tensor:
+        version = self._parameter_version()
+        if self._cache is not None and self._cache[0] == version:
+            return self._cache[1]
+        with torch.no_grad():
+            z = self.embed(torch.arange(len(self.texts)))
+        self._cache = (version, z)
+        return z
+
+    def last_shared_parameters(self) -> list[Tensor]:
+        # the last transformer layer's parameters (the pooling has none)
+        named = [(n, p) for n, p in self.text.named_parameters() if p.requires_grad]
+        layers = [n.split(".layer.")[1].split(".")[0] for n, _ in named if ".layer." in n]
+        if not layers:
+            return [p for _, p in named]
+        last = f".layer.{max(int(i) for i in layers)}."
+        return [p for n, p in named if last in n]

@@ -1,0 +1,50 @@
+"""Small text data and a tiny random-weight BERT for the text tests (no download).
+
+``compositional_pairs``: anchors ``"<a_i> <b_j>"`` and positives ``"<c_i> <d_j>"``
+over four disjoint made-up vocabularies, so an anchor shares no token with its
+positive: an untrained encoder retrieves at chance, and only an encoder that learned
+the token correspondences from the training combinations retrieves the held-out
+combinations (every token of a held-out pair occurs in training).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from contrastkit.models.tiny_text import build_tiny_bert
+
+A = ["kaz", "lom", "pif", "rud", "sev", "tug", "vox", "wen"]
+B = ["bri", "cor", "dap", "fel", "gim", "hox", "jun", "kip"]
+C = ["mab", "nol", "opi", "quz", "ras", "sol", "tiv", "ule"]
+D = ["yam", "zed", "axo", "bun", "cef", "dor", "eli", "fum"]
+ARABIC = ["قطة صغيرة تنام", "كلب كبير يركض", "شجرة خضراء عالية", "سيارة حمراء سريعة"]
+
+
+def compositional_pairs(test_every: int = 4) -> list[dict[str, str]]:
+    """64 examples; every ``test_every``-th combination (a Latin square, so each token
+    stays in training) is marked ``test``, one in 16 ``validation``."""
+    rows = []
+    for i in range(8):
+        for j in range(8):
+            slot = (i + 2 * j) % 8
+            split = "test" if slot % test_every == 0 else "train"
+            if slot == 3 and j % 4 == 0:
+                split = "validation"
+            rows.append({"anchor": f"{A[i]} {B[j]}", "positive": f"{C[i]} {D[j]}", "split": split})
+    return rows
+
+
+def write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    return path
+
+
+def all_texts() -> list[str]:
+    rows = compositional_pairs()
+    return [r["anchor"] for r in rows] + [r["positive"] for r in rows] + ARABIC
+
+
+def tiny_model(root: Path, *, dropout: float = 0.1, dim: int = 32) -> Path:
+    """The tiny BERT over :func:`all_texts`'s vocabulary, written under ``root``."""
+    return build_tiny_bert(root / f"tiny_{dim}_{dropout}", all_texts(), dim=dim, dropout=dropout)
