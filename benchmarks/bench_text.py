@@ -213,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-batch", type=int, default=32, help="training: pairs per step")
     parser.add_argument("--train-steps", type=int, default=20, help="training: timed steps")
     parser.add_argument("--warmup", type=int, default=2, help="training: untimed first steps")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="training: alternations of ours and theirs"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     for name in args.section or list(SECTIONS):
