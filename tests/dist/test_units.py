@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import Tensor
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -116,8 +117,12 @@ def test_batch_size_must_split_evenly() -> None:
 
 
 def test_distributed_section(tmp_path: Path) -> None:
-    config = karate_mlp_config(tmp_path, "distributed.gather=none", "distributed.drop_last=false")
-    assert config.distributed.gather == "none" and not config.distributed.drop_last
+    config = karate_mlp_config(tmp_path, "distributed.gather=none", "distributed.drop_last=true")
+    assert config.distributed.gather == "none" and config.distributed.drop_last
+    # padding by default: as many steps per epoch as one process (ceil, not floor)
+    assert not karate_mlp_config(tmp_path).distributed.drop_last
+    assert DistributedBatchSampler(46, 16, 2, 0, seed=0).batches_per_epoch == 3
+    assert DistributedBatchSampler(46, 16, 2, 0, seed=0, drop_last=True).batches_per_epoch == 2
     for bad in ("distributed.gather=everything", "distributed.timeout_s=0"):
         with pytest.raises(ConfigError, match=bad.split("=")[0]):
             load_config(None, [bad])
@@ -136,3 +141,38 @@ def test_python_m_contrastkit(
         runpy.run_module("contrastkit", run_name="__main__")
     assert exit_info.value.code == 0
     assert "--config" in capsys.readouterr().out
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), labelled=st.booleans())
+def test_gathered_masks_equal_single_process_masks(seed: int, labelled: bool) -> None:
+    """The gathered view's masks (by global ids) equal one process's masks: same
+    positive, the anchor's own item among the candidates, same label, and pairs the
+    batch's rule forbids (a text task's structural filter)."""
+    from contrastkit.dist.in_batch import gather_in_batch
+    from contrastkit.objectives.batch import Batch
+    from contrastkit.objectives.entries_contrastive import (
+        hard_negative_false_negatives,
+        in_batch_false_negatives,
+    )
+    from contrastkit.objectives.gathered_losses import hard_negative_mask, in_batch_mask
+
+    gen = torch.Generator().manual_seed(seed)
+    b, k, n = 8, 2, 10  # few items: anchors recur as other rows' positives and negatives
+    u, v = torch.randint(n, (b,), generator=gen), torch.randint(n, (b,), generator=gen)
+    negatives = torch.randint(n, (b, k), generator=gen)
+    mask = torch.rand(b, k, generator=gen) < 0.8
+
+    def rule(a: Tensor, c: Tensor) -> Tensor:
+        return (a.unsqueeze(1) + 2 * c.unsqueeze(0)) % 5 == 0
+
+    batch = Batch.from_ids(u, v, negatives, mask, 0.1)
+    if labelled:
+        batch.labels = torch.randint(-1, 3, (n,), generator=gen)[batch.items]
+    batch.false_negatives, batch.forbidden = rule(batch.items, batch.items), rule
+    batch = batch.with_z(torch.randn(int(batch.items.numel()), 4, generator=gen))
+    view = gather_in_batch(batch, "local", hard_negatives=True)
+    off_diagonal = ~torch.eye(b, dtype=torch.bool)
+    got = in_batch_mask(view, view.query)
+    assert torch.equal(got, in_batch_false_negatives(batch) & off_diagonal)
+    assert torch.equal(hard_negative_mask(view, view.query), hard_negative_false_negatives(batch))

@@ -318,3 +318,17 @@ def test_mining_filters_rank_window_and_max_score(model_dir: Path, tmp_path: Pat
         model_dir, ex, tmp_path, None, "pairs.num_negatives=2", "pairs.mine_max_score=-1.5"
     )
     assert not bool(none.mined_negatives(u, v, ctx)[1].any())  # cosine never <= -1.5
+
+
+def test_text_encoder_trains_only_what_its_forward_reads(model_dir: Path) -> None:
+    """BERT's pooler (never read by sentence-transformers' pooling) is frozen, and every
+    parameter left trainable receives a gradient: DDP needs no unused-parameter search."""
+    from contrastkit.models.text import TextEncoder
+    from contrastkit.train.text_encoder import TextItemEncoder
+
+    encoder = TextItemEncoder(TextEncoder(model_dir), [r["anchor"] for r in compositional_pairs()])
+    frozen = {n for n, p in encoder.named_parameters() if not p.requires_grad}
+    assert frozen and all(".pooler." in n for n in frozen)
+    encoder(torch.arange(8)).sum().backward()
+    missing = [n for n, p in encoder.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, missing

@@ -28,7 +28,7 @@ Every rank must hold the same ``B`` and ``K`` (the trainer's sampler guarantees 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
@@ -78,7 +78,8 @@ class InBatchView:
     ``all_anchors [N, d]``, ``positives [N, d]``; ``anchor_ids``/``positive_ids``
     ``[N]`` global item ids; ``anchor_labels``/``positive_labels`` ``[N]`` (or None);
     ``negatives [N, K, d]`` with ``negative_ids``, ``negative_mask``,
-    ``negative_labels`` ``[N, K]`` (``K = 0`` without hard negatives)."""
+    ``negative_labels`` ``[N, K]`` (``K = 0`` without hard negatives); ``forbidden``:
+    the batch's false-negative rule by item ids (``Batch.forbidden``), or None."""
 
     anchors: Tensor
     query: Tensor
@@ -92,6 +93,7 @@ class InBatchView:
     negative_ids: Tensor
     negative_mask: Tensor
     negative_labels: Tensor | None
+    forbidden: Callable[[Tensor, Tensor], Tensor] | None = None
 
     @property
     def num_rows(self) -> int:
@@ -185,4 +187,5 @@ def gather_in_batch(batch: Any, mode: str, hard_negatives: bool = False) -> InBa
         negative_ids=ids_all[:, 2:],
         negative_mask=mask_all,
         negative_labels=None if labels_all is None else labels_all[:, 2:],
+        forbidden=getattr(batch, "forbidden", None),
     )

@@ -21,6 +21,7 @@ loss never calls a model.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -59,6 +60,9 @@ class Batch:
     relations: RelationIds | None = None  # for the sparse table step
     size: int = 0  # examples the batch stands for (relations, pairs, nodes); 0: B
     false_negatives: Tensor | None = None  # [U, U] bool: never a negative of each other
+    # the rule behind false_negatives, by item ids: (ids_a [A], ids_b [C]) -> [A, C]
+    # bool; what data parallelism applies to the candidates other ranks hold
+    forbidden: Callable[[Tensor, Tensor], Tensor] | None = None
 
     @classmethod
     def from_ids(

@@ -9,12 +9,15 @@ all of them) the logits are the rows :math:`q` of the single-process ``[W B, C]`
 matrix and every mask is computed from global ids and labels:
 
 .. math:: \ell_m = \operatorname{logsumexp}_{c \notin F_m} S_{mc} - S_{m, q_m},
-   \qquad F_m = \{c \ne q_m : \mathrm{id}(p_c) = \mathrm{id}(p_{q_m})
-   \ \lor\ y(p_c) = y(a_{q_m}) \ge 0\}
+   \qquad F_m = \{c \ne q_m : \mathrm{id}(p_c) \in \{\mathrm{id}(p_{q_m}),
+   \mathrm{id}(a_{q_m})\} \ \lor\ y(p_c) = y(a_{q_m}) \ge 0\}
 
-(same item, or same label, as the single-process ``in_batch_false_negatives``); a
-hard-negative column is dropped when its slot is empty, is the anchor's positive item
-or carries the anchor's label. The loss is the mean over the query rows.
+(the anchor's positive item or its own item, or the same label), or the pair is
+forbidden by the batch's rule (``Batch.forbidden`` on global item ids: a text task's
+structural filter, which one process reads from ``false_negatives [U, U]``) — as the
+single-process ``in_batch_false_negatives``; a hard-negative column is dropped when
+its slot is empty, is the anchor's positive or own item, carries the anchor's label
+or is a forbidden pair. The loss is the mean over the query rows.
 """
 
 from __future__ import annotations
@@ -30,11 +33,15 @@ from contrastkit.functional.info_nce import pairwise_logits, supervised_info_nce
 
 def in_batch_mask(view: InBatchView, rows: Tensor, cols: Tensor | None = None) -> Tensor:
     """``[len(rows), len(cols)]`` True where positive column ``c`` is a false negative
-    of the anchor at global row ``i`` (same positive item, or same label); the anchor's
-    own column is never set. ``cols`` defaults to every row."""
+    of the anchor at global row ``i`` (its positive item, its own item, its label, or a
+    pair the batch's rule forbids);
+    the anchor's own column is never set. ``cols`` defaults to every row."""
     cols = torch.arange(view.num_rows, device=rows.device) if cols is None else cols
     pid = view.positive_ids
     same = pid[rows].unsqueeze(1) == pid[cols].unsqueeze(0)
+    same |= view.anchor_ids[rows].unsqueeze(1) == pid[cols].unsqueeze(0)
+    if view.forbidden is not None:
+        same |= view.forbidden(view.anchor_ids[rows], pid[cols]).to(same.device)
     if view.anchor_labels is not None and view.positive_labels is not None:
         a = view.anchor_labels[rows].unsqueeze(1)
         same |= (a == view.positive_labels[cols].unsqueeze(0)) & (a >= 0)
@@ -44,10 +51,14 @@ def in_batch_mask(view: InBatchView, rows: Tensor, cols: Tensor | None = None) -
 def hard_negative_mask(view: InBatchView, rows: Tensor) -> Tensor:
     """``[len(rows), K N]`` True where hard-negative column ``h N + j`` (row ``j``'s
     ``h``-th negative, sentence-transformers' order) may not be a negative of the
-    anchor at global row ``i``: an empty slot, its positive item, or its label."""
+    anchor at global row ``i``: an empty slot, its positive or own item, its label, or
+    a pair the batch's rule forbids."""
     cols = view.negative_ids.t().reshape(-1)
     valid = view.negative_mask.t().reshape(-1)
     bad = ~valid.unsqueeze(0) | (cols.unsqueeze(0) == view.positive_ids[rows].unsqueeze(1))
+    bad |= cols.unsqueeze(0) == view.anchor_ids[rows].unsqueeze(1)
+    if view.forbidden is not None:
+        bad |= view.forbidden(view.anchor_ids[rows], cols).to(bad.device)
     if view.anchor_labels is not None and view.negative_labels is not None:
         a = view.anchor_labels[rows].unsqueeze(1)
         bad |= (view.negative_labels.t().reshape(-1).unsqueeze(0) == a) & (a >= 0)

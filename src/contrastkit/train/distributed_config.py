@@ -7,7 +7,7 @@ Example (YAML)::
 
     distributed:
       gather: local            # local | full | none: in-batch candidates across ranks
-      drop_last: true          # drop an epoch's incomplete global batch (else pad)
+      drop_last: false         # pad an epoch's incomplete global batch (true: drop it)
       find_unused_parameters: false
 
 ``loop.batch_size`` stays the *global* batch: each of ``W`` ranks takes
@@ -37,15 +37,18 @@ class DistributedConfig:
             ``none`` — each rank's own pairs only (:mod:`contrastkit.dist.in_batch`).
         drop_last: the last global batch of an epoch, when shorter than
             ``loop.batch_size``, is dropped (true) or filled up with examples from the
-            start of the epoch's order (false, as ``DistributedSampler`` pads), so that
-            every rank holds the same number of examples.
+            start of the epoch's order (false, the default, as
+            ``DistributedSampler`` pads), so that every rank holds the same number of
+            examples. Padding keeps the single process's number of steps per epoch
+            (``ceil(examples / batch_size)``); dropping trains one step fewer per
+            epoch whenever the examples do not fill whole batches.
         find_unused_parameters: passed to ``DistributedDataParallel``: needed when an
             encoder has parameters a step does not use.
         timeout_s: how long a collective waits for the other ranks before failing.
     """
 
     gather: Gather = "local"
-    drop_last: bool = True
+    drop_last: bool = False
     find_unused_parameters: bool = False
     timeout_s: float = 1800.0
 

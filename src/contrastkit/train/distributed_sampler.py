@@ -32,7 +32,7 @@ class DistributedBatchSampler:
         world_size: int,
         rank: int,
         seed: int,
-        drop_last: bool = True,
+        drop_last: bool = False,
     ) -> None:
         if world_size < 1 or not 0 <= rank < world_size:
             raise ValueError(f"rank must be in [0, {world_size}), got {rank}")

@@ -6,6 +6,10 @@ texts and a :class:`~contrastkit.models.text.TextEncoder`:
 
 * ``forward(ids [M]) -> [M, d]`` encodes ``texts[ids]`` with gradients (training
   mode: dropout on) — what a step and gradient caching call, chunk by chunk;
+* the transformer's pooler (BERT's ``[CLS]`` dense layer, ``pooler_output``) is
+  frozen (``requires_grad`` false): sentence-transformers' pooling reads the token
+  embeddings only, so it never receives a gradient — DDP would stop at it as an
+  unused parameter, and ``find_unused_parameters`` would cost a graph walk per step;
 * ``embed_all() -> [N, d]`` and ``embed(ids)`` encode without gradients in eval mode,
   in length-sorted batches of ``encoder.encode_batch_size``. ``embed_all`` is cached
   until a parameter changes (``Tensor._version`` of every parameter, bumped by each
@@ -22,10 +26,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from contrastkit.models.text import TextEncoder
 from contrastkit.train.encoders import NodeEncoder
+
+
+def unused_poolers(text: TextEncoder) -> list[nn.Module]:
+    """The Hugging Face models' own poolers inside ``text`` (``auto_model.pooler`` of
+    each sentence-transformers ``Transformer`` module): ``pooler_output`` is computed
+    but no sentence-transformers pooling mode reads it (mean, CLS and max pool the
+    token embeddings), so these parameters never get a gradient."""
+    found = []
+    for module in text.model.modules():
+        pooler = getattr(getattr(module, "auto_model", None), "pooler", None)
+        if isinstance(pooler, nn.Module):
+            found.append(pooler)
+    return found
 
 
 class TextItemEncoder(NodeEncoder):
@@ -39,6 +56,8 @@ class TextItemEncoder(NodeEncoder):
         self.texts = list(texts)
         self.batch_size = batch_size
         self._cache: tuple[tuple[object, ...], Tensor] | None = None
+        for pooler in unused_poolers(text):
+            pooler.requires_grad_(False)
 
     @property
     def dim(self) -> int:

@@ -164,6 +164,7 @@ class TextPairTask(Task):
         batch.labels = self.examples.groups[batch.items]
         if self.structural is not None:
             batch.false_negatives = self.structural.forbidden(batch.items, batch.items)
+            batch.forbidden = self.structural.forbidden  # for other ranks' candidates
         batch.size = int(u.numel())
         return batch
 
