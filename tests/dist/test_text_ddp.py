@@ -8,6 +8,8 @@
   false).
 * Its per-step losses (averaged over ranks) and final encoder equal one process on
   the same global batches, with the in-batch candidates gathered across ranks.
+* One hard negative per anchor is mined from the pool of training texts, embedded on
+  rank 0 and broadcast (the same negatives as one process mines).
 * Gradient caching replays 4 chunks per rank and step under ``no_sync()`` except the
   last: exactly one gradient all-reduce per optimiser step (a counting comm hook).
 """

@@ -29,6 +29,8 @@ def text_config(run_dir: Path, pairs: str, model: str) -> TrainConfig:
             "encoder.kind=text",
             f"encoder.model_path={model}",
             "objectives={mnr: 1.0}",
+            # one hard negative per anchor, mined from the pool rank 0 embeds and broadcasts
+            "pairs.num_negatives=1",
             "optim.name=adamw",
             "optim.lr=0.003",
             f"loop.batch_size={BATCH}",

@@ -46,6 +46,7 @@ import torch
 from torch import Tensor
 
 from contrastkit.data.text_pairs import TEST, TRAIN, VALIDATION, TextExamples
+from contrastkit.dist.collectives import build_on_rank_zero
 from contrastkit.eval.retrieval import retrieval_metrics
 from contrastkit.functional.distances import Distance
 from contrastkit.mining import build_exclusions, mine
@@ -240,7 +241,9 @@ class TextPairTask(Task):
             ctx.epoch != self._pool_epoch and ctx.epoch % self.settings.refresh_every == 0
         ):
             self.save_difficulty_round()  # the round that ends here
-            pool = ctx.encoder.embed(self.pool_ids).detach()  # type: ignore[operator]
+            embed = ctx.encoder.embed
+            # data-parallel: embedded once on rank 0 and broadcast (every rank's equal)
+            pool = build_on_rank_zero(lambda: embed(self.pool_ids).detach())  # type: ignore[operator]
             self._pool, self._pool_epoch = pool, ctx.epoch
             self._round += 1
             self._round_difficulty = []
