@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from contrastkit.tune.monitor import check_monitor
 from contrastkit.tune.space import SearchParam, check_search, grid_size, grid_space, is_grid
 from contrastkit.typed_config import ConfigError, from_dict
 
@@ -77,7 +78,7 @@ def make_settings(
 ) -> StudySettings:
     """Settings checked before any trial: a non-empty search block, a grid sampler
     only over ``choice`` keys, the pruner and sampler names, and ``eval.monitor``
-    among the metrics the run reports (:func:`~.objective.check_monitor`)."""
+    among the metrics the run reports (:func:`~.monitor.check_monitor`)."""
     from contrastkit.typed_config import to_dict
 
     params = check_search(config)
@@ -95,8 +96,6 @@ def make_settings(
         )
     if heartbeat_s <= 0:
         raise ConfigError(f"--heartbeat must be > 0 seconds, got {heartbeat_s}")
-    from contrastkit.tune.objective import check_monitor
-
     check_monitor(config)
     return StudySettings(
         config=to_dict(config),
