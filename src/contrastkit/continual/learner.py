@@ -219,7 +219,8 @@ class ContinualLearner:
     def consolidate(self, t: int) -> dict[str, Tensor]:
         """Add task ``t``'s Fisher (``fisher_samples`` of its relations, each with its own
         negatives drawn from a fixed seed) to the online EWC; returns that Fisher."""
-        assert self.ewc is not None
+        if self.ewc is None:
+            raise RuntimeError("consolidate needs continual.ewc enabled (no EWC to add to)")
         c = self.config.continual
         gen = torch.Generator().manual_seed(self.config.loop.seed + 1000 + t)
         edges = self.stream.tasks[t].train_edges.T
@@ -230,7 +231,8 @@ class ContinualLearner:
             fisher = {"weight": row_fisher(self.encoder.weight, rows, self.loss_of_block)}
         else:
             features = self.features
-            assert features is not None
+            if features is None:
+                raise RuntimeError("an encoder other than a growable table needs node features")
 
             def loss(model: nn.Module, block_rows: Tensor) -> Tensor:
                 return self.loss_of_block(model(features[block_rows])).mean()
@@ -246,7 +248,8 @@ class ContinualLearner:
         initialised as on arrival (from a generator of their own, not the run's)."""
         if self.features is not None:
             return self.encoder(self.features[: self.stream.rows_after(upto)])
-        assert isinstance(self.encoder, GrowableTable)
+        if not isinstance(self.encoder, GrowableTable):
+            raise RuntimeError("an encoder without node features must be a growable table")
         w = self.encoder.weight.detach()
         gen = torch.Generator().manual_seed(seed)
         for t in range(self.arrived + 1, upto + 1):
@@ -274,7 +277,8 @@ class ContinualLearner:
         )
         if self.config.continual.metric == "map":
             return result.map
-        assert result.ranks is not None
+        if result.ranks is None:  # asked for with return_ranks=True
+            raise RuntimeError("the ranking returned no ranks")
         return float((1.0 / result.ranks).mean())
 
     def evaluate_row(self, i: int) -> Tensor:

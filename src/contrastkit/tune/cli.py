@@ -141,7 +141,8 @@ def _create(args: argparse.Namespace, place: _Place) -> tuple[Any, str]:
     from contrastkit.tune.storage import DEFAULT_HEARTBEAT_S, open_storage
     from contrastkit.tune.study import create_study, make_settings
 
-    assert place.config is not None and place.study_dir is not None and place.name is not None
+    if place.config is None or place.study_dir is None or place.name is None:
+        raise RuntimeError("creating a study needs --config (its study directory and name)")
     settings = make_settings(
         place.config,
         sampler=args.sampler or "tpe",
