@@ -11,7 +11,6 @@ Graphs without features give the ``mlp``/``gnn`` encoders one-hot identity featu
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import torch
@@ -22,31 +21,7 @@ from contrastkit.models.gnn import GNNEncoder
 from contrastkit.models.mlp import MLP
 from contrastkit.objectives.batch import Batch
 from contrastkit.train.config import EncoderConfig
-
-
-class NodeEncoder(nn.Module, ABC):
-    """``forward(nodes [M]) -> [M, d]``; ``embed_all() -> [N, d]``; ``encode(batch)``
-    the rows of a step's :class:`~contrastkit.objectives.batch.Batch`."""
-
-    @abstractmethod
-    def embed_all(self) -> Tensor:
-        """Embeddings of every node, ``[N, d]``."""
-
-    def encode(self, batch: Batch) -> Tensor:
-        """``z [U, d]`` for the batch's items (a sampled subgraph where it has one)."""
-        return self(batch.items)
-
-    def encode_corrupted(self, batch: Batch, generator: torch.Generator) -> Tensor:
-        """The encoder on corrupted input (Deep Graph Infomax): features shuffled
-        across rows, structure kept."""
-        raise ValueError(
-            f"{type(self).__name__} has no input features to corrupt (objectives.dgi needs "
-            "an mlp or gnn encoder)"
-        )
-
-    def last_shared_parameters(self) -> list[Tensor]:
-        """The last layer every objective's gradient flows through (GradNorm's W)."""
-        return [p for p in self.parameters() if p.requires_grad]
+from contrastkit.train.node_encoder import NodeEncoder
 
 
 class FixedEmbedding(NodeEncoder):

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from contrastkit.models.text import TextEncoder
-from contrastkit.train.encoders import NodeEncoder
+from contrastkit.train.node_encoder import NodeEncoder
 
 
 def unused_poolers(text: TextEncoder) -> list[nn.Module]:
