@@ -148,20 +148,24 @@ def test_bad_settings_refused(override: str, match: str) -> None:
 
 
 @pytest.mark.parametrize("push", [False, True])
-def test_replayed_relations_push_their_negatives_only_if_asked(push: bool) -> None:
+def test_er_replayed_relations_push_their_negatives_only_if_asked(push: bool) -> None:
     learner = ContinualLearner(
         config(
             "continual.replay.buffer_size=4",
+            "continual.replay.alpha=0",
+            "continual.replay.beta=1",
             f"continual.replay.push_negatives={str(push).lower()}",
             "optim.name=sgd",
             "optim.lr=1.0",
         )
     )
-    learner._arrive(0)
+    learner._arrive(1)
+    learner.task = 1  # replay draws relations of earlier tasks
     assert learner.buffer is not None
-    learner.buffer.add(torch.tensor([[3, 4]]), learner.generator)
+    learner.buffer.add(torch.tensor([[3, 4]]), 0, learner.generator)
     # a new relation (0, 1) with negatives 2, 2 and the replayed (3, 4) with 5, 5
-    learner.blocks = lambda edges, gen: torch.tensor([[0, 1, 2, 2], [3, 4, 5, 5]])
+    blocks = iter([torch.tensor([[0, 1, 2, 2]]), torch.tensor([[3, 4, 5, 5]])])
+    learner.blocks = lambda edges, gen: next(blocks)  # type: ignore[method-assign,assignment]
     before = _weight(learner).detach().clone()
     learner.train_step(torch.tensor([[0, 1]]))
     moved = (_weight(learner).detach() != before).any(1)

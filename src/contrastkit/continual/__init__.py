@@ -1,4 +1,4 @@
-"""Continual learning over task streams: growing tables, reservoir replay, online EWC
+"""Continual learning over task streams: growing tables, reservoir replay (ER / DER), online EWC
 with row-level Fisher, and forgetting metrics (the R matrix).
 
 :class:`~contrastkit.continual.learner.ContinualLearner` (imported from its module:
@@ -9,6 +9,7 @@ it for a config whose ``continual.enabled`` is true
 
 from contrastkit.continual.growable import GrowableTable, grow_optimizer_state, neighbour_mean_init
 from contrastkit.continual.metrics import forgetting_metrics
+from contrastkit.continual.replay import ReplayMemory
 from contrastkit.continual.reservoir import ReservoirBuffer
 from contrastkit.continual.row_fisher import row_fisher
 from contrastkit.continual.stream import (
@@ -16,11 +17,13 @@ from contrastkit.continual.stream import (
     TaskStream,
     edge_file_stream,
     sbm_stream,
+    validation_stream,
     wordnet_stream,
 )
 
 __all__ = [
     "GrowableTable",
+    "ReplayMemory",
     "ReservoirBuffer",
     "StreamTask",
     "TaskStream",
@@ -30,5 +33,6 @@ __all__ = [
     "neighbour_mean_init",
     "row_fisher",
     "sbm_stream",
+    "validation_stream",
     "wordnet_stream",
 ]

@@ -21,16 +21,26 @@ DEFAULT_LEXFILES = ["noun.animal", "noun.plant", "noun.artifact", "noun.food", "
 
 @dataclass
 class ReplayConfig:
-    """Reservoir replay: a buffer of ``buffer_fraction`` of the stream's training
-    relations (or ``buffer_size`` relations when > 0), and ``ratio``, the share of each
-    step's relations drawn from it (0.5: as many replayed as new)."""
+    """Reservoir replay (:mod:`contrastkit.continual.replay`): a memory of
+    ``buffer_fraction`` of the stream's training relations (or ``buffer_size`` relations
+    when > 0); each step of a later task draws ``ratio / (1 - ratio)`` replayed relations
+    per new one (0.5: as many replayed as new) from earlier tasks, and adds ``alpha``
+    times the match of their stored logits (DER) and ``beta`` times their InfoNCE
+    (ER); both > 0 is DER++."""
 
     buffer_fraction: float = 0.0
     buffer_size: int = 0
     ratio: float = 0.5
-    # a replayed relation's gradient also pushes its negatives (off by default: a small
-    # sample of the past replayed many times would push old rows without the pulls of
-    # the old relations left out of the buffer, and undo more than it keeps)
+    # DER (Buzzega et al. 2020): squared error to the logits each relation had when its
+    # task ended, over its positive and num_negatives recorded candidates
+    alpha: float = 1.0
+    # ER: the replayed relation's own InfoNCE against fresh negatives. Off by default:
+    # on the WordNet stream's validation split it over-fits the 5 % sample and forgets
+    # more than no replay (README)
+    beta: float = 0.0
+    # an ER-replayed relation's gradient also pushes its negatives (off by default: a
+    # small sample of the past replayed many times would push old rows without the
+    # pulls of the old relations left out of the buffer, and undo more than it keeps)
     push_negatives: bool = False
 
     def __post_init__(self) -> None:
@@ -42,6 +52,15 @@ class ReplayConfig:
             config_fail("continual.replay.buffer_size", f"must be >= 0, got {self.buffer_size}")
         if not 0.0 <= self.ratio < 1.0:
             config_fail("continual.replay.ratio", f"must be in [0, 1), got {self.ratio}")
+        for key in ("alpha", "beta"):
+            if getattr(self, key) < 0:
+                config_fail(f"continual.replay.{key}", f"must be >= 0, got {getattr(self, key)}")
+        if self.alpha == 0 and self.beta == 0 and (self.buffer_fraction > 0 or self.buffer_size):
+            config_fail(
+                "continual.replay.alpha",
+                "and beta are both 0: a replay buffer with nothing to replay "
+                "(alpha: DER logits, beta: ER relations)",
+            )
 
 
 @dataclass

@@ -20,11 +20,16 @@ from torch import Tensor
 
 from contrastkit.functional.distances import Distance
 
-__all__ = ["relation_block_loss"]
+__all__ = ["relation_block_logits", "relation_block_loss"]
+
+
+def relation_block_logits(block: Tensor, distance: Distance, temperature: float) -> Tensor:
+    """``block [..., 2+K, d]`` -> logits ``[..., 1+K]``: :math:`s(z_a, z_c) / \\tau` for
+    :math:`c = p, n_1..n_K` (what DER replay stores, :mod:`contrastkit.continual.replay`)."""
+    return distance.score_paired(block[..., :1, :], block[..., 1:, :]) / temperature
 
 
 def relation_block_loss(block: Tensor, distance: Distance, temperature: float) -> Tensor:
     """``block [..., 2+K, d]`` -> losses ``[...]`` (see the module docstring)."""
-    anchor = block[..., :1, :]
-    scores = distance.score_paired(anchor, block[..., 1:, :]) / temperature
+    scores = relation_block_logits(block, distance, temperature)
     return torch.logsumexp(scores, dim=-1) - scores[..., 0]

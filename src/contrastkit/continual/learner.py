@@ -9,18 +9,18 @@ r"""Online learning over a task stream: local steps, reservoir replay, online EW
    each batch takes ``local_steps`` optimiser steps of
 
    .. math::
-       L = \frac{1}{|B \cup M|} \sum_{x \in B \cup M} \ell(x) + \Omega(\theta)
+       L = \frac{1}{|B|} \sum_{x \in B} \ell(x) + L_{replay}(M) + \Omega(\theta)
 
-   where :math:`M` are relations replayed from the reservoir (a share ``replay.ratio``
-   of the step), :math:`\ell` the per-relation InfoNCE
+   where :math:`\ell` is the per-relation InfoNCE
    (:func:`~contrastkit.continual.edge_loss.relation_block_loss`) against uniform
    negatives drawn from every node arrived so far — so later tasks' negatives push the
-   rows of earlier ones — and :math:`\Omega` the online EWC penalty; the first pass
-   offers each relation to the reservoir once. A replayed relation moves its own
-   anchor and positive but not its negatives (``replay.push_negatives: false``, the
-   default): the buffer holds a small sample of the past, and its relations' pushes,
-   replayed many times, would come without the pulls of the relations left out;
-3. at the task's end the EWC Fisher of the task is added (row-level for a table,
+   rows of earlier ones — :math:`M` relations of earlier tasks drawn afresh from the
+   replay memory (``replay.ratio / (1 - replay.ratio)`` per new relation) with
+   :math:`L_{replay}` their DER / ER loss (:mod:`~contrastkit.continual.replay`), and
+   :math:`\Omega` the online EWC penalty; the first pass offers each relation to the
+   reservoir once;
+3. at the task's end the replay memory records the logits of the task's stored
+   relations (DER's targets), the EWC Fisher of the task is added (row-level for a table,
    :func:`~contrastkit.continual.row_fisher.row_fisher`; per-sample ``vmap(grad)``
    for an encoder, :func:`~contrastkit.losses.fisher.diagonal_fisher`) and row
    :math:`i` of the R matrix is measured: the metric on every task :math:`j`'s
@@ -42,10 +42,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
-from contrastkit.continual.edge_loss import relation_block_loss
+from contrastkit.continual.edge_loss import relation_block_logits, relation_block_loss
 from contrastkit.continual.growable import GrowableTable, neighbour_mean_init
 from contrastkit.continual.metrics import forgetting_metrics
-from contrastkit.continual.reservoir import ReservoirBuffer
+from contrastkit.continual.replay import ReplayMemory
 from contrastkit.continual.row_fisher import row_fisher
 from contrastkit.continual.stream import TaskStream, edge_file_stream, sbm_stream, wordnet_stream
 from contrastkit.eval.reconstruction import filtered_ranking
@@ -123,7 +123,7 @@ class ContinualLearner:
         self.optimizer = build_optimizer(config.optim.optimizer_config(), self.encoder.parameters())
         total = sum(int(t.train_edges.shape[1]) for t in self.stream.tasks)
         capacity = c.replay.buffer_size or round(c.replay.buffer_fraction * total)
-        self.buffer = ReservoirBuffer(capacity) if capacity > 0 else None
+        self.buffer = ReplayMemory(capacity, c.num_negatives) if capacity > 0 else None
         e = c.ewc
         self.ewc = (
             EWC(e.lambda_, layer_lambdas=e.layer_lambdas, adaptive=e.adaptive, gamma=e.gamma)
@@ -179,28 +179,50 @@ class ContinualLearner:
         negatives = torch.randint(0, self.num_rows, (edges.shape[0], k), generator=generator)
         return torch.cat([edges, negatives], 1)
 
+    def logits(self, rows: Tensor) -> Tensor:
+        """``rows [M, 2+K]`` -> ``[M, 1+K]``: each anchor's scores over temperature
+        against its positive and candidates (the InfoNCE logits DER replay stores)."""
+        return relation_block_logits(
+            self.embed(rows), self.distance, self.config.objective.temperature
+        )
+
     # ---- one step -------------------------------------------------------------
+    def replay_loss(self, slots: Tensor, record: dict[str, float]) -> Tensor:
+        """DER / ER loss (:mod:`~contrastkit.continual.replay`) of the memory's ``slots``."""
+        if self.buffer is None:
+            raise RuntimeError("replay_loss needs continual.replay enabled (no memory)")
+        r = self.config.continual.replay
+        total = torch.zeros(())
+        if r.alpha > 0:
+            der = self.buffer.score_loss(slots, self.logits)
+            total = total + r.alpha * der
+            record["loss/der"] = float(der.detach())
+        if r.beta > 0:
+            z = self.embed(self.blocks(self.buffer.relations(slots), self.generator))
+            if not r.push_negatives:
+                # a replayed relation moves its own two rows, not its negatives: with
+                # only a sample of the past replayed, its pushes would come without the
+                # pulls of the relations left out
+                z = torch.cat([z[:, :2], z[:, 2:].detach()], 1)
+            er = self.loss_of_block(z).mean()
+            total = total + r.beta * er
+            record["loss/er"] = float(er.detach())
+        return total
+
     def train_step(self, new: Tensor) -> dict[str, float]:
         """``local_steps`` steps on the arriving relations ``new [B, 2]`` (plus replay)."""
         c = self.config.continual
         out: dict[str, float] = {}
         for _ in range(c.local_steps):
-            edges = new
-            if self.buffer is not None and len(self.buffer):
-                k = round(new.shape[0] * c.replay.ratio / (1.0 - c.replay.ratio))
-                edges = torch.cat([new, self.buffer.sample(k, self.generator)])
-            rows = self.blocks(edges, self.generator)
-            z = self.embed(rows)
-            if not c.replay.push_negatives and edges.shape[0] > new.shape[0]:
-                # a replayed relation moves its own two rows, not its negatives: with
-                # only a sample of the past replayed, its pushes would come without the
-                # pulls of the relations left out
-                replayed = torch.arange(z.shape[0]) >= new.shape[0]
-                keep = torch.ones(z.shape[:2], dtype=torch.bool)
-                keep[replayed, 2:] = False
-                z = torch.where(keep.unsqueeze(-1), z, z.detach())
-            loss = self.loss_of_block(z).mean()
+            record: dict[str, float] = {}
+            loss = self.loss_of_block(self.embed(self.blocks(new, self.generator))).mean()
             total = loss
+            if self.buffer is not None:
+                k = round(new.shape[0] * c.replay.ratio / (1.0 - c.replay.ratio))
+                # relations of earlier tasks only, drawn afresh each step
+                slots = self.buffer.sample(k, self.task, self.generator)
+                if slots.numel():
+                    total = total + self.replay_loss(slots, record)
             penalty = None
             if self.ewc is not None and self.ewc.num_consolidated:
                 penalty = self.ewc.penalty(self.encoder)
@@ -208,11 +230,11 @@ class ContinualLearner:
             self.optimizer.zero_grad(set_to_none=True)
             total.backward()
             self.optimizer.step()
-            out = {"loss": float(total.detach()), "loss/infonce": float(loss.detach())}
+            out = {"loss": float(total.detach()), "loss/infonce": float(loss.detach()), **record}
             if penalty is not None:
                 out["loss/ewc"] = float(penalty.detach())
         if self.buffer is not None and self.pass_ == 0:
-            self.buffer.add(new, self.generator)  # each relation offered once
+            self.buffer.add(new, self.task, self.generator)  # each relation offered once
         return out
 
     # ---- end of a task ----------------------------------------------------------
@@ -343,6 +365,13 @@ class ContinualLearner:
 
     def _end_task(self, log: Callable[[dict[str, Any]], None] | None) -> None:
         i = self.task
+        if self.buffer is not None and self.config.continual.replay.alpha > 0:
+            was = self.encoder.training
+            self.encoder.eval()
+            try:  # DER's targets: the logits of the model that has just learnt task i
+                self.buffer.record(i, self.num_rows, self.logits, self.generator)
+            finally:
+                self.encoder.train(was)
         if self.ewc is not None:
             self.consolidate(i)
         self.r[i] = self.evaluate_row(i)

@@ -42,6 +42,7 @@ __all__ = [
     "edge_file_stream",
     "holdout_split",
     "sbm_stream",
+    "validation_stream",
     "wordnet_stream",
 ]
 
@@ -130,6 +131,24 @@ def holdout_split(
     test = torch.zeros(e, dtype=torch.bool)
     test[pick] = True
     return edges[:, ~test], edges[:, test]
+
+
+def validation_stream(stream: TaskStream, fraction: float = 0.2, seed: int = 1) -> TaskStream:
+    """The same stream with each task's held-out relations replaced by a seeded
+    ``fraction`` of its training relations (:func:`holdout_split`), trained on the rest:
+    settings are chosen on it, never on the test relations. The test relations are
+    left out altogether. An undirected stream holds out both directions of a relation."""
+    gen = torch.Generator().manual_seed(seed)
+    tasks = []
+    for task in stream.tasks:
+        edges = task.train_edges
+        if stream.undirected:
+            edges = edges[:, edges[0] < edges[1]]  # one direction of each
+        train, held = holdout_split(edges, fraction, gen)
+        if stream.undirected:
+            train = torch.cat([train, train.flip(0)], 1)
+        tasks.append(StreamTask(task.name, task.nodes, train, held))
+    return TaskStream(tasks, stream.num_nodes, stream.undirected, stream.features)
 
 
 def sbm_stream(
