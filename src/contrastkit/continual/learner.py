@@ -4,7 +4,10 @@ r"""Online learning over a task stream: local steps, reservoir replay, online EW
 
 1. a task arrives: its nodes get rows (a :class:`~contrastkit.continual.growable.GrowableTable`
    grows, rows at their known neighbours' mean, the optimiser state grown with it) or,
-   with an ``mlp`` encoder, are encoded from their features;
+   with an ``mlp`` encoder, are encoded from their features, or, with a ``gnn``
+   encoder (:class:`~contrastkit.continual.inductive_gnn.StreamGNN`), from their
+   features and their known neighbours' (message passing over the training relations
+   of the tasks so far; no new parameters);
 2. its relations arrive in batches of ``loop.batch_size`` (``passes`` times, reshuffled);
    each batch takes ``local_steps`` optimiser steps of
 
@@ -25,7 +28,8 @@ r"""Online learning over a task stream: local steps, reservoir replay, online EW
    for an encoder, :func:`~contrastkit.losses.fisher.diagonal_fisher`) and row
    :math:`i` of the R matrix is measured: the metric on every task :math:`j`'s
    held-out relations, ranked among the nodes of tasks :math:`\le j` (tasks not yet
-   arrived are measured on rows initialised as they would be on arrival).
+   arrived are measured on rows initialised as they would be on arrival; a ``gnn``
+   measures task :math:`j` over the graph of tasks :math:`\le \max(i, j)`).
 
 Everything that moves — rows, optimiser, buffer, EWC Fisher and anchors, generator,
 position in the stream (task, pass, batch, permutation), R so far — is in
@@ -44,6 +48,7 @@ from torch import Tensor, nn
 
 from contrastkit.continual.edge_loss import relation_block_logits, relation_block_loss
 from contrastkit.continual.growable import GrowableTable, neighbour_mean_init
+from contrastkit.continual.inductive_gnn import StreamGNN, message_graph
 from contrastkit.continual.metrics import forgetting_metrics
 from contrastkit.continual.replay import ReplayMemory
 from contrastkit.continual.row_fisher import row_fisher
@@ -62,13 +67,15 @@ if TYPE_CHECKING:  # the train package imports this package's config
 __all__ = ["ContinualLearner", "build_stream"]
 
 STREAM_DISTANCES = ("cosine", "dot", "sqeuclidean", "euclidean")
+#: encoders over node features: new nodes need no new parameters
+INDUCTIVE = ("mlp", "gnn")
 
 
 def build_stream(config: TrainConfig) -> TaskStream:
     """The task stream ``config.continual`` describes, seeded by ``loop.seed``."""
     c, seed = config.continual, config.loop.seed
     if c.stream == "sbm":
-        feature_dim = c.feature_dim if config.encoder.kind == "mlp" else 0
+        feature_dim = c.feature_dim if config.encoder.kind in INDUCTIVE else 0
         return sbm_stream(
             c.num_tasks, c.blocks_per_task, c.block_size, p_in=c.p_in, p_out=c.p_out,
             test_fraction=c.test_fraction, feature_dim=feature_dim, seed=seed,
@@ -77,7 +84,7 @@ def build_stream(config: TrainConfig) -> TaskStream:
         return wordnet_stream(
             c.groups[: c.num_tasks], split=c.split, max_nodes_per_task=c.max_nodes_per_task,
             test_fraction=c.test_fraction, seed=seed, shared_ancestors=c.shared_ancestors,
-            gloss_features=config.encoder.kind == "mlp",
+            gloss_features=config.encoder.kind in INDUCTIVE,
         )  # fmt: skip
     return edge_file_stream(
         c.files[: c.num_tasks], undirected=c.undirected, test_fraction=c.test_fraction, seed=seed
@@ -95,8 +102,11 @@ class ContinualLearner:
                 f"objective.distance {config.objective.distance!r} is not one a stream trains "
                 f"with; use one of {', '.join(STREAM_DISTANCES)}"
             )
-        if config.encoder.kind not in ("embedding", "mlp"):
-            raise ConfigError("encoder.kind must be 'embedding' or 'mlp' for a continual run")
+        if config.encoder.kind not in ("embedding", *INDUCTIVE):
+            raise ConfigError(
+                f"encoder.kind must be 'embedding', 'mlp' or 'gnn' for a continual run, "
+                f"got {config.encoder.kind!r}"
+            )
         if loop.num_threads > 0:
             torch.set_num_threads(loop.num_threads)
         torch.manual_seed(loop.seed)
@@ -112,11 +122,18 @@ class ContinualLearner:
             self.encoder = GrowableTable(
                 0, config.encoder.dim, init_scale=c.init_scale, generator=self.generator
             )
+        elif self.stream.features is None:
+            raise ConfigError(
+                f"encoder.kind {config.encoder.kind!r} needs node features: "
+                "continual.feature_dim > 0 (sbm stream) or a wordnet stream (gloss features)"
+            )
+        elif config.encoder.kind == "gnn":
+            enc = config.encoder
+            self.encoder = StreamGNN(
+                self.stream.features, enc.dim, hidden=enc.hidden, layers=enc.layers,
+                conv=enc.gnn, dropout=enc.dropout,
+            )  # fmt: skip
         else:
-            if self.stream.features is None:
-                raise ConfigError(
-                    "encoder.kind 'mlp' needs node features: continual.feature_dim > 0 (sbm stream)"
-                )
             self.features = self.stream.features
             hidden = [config.encoder.hidden] * (config.encoder.layers - 1)
             self.encoder = MLP(int(self.features.shape[1]), hidden, config.encoder.dim)
@@ -167,6 +184,20 @@ class ContinualLearner:
                     new, task.train_edges, generator=self.generator, optimizer=self.optimizer
                 )
         self.arrived = t
+        self._attach_graph()
+
+    def _attach_graph(self) -> None:
+        """A ``gnn`` encoder reads the nodes and training relations arrived so far."""
+        if isinstance(self.encoder, StreamGNN) and self.arrived >= 0:
+            tasks = self.stream.tasks[: self.arrived + 1]
+            self.encoder.attach(self.stream.rows_after(self.arrived), message_graph(tasks))
+
+    def _gnn_rows(self, upto: int) -> Tensor:
+        """A ``gnn``'s embeddings of the nodes of tasks ``<= upto`` over their graph."""
+        if not isinstance(self.encoder, StreamGNN):
+            raise RuntimeError("_gnn_rows needs a gnn encoder")
+        graph = message_graph(self.stream.tasks[: upto + 1])
+        return self.encoder.embed_graph(self.stream.rows_after(upto), graph)
 
     def embed(self, rows: Tensor) -> Tensor:
         if self.features is not None:
@@ -251,6 +282,19 @@ class ContinualLearner:
         fisher: dict[str, Tensor]
         if isinstance(self.encoder, GrowableTable):
             fisher = {"weight": row_fisher(self.encoder.weight, rows, self.loss_of_block)}
+        elif isinstance(self.encoder, StreamGNN):
+
+            def block_loss(model: nn.Module, block_rows: Tensor) -> Tensor:
+                return self.loss_of_block(model(block_rows)).mean()
+
+            # per-relation gradients through one shared full-graph pass; chunks bound
+            # the batched backward's [chunk, nodes, hidden] cotangents
+            was = self.encoder.training
+            self.encoder.eval()  # dropout off: the Fisher of the model, not of one mask
+            try:
+                fisher = diagonal_fisher(self.encoder, rows.split(64), block_loss, per_sample=True)
+            finally:
+                self.encoder.train(was)
         else:
             features = self.features
             if features is None:
@@ -309,6 +353,11 @@ class ContinualLearner:
         was = self.encoder.training
         self.encoder.eval()
         try:
+            if isinstance(self.encoder, StreamGNN):
+                with torch.no_grad():  # task j over the graph known once it has arrived
+                    zs = {u: self._gnn_rows(u) for u in range(i, t)}
+                values = [self.task_metric(zs[max(i, j)], j) for j in range(t)]
+                return torch.tensor(values, dtype=torch.float64)
             z = self._all_rows(t - 1, self.config.loop.seed + 2000 + i)
             return torch.tensor([self.task_metric(z, j) for j in range(t)], dtype=torch.float64)
         finally:
@@ -318,6 +367,13 @@ class ContinualLearner:
         """b_j: the metric of the untrained model on task j (FWT's reference): a table of
         freshly initialised rows, or the encoder as initialised."""
         t = self.stream.num_tasks
+        if isinstance(self.encoder, StreamGNN):
+            was = self.encoder.training
+            self.encoder.eval()  # no dropout in the reference
+            with torch.no_grad():  # the untrained GNN, task j over the graph of tasks <= j
+                values = [self.task_metric(self._gnn_rows(j), j) for j in range(t)]
+            self.encoder.train(was)
+            return torch.tensor(values, dtype=torch.float64)
         if self.features is not None:
             with torch.no_grad():
                 z = self.encoder(self.features)
@@ -431,6 +487,7 @@ class ContinualLearner:
         self.task, self.pass_, self.batch, self.arrived, self.step = (
             int(v) for v in state["position"]
         )
+        self._attach_graph()
         self.perm = state["perm"]
         if state["r"].shape != self.r.shape:
             raise ValueError(

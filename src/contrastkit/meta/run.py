@@ -59,8 +59,10 @@ def build_fewshot_data(config: TrainConfig) -> FewShotData:
 
         cache = meta.cache_dir or str(Path(config.output.run_dir) / "cache")
         return wordnet_fewshot_data(
-            per_class=meta.per_class, cache_dir=cache, root=data.path, generator=seed
-        )
+            per_class=meta.per_class, cache_dir=cache, root=data.path, generator=seed,
+            features_run=meta.features_run if meta.features == "run" else None,
+            features_missing=meta.features_missing,
+        )  # fmt: skip
     raise ValueError(f"data.name {data.name!r} has no few-shot classes (use sbm or wordnet_nouns)")
 
 

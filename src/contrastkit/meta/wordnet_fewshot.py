@@ -10,7 +10,10 @@ hypernym edges among them (both directions), an MLP reads each synset's own glos
 Node features are the packaged all-MiniLM-L6-v2 sentence embeddings of the glosses
 (:class:`~contrastkit.models.text.TextEncoder`, ``[N, 384]``, unit rows), cached in
 ``cache_dir`` under a name keyed by the synsets drawn and the model: a second run with
-the same sample reads the file instead of re-encoding.
+the same sample reads the file instead of re-encoding. Or (``features_run``) the rows
+of a trained hierarchy embedding, a ``contrastkit train`` relation run over WordNet,
+matched by synset name (:mod:`~contrastkit.meta.hierarchy_features`: a Poincaré run
+through the log map at the origin).
 
 Example:
     >>> data = wordnet_fewshot_data(per_class=100, cache_dir="runs/cache")  # doctest: +SKIP
@@ -31,6 +34,7 @@ from torch import Tensor
 from contrastkit._validation import check_positive_int
 from contrastkit.graph.rng import GeneratorLike, as_generator
 from contrastkit.meta.fewshot_data import FewShotData
+from contrastkit.meta.hierarchy_features import MissingPolicy, run_embedding_features
 
 FEATURE_CACHE_VERSION = 1
 
@@ -92,6 +96,8 @@ def wordnet_fewshot_data(
     cache_dir: str | os.PathLike[str],
     root: str | os.PathLike[str] | None = None,
     generator: GeneratorLike | None = None,
+    features_run: str | os.PathLike[str] | None = None,
+    features_missing: MissingPolicy = "error",
 ) -> FewShotData:
     """The WordNet few-shot data of the module docstring.
 
@@ -100,6 +106,9 @@ def wordnet_fewshot_data(
         cache_dir: where the MiniLM features are cached.
         root: the WordNet directory (default ``/usr/share/wordnet``).
         generator: ``torch.Generator`` or seed of the sample (default seed 0).
+        features_run: a trained run directory whose rows are the features (by synset
+            name) instead of MiniLM's gloss embeddings (``cache_dir`` then unused).
+        features_missing: ``"error"`` (default) or ``"zero"``, for synsets the run lacks.
 
     Returns:
         :class:`FewShotData`: labelled sampled synsets and unlabelled (``y = -1``)
@@ -121,7 +130,11 @@ def wordnet_fewshot_data(
     sub = local[edges[:, inside]]
     edge_index = torch.cat([sub, sub.flip(0)], dim=1)
     y = torch.where(is_drawn[nodes], nouns.lexclass[nodes], torch.full_like(nodes, -1))
-    x = cached_gloss_features(
-        [nouns.glosses[i] for i in nodes.tolist()], nouns.offsets[nodes], cache_dir
-    )
+    if features_run is not None:
+        names = [nouns.names[i] for i in nodes.tolist()]
+        x = run_embedding_features(features_run, names, missing=features_missing)
+    else:
+        x = cached_gloss_features(
+            [nouns.glosses[i] for i in nodes.tolist()], nouns.offsets[nodes], cache_dir
+        )
     return FewShotData(x=x, y=y, edge_index=edge_index, class_names=list(nouns.lexnames))

@@ -447,7 +447,9 @@ class TrainConfig:
             config_fail("objectives", "must give at least one objective a weight > 0")
         _check_monitor(self)
         if self.task.kind == "fewshot":
-            check_fewshot(self.encoder.kind, self.data.name, self.data.test_fraction)
+            check_fewshot(
+                self.encoder.kind, self.data.name, self.data.test_fraction, self.meta.features
+            )
         if self.encoder.manifold == "poincare" and self.objective.distance != "poincare":
             config_fail("objective.distance", "must be 'poincare' for a Poincaré embedding")
         if self.sparse.ball_eps < 1e-6 and self.encoder.dtype != "float64":

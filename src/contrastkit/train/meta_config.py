@@ -44,6 +44,14 @@ class MetaConfig:
         per_class: WordNet synsets drawn per class (features are encoded for these).
         cache_dir: where WordNet's MiniLM features are cached (default
             ``<output.run_dir>/cache``).
+        features: WordNet's node features: ``minilm`` (default; the packaged MiniLM
+            over the glosses) or ``run`` (the rows of the trained hierarchy embedding
+            in ``features_run``, a ``contrastkit train`` run directory, matched by
+            synset name; a Poincaré run through the log map at the origin:
+            :mod:`contrastkit.meta.hierarchy_features`).
+        features_run: that run directory (``features: run`` only).
+        features_missing: synsets the run has no row for: ``error`` (default) or
+            ``zero`` (the zero row, i.e. the origin: no information).
         sbm_signal_dims, sbm_noise_dims, sbm_signal: the SBM fixture's features
             (:func:`~contrastkit.meta.fewshot_data.sbm_fewshot_data`).
     """
@@ -68,6 +76,9 @@ class MetaConfig:
     scratch: bool = True
     per_class: int = 200
     cache_dir: str | None = None
+    features: Literal["minilm", "run"] = "minilm"
+    features_run: str | None = None
+    features_missing: Literal["error", "zero"] = "error"
     sbm_signal_dims: int = 8
     sbm_noise_dims: int = 32
     sbm_signal: float = 1.0
@@ -102,6 +113,12 @@ class MetaConfig:
             config_fail("meta.sbm_signal", f"must be finite and >= 0, got {self.sbm_signal}")
         if self.cache_dir is not None and not self.cache_dir.strip():
             config_fail("meta.cache_dir", "must name a directory, got ''")
+        if self.features == "run" and not (self.features_run or "").strip():
+            config_fail("meta.features_run", "must name a trained run directory for features 'run'")
+        if self.features != "run" and self.features_run is not None:
+            config_fail(
+                "meta.features_run", f"is read only with meta.features 'run', got {self.features!r}"
+            )
 
 
 #: the metrics a fewshot run reports at its evaluations (val) and at the end (test)
@@ -116,10 +133,12 @@ FEWSHOT_METRICS = [
 ]
 
 
-def check_fewshot(encoder_kind: str, data_name: str, test_fraction: float) -> None:
+def check_fewshot(
+    encoder_kind: str, data_name: str, test_fraction: float, features: str = "minilm"
+) -> None:
     """The settings a ``fewshot`` run needs outside ``meta``: a feature encoder
     (``encoder.kind``) and a dataset with classes (``data.name``), no edge split
-    (``data.test_fraction``)."""
+    (``data.test_fraction``); ``meta.features: run`` reads WordNet synsets only."""
     if encoder_kind not in ("mlp", "gnn"):
         config_fail(
             "encoder.kind",
@@ -134,3 +153,9 @@ def check_fewshot(encoder_kind: str, data_name: str, test_fraction: float) -> No
         )
     if test_fraction > 0:
         config_fail("data.test_fraction", "a fewshot run holds out classes, not edges; use 0")
+    if features == "run" and data_name != "wordnet_nouns":
+        config_fail(
+            "meta.features",
+            f"'run' matches WordNet synset names and needs data.name 'wordnet_nouns', "
+            f"got {data_name!r}",
+        )
