@@ -193,13 +193,13 @@ def with_values(
 ) -> TrainConfig:
     """``config`` with the searched ``values`` (and the ``fixed`` keys) set, rebuilt and
     validated; the result has no search block."""
-    from contrastkit.train.config import TrainConfig
-
     data = to_dict(config)
     data["search"] = {}
     for key, value in {**values, **(fixed or {})}.items():
         set_key(data, key, value)
-    return from_dict(TrainConfig, data)
+    # rebuilt as the config's own class: the train config checks its search block with
+    # this module, so importing TrainConfig here would make the two modules a cycle
+    return from_dict(type(config), data)
 
 
 def check_search(config: TrainConfig) -> list[SearchParam]:
