@@ -65,19 +65,23 @@ class MinerSchedule:
 
 
 def check_num_negatives(stages: list[tuple[int, MinerConfig]], num_nodes: int) -> None:
-    """Warn (``UserWarning``) for every stage whose ``num_negatives`` exceeds
-    ``num_nodes - 1``, the distinct negatives an anchor can have, naming the setting
-    (``miner.num_negatives`` or ``miner_stages[i].set.num_negatives``), its value and
-    the node count."""
-    candidates = num_nodes - 1
+    """:func:`warn_repeated_negatives` for every stage's ``num_negatives``
+    (``miner.num_negatives``, then ``miner_stages[i].set.num_negatives``)."""
     for i, (_, miner) in enumerate(stages):
-        if miner.num_negatives > candidates:
-            key = "miner.num_negatives" if i == 0 else f"miner_stages[{i - 1}].set.num_negatives"
-            warnings.warn(
-                f"{key} is {miner.num_negatives}, more than the {candidates} negatives an "
-                f"anchor of this graph of {num_nodes} nodes can have (every node but "
-                f"itself): its negatives repeat nodes; use at most {candidates} for "
-                "distinct ones",
-                UserWarning,
-                stacklevel=3,
-            )
+        key = "miner.num_negatives" if i == 0 else f"miner_stages[{i - 1}].set.num_negatives"
+        warn_repeated_negatives(key, miner.num_negatives, num_nodes)
+
+
+def warn_repeated_negatives(key: str, num_negatives: int, num_nodes: int) -> None:
+    """Warn (``UserWarning``) when the setting ``key`` asks for more than
+    ``num_nodes - 1`` negatives per anchor, the distinct ones it can have, naming the
+    setting, its value and the node count."""
+    candidates = num_nodes - 1
+    if num_negatives > candidates:
+        warnings.warn(
+            f"{key} is {num_negatives}, more than the {candidates} negatives an anchor of "
+            f"this graph of {num_nodes} nodes can have (every node but itself): its "
+            f"negatives repeat nodes; use at most {candidates} for distinct ones",
+            UserWarning,
+            stacklevel=4,
+        )
