@@ -151,7 +151,7 @@ def test_export_rejects_unknown_suffix(
 def test_first_relation_partner() -> None:
     import torch
 
-    from contrastkit.cli_commands import _first_relation_partner
+    from contrastkit.cli_mine import _first_relation_partner
 
     edges = torch.tensor([[0, 2, 0, 3], [1, 0, 3, 0]])
     # Either end: node 0's first relation is (0, 1); 1 and 3 appear only as the v side
@@ -167,7 +167,8 @@ def test_mine_semi_hard_negatives_are_less_close_than_the_positive(
     import numpy as np
     import torch
 
-    from contrastkit.cli_commands import _first_relation_partner, _graph_task, _trained
+    from contrastkit.cli_common import _trained
+    from contrastkit.cli_mine import _first_relation_partner, _graph_task
 
     out = tmp_path / "semi.npz"
     assert (

@@ -205,3 +205,16 @@ def test_rank_loaders_split_an_epoch():
 def test_bad_input_names_the_argument(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_a_bad_state_is_refused_and_leaves_the_loader_as_it_was():
+    ei, parts = _graph(30, 100, 4, seed=6)
+    loader = ClusterLoader(ClusterData(ei, 30, parts=parts), clusters_per_batch=2, seed=9)
+    list(loader)
+    with pytest.raises(TypeError, match="state must be a mapping, got list"):
+        loader.load_state_dict([1, 9])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"missing keys \['seed'\] \(ClusterLoader"):
+        loader.load_state_dict({"epoch": 3})
+    with pytest.raises((TypeError, ValueError), match=r"state\['seed'\]"):
+        loader.load_state_dict({"epoch": 3, "seed": "nine"})
+    assert loader.state_dict() == {"epoch": 1, "seed": 9}  # the epoch was not taken alone

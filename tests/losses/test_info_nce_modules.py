@@ -160,3 +160,15 @@ def test_modules_match_peers(gen: torch.Generator) -> None:
         atol=1e-5,
         rtol=1e-5,
     )
+
+
+@pytest.mark.parametrize("module", [InfoNCELoss, MultipleNegativesRankingLoss])
+def test_modules_check_their_tiling_options(module: type) -> None:
+    assert module(tiled=True, tile_size=8).tile_size == 8
+    assert module(tiled=True, memory_budget=2**20).memory_budget == 2**20
+    with pytest.raises(ValueError, match="tile_size"):
+        module(tiled=True, tile_size=0)
+    with pytest.raises(ValueError, match="memory_budget"):
+        module(tiled=True, memory_budget=-1)
+    with pytest.raises(ValueError, match="at most one of tile_size and memory_budget"):
+        module(tiled=True, tile_size=8, memory_budget=2**20)

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from contrastkit.losses.combine import FixedWeighting
-from contrastkit.losses.uncertainty import UncertaintyWeighting
+from contrastkit.losses.uncertainty import MAX_LOG_VAR, UncertaintyWeighting
 from contrastkit.losses.weighting import LossWeighting
 
 
@@ -127,3 +127,40 @@ def test_bad_input_names_the_argument() -> None:
         UncertaintyWeighting([])
     with pytest.raises(TypeError, match="init_log_var"):
         UncertaintyWeighting(["a"], init_log_var="0")  # type: ignore[arg-type]
+
+
+def test_a_loss_at_zero_cannot_drive_its_weight_to_infinity() -> None:
+    # d/ds [0.5 e^{-s} L + 0.5 s] = 0.5 when L = 0: unbounded, s falls by lr/2 a step
+    # (here 50 steps of SGD at lr 1 would take it to -25, its weight to e^25 / 2)
+    uw = UncertaintyWeighting(["met", "other"])
+    opt = torch.optim.SGD(uw.trainable_parameters(), lr=1.0)
+    for _ in range(50):
+        out = uw({"met": torch.tensor(0.0), "other": torch.tensor(1.0)})
+        opt.zero_grad()
+        out.total.backward()
+        opt.step()
+    out = uw({"met": torch.tensor(0.0), "other": torch.tensor(1.0)})
+    s = uw.log_vars.detach()
+    assert float(s[0]) == -MAX_LOG_VAR  # projected onto the bound, not -25
+    assert out.components["met"].weight == pytest.approx(0.5 * math.exp(MAX_LOG_VAR), rel=1e-5)
+    assert math.isfinite(float(out.total.detach()))
+    # at the bound the gradient is still the formula's: a loss that grows pulls it back in
+    for _ in range(5):
+        out = uw({"met": torch.tensor(1.0), "other": torch.tensor(1.0)})
+        opt.zero_grad()
+        out.total.backward()
+        opt.step()
+    assert float(uw.log_vars.detach()[0]) > -MAX_LOG_VAR + 1.0
+
+
+def test_the_bound_is_a_setting_and_an_initial_value_outside_it_is_projected() -> None:
+    uw = UncertaintyWeighting(["a"], init_log_var=30.0, max_log_var=3.0)
+    out = uw({"a": torch.tensor(2.0)})
+    assert float(uw.log_vars.detach()[0]) == 3.0
+    assert out.components["a"].weight == pytest.approx(0.5 * math.exp(-3.0), rel=1e-6)
+    with pytest.raises(ValueError, match=r"max_log_var must be finite and > 0, got 0"):
+        UncertaintyWeighting(["a"], max_log_var=0)
+    with pytest.raises(ValueError, match="max_log_var"):
+        UncertaintyWeighting(["a"], max_log_var=math.inf)
+    with pytest.raises(TypeError, match="max_log_var"):
+        UncertaintyWeighting(["a"], max_log_var="10")  # type: ignore[arg-type]

@@ -992,7 +992,7 @@ def test_faiss_with_a_poincare_distance_is_refused_before_writing(
     monkeypatch: pytest.MonkeyPatch,
     cosine_run: Path,
 ) -> None:
-    import contrastkit.cli_commands as commands
+    import contrastkit.cli_export as commands  # where cmd_export looks up _trained
     from contrastkit.functional.distances import get_distance
 
     real = commands._trained

@@ -5,6 +5,7 @@ tests/mining/test_relation_sampler.py."""
 from __future__ import annotations
 
 import re
+import warnings
 
 import pytest
 
@@ -107,3 +108,41 @@ def test_the_trainer_passes_the_lineage_only_when_asked(tmp_path: object) -> Non
         load_config(DEFAULT_RECIPE, [*base, "miner.pool_excludes_descendants=true"])
     ).task.negatives.sampler
     assert both.pool_excludes.col.numel() == 2 * plain.related.col.numel()
+
+
+def _relation_task(*overrides: str):  # type: ignore[no-untyped-def]
+    import torch
+
+    from contrastkit.train.relation_task import RelationTask
+
+    config = load_config(DEFAULT_RECIPE, ["data.name=karate", "burn_in.epochs=0", *overrides])
+    return RelationTask(config, torch.Generator().manual_seed(0))
+
+
+def test_num_negatives_up_to_every_other_node_is_taken_quietly() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        task = _relation_task("miner.num_negatives=33")  # karate: 34 nodes
+    assert task.negatives.miner.num_negatives == 33
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "value"),
+    [
+        (["miner.num_negatives=34"], "miner.num_negatives", 34),
+        (["miner.num_negatives=500"], "miner.num_negatives", 500),
+        (
+            ["miner.num_negatives=8", "miner_stages=[{from_epoch: 2, set: {num_negatives: 10}},"
+             " {from_epoch: 4, set: {num_negatives: 40}}]"],
+            "miner_stages[1].set.num_negatives",
+            40,
+        ),
+    ],
+)  # fmt: skip
+def test_more_negatives_than_other_nodes_is_named_with_both_numbers(
+    overrides: list[str], key: str, value: int
+) -> None:
+    message = f"{key} is {value}, more than the 33 negatives an anchor of this graph of 34 nodes"
+    with pytest.warns(UserWarning, match=re.escape(message)):
+        task = _relation_task(*overrides)
+    assert max(m.num_negatives for _, m in task.negatives.stages) == value  # not clamped

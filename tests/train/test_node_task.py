@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any, cast
 
@@ -353,3 +354,11 @@ def test_dgi_runs_have_a_validation_loss(tmp_path: Path) -> None:
     trainer = train(config)
     assert trainer.val_batch is not None
     assert math.isfinite(trainer.final_metrics["val_loss"])
+
+
+def test_more_node_negatives_than_other_nodes_is_named_with_both_numbers(tmp_path: Path) -> None:
+    config = _small(tmp_path, "data.sbm_nodes=40", "nodes.num_negatives=50")
+    message = "nodes.num_negatives is 50, more than the 39 negatives an anchor of this graph"
+    with pytest.warns(UserWarning, match=re.escape(message)):
+        task = NodeTask(config, torch.Generator().manual_seed(0))
+    assert task.settings.num_negatives == 50  # not clamped: the draws repeat nodes

@@ -142,6 +142,10 @@ class TextPairs:
         """The pairs of one split (``train``, ``validation`` or ``test``); texts are kept
         so text ids stay valid."""
         keep = self.split == SPLITS.index(check_choice("split", split, SPLITS))
+        return self._keep(keep)
+
+    def _keep(self, keep: Tensor) -> TextPairs:
+        """The pairs where the ``[P]`` bool ``keep`` holds (texts unchanged)."""
         return dataclasses.replace(
             self,
             anchors=self.anchors[keep],
@@ -154,13 +158,7 @@ class TextPairs:
         """The pairs of the given kinds (``lemmas``, ``example``, ``hypernym``)."""
         codes = torch.tensor([PAIR_KINDS.index(check_choice("kind", k, PAIR_KINDS)) for k in kinds])
         keep = torch.isin(self.kind.to(torch.int64), codes)
-        return dataclasses.replace(
-            self,
-            anchors=self.anchors[keep],
-            positives=self.positives[keep],
-            kind=self.kind[keep],
-            split=self.split[keep],
-        )
+        return self._keep(keep)
 
     def definition_ids(self, split: str | None = None) -> Tensor:
         """``[D]`` text ids of the definitions (of the synsets of ``split``, or all)."""

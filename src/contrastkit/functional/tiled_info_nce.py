@@ -137,6 +137,17 @@ def _inner_product_operands(dist: Distance, x: Tensor, y: Tensor) -> tuple[Tenso
     )
 
 
+def check_tiling(tile_size: int | None, memory_budget: int | None) -> tuple[int | None, int | None]:
+    """A tiled loss module's ``(tile_size, memory_budget)``, checked: each ``None`` (the
+    default) or a positive int — 0 or less is an error, never a silent default — and at
+    most one of them given."""
+    tile = None if tile_size is None else check_positive_int("tile_size", tile_size)
+    budget = None if memory_budget is None else check_positive_int("memory_budget", memory_budget)
+    if tile_size is not None and memory_budget is not None:
+        raise ValueError("give at most one of tile_size and memory_budget")
+    return tile, budget
+
+
 def tiled_info_nce(
     anchors: Tensor,
     positives: Tensor,

@@ -39,7 +39,7 @@ efficient algorithm for training deep and large graph convolutional networks", K
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,12 +49,12 @@ from torch import Tensor
 from contrastkit._validation import (
     check_edge_index,
     check_index_range,
-    check_int_like,
     check_integer_tensor,
     check_length,
     check_positive_int,
 )
 from contrastkit.graph.partitioning import PartitionMethod, check_parts, partition
+from contrastkit.graph.rng import epoch_state
 
 _EPOCH_STRIDE = 1_000_003  # a prime: (seed, epoch) pairs map to distinct generator seeds
 
@@ -271,13 +271,7 @@ class ClusterLoader:
         return {"epoch": self.epoch, "seed": self.seed}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if not isinstance(state, Mapping):
-            raise TypeError(f"state must be a mapping, got {type(state).__name__}")
-        missing = [key for key in ("epoch", "seed") if key not in state]
-        if missing:
-            raise ValueError(f"state is missing keys {missing} (ClusterLoader.state_dict())")
-        self.epoch = check_int_like("state['epoch']", state["epoch"])
-        self.seed = check_int_like("state['seed']", state["seed"])
+        self.epoch, self.seed = epoch_state(state, "ClusterLoader")
 
 
 def rank_clusters(sizes: Tensor, rank: int, world_size: int) -> Tensor:

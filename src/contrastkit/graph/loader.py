@@ -16,7 +16,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 import torch
@@ -26,12 +26,12 @@ from contrastkit._validation import (
     check_choice,
     check_edge_index,
     check_index_range,
-    check_int_like,
     check_length,
     check_positive_int,
     check_tensor,
 )
 from contrastkit.graph.layerwise import layerwise_sample
+from contrastkit.graph.rng import epoch_state
 from contrastkit.graph.sampling import check_fanouts, neighbor_sample, sampling_csr
 from contrastkit.graph.subgraph import SampledSubgraph
 
@@ -129,11 +129,4 @@ class NeighborLoader:
         return {"epoch": self.epoch, "seed": self.seed}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if not isinstance(state, Mapping):
-            raise TypeError(f"state must be a mapping, got {type(state).__name__}")
-        missing = [key for key in ("epoch", "seed") if key not in state]
-        if missing:
-            raise ValueError(f"state is missing keys {missing} (NeighborLoader.state_dict())")
-        epoch = check_int_like("state['epoch']", state["epoch"])
-        seed = check_int_like("state['seed']", state["seed"])
-        self.epoch, self.seed = epoch, seed
+        self.epoch, self.seed = epoch_state(state, "NeighborLoader")

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from contrastkit._validation import check_positive_int
 from contrastkit.functional.distances import Distance, get_distance
 from contrastkit.functional.info_nce import check_temperature, info_nce, supervised_info_nce
 from contrastkit.functional.reduction import check_reduction
-from contrastkit.functional.tiled_info_nce import tiled_info_nce
+from contrastkit.functional.tiled_info_nce import check_tiling, tiled_info_nce
 from contrastkit.losses.temperature import Temperature
 
 
@@ -85,13 +84,7 @@ class InfoNCELoss(nn.Module):
         self.symmetric = bool(symmetric)
         self.reduction = check_reduction(reduction)
         self.tiled = bool(tiled)
-        # None = the default; 0 or negative is an error, never a silent default
-        self.tile_size = None if tile_size is None else check_positive_int("tile_size", tile_size)
-        self.memory_budget = (
-            None if memory_budget is None else check_positive_int("memory_budget", memory_budget)
-        )
-        if tile_size is not None and memory_budget is not None:
-            raise ValueError("give at most one of tile_size and memory_budget")
+        self.tile_size, self.memory_budget = check_tiling(tile_size, memory_budget)
 
     def forward(
         self,

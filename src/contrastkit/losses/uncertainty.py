@@ -14,6 +14,17 @@ Parameterising by :math:`s_i` rather than :math:`\\sigma_i` keeps the weight pos
 and the optimisation unconstrained. Kendall, Gal & Cipolla, "Multi-Task Learning
 Using Uncertainty to Weigh Losses for Scene Geometry and Semantics", CVPR 2018.
 
+The log-variances are kept in :math:`[-m, m]`, ``m = max_log_var`` (default
+:data:`MAX_LOG_VAR` = 10: a weight :math:`c\\,e^{-s}` within :math:`c\\,e^{\\pm 10}`). The
+formula has no interior optimum when a loss is 0 or negative (a triplet margin that
+is met, an EWC penalty at its anchor, a regulariser at its target):
+:math:`\\partial L/\\partial s_i = \\tfrac12 - c_i e^{-s_i} p_i L_i \\ge \\tfrac12`, so
+:math:`s_i` falls without end, its weight overflows to ``inf`` (float32 past
+:math:`s_i < -88`) and ``inf * 0`` makes the loss NaN. Every forward projects
+:attr:`log_vars` onto the box first, in place and outside autograd (as WGAN clips its
+critic's weights): the optimiser's gradients are the formula's, and a log-variance at
+a bound moves back in when its loss grows.
+
 Example:
     >>> import torch
     >>> from contrastkit.losses.uncertainty import UncertaintyWeighting
@@ -25,6 +36,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
@@ -36,6 +48,9 @@ from contrastkit.losses.weighting import LossWeighting
 
 TaskKind = Literal["regression", "classification"]
 
+#: the default bound ``m`` of the log-variances, :math:`s_i \in [-m, m]`
+MAX_LOG_VAR = 10.0
+
 
 class UncertaintyWeighting(LossWeighting):
     """Learnable per-objective log-variances :attr:`log_vars` (an ``nn.Parameter`` ``[K]``).
@@ -44,7 +59,9 @@ class UncertaintyWeighting(LossWeighting):
         names: the objectives.
         kinds: ``"regression"`` (default, :math:`c=1/2`) or ``"classification"``
             (:math:`c=1`), for all objectives or as ``{name: kind}``.
-        init_log_var: initial :math:`s_i` (default 0, i.e. :math:`\\sigma_i = 1`).
+        init_log_var: initial :math:`s_i` (default 0, i.e. :math:`\\sigma_i = 1`); one
+            outside ``[-max_log_var, max_log_var]`` is projected onto it at the first use.
+        max_log_var: the bound ``m > 0`` of every :math:`s_i` (default :data:`MAX_LOG_VAR`).
 
     Include :meth:`trainable_parameters` (``[log_vars]``) in the model's optimiser
     (without weight decay).
@@ -58,6 +75,7 @@ class UncertaintyWeighting(LossWeighting):
         *,
         kinds: TaskKind | Mapping[str, TaskKind] = "regression",
         init_log_var: float = 0.0,
+        max_log_var: float = MAX_LOG_VAR,
     ) -> None:
         super().__init__(names)
         if isinstance(kinds, str):
@@ -75,6 +93,11 @@ class UncertaintyWeighting(LossWeighting):
             factors.append(0.5 if kind == "regression" else 1.0)
         if isinstance(init_log_var, bool) or not isinstance(init_log_var, (int, float)):
             raise TypeError(f"init_log_var must be a number, got {init_log_var!r}")
+        if isinstance(max_log_var, bool) or not isinstance(max_log_var, (int, float)):
+            raise TypeError(f"max_log_var must be a number, got {max_log_var!r}")
+        if not 0.0 < max_log_var < math.inf:
+            raise ValueError(f"max_log_var must be finite and > 0, got {max_log_var!r}")
+        self.max_log_var = float(max_log_var)
         self.log_vars = nn.Parameter(torch.full((len(self.names),), float(init_log_var)))
         self.register_buffer("factors", torch.tensor(factors), persistent=False)
 
@@ -88,6 +111,10 @@ class UncertaintyWeighting(LossWeighting):
         return torch.exp(0.5 * self.log_vars.detach())
 
     def weights(self, losses: Tensor, priorities: Tensor) -> tuple[Tensor, Tensor]:
+        m = self.max_log_var
+        if bool((self.log_vars.detach().abs() > m).any()):
+            # the projection onto [-m, m] (module docstring); .data: not a step of autograd
+            self.log_vars.data.clamp_(-m, m)
         s = self.log_vars.to(losses.dtype)
         w = self.factors.to(losses.dtype) * torch.exp(-s) * priorities
         return w, 0.5 * s.sum()

@@ -20,11 +20,11 @@ from contrastkit.mining.miner import mine
 from contrastkit.mining.negative_miner import InBatchTriplets, NegativeMiner, mine_in_batch
 from contrastkit.mining.pool import DEFAULT_MEMORY_BUDGET, PoolLike
 from contrastkit.mining.refresh import PeriodicRefresh
-from contrastkit.mining.relation_sampler import (
+from contrastkit.mining.relation_negatives import RelationNegatives
+from contrastkit.mining.relation_sampler import RelationNegativeSampler
+from contrastkit.mining.relation_strategies import (
     STRATEGIES,
     STRATEGY_ALIASES,
-    RelationNegatives,
-    RelationNegativeSampler,
     canonical_strategy,
 )
 from contrastkit.mining.result import MiningReport, MiningResult

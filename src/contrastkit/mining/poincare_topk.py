@@ -29,9 +29,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from contrastkit._validation import check_positive_int
 from contrastkit.functional.distances import PoincareDistance, check_in_ball, project_to_ball
 from contrastkit.mining.exclusions import Exclusions
 from contrastkit.mining.pool import DEFAULT_MEMORY_BUDGET
+from contrastkit.mining.topk_scan import ranked_topk
 
 
 def poincare_topk(
@@ -46,8 +48,6 @@ def poincare_topk(
     """:func:`~contrastkit.mining.topk.exact_topk` for ``distance`` (queries ``[B, d]``,
     pool ``[M, d]`` tensors): ``(scores [B, k], indices [B, k])``, closest first, ``-inf``
     and ``-1`` in slots a row cannot fill."""
-    from contrastkit.mining.topk import exact_topk  # the dot-product scan
-
     c, eps = distance.curvature, distance.eps
     check_in_ball(c, ("queries", queries), ("pool", pool))
     if pool.shape[0] == 0:  # nothing to rank (and no row to gather the winners from)
@@ -63,7 +63,9 @@ def poincare_topk(
     # larger = closer: -y(q, x) as a dot product of the augmented rows
     q_aug = torch.cat([-q_sq, 2.0 * q, -torch.ones_like(q_sq)], dim=1)
     x_aug = torch.cat([inv_beta, x * inv_beta, x_sq * inv_beta], dim=1)
-    found, idx = exact_topk(
+    check_positive_int("k", k)
+    # the dot-product scan (not exact_topk, which dispatches Poincaré distances here)
+    found, idx = ranked_topk(
         q_aug, x_aug, k, distance="dot", exclusions=exclusions, memory_budget=memory_budget
     )
     valid = torch.isfinite(found)

@@ -47,6 +47,11 @@ pool entries whose difficulty :math:`s(u,n) - s(u,v) + 1` exceeds it are not use
 All randomness comes from the one ``generator``; the existing strategies' draws are
 bit-identical to the trainer's former sampler.
 
+The strategy names live in :mod:`~contrastkit.mining.relation_strategies`, the
+negatives a step consumes in :mod:`~contrastkit.mining.relation_negatives`, the group
+spread of ``cluster``/``category`` in :mod:`~contrastkit.mining.group_spread` and the
+pool's scans in :mod:`~contrastkit.mining.pool_scan`; this module re-exports their names.
+
 Example:
     >>> from contrastkit.graph.csr import to_csr
     >>> path = to_csr(torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]]), num_nodes=5)
@@ -58,16 +63,11 @@ Example:
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Literal, get_args
+from typing import Any
 
-import numpy as np
 import torch
-from numpy.lib.format import open_memmap
 from torch import Tensor
 
 from contrastkit._validation import (
@@ -78,111 +78,49 @@ from contrastkit._validation import (
     check_positive_int,
     check_tensor,
 )
-from contrastkit.functional.distances import Distance, get_distance
+from contrastkit.functional.distances import Distance
 from contrastkit.graph.csr import CSR, degrees, has_edge_grouped, to_csr
 from contrastkit.graph.khop import k_hop_rings
-from contrastkit.mining.edge_sampling import _rounds, random_edge_negatives
+from contrastkit.mining.edge_sampling import random_edge_negatives
 from contrastkit.mining.exclusions import Exclusions, build_exclusions
-from contrastkit.mining.faiss_backend import FaissIndex, faiss_scan
+from contrastkit.mining.group_spread import (
+    NodeGroups,
+    fill_from_other_groups,
+    spread_over_groups,
+)
 from contrastkit.mining.kmeans import kmeans
 from contrastkit.mining.pool import DEFAULT_MEMORY_BUDGET
-from contrastkit.mining.topk import Head, exact_topk
+from contrastkit.mining.pool_scan import PoolBackend, scan_pool
+from contrastkit.mining.relation_negatives import RelationNegatives
+from contrastkit.mining.relation_strategies import (
+    POOL_STRATEGIES,
+    STRATEGIES,
+    STRATEGY_ALIASES,
+    AliasName,
+    PoolMode,
+    Strategy,
+    StrategyName,
+    canonical_strategy,
+    random_kind,
+    uses_embedding,
+)
 
-StrategyName = Literal[
-    "random", "degree", "hardest", "semi_hard", "weighted", "mixed", "cluster", "category", "khop"
+# the names this module always held, now in their own modules, importable from here too
+__all__ = [
+    "POOL_STRATEGIES",
+    "STRATEGIES",
+    "STRATEGY_ALIASES",
+    "AliasName",
+    "NodeGroups",
+    "PoolBackend",
+    "PoolMode",
+    "RelationNegativeSampler",
+    "RelationNegatives",
+    "Strategy",
+    "StrategyName",
+    "canonical_strategy",
+    "uses_embedding",
 ]
-AliasName = Literal["uniform", "hard", "semihard"]
-Strategy = Literal[StrategyName, AliasName]  # a canonical name or an alias
-STRATEGIES: tuple[StrategyName, ...] = get_args(StrategyName)
-STRATEGY_ALIASES: dict[str, StrategyName] = {
-    "uniform": "random",
-    "hard": "hardest",
-    "semihard": "semi_hard",
-}
-POOL_STRATEGIES: tuple[StrategyName, ...] = ("hardest", "semi_hard", "weighted", "mixed")
-PoolBackend = Literal["exact", "memmap", "faiss"]
-_FAISS_DISTANCES = ("cosine", "dot", "sqeuclidean", "euclidean")
-PoolMode = Literal["hardest", "semi_hard", "weighted"]
-
-
-def canonical_strategy(name: object) -> StrategyName:
-    """The :data:`STRATEGIES` name of ``name`` (an alias is mapped, ``uniform -> random``).
-
-    Raises:
-        ValueError: naming ``strategy`` and the value when it is neither.
-    """
-    if isinstance(name, str):
-        if name in STRATEGY_ALIASES:
-            return STRATEGY_ALIASES[name]
-        for known in STRATEGIES:
-            if name == known:
-                return known
-    raise ValueError(
-        f"strategy must be one of {list(STRATEGIES)} (aliases {STRATEGY_ALIASES}), got {name!r}"
-    )
-
-
-def uses_embedding(strategy: str) -> bool:
-    """Whether ``strategy`` reads the embedding (needs :meth:`RelationNegativeSampler.refresh`):
-    the pool strategies and ``cluster``."""
-    name = canonical_strategy(strategy)
-    return name in POOL_STRATEGIES or name == "cluster"
-
-
-@dataclass
-class RelationNegatives:
-    """The negatives of ``B`` relations as a step consumes them: ``shared [G, Ks]`` ids
-    common to each group of ``group`` consecutive anchors (PyTorch-BigGraph's batching),
-    ``own [B, Ko]`` ids of each anchor's own (N&K's sampling, or mined ones beside
-    shared uniform ones), either part possibly absent, and ``mask [B, Ks + Ko]`` (True =
-    a real negative), the shared columns first."""
-
-    mask: Tensor
-    shared: Tensor | None = None
-    own: Tensor | None = None
-    group: int = 0
-
-    def __post_init__(self) -> None:
-        if self.shared is None and self.own is None:
-            raise ValueError("RelationNegatives needs shared or own negatives, got neither")
-        if self.shared is not None and self.group <= 0:
-            raise ValueError(f"group must be > 0 with shared negatives, got {self.group}")
-
-    @property
-    def num_shared(self) -> int:
-        return 0 if self.shared is None else self.shared.shape[1]
-
-    def per_anchor(self) -> Tensor:
-        """All of them written out per anchor, ``[B, Ks + Ko]`` (the generic step's layout)."""
-        b = self.mask.shape[0]
-        parts = [] if self.shared is None else [self.shared.repeat_interleave(self.group, 0)[:b]]
-        if self.own is not None:
-            parts.append(self.own)
-        return parts[0] if len(parts) == 1 else torch.cat(parts, 1)
-
-
-@dataclass(frozen=True)
-class NodeGroups:
-    """Nodes grouped (clusters, categories): ``label [N]`` compact group ids in
-    ``[0, G)``, ``order [N]`` node ids sorted by group, group ``g`` owning
-    ``order[start[g]:start[g] + size[g]]`` (every group non-empty)."""
-
-    label: Tensor
-    order: Tensor
-    start: Tensor
-    size: Tensor
-
-    @classmethod
-    def from_labels(cls, labels: Tensor) -> NodeGroups:
-        """Groups of ``labels [N]`` (any integer ids; empty ones are dropped)."""
-        _, label = torch.unique(labels.cpu(), return_inverse=True)
-        order = torch.sort(label, stable=True).indices
-        size = torch.bincount(label)
-        return cls(label, order, torch.cumsum(size, 0) - size, size)
-
-    @property
-    def num_groups(self) -> int:
-        return int(self.size.numel())
 
 
 class RelationNegativeSampler:
@@ -285,7 +223,7 @@ class RelationNegativeSampler:
         non-related negatives per anchor ``u [B]``, ``([B, k], mask [B, k])``: the tails
         of :func:`~contrastkit.mining.edge_sampling.random_edge_negatives` with every
         anchor as the fixed source."""
-        kind = _random_kind(kind)
+        kind = random_kind(kind)
         sample = random_edge_negatives(
             self.related,
             u.numel() * k,
@@ -302,7 +240,7 @@ class RelationNegativeSampler:
         consecutive anchors, ``[G, k]`` with ``G = ceil(B / group)``, and the mask
         ``[B, k]`` of those that are real negatives for each anchor ``u [B]`` (not
         the anchor itself, not related to it): PyTorch-BigGraph's shared negatives."""
-        kind = _random_kind(kind)
+        kind = random_kind(kind)
         check_positive_int("group", group)
         b = u.numel()
         g = -(-b // group)
@@ -357,37 +295,9 @@ class RelationNegativeSampler:
 
     def _scan(self, emb: Tensor, distance: Distance, excl: Exclusions) -> tuple[Tensor, Tensor]:
         """``(scores [N, P], ids [N, P])`` of the pool through ``pool_backend``."""
-        p, budget = self.pool_size, self.memory_budget
-        if self.pool_backend == "exact":
-            return exact_topk(emb, emb, p, distance=distance, exclusions=excl, memory_budget=budget)
-        if self.pool_backend == "memmap":
-            host = emb.detach().cpu()
-            if host.dtype not in (torch.float32, torch.float64):
-                host = host.float()
-            with tempfile.TemporaryDirectory(prefix="contrastkit-pool-") as tmp:
-                path = os.path.join(tmp, "embeddings.npy")
-                out = open_memmap(
-                    path, mode="w+", dtype=host.numpy().dtype, shape=tuple(host.shape)
-                )
-                out[:] = host.numpy()
-                out.flush()
-                del out
-                pool = np.load(path, mmap_mode="r")
-                try:
-                    return exact_topk(
-                        emb, pool, p, distance=distance, exclusions=excl, memory_budget=budget
-                    )
-                finally:
-                    del pool
-        dist = get_distance(distance)
-        if dist.name not in _FAISS_DISTANCES:
-            raise ValueError(
-                f"pool_backend='faiss' needs a {', '.join(_FAISS_DISTANCES)} distance, "
-                f"got {dist.name!r}; use pool_backend='exact' or 'memmap'"
-            )
-        (top,), _ = faiss_scan(emb, FaissIndex(emb, distance=dist), [Head(p)], exclusions=excl)
-        empty = top.keys == float("-inf")
-        return top.scores.masked_fill(empty, float("-inf")), top.indices.masked_fill(empty, -1)
+        return scan_pool(
+            emb, distance, excl, self.pool_size, self.pool_backend, memory_budget=self.memory_budget
+        )
 
     def _from_pool(
         self,
@@ -535,51 +445,19 @@ class RelationNegativeSampler:
             raise ValueError("strategy 'category' needs labels: pass labels [N] to the sampler")
         check_index_range("u", u, self.num_nodes)
         neg, mask = self._spread(u, k, groups, exclude_own=True)
-        missing = (~mask).nonzero(as_tuple=True)
-        if missing[0].numel() and groups.num_groups > 1:
-            self.fallbacks += int(missing[0].numel())
-            # uniform among the other categories' nodes: skip the anchor's own segment
-            src = u[missing[0]]
-            own = groups.label[src]
-            others = self.num_nodes - groups.size[own]
-
-            def draw(slots: Tensor | None) -> tuple[Tensor, Tensor]:
-                s = slice(None) if slots is None else slots
-                r = torch.rand(src[s].numel(), generator=self.generator, dtype=torch.float64)
-                pos = (r * others[s]).long().clamp_max(others[s] - 1)
-                pos = torch.where(pos >= groups.start[own[s]], pos + groups.size[own[s]], pos)
-                return src[s], groups.order[pos]
-
-            fill = _rounds(src.clone(), src.clone(), draw, self.related, True, self.max_rounds)
-            neg[missing] = fill.edge_index[1].clamp_min(0)
-            mask[missing] = fill.mask
+        self.fallbacks += fill_from_other_groups(
+            u, neg, mask, groups, related=self.related, generator=self.generator,
+            max_rounds=self.max_rounds,
+        )  # fmt: skip
         return neg, mask
 
     def _spread(
         self, u: Tensor, k: int, groups: NodeGroups, exclude_own: bool
     ) -> tuple[Tensor, Tensor]:
-        """Slot ``j`` of anchor ``b`` draws uniformly (rejecting ``u`` and relations)
-        from the ``(j mod C)``-th group of a random order of the ``C`` groups (the
-        anchor's own last and left out with ``exclude_own``). ``([B, k], mask [B, k])``."""
-        b, g = u.numel(), groups.num_groups
-        avail = g - 1 if exclude_own else g
-        if avail == 0 or b == 0:
-            return u.new_zeros(b, k), torch.zeros(b, k, dtype=torch.bool)
-        keys = torch.rand(b, g, generator=self.generator)
-        if exclude_own:
-            keys.scatter_(1, groups.label[u].unsqueeze(1), 2.0)  # sorts last
-        slot_group = keys.argsort(1)[:, torch.arange(k) % avail].reshape(-1)  # [B k]
-        src = u.repeat_interleave(k)
-
-        def draw(slots: Tensor | None) -> tuple[Tensor, Tensor]:
-            grp = slot_group if slots is None else slot_group[slots]
-            r = torch.rand(grp.numel(), generator=self.generator, dtype=torch.float64)
-            size = groups.size[grp]
-            pos = groups.start[grp] + (r * size).long().clamp_max(size - 1)
-            return (src if slots is None else src[slots]), groups.order[pos]
-
-        sample = _rounds(src.clone(), src.clone(), draw, self.related, True, self.max_rounds)
-        return sample.edge_index[1].clamp_min(0).view(b, k), sample.mask.view(b, k)
+        return spread_over_groups(
+            u, k, groups, exclude_own, related=self.related, generator=self.generator,
+            max_rounds=self.max_rounds,
+        )  # fmt: skip
 
     @cached_property
     def symmetric_related(self) -> CSR:
@@ -621,12 +499,3 @@ class RelationNegativeSampler:
         self._set_clusters(state.get("clusters"))  # absent in checkpoints before ``cluster``
         self.last_refresh = int(state["last_refresh"])
         self.fallbacks = int(state["fallbacks"])
-
-
-def _random_kind(kind: str) -> Literal["random", "degree"]:
-    name = canonical_strategy(kind)
-    if name == "random":
-        return "random"
-    if name == "degree":
-        return "degree"
-    raise ValueError(f"kind must be 'random' (alias 'uniform') or 'degree', got {kind!r}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -11,7 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from contrastkit._validation import check_choice, check_positive_int
-from contrastkit.report.html import Section, render_report
+from contrastkit.report.html import Section, write_report
 from contrastkit.report.plots_continual import CONTINUAL_FILE, plot_r_matrix, read_continual
 from contrastkit.report.plots_embedding import plot_embedding
 from contrastkit.report.plots_similarity import (
@@ -240,7 +239,8 @@ def build_report(
             f"metrics.jsonl: {run.metrics.merged_records} record(s) repeated a step "
             "(e.g. after --resume) and were merged, later values winning"
         )
-    page = render_report(
+    return write_report(
+        html_path,
         title=f"contrastkit report — {run.run_dir.resolve().name}",
         subtitle=f"{run.run_dir.resolve()} · generated {datetime.now():%Y-%m-%d %H:%M}",
         sections=sections,
@@ -248,11 +248,3 @@ def build_report(
         config_text=run.config_text,
         notes=notes,
     )
-    html_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = html_path.with_name(f".{html_path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(page, encoding="utf-8")
-        os.replace(tmp, html_path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return html_path

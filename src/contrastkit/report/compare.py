@@ -23,7 +23,6 @@ Example:
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -33,7 +32,7 @@ import numpy as np
 import yaml
 from matplotlib.figure import Figure
 
-from contrastkit.report.html import Section, render_report
+from contrastkit.report.html import Section, write_report
 from contrastkit.report.plots_training import plot_series
 from contrastkit.report.run_files import RunFiles, read_run
 from contrastkit.report.style import new_figure, report_style, save_png
@@ -202,7 +201,8 @@ def compare_runs(run_dirs: Sequence[str | Path], out: str | Path) -> Path:
         )
     if all(len(m) < 2 for m in groups.values()):
         notes.append("stability across seeds: no two runs differ only in loop.seed")
-    page = render_report(
+    return write_report(
+        html_path,
         title=f"contrastkit comparison — {len(runs)} runs",
         subtitle=f"{', '.join(labels)} · generated {datetime.now():%Y-%m-%d %H:%M}",
         sections=sections,
@@ -213,11 +213,3 @@ def compare_runs(run_dirs: Sequence[str | Path], out: str | Path) -> Path:
         ),
         notes=notes,
     )
-    html_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = html_path.with_name(f".{html_path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(page, encoding="utf-8")
-        os.replace(tmp, html_path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return html_path

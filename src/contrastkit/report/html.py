@@ -12,6 +12,9 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
+from pathlib import Path
+
+from contrastkit.report.atomic import write_atomically
 
 _CSS = """
 body{font-family:-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
@@ -145,3 +148,18 @@ def render_report(
         f"<header><h1>{escape(title)}</h1><p>{escape(subtitle)}</p></header>\n<main>\n"
         f"<nav>{nav}</nav>\n" + "\n".join(body) + "\n</main>\n</body>\n</html>\n"
     )
+
+
+def write_report(
+    path: str | Path,
+    title: str,
+    subtitle: str,
+    sections: Sequence[Section],
+    tables: Sequence[tuple[str, Mapping[str, object]]] = (),
+    config_text: str | None = None,
+    notes: Sequence[str] = (),
+) -> Path:
+    """:func:`render_report`'s page written to ``path`` (UTF-8) atomically
+    (:func:`~contrastkit.report.atomic.write_atomically`); returns ``path``."""
+    page = render_report(title, subtitle, sections, tables, config_text, notes)
+    return write_atomically(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))

@@ -9,7 +9,6 @@ does not switch a notebook user's backend with ``matplotlib.use``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +19,8 @@ import matplotlib.colors as mcolors
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+
+from contrastkit.report.atomic import write_atomically
 
 DPI = 110
 
@@ -135,12 +136,4 @@ def positive_log_axis(ax: Axes, values: Iterable[np.ndarray], min_ratio: float =
 
 def save_png(fig: Figure, path: str | Path) -> Path:
     """Write ``fig`` as a PNG at :data:`DPI` to a temporary name, then rename into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fig.savefig(tmp, format="png", dpi=DPI)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI))

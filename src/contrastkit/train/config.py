@@ -8,7 +8,14 @@ its file. ``contrastkit train`` with no ``--config`` loads :data:`DEFAULT_RECIPE
 the packaged recipe: a 5-dimensional Poincaré embedding of the WordNet mammal closure
 trained with Nickel & Kiela's (2017) distance softmax (see that file and
 docs/recipes.md). Recipe-only settings live in opt-in sections (``burn_in``,
-``sparse``, ``hierarchy``: :mod:`.recipe_config`); their old flat names still load."""
+``sparse``, ``hierarchy``: :mod:`.recipe_config`); their old flat names still load.
+
+Each section is a dataclass in its own module (``task``/``encoder``:
+:mod:`.model_config`; ``objective``/``schedule``/``combiner``: :mod:`.loss_config`;
+``optim``/``loop``: :mod:`.optim_config`; ``eval``/``output``: :mod:`.eval_config`; and
+the others' ``*_config`` modules), re-exported here. This module holds what spans them:
+:class:`TrainConfig`, its checks of sections against each other, the metrics a task
+can monitor, and reading / writing config files."""
 
 from __future__ import annotations
 
@@ -16,18 +23,25 @@ import difflib
 import math
 import os
 from dataclasses import dataclass, field
-from itertools import pairwise
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from contrastkit.continual.config import ContinualConfig
-from contrastkit.optim.factory import OptimizerConfig
 from contrastkit.train.data_config import DataConfig
 from contrastkit.train.distributed_config import DistributedConfig
+from contrastkit.train.eval_config import (
+    METRIC_ALIASES,
+    RELATIONS_MONITOR,
+    EvalConfig,
+    OutputConfig,
+)
+from contrastkit.train.loss_config import CombinerConfig, ObjectiveConfig, ScheduleConfig
 from contrastkit.train.matryoshka_config import MatryoshkaConfig
 from contrastkit.train.meta_config import FEWSHOT_METRICS, MetaConfig, check_fewshot
 from contrastkit.train.miner_config import MinerConfig, MinerStage, resolve_miner_stages
+from contrastkit.train.model_config import EncoderConfig, TaskConfig
 from contrastkit.train.nodes_config import NodesConfig
+from contrastkit.train.optim_config import MAX_SEED, LoopConfig, OptimConfig
 from contrastkit.train.pairs_config import PairsConfig
 from contrastkit.train.recipe_config import (
     BurnInConfig,
@@ -53,323 +67,42 @@ if TYPE_CHECKING:
 # the recipe `contrastkit train` runs when given no config (shipped with the package)
 DEFAULT_RECIPE = Path(__file__).parent / "recipes" / "mammals_default.yaml"
 
-
-@dataclass
-class TaskConfig:
-    """What a run trains on: ``relations`` of a graph or hierarchy (``data``), ``pairs``
-    of items (``pairs``), the ``nodes`` of a featured graph under a GNN (``nodes``), or
-    ``fewshot`` episodes of held-out classes, meta-learnt (``meta``)."""
-
-    kind: Literal["relations", "pairs", "nodes", "fewshot"] = "relations"
-
-
-@dataclass
-class EncoderConfig:
-    """``embedding`` is a free table (transductive); ``mlp``/``gnn`` encode node features;
-    ``text`` is a sentence-transformers model over a text task's texts
-    (:mod:`.text_encoder`: ``model_path`` a local model directory, unset = the packaged
-    all-MiniLM-L6-v2; ``max_seq_length`` truncates inputs; ``encode_batch_size`` the
-    batch of inference encodes; ``dim`` is then the model's width)."""
-
-    kind: Literal["embedding", "mlp", "gnn", "text"] = "embedding"
-    dim: int = 16
-    manifold: Literal["euclidean", "poincare"] = "euclidean"
-    init_scale: float = 1e-3
-    hidden: int = 128
-    layers: int = 2
-    gnn: Literal["gcn", "sage", "gat"] = "sage"
-    dropout: float = 0.0
-    sparse: bool = False
-    dtype: Literal["float32", "float64"] = "float32"
-    model_path: str | None = None
-    max_seq_length: int | None = None
-    encode_batch_size: int = 64
-
-    def __post_init__(self) -> None:
-        if self.kind != "text" and self.model_path is not None:
-            config_fail("encoder.model_path", f"applies to encoder.kind 'text', got {self.kind!r}")
-        if self.max_seq_length is not None and self.max_seq_length <= 0:
-            config_fail("encoder.max_seq_length", f"must be > 0, got {self.max_seq_length}")
-        if self.encode_batch_size <= 0:
-            config_fail("encoder.encode_batch_size", f"must be > 0, got {self.encode_batch_size}")
-        if self.kind != "embedding" and self.dtype != "float32":
-            config_fail("encoder.dtype", "'float64' needs encoder.kind 'embedding'")
-        if self.dim <= 0:
-            config_fail("encoder.dim", f"must be > 0, got {self.dim}")
-        if self.init_scale <= 0:
-            config_fail("encoder.init_scale", f"must be > 0, got {self.init_scale}")
-        if self.hidden <= 0:
-            config_fail("encoder.hidden", f"must be > 0, got {self.hidden}")
-        if self.layers <= 0:
-            config_fail("encoder.layers", f"must be > 0, got {self.layers}")
-        if not 0.0 <= self.dropout < 1.0:
-            config_fail("encoder.dropout", f"must be in [0, 1), got {self.dropout}")
-        if self.kind != "embedding" and self.manifold == "poincare":
-            config_fail("encoder.manifold", "'poincare' needs encoder.kind 'embedding'")
-
-
-@dataclass
-class ObjectiveConfig:
-    """Per-objective hyper-parameters; which objectives run is ``TrainConfig.objectives``."""
-
-    distance: Literal["cosine", "dot", "sqeuclidean", "euclidean", "poincare"] = "cosine"
-    temperature: float = 0.1
-    margin: float = 0.2
-    norm_target: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.temperature <= 0:
-            config_fail("objective.temperature", f"must be > 0, got {self.temperature}")
-        if self.margin < 0:
-            config_fail("objective.margin", f"must be >= 0, got {self.margin}")
-        if self.norm_target < 0:
-            config_fail("objective.norm_target", f"must be >= 0, got {self.norm_target}")
-
-
-@dataclass
-class ScheduleConfig:
-    """Temperature annealing and the optional curriculum over negative difficulty."""
-
-    temperature: Literal["constant", "linear", "exponential", "cosine"] = "constant"
-    temperature_end: float = 1.0
-    curriculum: Literal["none", "default", "linear"] = "none"
-    curriculum_stages: int = 3
-    # > 0: also advance when eval.monitor has not improved for this many evaluations
-    curriculum_patience: int = 0
-    # loss weights over epochs: "constant" (objectives' weights) or "warmup" (linear from
-    # loss_weights_initial to the objectives' weights over loss_weights_warmup epochs)
-    loss_weights: Literal["constant", "warmup"] = "constant"
-    loss_weights_initial: dict[str, float] = field(default_factory=dict)
-    loss_weights_warmup: int = 10
-
-    def __post_init__(self) -> None:
-        if self.temperature_end <= 0:
-            config_fail("schedule.temperature_end", f"must be > 0, got {self.temperature_end}")
-        if self.curriculum_stages <= 0:
-            config_fail("schedule.curriculum_stages", f"must be > 0, got {self.curriculum_stages}")
-        if self.curriculum_patience < 0:
-            config_fail(
-                "schedule.curriculum_patience",
-                f"must be >= 0 (0: off), got {self.curriculum_patience}",
-            )
-        if self.loss_weights_warmup <= 0:
-            config_fail(
-                "schedule.loss_weights_warmup",
-                f"must be > 0 epochs, got {self.loss_weights_warmup}",
-            )
-        for name, weight in self.loss_weights_initial.items():
-            if weight < 0:
-                config_fail(f"schedule.loss_weights_initial.{name}", f"must be >= 0, got {weight}")
-
-
-@dataclass
-class CombinerConfig:
-    # pcgrad: fixed weights, with conflicting per-objective gradients projected (Yu et al.)
-    method: Literal["fixed", "magnitude", "uncertainty", "gradnorm", "pcgrad"] = "fixed"
-    momentum: float = 0.9  # magnitude: EMA factor of the loss magnitudes
-    init_log_var: float = 0.0  # uncertainty: initial log-variance of every objective
-    alpha: float = 1.5  # gradnorm: restoring force (Chen et al. 2018: 0.12-3)
-    lr: float = 0.025  # gradnorm: learning rate of its weights (its own Adam)
-    min_weight: float = 1e-3  # gradnorm: floor of a weight (a warning when one sits there)
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.momentum < 1.0:
-            config_fail("combiner.momentum", f"must be in [0, 1), got {self.momentum}")
-        if self.alpha < 0:
-            config_fail("combiner.alpha", f"must be >= 0, got {self.alpha}")
-        if self.lr <= 0:
-            config_fail("combiner.lr", f"must be > 0, got {self.lr}")
-        if self.min_weight <= 0:
-            config_fail("combiner.min_weight", f"must be > 0, got {self.min_weight}")
-
-
-@dataclass
-class OptimConfig:
-    # radagrad: row-wise (Riemannian) Adagrad, PyTorch-BigGraph's (optim/row_adagrad.py)
-    name: Literal["rsgd", "radam", "radagrad", "sgd", "adam", "adamw", "sparse_adam"] = "adam"
-    lr: float = 0.01
-    weight_decay: float = 0.0
-    momentum: float = 0.0  # SGD
-    dampening: float = 0.0  # SGD
-    nesterov: bool = False  # SGD (needs momentum > 0, dampening 0)
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # Adam family
-    eps: float = 1e-8  # Adam family, Adagrad
-    amsgrad: bool = False  # Adam, AdamW
-    warmup_steps: int = 0
-    lr_schedule: Literal["constant", "cosine", "linear"] = "constant"
-    grad_clip: float = 0.0  # max gradient norm; 0 disables
-    # at the start of each of these epochs the optimiser's state is reset to a fresh
-    # one's (Adagrad accumulators, Adam moments): after a burn-in, or a warm restart
-    restart_epochs: list[int] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        if self.lr <= 0:
-            config_fail("optim.lr", f"must be > 0, got {self.lr}")
-        if self.grad_clip < 0:
-            config_fail("optim.grad_clip", f"must be >= 0 (0: off), got {self.grad_clip}")
-        if self.weight_decay < 0:
-            config_fail("optim.weight_decay", f"must be >= 0, got {self.weight_decay}")
-        if not 0.0 <= self.momentum < 1.0:
-            config_fail("optim.momentum", f"must be in [0, 1), got {self.momentum}")
-        if not 0.0 <= self.dampening <= 1.0:
-            config_fail("optim.dampening", f"must be in [0, 1], got {self.dampening}")
-        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
-            config_fail("optim.betas", f"must be two numbers in [0, 1), got {self.betas}")
-        if self.eps <= 0:
-            config_fail("optim.eps", f"must be > 0, got {self.eps}")
-        if self.warmup_steps < 0:
-            config_fail("optim.warmup_steps", f"must be >= 0, got {self.warmup_steps}")
-        epochs = self.restart_epochs
-        if any(e < 1 for e in epochs) or any(a >= b for a, b in pairwise(epochs)):
-            config_fail("optim.restart_epochs", f"must be increasing epochs >= 1, got {epochs}")
-        try:
-            self.optimizer_config()
-        except ValueError as exc:
-            config_fail("optim", f"{exc}")
-
-    def optimizer_config(self) -> OptimizerConfig:
-        """The library's :class:`~contrastkit.optim.factory.OptimizerConfig` of these settings."""
-        if len(self.betas) != 2:
-            raise ValueError(f"betas must be two numbers, got {self.betas}")
-        return OptimizerConfig(
-            name=self.name,
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            momentum=self.momentum,
-            dampening=self.dampening,
-            nesterov=self.nesterov,
-            betas=(self.betas[0], self.betas[1]),
-            eps=self.eps,
-            amsgrad=self.amsgrad,
-        )
-
-
-MAX_SEED = 2**31
-
-
-@dataclass
-class LoopConfig:
-    epochs: int = 50
-    batch_size: int = 128
-    seed: int = 0
-    deterministic: bool = True
-    max_nonfinite_steps: int = 10
-    log_every: int = 10  # steps between metrics.jsonl records
-    autocast: bool = False  # bf16 autocast of the encoder (feature encoders on CPU)
-    grad_cache_chunks: int = 1  # > 1: encode each batch in chunks with gradient caching
-    # > 0: gradient caching in chunks of at most this many items (replaces the count;
-    # sentence-transformers' CachedMultipleNegativesRankingLoss mini_batch_size)
-    grad_cache_chunk_size: int = 0
-    progress: bool = True
-    # 1 by default: a step's tensors are small and thread hand-offs cost more than they
-    # save on 2 cores; raise it for GNN/MLP encoders on big graphs (0: torch's default)
-    num_threads: int = 1
-    # > 0: stop after this many seconds of fit() (then evaluate): equal-wall-time runs
-    time_budget_s: float = 0.0
-    # a run directory whose trained encoder this run starts from (fine-tuning, continual
-    # learning; objectives.ewc keeps the parameters near it)
-    init_from: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.time_budget_s < 0:
-            config_fail("loop.time_budget_s", f"must be >= 0 (0: none), got {self.time_budget_s}")
-        if not 0 <= self.seed < MAX_SEED:
-            # derived seeds (seed + 1..6) and scikit-learn's probes need 32 bits
-            config_fail("loop.seed", f"must be in [0, 2**31), got {self.seed}")
-        if self.num_threads < 0:
-            config_fail(
-                "loop.num_threads", f"must be >= 0 (0: torch's default), got {self.num_threads}"
-            )
-        if self.epochs <= 0:
-            config_fail("loop.epochs", f"must be > 0, got {self.epochs}")
-        if self.batch_size <= 0:
-            config_fail("loop.batch_size", f"must be > 0, got {self.batch_size}")
-        if self.grad_cache_chunks <= 0:
-            config_fail("loop.grad_cache_chunks", f"must be > 0, got {self.grad_cache_chunks}")
-        if self.grad_cache_chunk_size < 0:
-            config_fail(
-                "loop.grad_cache_chunk_size",
-                f"must be >= 0 (0: off), got {self.grad_cache_chunk_size}",
-            )
-        if self.grad_cache_chunk_size and self.grad_cache_chunks > 1:
-            config_fail("loop.grad_cache_chunk_size", "set it or loop.grad_cache_chunks, not both")
-        if self.log_every <= 0:
-            config_fail("loop.log_every", f"must be > 0, got {self.log_every}")
-        if self.max_nonfinite_steps <= 0:
-            config_fail("loop.max_nonfinite_steps", f"must be > 0, got {self.max_nonfinite_steps}")
-
-    @property
-    def grad_caching(self) -> bool:
-        """Whether steps encode in chunks with gradient caching."""
-        return self.grad_cache_chunks > 1 or self.grad_cache_chunk_size > 0
-
-
-# metric names before they said what they are measured on (configs written then load)
-METRIC_ALIASES = {
-    "map": "train/map",
-    "mean_rank": "train/mean_rank",
-    "link_map": "test/link_map",
-    "link_mean_rank": "test/link_mean_rank",
-    "auc": "test/auc",
-    "ap": "test/ap",
-    "probe_accuracy": "test/probe_accuracy",
-    "alignment": "train/alignment",
-    "uniformity": "embedding/uniformity",
-}
-
-
-RELATIONS_MONITOR = "train/map"
-
-
-@dataclass
-class EvalConfig:
-    every_epochs: int = 10
-    early_stopping_patience: int = 0  # evaluations without improvement; 0 disables
-    # the metric early stopping and plateau curricula watch (the old names are aliases);
-    # one the run's task does not report is a ConfigError (:func:`monitor_candidates`).
-    # train/map is the relations default (and the packaged recipe's): a pairs or nodes
-    # run left with it watches its own kind's default (:func:`default_monitor`) instead
-    monitor: str = RELATIONS_MONITOR
-    # how a ranking counts a negative tied with a relation: "optimistic" (gensim's, the
-    # default), "average" (mid-rank) or "pessimistic"; logged with every evaluation
-    ties: Literal["optimistic", "average", "pessimistic"] = "optimistic"
-    # also evaluate before the first step (logged as step 0: the "before" numbers)
-    at_start: bool = False
-
-    def __post_init__(self) -> None:
-        if self.every_epochs <= 0:
-            config_fail("eval.every_epochs", f"must be > 0, got {self.every_epochs}")
-        if self.early_stopping_patience < 0:
-            config_fail(
-                "eval.early_stopping_patience",
-                f"must be >= 0 (0: off), got {self.early_stopping_patience}",
-            )
-        if not self.monitor.strip():
-            config_fail("eval.monitor", "must name a metric, got ''")
-        self.monitor = METRIC_ALIASES.get(self.monitor, self.monitor)
-
-    @property
-    def monitor_mode(self) -> Literal["max", "min"]:
-        """Ranks and losses improve downwards; every other metric upwards."""
-        return "min" if "rank" in self.monitor or "loss" in self.monitor else "max"
-
-
-@dataclass
-class OutputConfig:
-    run_dir: str = "runs/default"
-    checkpoint_every: int = 500  # steps; a checkpoint is also written at the end
-    report: bool = True
-    tensorboard: bool = False  # also log scalars to run_dir/tensorboard (needs tensorboard)
-
-    def __post_init__(self) -> None:
-        if not self.run_dir.strip():
-            config_fail("output.run_dir", "must name a directory, got ''")
-        if "\0" in self.run_dir:
-            config_fail("output.run_dir", f"must not contain a NUL character, got {self.run_dir!r}")
-        if self.checkpoint_every <= 0:
-            config_fail(
-                "output.checkpoint_every", f"must be > 0 steps, got {self.checkpoint_every}"
-            )
+# the sections in their own modules, importable from here as they always were
+__all__ = [
+    "DEFAULT_RECIPE",
+    "MAX_SEED",
+    "METRIC_ALIASES",
+    "RELATIONS_MONITOR",
+    "TEXT_SOURCES",
+    "BurnInConfig",
+    "CombinerConfig",
+    "ContinualConfig",
+    "DataConfig",
+    "DistributedConfig",
+    "EncoderConfig",
+    "EvalConfig",
+    "HierarchyConfig",
+    "LoopConfig",
+    "MatryoshkaConfig",
+    "MetaConfig",
+    "MinerConfig",
+    "MinerStage",
+    "NodesConfig",
+    "ObjectiveConfig",
+    "OptimConfig",
+    "OutputConfig",
+    "PairsConfig",
+    "ScheduleConfig",
+    "SparseConfig",
+    "TaskConfig",
+    "TrainConfig",
+    "default_monitor",
+    "dump_config",
+    "load_config",
+    "monitor_candidates",
+    "read_config_file",
+    "resume_config",
+]
 
 
 @dataclass

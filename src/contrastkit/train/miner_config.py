@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from contrastkit.mining.pool import DEFAULT_MEMORY_BUDGET
-from contrastkit.mining.relation_sampler import (
+from contrastkit.mining.relation_strategies import (
     STRATEGIES,
     STRATEGY_ALIASES,
     Strategy,

@@ -1,9 +1,18 @@
 """The miner of a run over its epochs: the settings in force (``miner``, then each of
 ``miner_stages`` from its epoch on) and the :class:`RelationNegativeSampler` built for
 them. A new stage gets a new sampler (its pool size, refresh interval and exclusions)
-drawing from the run's one generator; its hard pool is mined at its first hard draw."""
+drawing from the run's one generator; its hard pool is mined at its first hard draw.
+
+Every stage's ``num_negatives`` is checked against the graph once it is known: an
+anchor has at most ``N - 1`` distinct negatives (every node but itself), so a larger
+count repeats nodes (uniform draws are independent, a pool's missing slots are refilled
+uniformly). gensim's Poincaré model refuses such a count; here it is a warning naming
+the setting and both numbers, since the README's karate run (the default recipe's 50
+negatives over 34 nodes) relies on it."""
 
 from __future__ import annotations
+
+import warnings
 
 import torch
 
@@ -20,6 +29,7 @@ class MinerSchedule:
         self.task = task
         self.generator = generator
         self.stages = resolve_miner_stages(config.miner, config.miner_stages)
+        check_num_negatives(self.stages, task.num_nodes)
         self.index = 0
         self.miner: MinerConfig = config.miner
         self.sampler = self._sampler_for(self.miner)
@@ -51,4 +61,27 @@ class MinerSchedule:
             khop_max=miner.khop_max,
             pool_backend=miner.pool_backend,
             memory_budget=miner.memory_budget,
+        )
+
+
+def check_num_negatives(stages: list[tuple[int, MinerConfig]], num_nodes: int) -> None:
+    """:func:`warn_repeated_negatives` for every stage's ``num_negatives``
+    (``miner.num_negatives``, then ``miner_stages[i].set.num_negatives``)."""
+    for i, (_, miner) in enumerate(stages):
+        key = "miner.num_negatives" if i == 0 else f"miner_stages[{i - 1}].set.num_negatives"
+        warn_repeated_negatives(key, miner.num_negatives, num_nodes)
+
+
+def warn_repeated_negatives(key: str, num_negatives: int, num_nodes: int) -> None:
+    """Warn (``UserWarning``) when the setting ``key`` asks for more than
+    ``num_nodes - 1`` negatives per anchor, the distinct ones it can have, naming the
+    setting, its value and the node count."""
+    candidates = num_nodes - 1
+    if num_negatives > candidates:
+        warnings.warn(
+            f"{key} is {num_negatives}, more than the {candidates} negatives an anchor of "
+            f"this graph of {num_nodes} nodes can have (every node but itself): its "
+            f"negatives repeat nodes; use at most {candidates} for distinct ones",
+            UserWarning,
+            stacklevel=4,
         )

@@ -68,6 +68,7 @@ from contrastkit.objectives.batch import Batch
 from contrastkit.train.config import TrainConfig
 from contrastkit.train.encoders import EncoderInputs, NodeEncoder
 from contrastkit.train.graph_backed import GraphBackedTask
+from contrastkit.train.miner_schedule import warn_repeated_negatives
 from contrastkit.train.task import GraphTask, build_task
 from contrastkit.train.task_base import SampleContext
 from contrastkit.typed_config import config_fail
@@ -120,6 +121,7 @@ class NodeTask(GraphBackedTask):
         n = self.graph.num_nodes
         y = self.graph.graph.y
         self._check(config, y)
+        warn_repeated_negatives("nodes.num_negatives", self.settings.num_negatives, n)
         seed = config.loop.seed
         # message passing over the training edges only, both directions, merged
         self.message_csr: CSR = to_csr(self.graph.train_edges, n, undirected=True)

@@ -13,6 +13,9 @@ context objects, never the trainer:
   computes the combined loss and gradients, and applies the update;
 * the objectives (:mod:`contrastkit.objectives`) map a batch to scalars.
 
+The trainer's evaluations live in its base :class:`~.trainer_evaluation.TrainerEvaluation`,
+its checkpointed state and resuming in :class:`~.trainer_state.TrainerState`.
+
 Faults are loud: a step whose loss or gradients are NaN/Inf is skipped
 (:class:`~contrastkit.train.callbacks.NonFiniteGuard`), counted on the progress bar
 (``skipped=N``) and in every evaluation (``skipped_nonfinite_steps``), warned about
@@ -28,7 +31,7 @@ from __future__ import annotations
 import sys
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +40,6 @@ from torch import Tensor, nn
 
 from contrastkit.dist.env import is_distributed
 from contrastkit.dist.in_batch import gathering_disabled
-from contrastkit.eval.collapse import CollapsedEmbeddingError
 from contrastkit.eval.reconstruction import Ties
 from contrastkit.functional.distances import PoincareDistance, get_distance
 from contrastkit.losses.fisher import diagonal_fisher
@@ -47,7 +49,6 @@ from contrastkit.objectives.registry import ObjectiveContext, build_objectives
 from contrastkit.train.callbacks import EarlyStopping, NonFiniteGuard, OverfitTracker
 from contrastkit.train.checkpoint import (
     CheckpointError,
-    check_state_tensors,
     checkpoint_path,
     load_checkpoint,
 )
@@ -55,9 +56,7 @@ from contrastkit.train.config import TrainConfig, resume_config
 from contrastkit.train.data_parallel import DataParallel
 from contrastkit.train.distributed_sampler import DistributedBatchSampler
 from contrastkit.train.encoders import build_encoder
-from contrastkit.train.evaluation import check_embedding, evaluate_task
 from contrastkit.train.progress import MetricsWriter, ProgressBar
-from contrastkit.train.relation_task import RelationTask
 from contrastkit.train.schedules import RunSchedules
 from contrastkit.train.snapshots import MAX_PAIRS, SnapshotRecorder
 from contrastkit.train.sparse_step_choice import build_sparse_step
@@ -65,29 +64,15 @@ from contrastkit.train.step import AutogradStep, SparseStep
 from contrastkit.train.step_metrics import batch_statistics, loss_record
 from contrastkit.train.task_base import SampleContext, Task
 from contrastkit.train.tasks import build_run_task
+from contrastkit.train.trainer_evaluation import TrainerEvaluation
+from contrastkit.train.trainer_state import REQUIRED_STATE
 from contrastkit.typed_config import ConfigError
 
-#: what a checkpoint's trainer state must hold (besides ``task``, or the older ``sampler``)
-REQUIRED_STATE = (
-    "encoder",
-    "schedules",
-    "guard",
-    "stopper",
-    "snapshots",
-    "generator",
-    "torch_rng",
-    "step",
-    "epoch",
-    "batch_in_epoch",
-    "perm",
-    "final_metrics",
-    "stopped_early",
-    "overfit",
-    "train_loss",
-)
+# REQUIRED_STATE was defined here; its home is trainer_state
+__all__ = ["REQUIRED_STATE", "Trainer"]
 
 
-class Trainer:
+class Trainer(TrainerEvaluation):
     """Train the embedding of ``config``'s task as ``config`` says, logging to ``run_dir``.
 
     ``eval.ties``: how the relation rankings count a negative tied with a relation
@@ -444,209 +429,6 @@ class Trainer:
             return
         pairs = self.task.snapshot_pairs(MAX_PAIRS)
         self.snapshots.similarities(tag, pairs, self.encoder, self.distance)
-
-    @torch.no_grad()
-    def _validation_loss(self) -> tuple[float, dict[str, float]] | None:
-        """The weighted total and each objective's unweighted loss on the held-out batch."""
-        batch = self.val_batch
-        if batch is None:
-            return None
-        self.encoder.eval()
-        self.objectives.eval()
-        self.schedules.combiner.eval()  # validation never moves adaptive weights
-        try:
-            batch.temperature = self.schedules.temperature()
-            # encoded as a training step encodes (corrupted input too, for DGI), with a
-            # generator of its own so that validation leaves training's draws alone
-            encoded = self.validation_step.encode(batch)
-            with gathering_disabled():  # every rank holds the same validation batch
-                combined = self.validation_step.losses(encoded)[0]
-            parts = {name: comp.loss for name, comp in combined.components.items()}
-            return float(combined.total), parts
-        finally:
-            self.objectives.train()
-            self.schedules.combiner.train()
-
-    @property
-    def ranks_relations(self) -> bool:
-        """Whether the evaluation ranks relations (and so depends on :attr:`ties`)."""
-        return isinstance(self.task, RelationTask)
-
-    def evaluate(self) -> dict[str, float]:
-        """The task's metrics of the current embedding, after checking that the
-        embedding is not degenerate (:func:`~contrastkit.train.evaluation.check_embedding`:
-        a :class:`~contrastkit.eval.collapse.CollapsedEmbeddingError` when it collapsed
-        or is non-finite), whatever the task; relations are ranked with :attr:`ties`."""
-        encoder = self.encoder
-        was_training = encoder.training
-        encoder.eval()
-        try:
-            with torch.no_grad():
-                z = encoder.embed_all().detach()
-        finally:
-            encoder.train(was_training)
-        check_embedding(z, self.distance, f"the {self.task.kind} task's embedding")
-        if isinstance(self.task, RelationTask):
-            # RelationTask.evaluate(encoder, distance) has no tie policy to pass on
-            return evaluate_task(self.task.graph, encoder, self.distance, ties=self.ties)
-        return self.task.evaluate(encoder, self.distance)
-
-    def _evaluate(self, writer: MetricsWriter | None) -> None:
-        try:
-            metrics = self.evaluate()
-        except CollapsedEmbeddingError as exc:
-            raise CollapsedEmbeddingError(
-                f"training stopped at step {self.step} (epoch {self.epoch}): {exc}"
-            ) from None
-        # what the guard skipped, in every evaluation: 0.0 says no step was
-        metrics["skipped_nonfinite_steps"] = float(self.guard.skipped)
-        n = self.train_loss_count
-        if n:
-            # the weighted total (what the optimiser saw) and each objective unweighted,
-            # averaged over the steps since the last evaluation
-            train_loss = self.train_loss_sum / n
-            metrics["train_loss"] = train_loss
-            metrics.update({f"train_loss/{k}": v / n for k, v in self.train_loss_parts.items()})
-        validation = self._validation_loss()
-        if validation is not None and n:
-            val_loss, val_parts = validation
-            metrics["val_loss"] = val_loss
-            metrics.update({f"val_loss/{k}": v for k, v in val_parts.items()})
-            # validation loss rising while training loss falls: the tracker's flag
-            metrics["overfitting"] = float(self.overfit.update(train_loss, val_loss))
-        self.train_loss_sum, self.train_loss_count, self.train_loss_parts = 0.0, 0, {}
-        if self.parallel is not None:
-            metrics = self.parallel.reduce_metrics(metrics)
-        self.final_metrics = metrics
-        if writer is not None:
-            record: dict[str, Any] = {"kind": "eval", "step": self.step, "epoch": self.epoch}
-            if self.ranks_relations:
-                record["ties"] = self.ties  # the ranking's tie policy, beside its numbers
-            writer.write({**record, **metrics})
-        monitor = self.config.eval.monitor
-        if monitor not in metrics and not self._monitor_warned:
-            # a name this run never reports (no split, no labels): say so once, rather
-            # than let early stopping and a plateau curriculum silently never fire
-            self._monitor_warned = True
-            warnings.warn(
-                f"eval.monitor {monitor!r} is not among this run's metrics "
-                f"({', '.join(sorted(metrics))}); early stopping and plateau curricula "
-                "will not fire",
-                stacklevel=2,
-            )
-        if monitor in metrics:
-            self.schedules.observe_metric(metrics[monitor])
-            if self.stopper.update(metrics[monitor], step=self.step):
-                self.stopped_early = True
-        for hook in self.evaluation_hooks:
-            hook(self, metrics)
-
-    # ---- state ----------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "encoder": self.encoder.state_dict(),
-            "objectives": self.objectives.state_dict(),
-            "schedules": self.schedules.state_dict(),
-            "task": self.task.state_dict(),
-            "guard": self.guard.state_dict(),
-            "stopper": self.stopper.state_dict(),
-            "snapshots": self.snapshots.state_dict(),
-            "generator": self.generator.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "step": self.step,
-            "epoch": self.epoch,
-            "batch_in_epoch": self.batch_in_epoch,
-            "perm": self.perm,
-            "final_metrics": dict(self.final_metrics),
-            "stopped_early": self.stopped_early,
-            "train_seconds": self.train_seconds,
-            "overfit": self.overfit.state_dict(),
-            "train_loss": [self.train_loss_sum, self.train_loss_count],
-            "train_loss_parts": dict(self.train_loss_parts),
-            **self._rank_states(),
-        }
-
-    def _rank_states(self) -> dict[str, Any]:
-        """Under DDP, every rank's RNG and task states (``dist``; a collective: every
-        rank calls :meth:`state_dict` at the same step, rank 0 writes it)."""
-        if self.parallel is None:
-            return {}
-        return {"dist": self.parallel.rank_states(self.generator, self.task.state_dict())}
-
-    def load_state_dict(
-        self, state: Mapping[str, Any], *, source: str | Path | None = None
-    ) -> None:
-        """Continue from ``state`` (a :meth:`state_dict`, e.g. a checkpoint's). It is
-        checked first: missing entries, tensors of other names or shapes than this run's
-        config builds (another dataset or dimension) and non-finite encoder or objective
-        values raise :class:`CheckpointError` naming ``source`` (the checkpoint file) and
-        what does not fit; so does anything else that fails to load."""
-        where = repr(str(source)) if source is not None else "(in memory)"
-        self._check_state(state, where)
-        try:
-            self._load_state(state)
-        except CheckpointError:
-            raise
-        except KeyError as exc:
-            raise CheckpointError(
-                f"checkpoint {where} does not fit this run: it lacks the entry {exc.args[0]!r}"
-            ) from None
-        except (TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
-            first = str(exc).splitlines()[0] if str(exc) else ""
-            raise CheckpointError(
-                f"checkpoint {where} does not fit this run: {type(exc).__name__}: {first}"
-            ) from None
-
-    def _check_state(self, state: Mapping[str, Any], where: str) -> None:
-        if not isinstance(state, Mapping):
-            raise CheckpointError(f"checkpoint {where}: the trainer state is not a mapping")
-        missing = [k for k in REQUIRED_STATE if k not in state]
-        if "task" not in state and "sampler" not in state:
-            missing.append("task")
-        if missing:
-            raise CheckpointError(
-                f"checkpoint {where} lacks the trainer entries {', '.join(missing)}"
-            )
-        check_state_tensors("encoder", state["encoder"], self.encoder.state_dict(), where)
-        objectives = state.get("objectives", {})
-        check_state_tensors("objectives", objectives, self.objectives.state_dict(), where)
-        perm, examples = state["perm"], self.task.num_examples()
-        if perm is not None and (not isinstance(perm, Tensor) or perm.shape != (examples,)):
-            got = list(perm.shape) if isinstance(perm, Tensor) else type(perm).__name__
-            raise CheckpointError(
-                f"checkpoint {where} does not fit this run: its epoch permutation has "
-                f"shape {got}, this run's config gives {examples} examples per epoch"
-            )
-
-    def _load_state(self, state: Mapping[str, Any]) -> None:
-        self.encoder.load_state_dict(state["encoder"])
-        self.objectives.load_state_dict(state.get("objectives", {}))
-        self.schedules.load_state_dict(state["schedules"])
-        self.guard.load_state_dict(state["guard"])
-        self.stopper.load_state_dict(state["stopper"])
-        self.snapshots.load_state_dict(state["snapshots"])
-        self.generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        self.step = int(state["step"])
-        self.epoch = int(state["epoch"])
-        self.task.enter_epoch(self.epoch)  # the checkpoint's pool is that stage's
-        self.task.load_state_dict(
-            state["task"] if "task" in state else {"sampler": state["sampler"]}
-        )
-        self.batch_in_epoch = int(state["batch_in_epoch"])
-        self.perm = state["perm"]
-        self.final_metrics = dict(state["final_metrics"])
-        self.stopped_early = bool(state["stopped_early"])
-        self.train_seconds = float(state.get("train_seconds", 0.0))
-        self.overfit.load_state_dict(state["overfit"])
-        self.train_loss_sum = float(state["train_loss"][0])
-        self.train_loss_count = int(state["train_loss"][1])
-        self.train_loss_parts = {k: float(v) for k, v in state.get("train_loss_parts", {}).items()}
-        own = None if self.parallel is None else self.parallel.own_state(state, "(loaded)")
-        if own is not None:  # this rank's own streams (rank 0's were loaded above)
-            self.generator.set_state(own["generator"])
-            torch.set_rng_state(own["torch_rng"])
-            self.task.load_state_dict(own["task"])
 
 
 def _unweighted(record: dict[str, Any]) -> dict[str, float]:

@@ -13,7 +13,6 @@ config (with its search block) is shown at the end.
 from __future__ import annotations
 
 import io
-import os
 import warnings
 from collections import Counter
 from collections.abc import Callable
@@ -21,7 +20,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from contrastkit.report.html import Section, render_report
+from contrastkit.report.html import Section, write_report
+from contrastkit.report.style import DPI
 from contrastkit.tune.study import StudySettings
 from contrastkit.typed_config import dump_yaml
 
@@ -79,7 +79,7 @@ def _png(draw: Callable[[], Any]) -> bytes:
     try:
         fig.set_size_inches(9, 5)
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+        fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
         return buf.getvalue()
     finally:
         plt.close(fig)
@@ -140,7 +140,8 @@ def build_study_report(study: optuna.Study, settings: StudySettings, out: str | 
             notes.append(f"{title}: omitted ({reason})")
             continue
         sections.append(Section(key, title, description, png=png))
-    page = render_report(
+    return write_report(
+        path,
         title=f"contrastkit study — {study.study_name}",
         subtitle=f"{settings.study_dir} · generated {datetime.now():%Y-%m-%d %H:%M}",
         sections=sections,
@@ -148,11 +149,3 @@ def build_study_report(study: optuna.Study, settings: StudySettings, out: str | 
         config_text=dump_yaml(settings.config),
         notes=notes,
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(page, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path

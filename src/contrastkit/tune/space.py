@@ -25,14 +25,12 @@ import difflib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from contrastkit.typed_config import ConfigError, from_dict, to_dict
 
 if TYPE_CHECKING:
     import optuna
-
-    from contrastkit.train.config import TrainConfig
 
 #: the spellings of one search entry
 KINDS = ("float", "int", "choice")
@@ -41,6 +39,17 @@ OPTIONS = (*KINDS, "log", "step")
 RESERVED = ("loop.seed", "output.run_dir", "search")
 
 Scalar = None | bool | int | float | str
+
+
+class Searchable(Protocol):
+    """A config with a ``search:`` block (a train config). The train config checks its
+    block with this module, so this module names no config class: a config is rebuilt
+    as its own class (``type(config)``) and no import runs back to the train config."""
+
+    search: dict[str, Any]
+
+
+S = TypeVar("S", bound=Searchable)
 
 
 @dataclass(frozen=True)
@@ -188,21 +197,17 @@ def set_key(data: dict[str, Any], key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def with_values(
-    config: TrainConfig, values: Mapping[str, Any], fixed: Mapping[str, Any] | None = None
-) -> TrainConfig:
+def with_values(config: S, values: Mapping[str, Any], fixed: Mapping[str, Any] | None = None) -> S:
     """``config`` with the searched ``values`` (and the ``fixed`` keys) set, rebuilt and
     validated; the result has no search block."""
-    from contrastkit.train.config import TrainConfig
-
     data = to_dict(config)
     data["search"] = {}
     for key, value in {**values, **(fixed or {})}.items():
         set_key(data, key, value)
-    return from_dict(TrainConfig, data)
+    return from_dict(type(config), data)  # its own class (Searchable says why)
 
 
-def check_search(config: TrainConfig) -> list[SearchParam]:
+def check_search(config: Searchable) -> list[SearchParam]:
     """The search block of ``config``, each key checked against the config itself: the
     config is built with every bound (every choice) of every key; an unknown key or a
     value the key does not take is a :class:`ConfigError` naming the key and value."""

@@ -1,0 +1,134 @@
+"""How a :class:`~contrastkit.train.trainer.Trainer` evaluates: the task's metrics of a
+checked embedding, the training and validation losses since the last evaluation, and
+what an evaluation drives (early stopping, plateau curricula, the evaluation hooks).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from contrastkit.dist.in_batch import gathering_disabled
+from contrastkit.eval.collapse import CollapsedEmbeddingError
+from contrastkit.eval.reconstruction import Ties
+from contrastkit.functional.distances import Distance
+from contrastkit.objectives.batch import Batch
+from contrastkit.train.config import TrainConfig
+from contrastkit.train.evaluation import check_embedding, evaluate_task
+from contrastkit.train.progress import MetricsWriter
+from contrastkit.train.relation_task import RelationTask
+from contrastkit.train.step import AutogradStep
+from contrastkit.train.trainer_state import TrainerState
+
+
+class TrainerEvaluation(TrainerState):
+    """A run's evaluations (the :class:`~contrastkit.train.trainer.Trainer` sets every
+    attribute declared here and in :class:`TrainerState`)."""
+
+    config: TrainConfig
+    distance: Distance
+    ties: Ties
+    val_batch: Batch | None
+    validation_step: AutogradStep
+    # called with (trainer, metrics) after every evaluation
+    evaluation_hooks: list[Callable[[Any, dict[str, float]], None]]
+    _monitor_warned: bool
+
+    @torch.no_grad()
+    def _validation_loss(self) -> tuple[float, dict[str, float]] | None:
+        """The weighted total and each objective's unweighted loss on the held-out batch."""
+        batch = self.val_batch
+        if batch is None:
+            return None
+        self.encoder.eval()
+        self.objectives.eval()
+        self.schedules.combiner.eval()  # validation never moves adaptive weights
+        try:
+            batch.temperature = self.schedules.temperature()
+            # encoded as a training step encodes (corrupted input too, for DGI), with a
+            # generator of its own so that validation leaves training's draws alone
+            encoded = self.validation_step.encode(batch)
+            with gathering_disabled():  # every rank holds the same validation batch
+                combined = self.validation_step.losses(encoded)[0]
+            parts = {name: comp.loss for name, comp in combined.components.items()}
+            return float(combined.total), parts
+        finally:
+            self.objectives.train()
+            self.schedules.combiner.train()
+
+    @property
+    def ranks_relations(self) -> bool:
+        """Whether the evaluation ranks relations (and so depends on :attr:`ties`)."""
+        return isinstance(self.task, RelationTask)
+
+    def evaluate(self) -> dict[str, float]:
+        """The task's metrics of the current embedding, after checking that the
+        embedding is not degenerate (:func:`~contrastkit.train.evaluation.check_embedding`:
+        a :class:`~contrastkit.eval.collapse.CollapsedEmbeddingError` when it collapsed
+        or is non-finite), whatever the task; relations are ranked with :attr:`ties`."""
+        encoder = self.encoder
+        was_training = encoder.training
+        encoder.eval()
+        try:
+            with torch.no_grad():
+                z = encoder.embed_all().detach()
+        finally:
+            encoder.train(was_training)
+        check_embedding(z, self.distance, f"the {self.task.kind} task's embedding")
+        if isinstance(self.task, RelationTask):
+            # RelationTask.evaluate(encoder, distance) has no tie policy to pass on
+            return evaluate_task(self.task.graph, encoder, self.distance, ties=self.ties)
+        return self.task.evaluate(encoder, self.distance)
+
+    def _evaluate(self, writer: MetricsWriter | None) -> None:
+        try:
+            metrics = self.evaluate()
+        except CollapsedEmbeddingError as exc:
+            raise CollapsedEmbeddingError(
+                f"training stopped at step {self.step} (epoch {self.epoch}): {exc}"
+            ) from None
+        # what the guard skipped, in every evaluation: 0.0 says no step was
+        metrics["skipped_nonfinite_steps"] = float(self.guard.skipped)
+        n = self.train_loss_count
+        if n:
+            # the weighted total (what the optimiser saw) and each objective unweighted,
+            # averaged over the steps since the last evaluation
+            train_loss = self.train_loss_sum / n
+            metrics["train_loss"] = train_loss
+            metrics.update({f"train_loss/{k}": v / n for k, v in self.train_loss_parts.items()})
+        validation = self._validation_loss()
+        if validation is not None and n:
+            val_loss, val_parts = validation
+            metrics["val_loss"] = val_loss
+            metrics.update({f"val_loss/{k}": v for k, v in val_parts.items()})
+            # validation loss rising while training loss falls: the tracker's flag
+            metrics["overfitting"] = float(self.overfit.update(train_loss, val_loss))
+        self.train_loss_sum, self.train_loss_count, self.train_loss_parts = 0.0, 0, {}
+        if self.parallel is not None:
+            metrics = self.parallel.reduce_metrics(metrics)
+        self.final_metrics = metrics
+        if writer is not None:
+            record: dict[str, Any] = {"kind": "eval", "step": self.step, "epoch": self.epoch}
+            if self.ranks_relations:
+                record["ties"] = self.ties  # the ranking's tie policy, beside its numbers
+            writer.write({**record, **metrics})
+        monitor = self.config.eval.monitor
+        if monitor not in metrics and not self._monitor_warned:
+            # a name this run never reports (no split, no labels): say so once, rather
+            # than let early stopping and a plateau curriculum silently never fire
+            self._monitor_warned = True
+            warnings.warn(
+                f"eval.monitor {monitor!r} is not among this run's metrics "
+                f"({', '.join(sorted(metrics))}); early stopping and plateau curricula "
+                "will not fire",
+                stacklevel=2,
+            )
+        if monitor in metrics:
+            self.schedules.observe_metric(metrics[monitor])
+            if self.stopper.update(metrics[monitor], step=self.step):
+                self.stopped_early = True
+        for hook in self.evaluation_hooks:
+            hook(self, metrics)
