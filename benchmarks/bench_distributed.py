@@ -50,7 +50,7 @@ on gloo), and what the in-batch losses take — the embeddings with their ``[B, 
 ids riding in one all-gather (:func:`~contrastkit.dist.gather.all_gather_riding`)
 against a second all-gather for the ids.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_distributed.py     # ~4 min, 3 rounds
+    OMP_NUM_THREADS=1 python benchmarks/bench_distributed.py     # ~3 min quiet, 3 rounds
     python benchmarks/bench_distributed.py --rounds 1 --steps 20  # a quick look
 """
 
@@ -261,6 +261,7 @@ def _median(runs: list[dict[str, float]]) -> dict[str, float]:
 
 
 def _gather_micro(rank: int, world: int, init: str, out: str, rows: int, dim: int) -> None:
+    """Wall and CPU time (``process_time``: gloo's threads too) per forward + backward."""
     import torch.distributed.nn.functional as tdf
 
     warnings.filterwarnings("ignore", category=FutureWarning)  # tdf.all_gather: the peer
@@ -288,14 +289,16 @@ def _gather_micro(rank: int, world: int, init: str, out: str, rows: int, dim: in
     }
     times = {}
     for name, fn in fns.items():
-        for i in range(60):
+        for i in range(110):
             if i == 10:
                 dist.barrier()
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.process_time()
             y = fn(x)
             (y * y).sum().backward()
+        cpu = time.process_time() - cpu  # gloo's threads included
         dist.barrier()
-        times[name] = (time.perf_counter() - start) / 50
+        times[name] = (time.perf_counter() - start) / 100
+        times[f"{name}_cpu"] = cpu / 100
     torch.save(times, Path(out) / f"{rank}.pt")
     dist.destroy_process_group()
 
@@ -312,7 +315,7 @@ def _row(case: str, mode: str, label: str, batch: int, r: dict[str, float], end:
         f"{case:<5} {mode:<6} {label:<13} {batch:>8} {r['items']:>10.0f} "
         f"{r['steps_per_s']:>7.1f} {r['examples_per_s']:>10.0f} "
         f"{100 * r['gather_share']:>7.1f}% {r['thread_ms']:>7.2f} + "
-        f"{r['cpu_ms'] - r['thread_ms']:>5.2f} {coll:>9} {end}"
+        f"{max(0.0, r['cpu_ms'] - r['thread_ms']):>5.2f} {coll:>9} {end}"
     )
 
 
@@ -369,14 +372,20 @@ def main() -> None:
                 + ")"
             )
     if not args.no_micro:
-        micro = gather_micro(b, 32)
+        m = gather_micro(b, 32)
+
+        def versus(a: str, c: str) -> str:
+            return (
+                f"{1e3 * m[a]:.3f} vs {1e3 * m[c]:.3f} ms wall ({m[a] / m[c]:.2f}), "
+                f"{1e3 * m[a + '_cpu']:.3f} vs {1e3 * m[c + '_cpu']:.3f} ms CPU of rank 0 "
+                f"({m[a + '_cpu'] / m[c + '_cpu']:.2f})"
+            )
+
         print(
-            f"gather [{b}, 2, 32] forward+backward on 2 ranks: ours {1e3 * micro['ours']:.3f} "
-            f"ms, torch.distributed.nn.functional.all_gather {1e3 * micro['torch']:.3f} ms "
-            f"(ours/torch {micro['ours'] / micro['torch']:.2f}); with [{b}, 2] ids: riding in "
-            f"one all-gather {1e3 * micro['riding']:.3f} ms, a second all-gather "
-            f"{1e3 * micro['separate']:.3f} ms (riding/separate "
-            f"{micro['riding'] / micro['separate']:.2f})"
+            f"gather [{b}, 2, 32] forward+backward on 2 ranks, ours vs "
+            f"torch.distributed.nn.functional.all_gather: {versus('ours', 'torch')}; with "
+            f"[{b}, 2] ids riding in the same all-gather vs a second one: "
+            f"{versus('riding', 'separate')}"
         )
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
