@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 
 from contrastkit.dist.collectives import all_reduce_mean
@@ -18,7 +21,11 @@ from contrastkit.objectives.entries_contrastive import (
     MNRParams,
 )
 from contrastkit.objectives.registry import Objective, ObjectiveContext
-from contrastkit.train.distributed_step import average_gradients_, wrap_encoder
+from contrastkit.train.distributed_step import (
+    DistributedAutogradStep,
+    average_gradients_,
+    wrap_encoder,
+)
 from contrastkit.train.encoders import FeatureEncoder, NodeEncoder
 
 NUM_ITEMS, FEATURES, DIM, PER_RANK, K = 20, 6, 5, 4, 2
@@ -206,7 +213,6 @@ def grad_cache_syncs(rank: int, chunks: int) -> tuple[int, list[Tensor]]:
     from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 
     from contrastkit.losses.weighting import CombinedLoss, LossComponent
-    from contrastkit.train.distributed_step import DistributedAutogradStep
     from contrastkit.train.step import AutogradStep
 
     x = data()[0]
@@ -274,6 +280,124 @@ def pool_refresh(distributed: bool, strategy: str) -> dict[str, Any]:
     return {**sampler.state_dict(), "embedded": len(embedded)}
 
 
+# ---- collectives per step ---------------------------------------------------------------
+@contextmanager
+def counted_collectives() -> Iterator[dict[str, int]]:
+    """Counts the calls of ``torch.distributed``'s collectives made from Python (DDP's
+    bucket all-reduces run in C++: count those with a comm hook)."""
+    counts: dict[str, int] = {}
+    names = ("all_gather", "all_reduce", "broadcast", "all_gather_object", "barrier")
+    originals = {name: getattr(dist, name) for name in names}
+
+    def counting(name: str) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            counts[name] = counts.get(name, 0) + 1
+            return originals[name](*args, **kwargs)
+
+        return call
+
+    for name in names:
+        setattr(dist, name, counting(name))
+    try:
+        yield counts
+    finally:
+        for name, fn in originals.items():
+            setattr(dist, name, fn)
+
+
+def riding_gather(rank: int) -> dict[str, Any]:
+    """:func:`all_gather_riding` of a float64 ``x`` and riders of every dtype a batch
+    carries (ids near 2^62, labels with -1, a bool mask, a float32 signalling-NaN bit
+    pattern, bfloat16, a zero-width tensor) against one plain all-gather per tensor, the
+    gradient with and without ``grad``, and the collectives it took."""
+    from contrastkit.dist.gather import all_gather_riding
+
+    gen = torch.Generator().manual_seed(rank)
+    riders = [
+        torch.tensor([[2**62 + rank, -1], [7, 2**40]], dtype=torch.long),
+        torch.tensor([[rank, -1], [-1, 3]]),
+        torch.tensor([[True, False], [rank == 0, True]]),
+        torch.tensor([[0x7FA00001 + rank], [-1]], dtype=torch.int32).view(torch.float32),
+        torch.randn(2, 3, generator=gen).to(torch.bfloat16),
+        torch.empty(2, 0),
+    ]
+    plain = []
+    for t in riders:
+        parts = [torch.empty_like(t) for _ in range(2)]
+        dist.all_gather(parts, t)
+        plain.append(torch.cat(parts))
+    w = torch.arange(2 * 2 * 3, dtype=torch.float64).view(4, 3)
+    out: dict[str, Any] = {"plain": plain}
+    for grad in (True, False):
+        x = torch.randn(2, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+        with counted_collectives() as counts:
+            x_all, gathered = all_gather_riding(x, riders, grad=grad)
+        (x_all * w).sum().backward()
+        assert x.grad is not None
+        out[grad] = {
+            "x": x.detach(),
+            "x_all": x_all.detach(),
+            "grad": x.grad.clone(),
+            "riders": gathered,
+            "counts": counts,
+        }
+    return out
+
+
+def step_collectives(rank: int) -> dict[str, Any]:
+    """One DDP step of in-batch InfoNCE with a learnable temperature (a parameter
+    outside DDP) and the data-parallel mean of its loss: the collectives made from
+    Python, DDP's bucket all-reduces, this rank's loss and the mean."""
+    from pathlib import Path
+
+    from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
+
+    from contrastkit.losses.weighting import CombinedLoss, LossComponent
+    from contrastkit.train.data_parallel import DataParallel
+    from contrastkit.train.step import AutogradStep
+    from tests.dist.trainer_workers import config_for
+
+    case = next(c for c in CASES if c.name == "infonce_learnable_t")
+    x = data()[0]
+    encoder, objective = make_encoder(x), make_objective(case, "local")
+
+    def combine(losses: dict[str, Tensor]) -> CombinedLoss:
+        loss = losses["infonce"]
+        value = float(loss.detach())
+        return CombinedLoss(loss, {"infonce": LossComponent(value, 1.0, value)})
+
+    params = list(encoder.parameters()) + list(objective.parameters())
+    opt = torch.optim.SGD(params, lr=0.1)
+    base_step = AutogradStep(encoder, nn.ModuleDict({"infonce": objective}), combine, opt)
+    parallel = DataParallel(config_for(Path("unused")), 156)  # its run dir is not touched
+    step = parallel.wrap_step(base_step)
+    assert isinstance(step, DistributedAutogradStep)
+    assert step.ddp is not None
+    buckets = [0]
+
+    def counting(state: object, bucket: Any) -> Any:
+        buckets[0] += 1
+        return default_hooks.allreduce_hook(None, bucket)  # type: ignore[arg-type]
+
+    counting.__annotations__ = {
+        "state": object,
+        "bucket": torch.distributed.GradBucket,
+        "return": torch.futures.Future[Tensor],
+    }
+    step.ddp.register_comm_hook(None, counting)
+    batch = make_batch(slice(rank * PER_RANK, (rank + 1) * PER_RANK), hard=False)
+    with counted_collectives() as counts:
+        out = step.compute(batch)
+        mean = parallel.mean_loss(out.combined.total)
+    return {
+        "counts": counts,
+        "buckets": buckets[0],
+        "loss": float(out.combined.total.detach()),
+        "mean": float(mean),
+        "temperature_grad": [p.grad.clone() for p in objective.parameters()],
+    }
+
+
 def step_level_worker(rank: int, world: int) -> dict[str, Any]:
     """Everything the step-level tests check, in one 2-rank spawn."""
     rows = slice(rank * RELATIONS, (rank + 1) * RELATIONS)
@@ -290,6 +414,8 @@ def step_level_worker(rank: int, world: int) -> dict[str, Any]:
         },
         "grad_cache": {chunks: grad_cache_syncs(rank, chunks) for chunks in (1, 3)},
         "pool": {s: pool_refresh(True, s) for s in ("hardest", "cluster")},
+        "riding": riding_gather(rank),
+        "collectives": step_collectives(rank),
     }
 
 

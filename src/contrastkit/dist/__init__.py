@@ -6,7 +6,8 @@
 * :mod:`~contrastkit.dist.rank_zero` — files, prints and progress from rank 0 only.
 * :mod:`~contrastkit.dist.collectives` — barrier, broadcast, metric averaging.
 * :mod:`~contrastkit.dist.seeding` — a reproducible seed per rank.
-* :mod:`~contrastkit.dist.gather` — an all-gather that carries gradients.
+* :mod:`~contrastkit.dist.gather` — an all-gather that carries gradients (and constant
+  tensors riding along in the same collective).
 * :mod:`~contrastkit.dist.in_batch` — in-batch candidates across ranks (gather modes).
 * :mod:`~contrastkit.dist.sparse_rows` — summing touched table rows across ranks.
 """
@@ -30,7 +31,12 @@ from contrastkit.dist.env import (
     shutdown,
     world_size,
 )
-from contrastkit.dist.gather import AllGatherWithGrad, all_gather_no_grad, all_gather_with_grad
+from contrastkit.dist.gather import (
+    AllGatherWithGrad,
+    all_gather_no_grad,
+    all_gather_riding,
+    all_gather_with_grad,
+)
 from contrastkit.dist.in_batch import GATHER_MODES, GatherMode, InBatchView, gather_in_batch
 from contrastkit.dist.rank_zero import is_main, print_main, rank_zero_only
 from contrastkit.dist.seeding import rank_seed, seed_rank
@@ -44,6 +50,7 @@ __all__ = [
     "InBatchView",
     "all_gather_no_grad",
     "all_gather_object",
+    "all_gather_riding",
     "all_gather_rows",
     "all_gather_with_grad",
     "all_reduce_mean",

@@ -38,7 +38,7 @@ import torch.distributed as dist
 from torch import Tensor
 
 from contrastkit.dist.env import is_distributed
-from contrastkit.dist.gather import all_gather_no_grad, all_gather_with_grad
+from contrastkit.dist.gather import all_gather_riding
 
 GatherMode = Literal["local", "full", "none"]
 GATHER_MODES: tuple[str, ...] = get_args(GatherMode)
@@ -122,19 +122,12 @@ def uses_gather(mode: str) -> bool:
     return check_gather_mode(mode) != "none" and _DISABLED[0] == 0 and is_distributed()
 
 
-def _all_gather_plain(x: Tensor) -> Tensor:
-    world = dist.get_world_size()
-    out = torch.empty((world * x.shape[0], *x.shape[1:]), dtype=x.dtype, device=x.device)
-    dist.all_gather(list(out.chunk(world)), x.contiguous())
-    return out
-
-
 def gather_in_batch(batch: Any, mode: str, hard_negatives: bool = False) -> InBatchView:
     """The :class:`InBatchView` of ``batch`` (a :class:`~contrastkit.objectives.batch.
     Batch` with ``z`` filled) under ``mode`` (``"local"`` or ``"full"``; see the module
-    docstring). ``hard_negatives``: gather the batch's negatives ``[B, K]`` too. Two
-    collectives forward (the embeddings, the ids and labels), one backward for
-    ``local``."""
+    docstring). ``hard_negatives``: gather the batch's negatives ``[B, K]`` too. One
+    collective forward (the embeddings with the ids, labels and mask riding along:
+    :func:`~contrastkit.dist.gather.all_gather_riding`), one backward for ``local``."""
     mode = check_gather_mode(mode)
     if mode == "none":
         raise ValueError("gather_in_batch needs mode 'local' or 'full'; 'none' gathers nothing")
@@ -150,19 +143,13 @@ def gather_in_batch(batch: Any, mode: str, hard_negatives: bool = False) -> InBa
     if batch.labels is not None:
         meta.append(batch.labels[rows])
     if k:
-        meta.append(batch.mask.to(ids.dtype))
+        meta.append(batch.mask)
     world = dist.get_world_size() if is_distributed() else 1
     rank = dist.get_rank() if is_distributed() else 0
-    if world > 1:
-        if mode == "local":
-            emb_all = all_gather_with_grad(emb)
-        else:
-            emb_all = all_gather_no_grad(scale_grad(emb, float(world)))
-        meta_all = _all_gather_plain(torch.cat(meta, dim=1)).split(
-            [m.shape[1] for m in meta], dim=1
-        )
+    if mode == "local":
+        emb_all, meta_all = all_gather_riding(emb, meta, grad=True)
     else:
-        emb_all, meta_all = emb, tuple(meta)
+        emb_all, meta_all = all_gather_riding(scale_grad(emb, float(world)), meta, grad=False)
     ids_all = meta_all[0]
     labels_all = meta_all[1] if batch.labels is not None else None
     empty = torch.zeros(ids_all.shape[0], 0, dtype=torch.bool, device=ids_all.device)

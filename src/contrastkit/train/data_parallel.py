@@ -59,6 +59,7 @@ class DataParallel:
             config.loop.seed,
             drop_last=config.distributed.drop_last,
         )
+        self.step: DistributedAutogradStep | DistributedSparseStep | None = None
 
     @property
     def is_main(self) -> bool:
@@ -67,12 +68,18 @@ class DataParallel:
     def wrap_step(
         self, step: AutogradStep | SparseStep
     ) -> DistributedAutogradStep | DistributedSparseStep:
+        wrapped: DistributedAutogradStep | DistributedSparseStep
         if isinstance(step, SparseStep):
-            return DistributedSparseStep(step)
-        try:
-            return DistributedAutogradStep(step, self.config.distributed.find_unused_parameters)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+            wrapped = DistributedSparseStep(step)
+        else:
+            try:
+                wrapped = DistributedAutogradStep(
+                    step, self.config.distributed.find_unused_parameters
+                )
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+        self.step = wrapped
+        return wrapped
 
     def seed(self, generator: torch.Generator, corruption: torch.Generator | None) -> None:
         """This rank's streams: the run's generator and torch's global RNG from
@@ -91,7 +98,11 @@ class DataParallel:
 
     def mean_loss(self, loss: Tensor) -> Tensor:
         """The step's loss averaged over ranks (a NaN anywhere is a NaN everywhere, so
-        every rank's guard decides alike)."""
+        every rank's guard decides alike). The autograd step averages its loss in the
+        all-reduce of its parameters outside DDP: that mean is returned as it is."""
+        reduced = getattr(self.step, "reduced_loss", None)
+        if reduced is not None and reduced[0] is loss:
+            return reduced[1]
         total = loss.detach().to(torch.float64).reshape(1).clone()
         return all_reduce_sum_(total)[0] / self.world_size
 

@@ -100,25 +100,36 @@ def _average_sparse_(p: Tensor) -> None:
     p.grad = total.coalesce()
 
 
-def average_gradients_(params: list[Tensor]) -> None:
+def average_gradients_(params: list[Tensor], loss: Tensor | None = None) -> Tensor | None:
     """The ``.grad`` of ``params`` averaged over ranks: dense ones in one flat
     all-reduce, sparse ones by their rows (parameters without a gradient are left
-    alone; they are the same on every rank)."""
+    alone; they are the same on every rank).
+
+    ``loss``: a scalar riding along in the same all-reduce (a step's loss, which every
+    rank's guard must judge alike): its mean over ranks is returned (float64, as
+    :meth:`~contrastkit.train.data_parallel.DataParallel.mean_loss`), ``None``
+    without one. With a loss the flat buffer is float64 (a float32 gradient's mean is
+    then rounded once, from the exact float64 sum)."""
     if world_size() == 1:
-        return
+        return None if loss is None else loss.detach().to(torch.float64).reshape(())
     for p in params:
         if p.grad is not None and p.grad.is_sparse:
             _average_sparse_(p)
     grads = [p.grad for p in params if p.grad is not None and not p.grad.is_sparse]
-    if not grads:
-        return
-    flat = torch.cat([g.reshape(-1) for g in grads])
+    if not grads and loss is None:
+        return None
+    parts = [g.reshape(-1) for g in grads]
+    if loss is not None:
+        parts = [t.to(torch.float64) for t in parts]
+        parts.append(loss.detach().to(torch.float64).reshape(1))
+    flat = torch.cat(parts)
     dist.all_reduce(flat)
     flat.div_(world_size())
     offset = 0
     for g in grads:
         g.copy_(flat[offset : offset + g.numel()].view_as(g))
         offset += g.numel()
+    return None if loss is None else flat[-1]
 
 
 class DistributedAutogradStep(AutogradStep):
@@ -140,6 +151,9 @@ class DistributedAutogradStep(AutogradStep):
             in_ddp = {id(p) for n, p in self.ddp.module.named_parameters() if n not in ignored}
         # trained outside the encoder: averaged by hand after the backward
         self.extra = [p for p in self.parameters if id(p) not in in_ddp]
+        # (the step's loss, its mean over ranks): what DataParallel.mean_loss returns
+        # for that loss without a collective of its own
+        self.reduced_loss: tuple[Tensor, Tensor] | None = None
 
     def encode(self, batch: Batch) -> Batch:
         if self.ddp is None:
@@ -160,7 +174,11 @@ class DistributedAutogradStep(AutogradStep):
 
     def compute(self, batch: Batch, keep_z: bool = False) -> StepOutput:
         out = super().compute(batch, keep_z)
-        average_gradients_(self.extra)
+        # the parameters outside DDP and the loss in one all-reduce: a collective on gloo
+        # costs a rendezvous of the ranks whatever its few bytes
+        total = out.combined.total
+        mean = average_gradients_(self.extra, total)
+        self.reduced_loss = None if mean is None else (total, mean)
         return out
 
 

@@ -1,0 +1,77 @@
+"""How many collectives a data-parallel step takes, and the packed gather they rest on.
+
+On gloo every collective is a rendezvous of the ranks and a round of the transport
+thread, whatever its size, so the step keeps them few:
+
+* :func:`~contrastkit.dist.gather.all_gather_riding` gathers the embeddings and the
+  ids, labels and masks riding along in one all-gather, bit-exact for every dtype (a
+  float32 signalling-NaN pattern and int64 ids near 2^62 included), with the
+  gradient of :class:`~contrastkit.dist.gather.AllGatherWithGrad` (``grad=True``: every
+  rank's loss reaches each rank's rows) or of the live slice alone (``grad=False``);
+* a step of in-batch InfoNCE with a learnable temperature takes one all-gather
+  (forward), one all-reduce for the gather's backward, DDP's bucket all-reduce, and one
+  all-reduce carrying the temperature's gradient *and* the loss: the trainer's mean
+  loss then costs no collective of its own, and is the exact mean of the ranks' losses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+
+@pytest.fixture(scope="module")
+def riding(step_ranks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r["riding"] for r in step_ranks]
+
+
+def _bits(t: torch.Tensor) -> torch.Tensor:
+    return t.contiguous().view(torch.uint8) if t.numel() else t
+
+
+@pytest.mark.parametrize("grad", [True, False])
+def test_riders_bit_exact_in_one_all_gather(riding: list[dict[str, Any]], grad: bool) -> None:
+    for result in riding:
+        got = result[grad]
+        assert got["counts"] == {"all_gather": 1}
+        for rider, want in zip(got["riders"], result["plain"], strict=True):
+            assert rider.dtype == want.dtype and rider.shape == want.shape
+            assert torch.equal(_bits(rider), _bits(want))
+
+
+@pytest.mark.parametrize("grad", [True, False])
+def test_riding_x_and_its_gradient(riding: list[dict[str, Any]], grad: bool) -> None:
+    w = torch.arange(12, dtype=torch.float64).view(4, 3)
+    xs = [r[grad]["x"] for r in riding]
+    for rank, result in enumerate(riding):
+        got = result[grad]
+        assert torch.equal(got["x_all"], torch.cat(xs))
+        own = w[rank * 2 : (rank + 1) * 2]
+        # with grad: both ranks' losses read this rank's rows (summed); without: its own
+        want = 2 * own if grad else own
+        assert torch.equal(got["grad"], want)
+
+
+@pytest.fixture(scope="module")
+def steps(step_ranks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r["collectives"] for r in step_ranks]
+
+
+def test_step_collectives_counted(steps: list[dict[str, Any]]) -> None:
+    for result in steps:
+        # forward gather; DDP's bucket (its hook calls all_reduce from Python too), the
+        # gather's backward, the temperature's gradient with the loss
+        assert result["buckets"] == 1
+        assert result["counts"] == {"all_gather": 1, "all_reduce": 3}
+
+
+def test_mean_loss_rides_with_the_gradients(steps: list[dict[str, Any]]) -> None:
+    mean = (steps[0]["loss"] + steps[1]["loss"]) / 2
+    assert steps[0]["loss"] != steps[1]["loss"]  # a mean of one rank's loss would fail
+    for result in steps:
+        assert result["mean"] == mean
+    # the temperature's gradient is averaged: equal on both ranks
+    for a, b in zip(steps[0]["temperature_grad"], steps[1]["temperature_grad"], strict=True):
+        assert torch.equal(a, b)
