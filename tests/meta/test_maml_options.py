@@ -74,7 +74,10 @@ def test_learned_rates_get_the_by_hand_first_order_meta_gradient(kind: str) -> N
     for t in range(STEPS):
         g = torch.func.grad(_support)(theta)
         inner.append(g)
-        theta = {n: theta[n] - torch.as_tensor(rates.rate(n, t)).detach() * g[n] for n in theta}
+        # the raw rate tensors, not InnerLR.rate (the code under test)
+        raw = {n: rates.rates[i].detach() for i, n in enumerate(rates.names)}
+        step = {n: raw[n][t] if kind == "per_layer_step" else raw[n] for n in raw}
+        theta = {n: theta[n] - step[n] * g[n] for n in theta}
     outer = torch.func.grad(_query)(theta)
     for i, name in enumerate(rates.names):
         if kind == "per_layer_step":

@@ -47,11 +47,13 @@ def test_learnt_rates_move_with_the_outer_step(tmp_path: Path, kind: str, method
     trainer.train_step()
     moved = [not torch.equal(a, b) for a, b in zip(before, trainer.inner_lr.rates, strict=True)]
     assert all(moved)
-    # the best checkpoint keeps its own copy of the rates
+    # the best checkpoint keeps its own copy of the rates it validated
+    trainer.best_val = -1.0
     trainer.validate()
+    kept = [r.detach().clone() for r in trainer.inner_lr.rates]
     trainer.train_step()
-    for best, now in zip(trainer.best_rates.rates, trainer.inner_lr.rates, strict=True):
-        assert not torch.equal(best, now)
+    for best, then, now in zip(trainer.best_rates.rates, kept, trainer.inner_lr.rates, strict=True):
+        assert torch.equal(best, then) and not torch.equal(best, now)
 
 
 def test_anil_rates_cover_the_head_only_and_the_fixed_kind_adds_no_parameters(
