@@ -20,14 +20,12 @@ import math
 from collections.abc import Iterator, Mapping
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
-from torch.func import functional_call
 
 from contrastkit._validation import check_float_tensor
 from contrastkit.meta.episodes import Episodes
 from contrastkit.meta.fewshot_data import FewShotData
-from contrastkit.meta.maml import adapt
+from contrastkit.meta.maml import AdaptScope, HeadInit, LearningRate, episode_losses
 from contrastkit.meta.network import EpisodeInput, FewShotNet, episode_input
 from contrastkit.meta.protonet import ProtoDistance, protonet_logits
 
@@ -64,26 +62,24 @@ def maml_accuracy(
     episodes: Episodes,
     *,
     steps: int,
-    lr: float,
+    lr: LearningRate,
+    scope: AdaptScope = "all",
+    head_init: HeadInit = "learned",
 ) -> Tensor:
     """Per-episode query accuracy ``[E]`` of ``model`` adapted from ``params`` by
-    ``steps`` first-order steps of size ``lr`` on each episode's support set (first
-    order: the adapted values are MAML's; no meta-gradient is needed)."""
+    ``steps`` first-order steps of rate ``lr`` on each episode's support set (as in
+    :func:`~contrastkit.meta.maml.episode_losses`, whose ``scope`` and ``head_init``
+    these are; first order: the adapted values are MAML's, no meta-gradient is
+    needed)."""
     ys, yq = episodes.support_labels(), episodes.query_labels()
     start = {n: p.detach().requires_grad_(True) for n, p in params.items()}
     out = []
     for inp, ns in episode_inputs(data, episodes, model.hops):
-        s_rows, q_rows = inp.nodes[:ns], inp.nodes[ns:]
-
-        def support_loss(
-            p: dict[str, Tensor], rows: Tensor = s_rows, i: EpisodeInput = inp
-        ) -> Tensor:
-            return F.cross_entropy(functional_call(model, p, (i.x, i.edge_index, rows)), ys)
-
-        fast = adapt(start, support_loss, steps=steps, lr=lr, first_order=True)
-        with torch.no_grad():
-            logits = functional_call(model, fast, (inp.x, inp.edge_index, q_rows))
-        out.append((logits.argmax(-1) == yq).float().mean())
+        _, logits = episode_losses(
+            model, start, inp, ns, ys, yq, steps=steps, lr=lr, first_order=True,
+            scope=scope, head_init=head_init,
+        )  # fmt: skip
+        out.append((logits.detach().argmax(-1) == yq).float().mean())
     return torch.stack(out)
 
 

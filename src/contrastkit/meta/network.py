@@ -1,7 +1,9 @@
 """The few-shot learner: an MLP or GNN encoder with a linear ``n``-way head.
 
 ``embed`` maps an episode's items to embeddings ``[m, d]`` (what ProtoNet compares);
-``forward`` adds the head, ``logits = W relu(z) + b`` ``[m, n]`` (what MAML adapts). A
+``forward`` adds the head, ``logits = W relu(z) + b`` ``[m, n]`` (what MAML adapts;
+``forward(..., features_only=True)`` stops at the head's input, what ANIL's head reads;
+``head_input="embedding"`` drops the ``relu``, so the head reads ``z`` itself). A
 GNN reads the items' ``hops``-hop neighbourhood, cut out once per episode
 (:func:`episode_input`) so each inner step runs message passing on a small subgraph,
 not the whole graph; an MLP reads the items' own features.
@@ -26,6 +28,7 @@ from contrastkit.models.gnn import ConvKind, GNNEncoder
 from contrastkit.models.mlp import MLP
 
 EncoderKind = Literal["mlp", "gnn"]
+HeadInput = Literal["relu", "embedding"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,9 @@ class FewShotNet(nn.Module):
         layers: encoder layers (default 2; MLP: ``layers - 1`` hidden layers).
         encoder: ``"mlp"`` (default) or ``"gnn"``.
         conv: the GNN's layer, ``"sage"`` (default), ``"gcn"`` or ``"gat"``.
+        head_input: what the head reads: ``"relu"`` (default, ``relu(z)``) or
+            ``"embedding"`` (``z`` itself: the head is then a linear classifier of the
+            very embedding ProtoNet compares, and Proto-MAML's head starts as ProtoNet).
     """
 
     def __init__(
@@ -79,12 +85,14 @@ class FewShotNet(nn.Module):
         layers: int = 2,
         encoder: EncoderKind = "mlp",
         conv: ConvKind = "sage",
+        head_input: HeadInput = "relu",
     ) -> None:
         super().__init__()
         check_positive_int("in_dim", in_dim)
         check_positive_int("ways", ways)
         check_positive_int("layers", layers)
         self.kind: EncoderKind = check_choice("encoder", encoder, ("mlp", "gnn"))
+        self.head_input: HeadInput = check_choice("head_input", head_input, ("relu", "embedding"))
         self.hops = layers if encoder == "gnn" else 0
         self.encoder: nn.Module
         if encoder == "gnn":
@@ -101,6 +109,11 @@ class FewShotNet(nn.Module):
             return self.encoder(x, edge_index)[nodes]
         return self.encoder(x[nodes])
 
-    def forward(self, x: Tensor, edge_index: Tensor | None, nodes: Tensor) -> Tensor:
-        """Logits ``[m, ways]``."""
-        return self.head(torch.relu(self.embed(x, edge_index, nodes)))
+    def forward(
+        self, x: Tensor, edge_index: Tensor | None, nodes: Tensor, features_only: bool = False
+    ) -> Tensor:
+        """Logits ``[m, ways]``, or with ``features_only`` the head's input ``[m, dim]``
+        (``relu(z)`` or ``z``: what ANIL adapts the head on and Proto-MAML averages)."""
+        z = self.embed(x, edge_index, nodes)
+        h = torch.relu(z) if self.head_input == "relu" else z
+        return h if features_only else self.head(h)

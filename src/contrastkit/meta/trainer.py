@@ -1,13 +1,18 @@
 """Meta-training: episodes of the meta-train classes -> MAML / ProtoNet -> outer step.
 
 Each outer step draws ``meta.meta_batch`` episodes, computes each one's loss (MAML:
-the query loss after ``inner_steps`` adaptation steps, second order or first; ProtoNet:
-the prototype cross-entropy), back-propagates them one by one (tasks are looped, so
-the peak memory is one episode's graph) and takes one step of the outer optimiser
-(``optim``). Every ``meta.eval_every`` steps the learner is scored on fixed
-validation episodes; the parameters with the best validation accuracy are kept and
-scored at the end on fixed test episodes of held-out classes, beside the same
-network adapted from its initialisation (``test/scratch_accuracy``).
+the query loss after ``inner_steps`` adaptation steps, second order or first, with the
+``meta`` options of :mod:`contrastkit.meta.maml`; ProtoNet: the prototype
+cross-entropy), back-propagates them one by one (tasks are looped, so the peak memory
+is one episode's graph) and takes one step of the outer optimiser (``optim``: its
+``lr_schedule`` — e.g. MAML++'s cosine annealing — ``warmup_steps`` and ``grad_clip``
+run over the ``meta.steps`` outer steps). Learnt inner rates
+(``meta.learn_inner_lr``) are parameters of that optimiser. Every ``meta.eval_every``
+steps the learner is scored on fixed validation episodes; the parameters (and learnt
+rates) with the best validation accuracy are kept and scored at the end on fixed test
+episodes of held-out classes, beside the same network adapted from its
+initialisation with the rate ``meta.inner_lr`` (``test/scratch_accuracy``). Nothing
+about the test episodes feeds back into training or selection.
 
 The trainer's state (network, optimiser, episode generator, step, best parameters) is
 a ``state_dict``: a run resumed from a checkpoint draws the same episodes as an
@@ -17,20 +22,22 @@ uninterrupted one.
 from __future__ import annotations
 
 import copy
+import math
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from contrastkit.meta.episodes import Episodes, EpisodeSampler, split_classes
 from contrastkit.meta.evaluation import episode_inputs, maml_accuracy, mean_ci95, protonet_accuracy
 from contrastkit.meta.fewshot_data import FewShotData
-from contrastkit.meta.maml import episode_losses
+from contrastkit.meta.inner_lr import InnerLR
+from contrastkit.meta.maml import HEAD, episode_losses, multi_step_weights
 from contrastkit.meta.network import FewShotNet
 from contrastkit.meta.protonet import protonet_logits
-from contrastkit.optim.factory import build_optimizer
+from contrastkit.optim.factory import build_optimizer, clip_gradients
 from contrastkit.train.callbacks import NonFiniteError
 from contrastkit.train.config import TrainConfig
 
@@ -71,10 +78,22 @@ class MetaTrainer:
             layers=enc.layers,
             encoder="gnn" if enc.kind == "gnn" else "mlp",
             conv=enc.gnn,
+            head_input=meta.head_input,
         )
         # the scratch baseline: this very network at its random initialisation
         self.initial = {n: p.detach().clone() for n, p in self.model.named_parameters()}
-        self.optimizer = build_optimizer(config.optim.optimizer_config(), self.model)
+        adapted = [n for n, _ in self.model.named_parameters() if meta.adapt == "all" or n in HEAD]
+        shapes = dict(self.model.named_parameters())
+        self.inner_lr = InnerLR(
+            {n: shapes[n].shape for n in adapted},
+            steps=meta.inner_steps,
+            init=meta.inner_lr,
+            kind=meta.learn_inner_lr if meta.method != "protonet" else "fixed",
+        )
+        # one outer optimiser over the initialisation and the learnt rates (if any)
+        self.learner = nn.ModuleDict({"net": self.model, "inner_lr": self.inner_lr})
+        self.optimizer = build_optimizer(config.optim.optimizer_config(), self.learner)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.val_episodes = self.samplers["val"].sample(
             meta.val_episodes, generator=seed + _VAL_SEED
         )
@@ -86,6 +105,21 @@ class MetaTrainer:
         self.best_val = -1.0
         self.best_step = 0
         self.best_params = copy.deepcopy(self.initial)
+        self.best_rates = copy.deepcopy(self.inner_lr)
+
+    def _lr_factor(self, step: int) -> float:
+        """The outer rate's factor at outer step ``step``: ``optim.warmup_steps`` of
+        linear warm-up, then ``optim.lr_schedule`` (``cosine``: MAML++'s annealing,
+        ``(1 + cos(pi s / S)) / 2`` over the remaining ``S`` steps) to ``meta.steps``."""
+        optim, total = self.config.optim, self.config.meta.steps
+        if step < optim.warmup_steps:
+            return (step + 1) / optim.warmup_steps
+        progress = min((step - optim.warmup_steps) / max(total - optim.warmup_steps, 1), 1.0)
+        if optim.lr_schedule == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * progress))
+        if optim.lr_schedule == "linear":
+            return 1.0 - progress
+        return 1.0
 
     # -- one outer step ---------------------------------------------------------------
 
@@ -102,16 +136,25 @@ class MetaTrainer:
             )
             loss = torch.nn.functional.cross_entropy(logits, yq)
         else:
+            anneal = meta.multi_step_loss
+            weights = (
+                multi_step_weights(meta.inner_steps, self.step / anneal)
+                if anneal and meta.inner_steps
+                else None
+            )
             loss, logits = episode_losses(
                 self.model,
-                self.start(dict(self.model.named_parameters())),
+                dict(self.model.named_parameters()),
                 inp,
                 ns,
                 ys,
                 yq,
                 steps=meta.inner_steps,
-                lr=meta.inner_lr,
+                lr=self.inner_lr.rate,
                 first_order=meta.method == "fomaml",
+                scope=meta.adapt,
+                head_init=meta.head_init,
+                step_weights=weights,
             )
         return loss, (logits.argmax(-1) == yq).float().mean()
 
@@ -127,23 +170,32 @@ class MetaTrainer:
             (loss / len(episodes)).backward()
             total += float(loss.detach()) / len(episodes)
             correct += float(acc) / len(episodes)
-        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        grads = [p.grad for p in self.learner.parameters() if p.grad is not None]
         if not all(bool(torch.isfinite(g).all()) for g in grads) or not total == total:
             raise NonFiniteError(
                 f"meta-training step {self.step + 1}: non-finite loss or meta-gradient "
                 f"(loss {total}); lower optim.lr or meta.inner_lr"
             )
+        if self.config.optim.grad_clip > 0:
+            clip_gradients(list(self.learner.parameters()), max_norm=self.config.optim.grad_clip)
         self.optimizer.step()
+        self.scheduler.step()
         self.step += 1
         return {"train_loss": total, "train/accuracy": correct}
 
     # -- evaluation -------------------------------------------------------------------
 
-    def accuracy(self, episodes: Episodes, params: dict[str, Tensor] | None = None) -> Tensor:
-        """Per-episode query accuracy ``[E]`` of the run's method with ``params`` (default
-        the network's current parameters)."""
+    def accuracy(
+        self,
+        episodes: Episodes,
+        params: dict[str, Tensor] | None = None,
+        rates: InnerLR | None = None,
+    ) -> Tensor:
+        """Per-episode query accuracy ``[E]`` of the run's method with ``params`` and
+        inner ``rates`` (default the current ones)."""
         meta = self.config.meta
         params = params if params is not None else dict(self.model.named_parameters())
+        rates = rates if rates is not None else self.inner_lr
         self.model.eval()
         if meta.method == "protonet":
             saved = {n: p.detach().clone() for n, p in self.model.named_parameters()}
@@ -156,31 +208,25 @@ class MetaTrainer:
             finally:
                 self._load_params(saved)
         return maml_accuracy(
-            self.model, self.start(params), self.data, episodes, steps=meta.inner_steps,
-            lr=meta.inner_lr,
+            self.model, params, self.data, episodes, steps=meta.inner_steps, lr=rates.rate,
+            scope=meta.adapt, head_init=meta.head_init,
         )  # fmt: skip
 
-    def start(self, params: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Where adaptation starts from ``params``: with ``meta.zero_head`` the head's
-        weight and bias are zeros (fresh leaves, so nothing meta-learns them)."""
-        if not self.config.meta.zero_head:
-            return params
-        return {
-            n: torch.zeros_like(p, requires_grad=True) if n.startswith("head.") else p
-            for n, p in params.items()
-        }
-
-    def scratch_accuracy(self, episodes: Episodes) -> Tensor:
+    def scratch_accuracy(self, episodes: Episodes, lr: float | None = None) -> Tensor:
         """Per-episode accuracy ``[E]`` of the network adapted from its random
-        initialisation by the same ``inner_steps`` steps of size ``inner_lr``."""
+        initialisation by the same ``inner_steps`` steps (same ``adapt`` scope and
+        ``head_init``) of rate ``lr`` (default ``meta.inner_lr``, the learnt rates'
+        start)."""
         meta = self.config.meta
         return maml_accuracy(
             self.model,
-            self.start(self.initial),
+            self.initial,
             self.data,
             episodes,
             steps=meta.inner_steps,
-            lr=meta.inner_lr,
+            lr=meta.inner_lr if lr is None else lr,
+            scope=meta.adapt,
+            head_init=meta.head_init,
         )
 
     def _load_params(self, params: dict[str, Tensor]) -> None:
@@ -194,12 +240,17 @@ class MetaTrainer:
         if mean > self.best_val:
             self.best_val, self.best_step = mean, self.step
             self.best_params = {n: p.detach().clone() for n, p in self.model.named_parameters()}
+            self.best_rates = copy.deepcopy(self.inner_lr)
         return {"val/accuracy": mean, "val/best_accuracy": self.best_val}
+
+    def best_accuracy(self, episodes: Episodes) -> Tensor:
+        """Per-episode accuracy ``[E]`` with the best validated parameters and rates."""
+        return self.accuracy(episodes, self.best_params, self.best_rates)
 
     def test(self) -> dict[str, float]:
         """Test accuracy (and the scratch baseline's) with the best validated parameters:
         means and 95 % half-widths over ``meta.test_episodes`` episodes."""
-        mean, ci = mean_ci95(self.accuracy(self.test_episodes, self.best_params))
+        mean, ci = mean_ci95(self.best_accuracy(self.test_episodes))
         metrics = {
             "val/accuracy": self.best_val,
             "best_step": float(self.best_step),
@@ -248,6 +299,9 @@ class MetaTrainer:
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "inner_lr": self.inner_lr.state_dict(),
+            "best_rates": self.best_rates.state_dict(),
             "generator": self.generator.get_state(),
             "step": self.step,
             "best_val": self.best_val,
@@ -259,6 +313,9 @@ class MetaTrainer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.inner_lr.load_state_dict(state["inner_lr"])
+        self.best_rates.load_state_dict(state["best_rates"])
         self.generator.set_state(state["generator"])
         self.step = int(state["step"])
         self.best_val = float(state["best_val"])

@@ -16,6 +16,8 @@ from typing import Literal
 from contrastkit.typed_config import config_fail
 
 MetaMethod = Literal["maml", "fomaml", "protonet"]
+HeadInitName = Literal["learned", "zero", "proto"]
+InnerLRName = Literal["fixed", "per_layer_step", "per_parameter"]
 FEWSHOT_DATASETS = ("sbm", "wordnet_nouns")
 
 
@@ -27,10 +29,26 @@ class MetaConfig:
         method: ``maml`` (second order), ``fomaml`` (first order) or ``protonet``.
         ways, shots, queries: ``n``-way ``k``-shot episodes with ``q`` queries per class.
         inner_steps, inner_lr: MAML's adaptation (training and test alike), and the
-            adapted-from-scratch baseline's.
-        zero_head: every adaptation starts from a zero head (Kao et al. 2022's
-            "zeroing trick": the head is not meta-learnt, so its initialisation cannot
-            favour any episode-local label, and MAML's first step acts like prototypes).
+            adapted-from-scratch baseline's (``inner_lr``: the rate, or every learnt
+            rate's starting value).
+        learn_inner_lr: ``fixed`` (``inner_lr``), ``per_layer_step`` (MAML++'s LSLR:
+            a learnt rate per tensor and inner step) or ``per_parameter`` (Meta-SGD),
+            :class:`~contrastkit.meta.inner_lr.InnerLR`; the scratch baseline keeps
+            ``inner_lr``.
+        adapt: ``all`` (MAML) or ``head`` (ANIL: only the head adapts, on features
+            computed once per episode; the encoder is meta-learnt).
+        head_init: the head each adaptation starts from: ``learned`` (meta-learnt),
+            ``zero`` (Kao et al. 2022's zeroing trick: no episode-local label is
+            favoured, the first step acts like prototypes) or ``proto`` (Proto-MAML,
+            Triantafillou et al. 2020: the support prototypes' squared-distance
+            classifier).
+        head_input: what the head reads, ``relu`` (``relu(z)``) or ``embedding`` (``z``,
+            the embedding ProtoNet compares:
+            :class:`~contrastkit.meta.network.FewShotNet`).
+        multi_step_loss: MAML++'s multi-step loss: over the first this many outer
+            steps the meta-loss weighs the query loss after every inner step, annealed
+            towards the last one (:func:`~contrastkit.meta.maml.multi_step_weights`);
+            0 (default) uses the last step's alone throughout.
         meta_batch: episodes per outer step (looped; their losses averaged).
         steps: outer (meta-training) steps.
         train_classes, val_classes, test_classes: class counts of the disjoint splits
@@ -62,7 +80,11 @@ class MetaConfig:
     queries: int = 15
     inner_steps: int = 5
     inner_lr: float = 0.1
-    zero_head: bool = False
+    learn_inner_lr: InnerLRName = "fixed"
+    adapt: Literal["all", "head"] = "all"
+    head_init: HeadInitName = "learned"
+    head_input: Literal["relu", "embedding"] = "relu"
+    multi_step_loss: int = 0
     meta_batch: int = 4
     steps: int = 500
     train_classes: int = -1
@@ -93,6 +115,10 @@ class MetaConfig:
                 config_fail(f"meta.{key}", f"must be > 0, got {value}")
         if self.inner_steps < 0:
             config_fail("meta.inner_steps", f"must be >= 0, got {self.inner_steps}")
+        if self.multi_step_loss < 0:
+            config_fail(
+                "meta.multi_step_loss", f"must be >= 0 (0: off), got {self.multi_step_loss}"
+            )
         if self.sbm_noise_dims < 0:
             config_fail("meta.sbm_noise_dims", f"must be >= 0, got {self.sbm_noise_dims}")
         if self.train_classes != -1 and self.train_classes < self.ways:
