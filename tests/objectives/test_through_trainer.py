@@ -108,6 +108,8 @@ SETUPS = {"karate": KARATE, "karate_nodes": KARATE_NODES, "sbm": SBM, "digits": 
 # what this file checks through the trainer: every registered objective
 TESTED = {
     "ewc",  # through the trainer in tests/objectives/test_ewc_objective.py (needs two runs)
+    "l2sp",  # through the trainer in tests/objectives/test_preserve_objectives.py
+    "distill",  # through the trainer in tests/objectives/test_preserve_objectives.py
     "infonce",
     "mnr",
     "triplet",

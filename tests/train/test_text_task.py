@@ -126,6 +126,46 @@ def test_duplicate_texts_share_a_row_and_are_never_negatives(
     assert not bool(fn[2, 0]) and not bool(fn[0, 1])
 
 
+def test_a_text_of_two_groups_is_never_a_negative_for_either(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    # "bank" names two synsets (groups 0 and 1): both definitions are its positives,
+    # so neither may be its negative — in the batch or in mining — under either id
+    texts = ["bank", "a slope", "bank", "an institution", "kaz bri", "mab yam"]
+    ex = TextExamples(
+        texts=texts,
+        anchor=torch.tensor([0, 2, 4]),
+        positive=torch.tensor([1, 3, 5]),
+        negatives=torch.empty(3, 0, dtype=torch.int64),
+        groups=torch.tensor([0, 0, 1, 1, 2, 2]),
+        split=torch.tensor([0, 0, 0], dtype=torch.int8),
+    )
+    task, ctx = _task(model_dir, ex, tmp_path, None, "pairs.num_negatives=1")
+    assert task.memberships.num_shared == 1
+    batch = task.batch(torch.arange(3), ctx)
+    row = {int(t): i for i, t in enumerate(batch.items)}
+    fn = batch.false_negatives
+    assert fn is not None
+    assert bool(fn[row[0], row[1]]) and bool(fn[row[0], row[3]])  # both synsets' glosses
+    assert not bool(fn[row[4], row[1]]) and not bool(fn[row[0], row[5]])
+    mnr_mask = in_batch_false_negatives(batch)
+    assert bool(mnr_mask[0, 1]) and bool(mnr_mask[1, 0])  # the other gloss, both ways
+    # the only admissible mined negative of "bank" is the unrelated gloss
+    u, v = task.anchor[:2], task.positive[:2]
+    negatives, mask = task.mined_negatives(u, v, ctx)
+    assert bool(mask.all()) and negatives.tolist() == [[5], [5]]
+    # the same through a file: one anchor string in two groups
+    ex2 = text_pairs_from_strings(
+        ["bank", "bank", "kaz bri"],
+        ["a slope", "an institution", "mab yam"],
+        groups=["slope", "institution", "other"],
+        split=[0, 0, 0],
+    )
+    task2, ctx2 = _task(model_dir, ex2, tmp_path, None, "pairs.num_negatives=1")
+    negatives2, _ = task2.mined_negatives(task2.anchor[:2], task2.positive[:2], ctx2)
+    assert [ex2.texts[i] for i in negatives2.reshape(-1).tolist()] == ["mab yam", "mab yam"]
+
+
 def test_mining_respects_groups_structure_anchor_and_positive(
     model_dir: Path, tmp_path: Path
 ) -> None:

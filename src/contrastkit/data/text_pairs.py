@@ -11,7 +11,9 @@ a duplicate is never scored as a negative of itself.
 * ``negatives [P, K]`` — given negatives (``-1``: an empty slot; ``K`` may be 0);
 * ``groups [N]`` — a group per text (``-1``: none); texts of one group are never
   negatives of each other (a synset's lemmas and its gloss);
-* ``split [P]`` — ``0`` train, ``1`` validation, ``2`` test.
+* ``split [P]`` — ``0`` train, ``1`` validation, ``2`` test;
+* ``memberships [2, E]`` — optional further (text id, group) pairs: a text that
+  belongs to several groups is a false negative for each of them.
 
 Structural false negatives beyond groups (WordNet neighbours within 2 hops) come
 from the source's filter object (:class:`contrastkit.data.wordnet_text.StructuralFilter`).
@@ -45,6 +47,8 @@ class TextExamples:
     groups: Tensor
     split: Tensor
     canonical: Tensor = field(init=False)
+    # [2, E] (text id, group) memberships beyond ``groups`` (a text in several groups)
+    memberships: Tensor | None = None
 
     def __post_init__(self) -> None:
         n, p = len(self.texts), int(self.anchor.numel())
@@ -71,6 +75,14 @@ class TextExamples:
             raise ValueError(f"groups must be int64 [{n}], got {tuple(self.groups.shape)}")
         if self.split.shape != (p,) or not bool(((self.split >= 0) & (self.split <= 2)).all()):
             raise ValueError(f"split must be [{p}] values in {{0, 1, 2}}")
+        m = self.memberships
+        if m is not None and (
+            m.dim() != 2
+            or m.shape[0] != 2
+            or m.dtype != torch.int64
+            or (m.numel() and (int(m[0].min()) < 0 or int(m[0].max()) >= n))
+        ):
+            raise ValueError(f"memberships must be int64 [2, E] with text ids in [0, {n})")
 
     @property
     def num_examples(self) -> int:
@@ -135,6 +147,7 @@ def text_pairs_from_strings(
     neg = torch.tensor(flat, dtype=torch.int64).view(p, k)
     n = len(index)
     group_of = torch.full((n,), -1, dtype=torch.int64)
+    memberships: Tensor | None = None
     if groups is not None:
         if len(groups) != p:
             raise ValueError(f"groups must have {p} entries, got {len(groups)}")
@@ -142,6 +155,8 @@ def text_pairs_from_strings(
         gid = torch.tensor([codes.setdefault(x, len(codes)) for x in groups], dtype=torch.int64)
         group_of[a] = gid
         group_of[b] = gid
+        # a text of several groups keeps one in group_of and every one here
+        memberships = torch.unique(torch.stack([torch.cat([a, b]), torch.cat([gid, gid])]), dim=1)
     if split is None:
         keys = group_of[a] if groups is not None else a
         codes_t = split_by_group(keys, fractions, seed)
@@ -149,7 +164,15 @@ def text_pairs_from_strings(
         if len(split) != p:
             raise ValueError(f"split must have {p} entries, got {len(split)}")
         codes_t = torch.tensor(list(split), dtype=torch.int8)
-    return TextExamples(list(index), a, b, neg, group_of, codes_t)
+    return TextExamples(
+        list(index),
+        a,
+        b,
+        neg,
+        group_of,
+        codes_t,
+        memberships=memberships,
+    )
 
 
 def from_wordnet_pairs(pairs: object) -> TextExamples:

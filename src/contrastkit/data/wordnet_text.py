@@ -402,6 +402,12 @@ class StructuralFilter:
         ``A * C`` keys."""
         sa = self._synsets("anchor_ids", anchor_ids)
         sc = self._synsets("candidate_ids", candidate_ids)
+        return self.forbidden_synsets(sa, sc)
+
+    def forbidden_synsets(self, anchor_synsets: Tensor, candidate_synsets: Tensor) -> Tensor:
+        """``Bool [A, C]``: :meth:`forbidden` by synset node indices instead of text ids
+        (a text shared by several synsets asks for each of them)."""
+        sa, sc = anchor_synsets.to(torch.int64), candidate_synsets.to(torch.int64)
         q = sa.unsqueeze(1) * self.num_synsets + sc.unsqueeze(0)
         if self.keys.numel() == 0:
             return torch.zeros(q.shape, dtype=torch.bool)
@@ -415,6 +421,13 @@ class StructuralFilter:
         matrix. ``rows`` ascending."""
         sa = self._synsets("anchor_ids", anchor_ids)
         sp = self._synsets("pool_ids", pool_ids)
+        return self.banned_synset_pairs(sa, sp)
+
+    def banned_synset_pairs(
+        self, anchor_synsets: Tensor, pool_synsets: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """:meth:`banned_pairs` by synset node indices instead of text ids."""
+        sa, sp = anchor_synsets.to(torch.int64), pool_synsets.to(torch.int64)
         pool_syn, pool_order = torch.sort(sp, stable=True)
         row, syn = gather_neighbors(self.csr, sa)  # anchor row -> forbidden synset
         lo = torch.searchsorted(pool_syn, syn)

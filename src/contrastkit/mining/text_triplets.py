@@ -592,7 +592,8 @@ def mine_task_triplets(
         positive_ids=positives,
         pool_ids=pool_ids,
         config=config,
-        structural=getattr(task, "structural", None),
+        # the task's rule covers every group of a string shared by several groups
+        structural=getattr(task, "rule", None) or getattr(task, "structural", None),
         categories=None if pairs is None else pairs.categories,
         text_keys=examples.canonical,
         distance=distance,

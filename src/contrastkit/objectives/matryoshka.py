@@ -60,7 +60,14 @@ class MatryoshkaObjective(Objective):
 def wrap_matryoshka(
     objectives: nn.ModuleDict, dims: Sequence[int], weights: Sequence[float]
 ) -> nn.ModuleDict:
-    """Every objective of ``objectives`` wrapped in :class:`MatryoshkaObjective`."""
+    """Every objective of ``objectives`` wrapped in :class:`MatryoshkaObjective`,
+    except those with ``per_width = False`` (penalties on the weights or on the full
+    embedding: summing them once per width would only rescale them)."""
     return nn.ModuleDict(
-        {name: MatryoshkaObjective(obj, dims, weights) for name, obj in objectives.items()}  # type: ignore[arg-type]
+        {
+            name: MatryoshkaObjective(obj, dims, weights)  # type: ignore[arg-type]
+            if getattr(obj, "per_width", True)
+            else obj
+            for name, obj in objectives.items()
+        }
     )

@@ -272,13 +272,16 @@ def monitor_candidates(config: TrainConfig) -> list[str]:
     if kind == "fewshot":
         return list(FEWSHOT_METRICS)
     if kind == "pairs":
-        ks = config.pairs.eval_ks
-        names = [f"test/{m}@{k}" for k in ks for m in ("recall", "hit", "precision", "ndcg")]
-        names += ["test/mrr", "test/probe_accuracy", "test/probe_macro_f1"]
+        ks, names = config.pairs.eval_ks, ["test/probe_accuracy", "test/probe_macro_f1"]
+        for split in config.pairs.eval_splits:  # test, validation (text sources)
+            names += [
+                f"{split}/{m}@{k}" for k in ks for m in ("recall", "hit", "precision", "ndcg")
+            ]
+            names += [f"{split}/mrr"]
+            for d in config.matryoshka.dims:  # text sources: each truncated width
+                names += [f"{split}/dim{d}/{m}@{k}" for k in ks for m in ("recall", "hit", "ndcg")]
+                names += [f"{split}/dim{d}/mrr"]
         names += ["train/probe_accuracy"]
-        for d in config.matryoshka.dims:  # text sources: each truncated width
-            names += [f"test/dim{d}/{m}@{k}" for k in ks for m in ("recall", "hit", "ndcg")]
-            names += [f"test/dim{d}/mrr"]
     elif kind == "nodes":
         names = ["test/auc", "test/ap", "test/probe_accuracy", "test/probe_macro_f1"]
         names += [f"search/hnsw_recall@{config.nodes.hnsw_k}"]

@@ -42,6 +42,10 @@ class PairsConfig:
       group / anchor text for files without a ``split`` column);
     * ``eval_distractors``: corpus texts added to the held-out positives;
     * ``general_similarity``: also SimLex-999 / Lee-50 Spearman at each evaluation.
+    * ``eval_splits``: the held-out splits a text source's retrieval evaluates —
+      ``[test]`` (default; metrics ``test/...``); add ``validation``
+      (``validation/...``) to choose settings without looking at the test split (one
+      encoding serves both).
     * false-negative filters of the mined negatives (sentence-transformers'
       ``mine_hard_negatives``; :class:`~contrastkit.mining.filters.FalseNegativeFilters`):
       ``mine_range_min`` skips the best ``r`` surviving candidates (a rank window
@@ -69,6 +73,7 @@ class PairsConfig:
     mine_absolute_margin: float | None = None
     mine_relative_margin: float | None = None
     mine_max_score: float | None = None
+    eval_splits: list[str] = field(default_factory=lambda: ["test"])
 
     def __post_init__(self) -> None:
         from contrastkit.mining.strategies import STRATEGY_NAMES
@@ -110,6 +115,20 @@ class PairsConfig:
             config_fail(
                 "pairs.mine_range_min",
                 f"the mining filters apply to text sources, got source {self.source!r}",
+            )
+        if (
+            not self.eval_splits
+            or len(set(self.eval_splits)) != len(self.eval_splits)
+            or not set(self.eval_splits) <= {"test", "validation"}
+        ):
+            config_fail(
+                "pairs.eval_splits",
+                f"must be distinct names among ['test', 'validation'], got {self.eval_splits}",
+            )
+        if self.eval_splits != ["test"] and self.source not in ("text_file", "wordnet_text"):
+            config_fail(
+                "pairs.eval_splits",
+                f"applies to text sources, got source {self.source!r}",
             )
         if self.eval_distractors < 0:
             config_fail("pairs.eval_distractors", f"must be >= 0, got {self.eval_distractors}")

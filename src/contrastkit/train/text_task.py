@@ -11,9 +11,12 @@
 
 Items are text ids; every id is first mapped to its string's *canonical* id, so a
 string that occurs twice in a batch is one row of ``z`` and in-batch objectives mask
-it as the same item, never as its own negative. A row's label is its group (synset)
-and ``Batch.false_negatives [U, U]`` carries the structural filter, so MNR, InfoNCE
-and the triplet loss never push apart related texts.
+it as the same item, never as its own negative. A row's label is its (first) group
+and ``Batch.false_negatives [U, U]`` carries the rule over *every* group of each
+string (:class:`~contrastkit.data.text_memberships.FalseNegativeRule`: a string
+shared by two synsets — WordNet's lemma text ``"bank"`` — is never a negative of
+either's texts) with the structural filter between groups, so MNR, InfoNCE and the
+triplet loss never push apart related texts. Mining bans the same pairs.
 
 Negatives of a batch: the file's given negatives, then ``pairs.num_negatives`` (or a
 curriculum's count) mined with ``pairs.mine_strategy`` from the *pool* — the distinct
@@ -27,15 +30,23 @@ difficulties :math:`s(a, n) - s(a, p)` of the negatives mined from each pool (ea
 *round*) are written to ``snapshots/difficulty_round_NNN.npy`` in the run directory
 (at the next re-mining and at every evaluation) for the report's difficulty plots.
 
-Evaluation (:meth:`TextPairTask.evaluate`): the held-out examples' anchors are the
+Evaluation (:meth:`TextPairTask.evaluate`): the held-out examples' anchors (of each
+split of ``pairs.eval_splits``: ``test``, and ``validation`` to choose settings) are the
 queries against a corpus of every held-out positive plus up to
-``pairs.eval_distractors`` distractors (validation, then training positives; a fixed
-seed), relevant = the query's positives (WordNet: the held-out synsets' lemma names
-against their definitions plus other synsets' definitions); Recall@K, nDCG@K, hit@K and MRR
+``pairs.eval_distractors`` distractors (the other held-out split's, then training
+positives; a fixed seed), relevant = the query's positives (WordNet: the held-out
+synsets' lemma names against their definitions plus other synsets' definitions);
+Recall@K, nDCG@K, hit@K and MRR
 (:func:`~contrastkit.eval.retrieval.retrieval_metrics`), at the full width and,
 with ``matryoshka.dims``, at each truncated width (``test/dim{d}/...``, rows
-renormalised). With ``pairs.general_similarity`` also SimLex-999 and Lee-50
-Spearman correlations (gensim's bundled data; skipped when gensim is absent).
+renormalised); keys are prefixed with the split (``test/`` or ``validation/``).
+Where every query has one relevant item (WordNet), the per-query rank of it at each
+width is written to ``snapshots/retrieval_ranks_NNN.npz`` (one file per evaluation;
+arrays ``{split}_full``, ``{split}_dim{d}`` and ``{split}_query_ids``)
+so two runs can be compared query by query
+(:mod:`contrastkit.eval.paired_bootstrap`). With ``pairs.general_similarity`` also
+SimLex-999 and Lee-50 Spearman correlations (gensim's bundled data; skipped when
+gensim is absent).
 """
 
 from __future__ import annotations
@@ -118,6 +129,17 @@ class TextPairTask(Task):
         self.anchor, self.positive = canon[ex.anchor], canon[ex.positive]  # [P]
         neg = ex.negatives
         self.given = torch.where(neg >= 0, canon[neg.clamp_min(0)], -1)  # [P, K0]
+        # every group of every distinct string: a text shared by several groups (WordNet
+        # synsets with one lemma text, a shared gloss) is a false negative for each
+        from contrastkit.data.text_memberships import FalseNegativeRule, TextMemberships
+
+        n_all = len(ex.texts)
+        member_ids, member_groups = canon, ex.groups
+        if ex.memberships is not None:
+            member_ids = torch.cat([member_ids, canon[ex.memberships[0]]])
+            member_groups = torch.cat([member_groups, ex.memberships[1]])
+        self.memberships = TextMemberships(n_all, member_ids, member_groups)
+        self.rule = FalseNegativeRule(self.memberships, structural)
         self.train_rows = ex.rows(TRAIN)
         if self.train_rows.numel() == 0:
             raise ValueError(f"pairs.source {self.settings.source!r}: no training example")
@@ -143,7 +165,8 @@ class TextPairTask(Task):
         self._round = -1  # re-mining rounds so far (pool embeddings)
         self._round_difficulty: list[Tensor] = []
         self._validation: Batch | None = None
-        self._eval_sets: tuple[Tensor, Tensor, Tensor] | None = None
+        self._eval_sets: dict[str, tuple[Tensor, Tensor, Tensor]] = {}
+        self._num_evals = 0  # evaluations so far (per-query rank files)
 
     # ---- the interface --------------------------------------------------------
     @property
@@ -163,9 +186,9 @@ class TextPairTask(Task):
     def _layout(self, u: Tensor, v: Tensor, negatives: Tensor, mask: Tensor, tau: float) -> Batch:
         batch = Batch.from_ids(u, v, negatives, mask, tau)
         batch.labels = self.examples.groups[batch.items]
-        if self.structural is not None:
-            batch.false_negatives = self.structural.forbidden(batch.items, batch.items)
-            batch.forbidden = self.structural.forbidden  # for other ranks' candidates
+        # every group of each distinct text (and the structural relation between them)
+        batch.false_negatives = self.rule.forbidden(batch.items, batch.items)
+        batch.forbidden = self.rule.forbidden  # for other ranks' candidates
         batch.size = int(u.numel())
         return batch
 
@@ -198,9 +221,8 @@ class TextPairTask(Task):
             query_labels=self.mine_labels[u],
             pool_labels=self.mine_labels[self.pool_ids],
         )
-        if self.structural is not None:
-            rows, cols = self.structural.banned_pairs(u, self.pool_ids)
-            exclusions = exclusions.with_pairs(rows, cols)
+        rows, cols = self.rule.banned_pairs(u, self.pool_ids)  # every group of each text
+        exclusions = exclusions.with_pairs(rows, cols)
         result = mine(
             z[:b].to(pool.dtype),
             pool,
@@ -250,29 +272,32 @@ class TextPairTask(Task):
         return pool
 
     # ---- evaluation -----------------------------------------------------------
-    def eval_sets(self) -> tuple[Tensor, Tensor, Tensor]:
+    def eval_sets(self, split: str = "test") -> tuple[Tensor, Tensor, Tensor]:
         """``(queries [Q], corpus [C], relevant [2, R])``: canonical ids of the held-out
         anchors and of the corpus, and the (query row, corpus row) relevant pairs."""
-        if self._eval_sets is not None:
-            return self._eval_sets
+        if split in self._eval_sets:
+            return self._eval_sets[split]
+        if split not in ("test", "validation"):
+            raise ValueError(f"split must be 'test' or 'validation', got {split!r}")
         if self.text_pairs is not None:
-            self._eval_sets = self._wordnet_eval_sets()
-            return self._eval_sets
+            self._eval_sets[split] = self._wordnet_eval_sets(split)
+            return self._eval_sets[split]
         ex = self.examples
-        test = ex.rows(TEST)
+        held_code, other_code = (TEST, VALIDATION) if split == "test" else (VALIDATION, TEST)
+        test = ex.rows(held_code)
         if test.numel() == 0:
-            raise ValueError(f"pairs.source {self.settings.source!r}: no test example")
+            raise ValueError(f"pairs.source {self.settings.source!r}: no {split} example")
         held = torch.unique(self.positive[test])
         others = torch.cat(
             [
-                torch.unique(self.positive[ex.rows(VALIDATION)]),
+                torch.unique(self.positive[ex.rows(other_code)]),
                 torch.unique(self.positive[self.train_rows]),
             ]
         )
         others = others[~torch.isin(others, held)]
         gen = torch.Generator().manual_seed(self.settings.split_seed + 17)
-        # distractors: validation positives first, then training ones (each shuffled)
-        n_val = int(torch.unique(self.positive[ex.rows(VALIDATION)]).numel())
+        # distractors: the other held-out split's positives first, then training ones
+        n_val = int(torch.unique(self.positive[ex.rows(other_code)]).numel())
         val_part = others[:n_val][torch.randperm(n_val, generator=gen)]
         train_part = others[n_val:][torch.randperm(others.numel() - n_val, generator=gen)]
         distractors = torch.unique(
@@ -289,10 +314,10 @@ class TextPairTask(Task):
         c_pos = torch.full((self.num_items,), -1, dtype=torch.int64)
         c_pos[corpus] = torch.arange(corpus.numel())
         relevant = torch.unique(torch.stack([q_row, c_pos[qp]]), dim=1)
-        self._eval_sets = (queries, corpus, relevant)
-        return self._eval_sets
+        self._eval_sets[split] = (queries, corpus, relevant)
+        return self._eval_sets[split]
 
-    def _wordnet_eval_sets(self) -> tuple[Tensor, Tensor, Tensor]:
+    def _wordnet_eval_sets(self, split_name: str) -> tuple[Tensor, Tensor, Tensor]:
         """WordNet: the held-out synsets' lemma names against every held-out definition
         plus ``eval_distractors`` other definitions
         (:func:`contrastkit.eval.text_retrieval.retrieval_split`)."""
@@ -300,7 +325,7 @@ class TextPairTask(Task):
 
         split = retrieval_split(
             self.text_pairs,
-            "test",
+            split_name,
             kinds=("lemmas",),
             num_distractors=self.settings.eval_distractors,
             seed=self.settings.split_seed,
@@ -315,30 +340,54 @@ class TextPairTask(Task):
         """Retrieval of held-out positives at the full width and every Matryoshka width
         (see the module docstring), plus general similarity when configured."""
         self.save_difficulty_round()
-        queries, corpus, relevant = self.eval_sets()
-        z = encoder.embed_all()
-        zq, zc = z[queries], z[corpus]
-        ks = self.settings.eval_ks
-        metrics: dict[str, float] = {}
-        for name, value in retrieval_metrics(
-            zq, zc, relevant_pairs=relevant, ks=ks, distance=distance
-        ).items():
-            metrics[f"test/{name}"] = value
+        z = encoder.embed_all()  # cached: the trainer's collapse check embeds it too
         full = int(z.shape[1])
-        for d in self.config.matryoshka.dims:
-            if d >= full:
-                continue
-            tq = torch.nn.functional.normalize(zq[:, :d], dim=1)
-            tc = torch.nn.functional.normalize(zc[:, :d], dim=1)
-            for name, value in retrieval_metrics(
-                tq, tc, relevant_pairs=relevant, ks=ks, distance=distance
-            ).items():
-                metrics[f"test/dim{d}/{name}"] = value
-        metrics["test/num_queries"] = float(queries.numel())
-        metrics["test/corpus_size"] = float(corpus.numel())
+        widths = [full, *(d for d in self.config.matryoshka.dims if d < full)]
+        ks = self.settings.eval_ks
+        ranks: dict[str, Tensor] = {}
+        metrics: dict[str, float] = {}
+        for split in self.settings.eval_splits:
+            queries, corpus, relevant = self.eval_sets(split)
+            zq, zc = z[queries], z[corpus]
+            one_relevant = relevant.shape[1] == queries.numel() and bool(
+                (relevant[0] == torch.arange(queries.numel())).all()
+            )
+            for d in widths:
+                tq = zq if d == full else torch.nn.functional.normalize(zq[:, :d], dim=1)
+                tc = zc if d == full else torch.nn.functional.normalize(zc[:, :d], dim=1)
+                key = split if d == full else f"{split}/dim{d}"
+                for name, value in retrieval_metrics(
+                    tq, tc, relevant_pairs=relevant, ks=ks, distance=distance
+                ).items():
+                    metrics[f"{key}/{name}"] = value
+                if one_relevant:
+                    width = "full" if d == full else f"dim{d}"
+                    ranks[f"{split}_{width}"] = self._ranks(tq, tc, relevant[1])
+            if one_relevant:
+                ranks[f"{split}_query_ids"] = queries
+            metrics[f"{split}/num_queries"] = float(queries.numel())
+            metrics[f"{split}/corpus_size"] = float(corpus.numel())
+        if ranks:
+            self._save_ranks(ranks)
         if self.settings.general_similarity:
             metrics.update(self._general_similarity(encoder))
         return metrics
+
+    @staticmethod
+    def _ranks(zq: Tensor, zc: Tensor, relevant: Tensor) -> Tensor:
+        """``[Q]`` rank (1 = first) of each query's one relevant corpus row (cosine)."""
+        from contrastkit.eval.text_retrieval import relevant_ranks
+
+        q = torch.nn.functional.normalize(zq.float(), dim=1)
+        c = torch.nn.functional.normalize(zc.float(), dim=1)
+        return relevant_ranks(q, c, relevant)
+
+    def _save_ranks(self, ranks: dict[str, Tensor]) -> None:
+        """Write this evaluation's per-query ranks under the run directory."""
+        from contrastkit.eval.paired_bootstrap import save_retrieval_ranks
+
+        self._num_evals += 1
+        save_retrieval_ranks(self.config.output.run_dir, self._num_evals - 1, ranks)
 
     def _general_similarity(self, encoder: NodeEncoder) -> dict[str, float]:
         try:
@@ -381,9 +430,11 @@ class TextPairTask(Task):
             "pool_epoch": self._pool_epoch,
             "has_pool": self._pool is not None,
             "round": self._round,
+            "num_evals": self._num_evals,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._pool = state["pool"] if state.get("has_pool", False) else None
         self._pool_epoch = int(state.get("pool_epoch", -1))
         self._round = int(state.get("round", -1))
+        self._num_evals = int(state.get("num_evals", 0))
