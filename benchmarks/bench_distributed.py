@@ -85,7 +85,14 @@ CASES = {
         ["objectives={infonce: {in_batch: true}}", "encoder.hidden=256"],
     ),
 }
-COLLECTIVES = ("all_gather", "all_reduce", "broadcast", "all_gather_object", "barrier")
+COLLECTIVES = (
+    "all_gather",
+    "all_reduce",
+    "all_to_all_single",
+    "broadcast",
+    "all_gather_object",
+    "barrier",
+)
 
 
 def _timed_gather() -> dict[str, float]:

@@ -61,10 +61,10 @@ def steps(step_ranks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def test_step_collectives_counted(steps: list[dict[str, Any]]) -> None:
     for result in steps:
-        # forward gather; DDP's bucket (its hook calls all_reduce from Python too), the
-        # gather's backward, the temperature's gradient with the loss
+        # forward gather; the gather's backward (an all-to-all); DDP's bucket (its hook
+        # calls all_reduce from Python too), the temperature's gradient with the loss
         assert result["buckets"] == 1
-        assert result["counts"] == {"all_gather": 1, "all_reduce": 3}
+        assert result["counts"] == {"all_gather": 1, "all_to_all_single": 1, "all_reduce": 2}
 
 
 def test_mean_loss_rides_with_the_gradients(steps: list[dict[str, Any]]) -> None:

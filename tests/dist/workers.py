@@ -286,7 +286,14 @@ def counted_collectives() -> Iterator[dict[str, int]]:
     """Counts the calls of ``torch.distributed``'s collectives made from Python (DDP's
     bucket all-reduces run in C++: count those with a comm hook)."""
     counts: dict[str, int] = {}
-    names = ("all_gather", "all_reduce", "broadcast", "all_gather_object", "barrier")
+    names = (
+        "all_gather",
+        "all_reduce",
+        "all_to_all_single",
+        "broadcast",
+        "all_gather_object",
+        "barrier",
+    )
     originals = {name: getattr(dist, name) for name in names}
 
     def counting(name: str) -> Any:
