@@ -26,7 +26,7 @@ from contrastkit.mining.pool import DEFAULT_MEMORY_BUDGET
 from contrastkit.mining.topk import Head, exact_topk
 
 PoolBackend = Literal["exact", "memmap", "faiss"]
-_FAISS_DISTANCES = ("cosine", "dot", "sqeuclidean", "euclidean")
+FAISS_DISTANCES = ("cosine", "dot", "sqeuclidean", "euclidean")
 
 
 def scan_pool(
@@ -62,9 +62,9 @@ def scan_pool(
             finally:
                 del pool
     dist = get_distance(distance)
-    if dist.name not in _FAISS_DISTANCES:
+    if dist.name not in FAISS_DISTANCES:
         raise ValueError(
-            f"pool_backend='faiss' needs a {', '.join(_FAISS_DISTANCES)} distance, "
+            f"pool_backend='faiss' needs a {', '.join(FAISS_DISTANCES)} distance, "
             f"got {dist.name!r}; use pool_backend='exact' or 'memmap'"
         )
     (top,), _ = faiss_scan(emb, FaissIndex(emb, distance=dist), [Head(p)], exclusions=excl)

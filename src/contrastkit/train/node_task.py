@@ -63,6 +63,7 @@ from contrastkit.graph.csr import CSR, has_edge, to_csr
 from contrastkit.graph.layerwise import layerwise_sample
 from contrastkit.graph.partitioning import metis_available, partition
 from contrastkit.graph.sampling import neighbor_sample, sampling_csr
+from contrastkit.mining.pool_scan import FAISS_DISTANCES
 from contrastkit.mining.relation_sampler import RelationNegativeSampler
 from contrastkit.objectives.batch import Batch
 from contrastkit.train.config import TrainConfig
@@ -77,7 +78,6 @@ MAX_VALIDATION_EDGES = 4096
 HNSW_M = 16
 HNSW_EF_SEARCH = 64
 MAX_SEARCH_QUERIES = 10_000
-_FAISS_DISTANCES = ("cosine", "dot", "sqeuclidean", "euclidean")
 # seed offsets of the task's own fixed draws (never the run's generator)
 _FEATURE_SEED, _LABEL_SEED, _VALIDATION_SEED, _SEARCH_SEED = 7, 11, 1, 13
 
@@ -414,7 +414,7 @@ def hnsw_recall(z: Tensor, distance: Distance, k: int, *, seed: int = 0) -> floa
 
     n = int(z.shape[0])
     k = min(k, n - 1)
-    if k < 1 or distance.name not in _FAISS_DISTANCES:
+    if k < 1 or distance.name not in FAISS_DISTANCES:
         return None
     queries = torch.arange(n)
     if n > MAX_SEARCH_QUERIES:
