@@ -45,11 +45,12 @@ from contrastkit.dist.collectives import build_on_rank_zero
 from contrastkit.eval.probe import logistic_probe, stratified_split
 from contrastkit.eval.retrieval import retrieval_metrics
 from contrastkit.functional.distances import Distance
-from contrastkit.mining import build_exclusions, mine
+from contrastkit.mining import build_exclusions
 from contrastkit.objectives.batch import Batch
 from contrastkit.train.config import TrainConfig
 from contrastkit.train.encoders import EncoderInputs, NodeEncoder
 from contrastkit.train.pairs_config import PairsConfig
+from contrastkit.train.pool_negatives import mine_pool_negatives
 from contrastkit.train.task_base import SampleContext, Task
 
 VALIDATION_SIZE = 1024
@@ -272,20 +273,18 @@ class PairTask(Task):
             query_labels=self.all_labels[u],
             pool_labels=self.train_labels,
         )
-        result = mine(
-            z[:b].to(pool.dtype),
+        _, negatives, mask = mine_pool_negatives(
+            z[:b],
+            z[b:],
             pool,
+            self.train_items,
+            v,
             k,
             self.settings.mine_strategy,
-            positives=z[b:].to(pool.dtype),
+            ctx,
             exclusions=exclusions,
-            distance=ctx.distance,
             generator=self.generator,
         )
-        mask = result.mask
-        if ctx.max_difficulty is not None and result.difficulty is not None:
-            mask = mask & (result.difficulty <= ctx.max_difficulty)
-        negatives = torch.where(mask, self.train_items[result.safe_indices()], v.unsqueeze(1))
         return negatives, mask
 
     def mining_pool(self, ctx: SampleContext) -> Tensor:

@@ -60,11 +60,12 @@ from contrastkit.data.text_pairs import TEST, TRAIN, VALIDATION, TextExamples
 from contrastkit.dist.collectives import build_on_rank_zero
 from contrastkit.eval.retrieval import retrieval_metrics
 from contrastkit.functional.distances import Distance
-from contrastkit.mining import build_exclusions, mine
+from contrastkit.mining import build_exclusions
 from contrastkit.mining.filters import FalseNegativeFilters
 from contrastkit.objectives.batch import Batch
 from contrastkit.train.config import TrainConfig
 from contrastkit.train.encoders import EncoderInputs, NodeEncoder
+from contrastkit.train.pool_negatives import mine_pool_negatives
 from contrastkit.train.task_base import SampleContext, Task
 
 VALIDATION_SIZE = 1024
@@ -223,21 +224,19 @@ class TextPairTask(Task):
         )
         rows, cols = self.rule.banned_pairs(u, self.pool_ids)  # every group of each text
         exclusions = exclusions.with_pairs(rows, cols)
-        result = mine(
-            z[:b].to(pool.dtype),
+        result, negatives, mask = mine_pool_negatives(
+            z[:b],
+            z[b:],
             pool,
+            self.pool_ids,
+            v,
             k,
             self.settings.mine_strategy,
-            positives=z[b:].to(pool.dtype),
+            ctx,
             exclusions=exclusions,
-            filters=self.filters,
-            distance=ctx.distance,
             generator=self.generator,
+            filters=self.filters,
         )
-        mask = result.mask
-        if ctx.max_difficulty is not None and result.difficulty is not None:
-            mask = mask & (result.difficulty <= ctx.max_difficulty)
-        negatives = torch.where(mask, self.pool_ids[result.safe_indices()], v.unsqueeze(1))
         # s(a, n) - s(a, p) of the kept negatives, for this round's difficulty histogram
         s_n = ctx.distance.score_paired(
             z[:b].unsqueeze(1).expand(-1, k, -1).to(pool.dtype), pool[result.safe_indices()]
