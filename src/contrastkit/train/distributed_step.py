@@ -92,7 +92,8 @@ def _average_sparse_(p: Tensor) -> None:
     """``p.grad`` (sparse ``[N, d]``) replaced by the mean over ranks: every rank's
     touched row indices and values all-gathered (a sparse all-reduce), summed."""
     g = p.grad
-    assert g is not None
+    if g is None:  # the caller passes only parameters that received a gradient
+        raise RuntimeError("_average_sparse_ needs a parameter with a gradient")
     g = g.coalesce()
     rows, _ = all_gather_rows(g.indices().t())
     values, _ = all_gather_rows(g.values())
