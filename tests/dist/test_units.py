@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import Tensor
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch import Tensor
 
 from contrastkit.dist.env import DistEnv, env_from_variables
 from contrastkit.dist.seeding import rank_seed

@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
 
 from contrastkit.train.config import TrainConfig, load_config
 from contrastkit.train.distributed_sampler import DistributedBatchSampler
 from contrastkit.train.trainer import Trainer
+from tests.dist.workers import count_bucket_allreduces
 
 #: 46 training pairs in global batches of 16: two full batches and a padded third per
 #: epoch; MNR over 4-text chunks, so a rank's 8 anchors + 8 positives take 4 replays
@@ -64,24 +64,9 @@ def _float64_trainer(config: TrainConfig, run_dir: Path) -> Trainer:
 
 def _count_syncs(trainer: Trainer) -> list[int]:
     """A DDP comm hook on the trainer's step counting gradient all-reduces."""
-    from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
-
-    calls = [0]
-
-    def counting(state: object, bucket: Any) -> Any:
-        calls[0] += 1
-        return default_hooks.allreduce_hook(None, bucket)  # type: ignore[arg-type]
-
-    # DDP checks the hook's annotations as objects (this module's are postponed strings)
-    counting.__annotations__ = {
-        "state": object,
-        "bucket": torch.distributed.GradBucket,
-        "return": torch.futures.Future[Tensor],
-    }
     ddp = getattr(trainer.step_fn, "ddp", None)
     assert ddp is not None, "the text encoder is not under DDP"
-    ddp.register_comm_hook(None, counting)
-    return calls
+    return count_bucket_allreduces(ddp)
 
 
 def _train(trainer: Trainer) -> dict[str, Any]:

@@ -210,7 +210,6 @@ def sparse_run(rows: slice, steps: int, distributed: bool, optimizer: str) -> Te
 def grad_cache_syncs(rank: int, chunks: int) -> tuple[int, list[Tensor]]:
     """DDP all-reduce rounds (a counting comm hook) in one gradient-cached step of
     in-batch InfoNCE with ``chunks`` chunks, and the gradients after it."""
-    from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 
     from contrastkit.losses.weighting import CombinedLoss, LossComponent
     from contrastkit.train.step import AutogradStep
@@ -228,19 +227,7 @@ def grad_cache_syncs(rank: int, chunks: int) -> tuple[int, list[Tensor]]:
     opt = torch.optim.SGD(encoder.parameters(), lr=0.1)
     base = AutogradStep(encoder, objectives, combine, opt, grad_cache_chunks=chunks)
     step = DistributedAutogradStep(base)
-    calls = [0]
-
-    def counting(state: object, bucket: Any) -> Any:
-        calls[0] += 1
-        return default_hooks.allreduce_hook(None, bucket)  # type: ignore[arg-type]
-
-    # DDP checks the hook's annotations as objects (this module's are postponed strings)
-    counting.__annotations__ = {
-        "state": object,
-        "bucket": torch.distributed.GradBucket,
-        "return": torch.futures.Future[Tensor],
-    }
-    step.ddp.register_comm_hook(None, counting)
+    calls = count_bucket_allreduces(step.ddp)
     rows = slice(rank * PER_RANK, (rank + 1) * PER_RANK)
     step.compute(make_batch(rows, hard=False))
     return calls[0], [p.grad.detach().clone() for p in encoder.parameters()]
@@ -281,6 +268,28 @@ def pool_refresh(distributed: bool, strategy: str) -> dict[str, Any]:
 
 
 # ---- collectives per step ---------------------------------------------------------------
+def count_bucket_allreduces(ddp: Any) -> list[int]:
+    """Registers a comm hook on ``ddp`` (a DistributedDataParallel) that counts its
+    bucket all-reduces (they run in C++, out of :func:`counted_collectives`' reach) in
+    the returned one-element list, then all-reduces as DDP's default does."""
+    from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
+
+    calls = [0]
+
+    def counting(state: object, bucket: Any) -> Any:
+        calls[0] += 1
+        return default_hooks.allreduce_hook(None, bucket)  # type: ignore[arg-type]
+
+    # DDP checks the hook's annotations as objects (this module's are postponed strings)
+    counting.__annotations__ = {
+        "state": object,
+        "bucket": torch.distributed.GradBucket,
+        "return": torch.futures.Future[Tensor],
+    }
+    ddp.register_comm_hook(None, counting)
+    return calls
+
+
 @contextmanager
 def counted_collectives() -> Iterator[dict[str, int]]:
     """Counts the calls of ``torch.distributed``'s collectives made from Python (DDP's
@@ -357,8 +366,6 @@ def step_collectives(rank: int) -> dict[str, Any]:
     Python, DDP's bucket all-reduces, this rank's loss and the mean."""
     from pathlib import Path
 
-    from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
-
     from contrastkit.losses.weighting import CombinedLoss, LossComponent
     from contrastkit.train.data_parallel import DataParallel
     from contrastkit.train.step import AutogradStep
@@ -380,18 +387,7 @@ def step_collectives(rank: int) -> dict[str, Any]:
     step = parallel.wrap_step(base_step)
     assert isinstance(step, DistributedAutogradStep)
     assert step.ddp is not None
-    buckets = [0]
-
-    def counting(state: object, bucket: Any) -> Any:
-        buckets[0] += 1
-        return default_hooks.allreduce_hook(None, bucket)  # type: ignore[arg-type]
-
-    counting.__annotations__ = {
-        "state": object,
-        "bucket": torch.distributed.GradBucket,
-        "return": torch.futures.Future[Tensor],
-    }
-    step.ddp.register_comm_hook(None, counting)
+    buckets = count_bucket_allreduces(step.ddp)
     batch = make_batch(slice(rank * PER_RANK, (rank + 1) * PER_RANK), hard=False)
     with counted_collectives() as counts:
         out = step.compute(batch)
