@@ -8,6 +8,8 @@ thread, whatever its size, so the step keeps them few:
   float32 signalling-NaN pattern and int64 ids near 2^62 included), with the
   gradient of :class:`~contrastkit.dist.gather.AllGatherWithGrad` (``grad=True``: every
   rank's loss reaches each rank's rows) or of the live slice alone (``grad=False``);
+* work computed on rank 0 alone (an evaluation) reaches every rank in one broadcast,
+  and so does its exception;
 * a step of in-batch InfoNCE with a learnable temperature takes one all-gather
   (forward), one all-reduce for the gather's backward, DDP's bucket all-reduce, and one
   all-reduce carrying the temperature's gradient *and* the loss: the trainer's mean
@@ -75,3 +77,13 @@ def test_mean_loss_rides_with_the_gradients(steps: list[dict[str, Any]]) -> None
     # the temperature's gradient is averaged: equal on both ranks
     for a, b in zip(steps[0]["temperature_grad"], steps[1]["temperature_grad"], strict=True):
         assert torch.equal(a, b)
+
+
+def test_rank_zero_work_runs_once_and_reaches_every_rank(
+    step_ranks: list[dict[str, Any]],
+) -> None:
+    got = [r["rank_zero"] for r in step_ranks]
+    assert got[0]["ran"] == [0, 0] and got[1]["ran"] == []  # both calls on rank 0 alone
+    assert got[0]["got"] == got[1]["got"] == {"map": 0.5, "mean_rank": 3.0}
+    # rank 0's failure is raised on every rank (no rank left waiting in the broadcast)
+    assert got[0]["raised"] == got[1]["raised"] == "collapsed on rank 0"

@@ -6,6 +6,9 @@
   ends with the encoder of the uninterrupted run bit for bit, and logs the same
   losses after the resume.
 * Only rank 0 writes the run directory (every step logged once).
+* Only rank 0 evaluates; every rank receives its metrics (the same early-stopping
+  state everywhere), and they equal the single-process run's and a single process's
+  evaluation of the final encoder.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from tests.dist.spawn import run_ranks
 from tests.dist.trainer_workers import (
     budget_run,
     config_for,
+    eval_records,
     interrupted,
     losses,
     resume,
@@ -44,7 +48,10 @@ def resumed(runs: dict[str, Any]) -> list[dict[str, Any]]:
     return run_ranks(resume, base, str(base))
 
 
-def single_process_curve(run_dir: Path) -> dict[int, float]:
+@pytest.fixture(scope="module")
+def single(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Run A's config in one process on the same global batches: its run directory."""
+    run_dir = tmp_path_factory.mktemp("single") / "run"
     config = config_for(run_dir)
     trainer = Trainer(config, run_dir)
     n = trainer.task.num_examples()
@@ -52,12 +59,12 @@ def single_process_curve(run_dir: Path) -> dict[int, float]:
     run_dir.mkdir(parents=True)
     with MetricsWriter(run_dir / "metrics.jsonl") as writer:
         trainer.fit(writer)
-    return losses(run_dir)
+    return run_dir
 
 
-def test_loss_curve_equals_single_process(runs: dict[str, Any], tmp_path: Path) -> None:
+def test_loss_curve_equals_single_process(runs: dict[str, Any], single: Path) -> None:
     got = runs["a"][0]["losses"]
-    want = single_process_curve(tmp_path / "single")
+    want = losses(single)
     assert len(got) >= 50 and sorted(got) == sorted(want)
     worst = max(abs(got[s] - want[s]) for s in want)
     print(f"largest loss difference over {len(want)} steps: {worst:.3g}")
@@ -97,3 +104,35 @@ def test_only_rank_zero_writes(runs: dict[str, Any]) -> None:
 def test_time_budget_stops_every_rank_at_one_step(tmp_path: Path) -> None:
     steps = run_ranks(budget_run, tmp_path, str(tmp_path))
     assert steps[0] == steps[1] < 50 * 13  # no rank left waiting in a collective
+
+
+def test_only_rank_zero_evaluates(runs: dict[str, Any]) -> None:
+    records = eval_records(runs["base"] / "a")
+    assert len(records) == 4  # the end of each of the 4 epochs
+    assert runs["a"][0]["evaluated_at"] == [r["step"] for r in records]
+    assert runs["a"][1]["evaluated_at"] == []  # rank 1 waited for rank 0's numbers
+
+
+def test_every_rank_decides_from_rank_zeros_metrics(runs: dict[str, Any]) -> None:
+    a0, a1 = runs["a"]
+    assert a0["final_metrics"] == a1["final_metrics"]
+    assert a0["stopper"] == a1["stopper"]
+    assert a0["stopper"]["best"] == max(r["train/map"] for r in eval_records(runs["base"] / "a"))
+
+
+def test_metrics_equal_single_process(runs: dict[str, Any], single: Path, tmp_path: Path) -> None:
+    got, want = eval_records(runs["base"] / "a"), eval_records(single)
+    assert [r["step"] for r in got] == [r["step"] for r in want]
+    for g, w in zip(got, want, strict=True):
+        assert sorted(g) == sorted(w)
+        for key, value in w.items():
+            if isinstance(value, float):
+                assert abs(g[key] - value) <= 1e-6, (g["step"], key, g[key], value)
+            else:
+                assert g[key] == value, key
+    # the final encoder evaluated by one process gives rank 0's (broadcast) metrics
+    trainer = Trainer(config_for(tmp_path / "eval"), tmp_path / "eval")
+    trainer.encoder.load_state_dict(runs["a"][0]["encoder"])
+    final = runs["a"][1]["final_metrics"]
+    for key, value in trainer.evaluate().items():
+        assert final[key] == value, key

@@ -31,6 +31,7 @@ KARATE_IN_BATCH = [
     "loop.batch_size=12",  # 156 relations: 13 full global batches per epoch
     "loop.epochs=4",  # 52 steps
     "loop.log_every=1",
+    "eval.every_epochs=1",  # 4 evaluations (one an epoch), rank 0's alone
     "output.checkpoint_every=5",
     "output.report=false",
     "loop.progress=false",
@@ -43,6 +44,12 @@ class Interrupted(Exception):
 
 def config_for(run_dir: Path, *extra: str) -> TrainConfig:
     return load_config(DEFAULT_RECIPE, [*KARATE_IN_BATCH, f"output.run_dir={run_dir}", *extra])
+
+
+def eval_records(run_dir: Path) -> list[dict[str, Any]]:
+    """The evaluation records of ``run_dir/metrics.jsonl``, in order."""
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if r["kind"] == "eval"]
 
 
 def losses(run_dir: Path) -> dict[int, float]:
@@ -67,9 +74,28 @@ def _result(trainer: Any, run_dir: Path, rank: int) -> dict[str, Any]:
 
 
 def full_run(rank: int, world: int, base: str) -> dict[str, Any]:
-    """Run A, start to end."""
+    """Run A, start to end; with the number of evaluations this rank computed, its
+    final metrics and its early-stopping state."""
+    from contrastkit.train.trainer_evaluation import TrainerEvaluation
+
     run_dir = Path(base) / "a"
-    return _result(run_module.train(config_for(run_dir)), run_dir, rank)
+    calls = []
+    evaluate = TrainerEvaluation.evaluate
+
+    def counted(self: Any) -> dict[str, float]:
+        calls.append(self.step)
+        return evaluate(self)
+
+    TrainerEvaluation.evaluate = counted  # type: ignore[method-assign]
+    try:
+        trainer = run_module.train(config_for(run_dir))
+    finally:
+        TrainerEvaluation.evaluate = evaluate  # type: ignore[method-assign]
+    out = _result(trainer, run_dir, rank)
+    out["evaluated_at"] = calls
+    out["final_metrics"] = dict(trainer.final_metrics)
+    out["stopper"] = trainer.stopper.state_dict()
+    return out
 
 
 def interrupted(rank: int, world: int, base: str, stop_at: int) -> None:

@@ -401,6 +401,31 @@ def step_collectives(rank: int) -> dict[str, Any]:
     }
 
 
+def rank_zero_work(rank: int) -> dict[str, Any]:
+    """:func:`~contrastkit.dist.collectives.computed_on_rank_zero`: which ranks ran the
+    work, what each received, and the exception each raised when rank 0's failed."""
+    from contrastkit.dist.collectives import computed_on_rank_zero
+
+    ran: list[int] = []
+
+    def work() -> dict[str, float]:
+        ran.append(rank)
+        return {"map": 0.5 + rank, "mean_rank": 3.0}
+
+    got = computed_on_rank_zero(work)
+
+    def fails() -> None:
+        ran.append(rank)
+        raise ValueError(f"collapsed on rank {rank}")
+
+    try:
+        computed_on_rank_zero(fails)
+        raised = None
+    except ValueError as exc:
+        raised = str(exc)
+    return {"ran": ran, "got": got, "raised": raised}
+
+
 def step_level_worker(rank: int, world: int) -> dict[str, Any]:
     """Everything the step-level tests check, in one 2-rank spawn."""
     rows = slice(rank * RELATIONS, (rank + 1) * RELATIONS)
@@ -419,6 +444,7 @@ def step_level_worker(rank: int, world: int) -> dict[str, Any]:
         "pool": {s: pool_refresh(True, s) for s in ("hardest", "cluster")},
         "riding": riding_gather(rank),
         "collectives": step_collectives(rank),
+        "rank_zero": rank_zero_work(rank),
     }
 
 

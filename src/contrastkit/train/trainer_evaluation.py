@@ -1,6 +1,13 @@
 """How a :class:`~contrastkit.train.trainer.Trainer` evaluates: the task's metrics of a
 checked embedding, the training and validation losses since the last evaluation, and
 what an evaluation drives (early stopping, plateau curricula, the evaluation hooks).
+
+Under data parallelism the model is replicated, so the evaluation is done once, on
+rank 0, and its metrics are broadcast
+(:func:`~contrastkit.dist.collectives.computed_on_rank_zero`): the other ranks wait
+rather than repeat it, and every rank takes the same early-stopping and best-checkpoint
+decisions from the same numbers. (Sharding the ranking by queries would split the
+work, but the probes and the text task's per-query files are not additive.)
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from typing import Any
 
 import torch
 
+from contrastkit.dist.collectives import computed_on_rank_zero
 from contrastkit.dist.in_batch import gathering_disabled
 from contrastkit.eval.collapse import CollapsedEmbeddingError
 from contrastkit.eval.reconstruction import Ties
@@ -83,7 +91,9 @@ class TrainerEvaluation(TrainerState):
             return evaluate_task(self.task.graph, encoder, self.distance, ties=self.ties)
         return self.task.evaluate(encoder, self.distance)
 
-    def _evaluate(self, writer: MetricsWriter | None) -> None:
+    def _measure(self, train: dict[str, float]) -> dict[str, float]:
+        """The evaluation's metrics: the task's, the guard's skips, the training losses
+        ``train`` (averaged over ranks), the validation loss and the overfitting flag."""
         try:
             metrics = self.evaluate()
         except CollapsedEmbeddingError as exc:
@@ -92,23 +102,31 @@ class TrainerEvaluation(TrainerState):
             ) from None
         # what the guard skipped, in every evaluation: 0.0 says no step was
         metrics["skipped_nonfinite_steps"] = float(self.guard.skipped)
-        n = self.train_loss_count
-        if n:
-            # the weighted total (what the optimiser saw) and each objective unweighted,
-            # averaged over the steps since the last evaluation
-            train_loss = self.train_loss_sum / n
-            metrics["train_loss"] = train_loss
-            metrics.update({f"train_loss/{k}": v / n for k, v in self.train_loss_parts.items()})
+        metrics.update(train)
         validation = self._validation_loss()
-        if validation is not None and n:
+        if validation is not None and train:
             val_loss, val_parts = validation
             metrics["val_loss"] = val_loss
             metrics.update({f"val_loss/{k}": v for k, v in val_parts.items()})
             # validation loss rising while training loss falls: the tracker's flag
-            metrics["overfitting"] = float(self.overfit.update(train_loss, val_loss))
+            metrics["overfitting"] = float(self.overfit.update(train["train_loss"], val_loss))
+        return metrics
+
+    def _evaluate(self, writer: MetricsWriter | None) -> None:
+        n = self.train_loss_count
+        train: dict[str, float] = {}
+        if n:
+            # the weighted total (what the optimiser saw) and each objective unweighted,
+            # averaged over the steps since the last evaluation
+            train["train_loss"] = self.train_loss_sum / n
+            train.update({f"train_loss/{k}": v / n for k, v in self.train_loss_parts.items()})
         self.train_loss_sum, self.train_loss_count, self.train_loss_parts = 0.0, 0, {}
         if self.parallel is not None:
-            metrics = self.parallel.reduce_metrics(metrics)
+            # each rank's own batches: averaged (a collective), then rank 0 evaluates
+            # the replicated model once and every rank receives its metrics, so early
+            # stopping, the best checkpoint and plateau curricula decide alike
+            train = self.parallel.reduce_metrics(train)
+        metrics = computed_on_rank_zero(lambda: self._measure(train))
         self.final_metrics = metrics
         if writer is not None:
             record: dict[str, Any] = {"kind": "eval", "step": self.step, "epoch": self.epoch}
