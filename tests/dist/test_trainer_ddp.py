@@ -9,6 +9,9 @@
 * Only rank 0 evaluates; every rank receives its metrics (the same early-stopping
   state everywhere), and they equal the single-process run's and a single process's
   evaluation of the final encoder.
+* A run under PCGrad (each objective's gradient averaged over ranks, then projected;
+  the step-level equality with conflicting objectives is tests/dist/test_pcgrad_ddp.py)
+  equals single-process PCGrad on the combined batches, loss curve and encoder.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from contrastkit.train.progress import MetricsWriter
 from contrastkit.train.trainer import Trainer
 from tests.dist.spawn import run_ranks
 from tests.dist.trainer_workers import (
+    PCGRAD,
     budget_run,
     config_for,
     eval_records,
@@ -48,17 +52,23 @@ def resumed(runs: dict[str, Any]) -> list[dict[str, Any]]:
     return run_ranks(resume, base, str(base))
 
 
-@pytest.fixture(scope="module")
-def single(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Run A's config in one process on the same global batches: its run directory."""
-    run_dir = tmp_path_factory.mktemp("single") / "run"
-    config = config_for(run_dir)
+def single_process_run(run_dir: Path, *extra: str) -> Trainer:
+    """Run A's config (plus ``extra``) in one process on the same global batches."""
+    config = config_for(run_dir, *extra)
     trainer = Trainer(config, run_dir)
     n = trainer.task.num_examples()
     trainer.use_sampler(DistributedBatchSampler(n, config.loop.batch_size, 1, 0, config.loop.seed))
     run_dir.mkdir(parents=True)
     with MetricsWriter(run_dir / "metrics.jsonl") as writer:
         trainer.fit(writer)
+    return trainer
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Run A in one process: its run directory."""
+    run_dir = tmp_path_factory.mktemp("single") / "run"
+    single_process_run(run_dir)
     return run_dir
 
 
@@ -136,3 +146,18 @@ def test_metrics_equal_single_process(runs: dict[str, Any], single: Path, tmp_pa
     final = runs["a"][1]["final_metrics"]
     for key, value in trainer.evaluate().items():
         assert final[key] == value, key
+
+
+def test_pcgrad_equals_single_process_pcgrad(
+    default_ranks: tuple[Path, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    got = [r["pcgrad"] for r in default_ranks[1]]
+    single = single_process_run(tmp_path / "single", *PCGRAD)
+    want = losses(tmp_path / "single")
+    curve = got[0]["losses"]
+    assert len(curve) >= 26 and sorted(curve) == sorted(want)
+    worst = max(abs(curve[s] - want[s]) for s in want)
+    assert worst <= 1e-6, worst
+    for name, value in single.encoder.state_dict().items():
+        assert torch.equal(got[0]["encoder"][name], got[1]["encoder"][name]), name
+        assert torch.allclose(got[0]["encoder"][name], value, rtol=0, atol=1e-5), name

@@ -98,6 +98,22 @@ def full_run(rank: int, world: int, base: str) -> dict[str, Any]:
     return out
 
 
+#: run A with two objectives combined by PCGrad (MNR in-batch at another scale, no hard
+#: negatives: it too reads each global batch's examples only)
+PCGRAD = [
+    "objectives={infonce: {in_batch: true, symmetric: true},"
+    " mnr: {scale: 2.0, hard_negatives: false}}",
+    "combiner.method=pcgrad",
+    "loop.epochs=2",
+]
+
+
+def pcgrad_run(rank: int, world: int, base: str) -> dict[str, Any]:
+    """Run A's data under PCGrad, start to end."""
+    run_dir = Path(base) / "pcgrad"
+    return _result(run_module.train(config_for(run_dir, *PCGRAD)), run_dir, rank)
+
+
 def interrupted(rank: int, world: int, base: str, stop_at: int) -> None:
     """Run B, killed right after its checkpoint at ``stop_at`` on every rank."""
     save = run_module.save_trainer
