@@ -74,25 +74,42 @@ def _result(trainer: Any, run_dir: Path, rank: int) -> dict[str, Any]:
 
 
 def full_run(rank: int, world: int, base: str) -> dict[str, Any]:
-    """Run A, start to end; with the number of evaluations this rank computed, its
-    final metrics and its early-stopping state."""
+    """Run A, start to end; with what this rank's evaluations did (the steps it
+    computed the rank-0 metrics at, the anchors of each ranking it ranked, the probes
+    it fitted), its final metrics and its early-stopping state."""
+    from contrastkit.eval import probe, sharded_ranking
     from contrastkit.train.trainer_evaluation import TrainerEvaluation
 
     run_dir = Path(base) / "a"
-    calls = []
-    evaluate = TrainerEvaluation.evaluate
+    measured: list[int] = []
+    ranked: list[tuple[int, int]] = []  # (this rank's anchors, all anchors) per ranking
+    probes: list[int] = []
+    originals = (TrainerEvaluation._measure, sharded_ranking.ranking_parts, probe.logistic_probe)
 
-    def counted(self: Any) -> dict[str, float]:
-        calls.append(self.step)
-        return evaluate(self)
+    def measure(self: Any, train: Any) -> Any:
+        measured.append(self.step)
+        return originals[0](self, train)
 
-    TrainerEvaluation.evaluate = counted  # type: ignore[method-assign]
+    def parts(*args: Any, **kwargs: Any) -> Any:
+        out = originals[1](*args, **kwargs)
+        ranked.append((out.average_precision.numel(), out.anchors.numel()))
+        return out
+
+    def fitted(*args: Any, **kwargs: Any) -> Any:
+        probes.append(1)
+        return originals[2](*args, **kwargs)
+
+    TrainerEvaluation._measure = measure  # type: ignore[method-assign]
+    sharded_ranking.ranking_parts = parts  # type: ignore[assignment]
+    probe.logistic_probe = fitted  # type: ignore[assignment]
     try:
         trainer = run_module.train(config_for(run_dir))
     finally:
-        TrainerEvaluation.evaluate = evaluate  # type: ignore[method-assign]
+        TrainerEvaluation._measure = originals[0]  # type: ignore[method-assign]
+        sharded_ranking.ranking_parts = originals[1]  # type: ignore[assignment]
+        probe.logistic_probe = originals[2]  # type: ignore[assignment]
     out = _result(trainer, run_dir, rank)
-    out["evaluated_at"] = calls
+    out.update(measured=measured, ranked=ranked, probes=len(probes))
     out["final_metrics"] = dict(trainer.final_metrics)
     out["stopper"] = trainer.stopper.state_dict()
     return out

@@ -486,6 +486,28 @@ def rank_zero_work(rank: int) -> dict[str, Any]:
     return {"ran": ran, "got": got, "raised": raised}
 
 
+def sharded_rankings() -> list[Any]:
+    """:func:`~contrastkit.eval.sharded_ranking.sharded_filtered_ranking` of one graph
+    under three settings (every rank passes the same embedding)."""
+    from contrastkit.eval.sharded_ranking import sharded_filtered_ranking
+
+    gen = torch.Generator().manual_seed(4)
+    x = 0.3 * torch.randn(90, 4, generator=gen, dtype=torch.float64)
+    edges = torch.randint(0, 90, (2, 400), generator=gen)
+    known = torch.randint(0, 90, (2, 100), generator=gen)
+    return [
+        sharded_filtered_ranking(x, edges, known, distance=d, mode=m, ties=t, chunk_size=8)
+        for d, m, t in RANKING_SETTINGS
+    ]
+
+
+RANKING_SETTINGS = [
+    ("poincare", "directed", "average"),
+    ("cosine", "undirected", "optimistic"),
+    ("sqeuclidean", "directed", "pessimistic"),
+]
+
+
 def step_level_worker(rank: int, world: int) -> dict[str, Any]:
     """Everything the step-level tests check, in one 2-rank spawn."""
     rows = slice(rank * RELATIONS, (rank + 1) * RELATIONS)
@@ -506,6 +528,7 @@ def step_level_worker(rank: int, world: int) -> dict[str, Any]:
         "collectives": step_collectives(rank),
         "rank_zero": rank_zero_work(rank),
         "pcgrad": pcgrad_steps(share, distributed=True),
+        "ranking": sharded_rankings(),
     }
 
 

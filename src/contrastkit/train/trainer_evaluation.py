@@ -2,12 +2,14 @@
 checked embedding, the training and validation losses since the last evaluation, and
 what an evaluation drives (early stopping, plateau curricula, the evaluation hooks).
 
-Under data parallelism the model is replicated, so the evaluation is done once, on
-rank 0, and its metrics are broadcast
-(:func:`~contrastkit.dist.collectives.computed_on_rank_zero`): the other ranks wait
-rather than repeat it, and every rank takes the same early-stopping and best-checkpoint
-decisions from the same numbers. (Sharding the ranking by queries would split the
-work, but the probes and the text task's per-query files are not additive.)
+Under data parallelism the model is replicated, so the evaluation is done once and
+every rank receives the same numbers, from which it takes the same early-stopping and
+best-checkpoint decisions. A relation task's rankings (mean rank, MAP: the ``N x N``
+scoring) are split over the ranks by anchors and gathered exactly
+(:func:`~contrastkit.eval.sharded_ranking.sharded_filtered_ranking`); everything else
+— the other tasks' evaluations, probes, AUC, the validation loss — runs on rank 0 and
+is broadcast (:func:`~contrastkit.dist.collectives.computed_on_rank_zero`) while the
+others wait: a probe or a text task's per-query files do not add up over shards.
 """
 
 from __future__ import annotations
@@ -72,11 +74,13 @@ class TrainerEvaluation(TrainerState):
         """Whether the evaluation ranks relations (and so depends on :attr:`ties`)."""
         return isinstance(self.task, RelationTask)
 
-    def evaluate(self) -> dict[str, float]:
+    def evaluate(self, *, shard_ranking: bool = False) -> dict[str, float]:
         """The task's metrics of the current embedding, after checking that the
         embedding is not degenerate (:func:`~contrastkit.train.evaluation.check_embedding`:
         a :class:`~contrastkit.eval.collapse.CollapsedEmbeddingError` when it collapsed
-        or is non-finite), whatever the task; relations are ranked with :attr:`ties`."""
+        or is non-finite), whatever the task; relations are ranked with :attr:`ties`.
+        ``shard_ranking``: a collective of every rank, which ranks its share of the
+        relations' anchors (:func:`~contrastkit.train.evaluation.evaluate_task`)."""
         encoder = self.encoder
         was_training = encoder.training
         encoder.eval()
@@ -88,20 +92,29 @@ class TrainerEvaluation(TrainerState):
         check_embedding(z, self.distance, f"the {self.task.kind} task's embedding")
         if isinstance(self.task, RelationTask):
             # RelationTask.evaluate(encoder, distance) has no tie policy to pass on
-            return evaluate_task(self.task.graph, encoder, self.distance, ties=self.ties)
+            return evaluate_task(
+                self.task.graph,
+                encoder,
+                self.distance,
+                ties=self.ties,
+                shard_ranking=shard_ranking,
+            )
         return self.task.evaluate(encoder, self.distance)
 
-    def _measure(self, train: dict[str, float]) -> dict[str, float]:
-        """The evaluation's metrics: the task's, the guard's skips, the training losses
-        ``train`` (averaged over ranks), the validation loss and the overfitting flag."""
+    def _task_metrics(self, shard_ranking: bool = False) -> dict[str, float]:
+        """:meth:`evaluate`, a collapse reported with the step and epoch it stopped at."""
         try:
-            metrics = self.evaluate()
+            return self.evaluate(shard_ranking=shard_ranking)
         except CollapsedEmbeddingError as exc:
             raise CollapsedEmbeddingError(
                 f"training stopped at step {self.step} (epoch {self.epoch}): {exc}"
             ) from None
+
+    def _measure(self, train: dict[str, float]) -> dict[str, float]:
+        """The metrics beside the task's: the guard's skips, the training losses
+        ``train`` (averaged over ranks), the validation loss and the overfitting flag."""
         # what the guard skipped, in every evaluation: 0.0 says no step was
-        metrics["skipped_nonfinite_steps"] = float(self.guard.skipped)
+        metrics = {"skipped_nonfinite_steps": float(self.guard.skipped)}
         metrics.update(train)
         validation = self._validation_loss()
         if validation is not None and train:
@@ -121,12 +134,20 @@ class TrainerEvaluation(TrainerState):
             train["train_loss"] = self.train_loss_sum / n
             train.update({f"train_loss/{k}": v / n for k, v in self.train_loss_parts.items()})
         self.train_loss_sum, self.train_loss_count, self.train_loss_parts = 0.0, 0, {}
+        metrics: dict[str, float]
         if self.parallel is not None:
-            # each rank's own batches: averaged (a collective), then rank 0 evaluates
-            # the replicated model once and every rank receives its metrics, so early
+            # each rank's own batches: averaged (a collective); then the replicated
+            # model is evaluated once — the rankings split over the ranks by anchors,
+            # the rest on rank 0 — and every rank receives the metrics, so early
             # stopping, the best checkpoint and plateau curricula decide alike
             train = self.parallel.reduce_metrics(train)
-        metrics = computed_on_rank_zero(lambda: self._measure(train))
+        if self.parallel is not None and self.ranks_relations:
+            metrics = self._task_metrics(shard_ranking=True)
+            metrics.update(computed_on_rank_zero(lambda: self._measure(train)))
+        else:
+            metrics = computed_on_rank_zero(
+                lambda: {**self._task_metrics(), **self._measure(train)}
+            )
         self.final_metrics = metrics
         if writer is not None:
             record: dict[str, Any] = {"kind": "eval", "step": self.step, "epoch": self.epoch}
