@@ -130,7 +130,7 @@ def test_ranks_split_the_ranking_and_rank_zero_does_the_rest(runs: dict[str, Any
         assert total == total1 == 34 and n0 + n1 == total and abs(n0 - n1) <= 1
 
 
-def test_every_rank_decides_from_rank_zeros_metrics(runs: dict[str, Any]) -> None:
+def test_every_rank_decides_from_the_same_metrics(runs: dict[str, Any]) -> None:
     a0, a1 = runs["a"]
     assert a0["final_metrics"] == a1["final_metrics"]
     assert a0["stopper"] == a1["stopper"]
