@@ -245,3 +245,42 @@ def test_mine_category_without_node_labels_exits_2(
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "node labels" in err and "Traceback" not in err
     assert not (tmp_path / "n.npz").exists()
+
+
+@pytest.mark.parametrize(
+    ("config", "named"),
+    [
+        ("sbm_fewshot_maml.yaml", "task.kind 'fewshot' (meta-learning)"),
+        ("wordnet_stream_naive.yaml", "continual.enabled (a task stream learned online)"),
+    ],
+)
+def test_fewshot_and_continual_refuse_torchrun(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    config: str,
+    named: str,
+) -> None:
+    """Under torchrun (WORLD_SIZE 2) a few-shot or continual run is refused before
+    anything is built: one line naming the kind, no run directory, no process group."""
+    import torch.distributed as dist
+
+    for name, value in {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", "29500")
+    path = Path(__file__).parents[1] / "configs" / config
+    run_dir = tmp_path / "run"
+    code, err = _run(capsys, "train", "--config", str(path), "--run-dir", str(run_dir))
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert named in lines[0] and "WORLD_SIZE is 2" in lines[0]
+    assert "run it without torchrun" in lines[0]
+    assert not run_dir.exists() and not dist.is_initialized()
+    # one process (WORLD_SIZE 1) is not refused: the check passes it through
+    from contrastkit.cli_commands import single_process_only
+    from contrastkit.train import load_config
+
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    single_process_only(load_config(path, [f"output.run_dir={run_dir}"]))

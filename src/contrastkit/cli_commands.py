@@ -65,6 +65,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         check_directory_target(
             config.output.run_dir, "--run-dir" if args.run_dir else "output.run_dir"
         )
+    single_process_only(config)
     if config.task.kind == "fewshot":  # meta-learning runs its own loop (contrastkit.meta)
         from contrastkit.meta.run import train_fewshot
 
@@ -97,6 +98,27 @@ def cmd_train(args: argparse.Namespace) -> int:
     print_metrics(trainer.final_metrics, title)
     print(f"run directory: {trainer.run_dir}")
     return 0
+
+
+def single_process_only(config: TrainConfig) -> None:
+    """A ConfigError (exit 2, one line) when a few-shot or continual run is launched on
+    several processes: their loops (``contrastkit.meta``, ``contrastkit.continual``) have
+    no data-parallel form, and each rank would train the whole job into one run
+    directory. Checked before anything is built or written."""
+    if config.task.kind == "fewshot":
+        what = "task.kind 'fewshot' (meta-learning)"
+    elif config.continual.enabled:
+        what = "continual.enabled (a task stream learned online)"
+    else:
+        return
+    from contrastkit.dist.env import env_from_variables
+
+    world = env_from_variables().world_size
+    if world > 1:
+        raise ConfigError(
+            f"{what} runs in one process, not data-parallel, but WORLD_SIZE is {world} "
+            "(torchrun): run it without torchrun, as `contrastkit train --config ...`"
+        )
 
 
 def _load_embeddings(path: str) -> torch.Tensor:

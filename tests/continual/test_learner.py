@@ -4,6 +4,8 @@ mid-stream, replay and EWC reduce forgetting, every strategy setting has its eff
 from __future__ import annotations
 
 import io
+import re
+import warnings
 
 import pytest
 import torch
@@ -172,3 +174,17 @@ def test_er_replayed_relations_push_their_negatives_only_if_asked(push: bool) ->
     assert moved[[0, 1, 2, 3, 4]].all()  # anchors, positives and the new relation's negative
     assert bool(moved[5]) == push
     assert not moved[6:].any()
+
+
+def test_more_negatives_than_the_first_tasks_other_nodes_warns_with_both_numbers() -> None:
+    # sbm: the first task's 4 blocks of 8 nodes arrive first, so 31 distinct negatives
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the boundary
+        learner = ContinualLearner(config("continual.num_negatives=31"))
+    assert int(learner.stream.tasks[0].nodes.unique().numel()) == 32
+    message = (
+        "continual.num_negatives is 32, more than the 31 negatives an anchor of the "
+        "first task's 32 nodes can have"
+    )
+    with pytest.warns(UserWarning, match=re.escape(message)):
+        ContinualLearner(config("continual.num_negatives=32"))

@@ -1,6 +1,6 @@
 """One 2-rank gloo spawn for every default test of tests/dist (spawning and joining a
 group costs seconds; the checks themselves take milliseconds): the step-level checks
-and the trainer's run A."""
+the trainer's run A and its PCGrad variant."""
 
 from __future__ import annotations
 
@@ -10,12 +10,16 @@ from typing import Any
 import pytest
 
 from tests.dist.spawn import run_ranks
-from tests.dist.trainer_workers import full_run
+from tests.dist.trainer_workers import full_run, pcgrad_run
 from tests.dist.workers import step_level_worker
 
 
 def default_worker(rank: int, world: int, base: str) -> dict[str, Any]:
-    return {"steps": step_level_worker(rank, world), "a": full_run(rank, world, base)}
+    return {
+        "steps": step_level_worker(rank, world),
+        "a": full_run(rank, world, base),
+        "pcgrad": pcgrad_run(rank, world, base),
+    }
 
 
 @pytest.fixture(scope="session")

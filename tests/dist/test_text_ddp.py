@@ -12,6 +12,8 @@
   rank 0 and broadcast (the same negatives as one process mines).
 * Gradient caching replays 4 chunks per rank and step under ``no_sync()`` except the
   last: exactly one gradient all-reduce per optimiser step (a counting comm hook).
+* The evaluation (retrieval over held-out texts) runs on rank 0 alone; both ranks
+  receive its metrics, equal to one process's.
 """
 
 from __future__ import annotations
@@ -72,3 +74,16 @@ def test_dropout_is_on(runs: dict[str, Any]) -> None:
     weights, same batch): its masks were drawn."""
     plain, dropout = runs["ranks"][0]["plain"], runs["ranks"][0]["dropout"]
     assert abs(plain["losses"][0] - dropout["losses"][0]) > 1e-6
+
+
+def test_rank_zero_alone_evaluates_and_both_get_the_single_process_metrics(
+    runs: dict[str, Any],
+) -> None:
+    r0, r1 = (r["plain"] for r in runs["ranks"])
+    assert (r0["task_evaluations"], r1["task_evaluations"]) == (1, 0)
+    assert r0["metrics"] == r1["metrics"]
+    want = runs["single"]["metrics"]
+    held_out = [k for k in want if k.startswith(("test/", "validation/"))]
+    assert held_out and runs["single"]["task_evaluations"] == 1
+    for key in held_out:
+        assert abs(r0["metrics"][key] - want[key]) <= 1e-9, key

@@ -71,7 +71,8 @@ def _count_syncs(trainer: Trainer) -> list[int]:
 
 def _train(trainer: Trainer) -> dict[str, Any]:
     """Every step of ``EPOCHS`` epochs (the trainer's loop without its evaluations):
-    the logged (global batch's) loss per step and the encoder after them."""
+    the logged (global batch's) loss per step and the encoder after them; then one
+    evaluation (its metrics, and how many task evaluations this process ran)."""
     losses = []
     for epoch in range(EPOCHS):
         trainer.epoch = epoch
@@ -82,7 +83,23 @@ def _train(trainer: Trainer) -> dict[str, Any]:
             losses.append(float(record["loss"]))
     assert all(p.dtype == torch.float64 for p in trainer.encoder.parameters())
     state = {k: v.detach().clone() for k, v in trainer.encoder.state_dict().items()}
-    return {"losses": losses, "encoder": state, "steps": trainer.step}
+    # then one evaluation, counting the task evaluations this process ran
+    calls: list[int] = []
+    evaluate = trainer.task.evaluate
+
+    def counted(*args: Any, **kwargs: Any) -> dict[str, float]:
+        calls.append(1)
+        return evaluate(*args, **kwargs)
+
+    trainer.task.evaluate = counted  # type: ignore[method-assign]
+    trainer._evaluate(None)
+    return {
+        "losses": losses,
+        "encoder": state,
+        "steps": trainer.step,
+        "metrics": dict(trainer.final_metrics),
+        "task_evaluations": len(calls),
+    }
 
 
 def text_ranks(

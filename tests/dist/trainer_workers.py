@@ -31,6 +31,7 @@ KARATE_IN_BATCH = [
     "loop.batch_size=12",  # 156 relations: 13 full global batches per epoch
     "loop.epochs=4",  # 52 steps
     "loop.log_every=1",
+    "eval.every_epochs=1",  # 4 evaluations (one an epoch), rank 0's alone
     "output.checkpoint_every=5",
     "output.report=false",
     "loop.progress=false",
@@ -43,6 +44,12 @@ class Interrupted(Exception):
 
 def config_for(run_dir: Path, *extra: str) -> TrainConfig:
     return load_config(DEFAULT_RECIPE, [*KARATE_IN_BATCH, f"output.run_dir={run_dir}", *extra])
+
+
+def eval_records(run_dir: Path) -> list[dict[str, Any]]:
+    """The evaluation records of ``run_dir/metrics.jsonl``, in order."""
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if r["kind"] == "eval"]
 
 
 def losses(run_dir: Path) -> dict[int, float]:
@@ -67,9 +74,61 @@ def _result(trainer: Any, run_dir: Path, rank: int) -> dict[str, Any]:
 
 
 def full_run(rank: int, world: int, base: str) -> dict[str, Any]:
-    """Run A, start to end."""
+    """Run A, start to end; with what this rank's evaluations did (the steps it
+    computed the rank-0 metrics at, the anchors of each ranking it ranked, the probes
+    it fitted), its final metrics and its early-stopping state."""
+    from contrastkit.eval import probe, sharded_ranking
+    from contrastkit.train.trainer_evaluation import TrainerEvaluation
+
     run_dir = Path(base) / "a"
-    return _result(run_module.train(config_for(run_dir)), run_dir, rank)
+    measured: list[int] = []
+    ranked: list[tuple[int, int]] = []  # (this rank's anchors, all anchors) per ranking
+    probes: list[int] = []
+    originals = (TrainerEvaluation._measure, sharded_ranking.ranking_parts, probe.logistic_probe)
+
+    def measure(self: Any, train: Any) -> Any:
+        measured.append(self.step)
+        return originals[0](self, train)
+
+    def parts(*args: Any, **kwargs: Any) -> Any:
+        out = originals[1](*args, **kwargs)
+        ranked.append((out.average_precision.numel(), out.anchors.numel()))
+        return out
+
+    def fitted(*args: Any, **kwargs: Any) -> Any:
+        probes.append(1)
+        return originals[2](*args, **kwargs)
+
+    TrainerEvaluation._measure = measure  # type: ignore[method-assign]
+    sharded_ranking.ranking_parts = parts  # type: ignore[assignment]
+    probe.logistic_probe = fitted  # type: ignore[assignment]
+    try:
+        trainer = run_module.train(config_for(run_dir))
+    finally:
+        TrainerEvaluation._measure = originals[0]  # type: ignore[method-assign]
+        sharded_ranking.ranking_parts = originals[1]  # type: ignore[assignment]
+        probe.logistic_probe = originals[2]  # type: ignore[assignment]
+    out = _result(trainer, run_dir, rank)
+    out.update(measured=measured, ranked=ranked, probes=len(probes))
+    out["final_metrics"] = dict(trainer.final_metrics)
+    out["stopper"] = trainer.stopper.state_dict()
+    return out
+
+
+#: run A with two objectives combined by PCGrad (MNR in-batch at another scale, no hard
+#: negatives: it too reads each global batch's examples only)
+PCGRAD = [
+    "objectives={infonce: {in_batch: true, symmetric: true},"
+    " mnr: {scale: 2.0, hard_negatives: false}}",
+    "combiner.method=pcgrad",
+    "loop.epochs=2",
+]
+
+
+def pcgrad_run(rank: int, world: int, base: str) -> dict[str, Any]:
+    """Run A's data under PCGrad, start to end."""
+    run_dir = Path(base) / "pcgrad"
+    return _result(run_module.train(config_for(run_dir, *PCGRAD)), run_dir, rank)
 
 
 def interrupted(rank: int, world: int, base: str, stop_at: int) -> None:

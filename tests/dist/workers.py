@@ -233,6 +233,66 @@ def grad_cache_syncs(rank: int, chunks: int) -> tuple[int, list[Tensor]]:
     return calls[0], [p.grad.detach().clone() for p in encoder.parameters()]
 
 
+# ---- PCGrad under DDP -----------------------------------------------------------------
+class PairPush(Objective):
+    """Mean over the (local) anchors of ``-||z_a - z_p||²``: pushes each pair apart,
+    against InfoNCE's pull (gradient cosine about -0.5 here); a mean over anchors, so
+    its average over ranks is the combined batch's."""
+
+    def forward(self, batch: Batch) -> Tensor:
+        return -(batch.anchors() - batch.positives()).pow(2).sum(1).mean()
+
+
+PCGRAD_STEPS = 4
+
+
+def pcgrad_steps(rows: slice, distributed: bool) -> dict[str, Any]:
+    """:data:`PCGRAD_STEPS` SGD steps of in-batch InfoNCE + :class:`PairPush` under
+    PCGrad on ``rows`` of the global batch (a rank's share, or all of it): each step's
+    projected gradients, the summed loss (averaged over ranks) and the parameters."""
+    from contrastkit.losses.combine import combine_losses
+    from contrastkit.losses.pcgrad import PCGrad
+    from contrastkit.train.step import AutogradStep
+
+    x = data()[0]
+    encoder = make_encoder(x)
+    objectives = nn.ModuleDict({"infonce": make_objective(CASES[0], "local"), "push": PairPush()})
+    weights = {"infonce": 1.0, "push": 0.5}
+    opt = torch.optim.SGD(encoder.parameters(), lr=0.2)
+    pc = PCGrad(opt, generator=torch.Generator().manual_seed(3))
+    step: AutogradStep = AutogradStep(
+        encoder, objectives, lambda losses: combine_losses(losses, weights), opt, pcgrad=pc
+    )
+    if distributed:
+        step = DistributedAutogradStep(step)
+    grads, loss = [], []
+    for _ in range(PCGRAD_STEPS):
+        out = step.compute(make_batch(rows, hard=False))
+        g = [p.grad.detach().clone() for p in encoder.parameters()]
+        grads.append(g)
+        loss.append(float(out.combined.total.detach()))
+        step.apply(out, 0.2)
+    return {
+        "grads": grads,
+        "loss": all_reduce_mean({"l": sum(loss)})["l"] if distributed else sum(loss),
+        "params": [p.detach().clone() for p in encoder.parameters()],
+    }
+
+
+def plain_sum_grads(rows: slice) -> list[Tensor]:
+    """The first step's gradient of the weighted sum (no projection), one process."""
+    from contrastkit.losses.combine import combine_losses
+
+    x = data()[0]
+    encoder = make_encoder(x)
+    objectives = {"infonce": make_objective(CASES[0], "local"), "push": PairPush()}
+    batch = make_batch(rows, hard=False)
+    batch = batch.with_z(encoder.encode(batch))
+    losses = {n: o(batch) for n, o in objectives.items()}
+    combine_losses(losses, {"infonce": 1.0, "push": 0.5}).total.backward()
+    return [p.grad.detach().clone() for p in encoder.parameters()]
+
+
 # ---- the hard pool built on rank 0 ---------------------------------------------------------
 def pool_refresh(distributed: bool, strategy: str) -> dict[str, Any]:
     """A relation sampler's pool (``hardest``) or clusters (``cluster``) after one
@@ -401,6 +461,53 @@ def step_collectives(rank: int) -> dict[str, Any]:
     }
 
 
+def rank_zero_work(rank: int) -> dict[str, Any]:
+    """:func:`~contrastkit.dist.collectives.computed_on_rank_zero`: which ranks ran the
+    work, what each received, and the exception each raised when rank 0's failed."""
+    from contrastkit.dist.collectives import computed_on_rank_zero
+
+    ran: list[int] = []
+
+    def work() -> dict[str, float]:
+        ran.append(rank)
+        return {"map": 0.5 + rank, "mean_rank": 3.0}
+
+    got = computed_on_rank_zero(work)
+
+    def fails() -> None:
+        ran.append(rank)
+        raise ValueError(f"collapsed on rank {rank}")
+
+    try:
+        computed_on_rank_zero(fails)
+        raised = None
+    except ValueError as exc:
+        raised = str(exc)
+    return {"ran": ran, "got": got, "raised": raised}
+
+
+def sharded_rankings() -> list[Any]:
+    """:func:`~contrastkit.eval.sharded_ranking.sharded_filtered_ranking` of one graph
+    under three settings (every rank passes the same embedding)."""
+    from contrastkit.eval.sharded_ranking import sharded_filtered_ranking
+
+    gen = torch.Generator().manual_seed(4)
+    x = 0.3 * torch.randn(90, 4, generator=gen, dtype=torch.float64)
+    edges = torch.randint(0, 90, (2, 400), generator=gen)
+    known = torch.randint(0, 90, (2, 100), generator=gen)
+    return [
+        sharded_filtered_ranking(x, edges, known, distance=d, mode=m, ties=t, chunk_size=8)
+        for d, m, t in RANKING_SETTINGS
+    ]
+
+
+RANKING_SETTINGS = [
+    ("poincare", "directed", "average"),
+    ("cosine", "undirected", "optimistic"),
+    ("sqeuclidean", "directed", "pessimistic"),
+]
+
+
 def step_level_worker(rank: int, world: int) -> dict[str, Any]:
     """Everything the step-level tests check, in one 2-rank spawn."""
     rows = slice(rank * RELATIONS, (rank + 1) * RELATIONS)
@@ -419,6 +526,9 @@ def step_level_worker(rank: int, world: int) -> dict[str, Any]:
         "pool": {s: pool_refresh(True, s) for s in ("hardest", "cluster")},
         "riding": riding_gather(rank),
         "collectives": step_collectives(rank),
+        "rank_zero": rank_zero_work(rank),
+        "pcgrad": pcgrad_steps(share, distributed=True),
+        "ranking": sharded_rankings(),
     }
 
 

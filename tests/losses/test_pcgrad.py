@@ -151,6 +151,38 @@ def test_optimiser_wrapper_writes_projected_grads_and_steps() -> None:
     assert opt.param_groups is inner.param_groups
 
 
+def test_reduce_acts_on_the_per_objective_gradients_before_the_projection() -> None:
+    """``reduce`` sees the ``[K, P]`` matrix (data parallelism averages it over ranks):
+    replacing the second objective's row by the first's, the projection of equal rows
+    is their sum — which no reduction applied after the projection could give."""
+    torch.manual_seed(0)
+    model = Shared()
+    x = torch.tensor([0, 1, 3])
+    params = list(model.parameters())
+    seen: list[tuple[int, ...]] = []
+
+    def duplicate_first(g: torch.Tensor) -> None:
+        seen.append(tuple(g.shape))
+        g[1] = g[0]
+
+    opt = PCGrad(torch.optim.SGD(params, lr=0.1), reduce=duplicate_first)
+    combined = opt.pc_backward(_losses(model, x))
+    first = torch.cat(
+        [
+            (torch.zeros_like(p) if g is None else g.to_dense()).reshape(-1)
+            for p, g in zip(
+                params,
+                torch.autograd.grad(
+                    next(iter(_losses(model, x).values())), params, allow_unused=True
+                ),
+                strict=True,
+            )
+        ]
+    )
+    assert seen == [(2, first.numel())]
+    torch.testing.assert_close(combined, 2 * first)
+
+
 def test_optimiser_wrapper_state_round_trip() -> None:
     torch.manual_seed(0)
     x = torch.tensor([0, 2, 4])

@@ -6,6 +6,7 @@ option resumes bit-identically, bad settings are config errors."""
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,50 @@ def test_anil_training_moves_the_encoder_and_beats_scratch(tmp_path: Path) -> No
 def test_bad_option_values_are_config_errors(tmp_path: Path, override: str, key: str) -> None:
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         _config(tmp_path, override)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("meta.steps=12", "meta.steps is 12 but the run being resumed was started with 8"),
+        ("optim.warmup_steps=0", "optim.warmup_steps is 0 but the run being resumed was"),
+        ("optim.lr_schedule=linear", "optim.lr_schedule is 'linear' but the run being"),
+    ],
+)
+def test_resuming_with_another_schedule_length_is_refused(
+    tmp_path: Path, change: str, message: str
+) -> None:
+    schedule = ["optim.lr_schedule=cosine", "meta.steps=8", "optim.warmup_steps=2"]
+    part = _trainer(tmp_path, *schedule)
+    part.train_step()
+    state = part.state_dict()
+    with pytest.raises(ValueError, match=re.escape(message)) as caught:
+        _trainer(tmp_path, *schedule, change).load_state_dict(state)
+    assert "cosine outer-rate schedule" in str(caught.value)
+    _trainer(tmp_path, *schedule).load_state_dict(state)  # the same schedule resumes
+
+
+def test_a_constant_rate_run_may_resume_with_more_steps(tmp_path: Path) -> None:
+    part = _trainer(tmp_path, "meta.steps=4")  # the config's constant outer rate
+    part.train_step()
+    _trainer(tmp_path, "meta.steps=10").load_state_dict(part.state_dict())
+    state = part.state_dict()
+    del state["schedule"]  # a checkpoint from before the schedule was recorded
+    _trainer(tmp_path, "meta.steps=10", "optim.lr_schedule=cosine").load_state_dict(state)
+
+
+def test_the_cli_refuses_the_changed_schedule_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from contrastkit.cli import main
+
+    sets = ["meta.val_episodes=5", "meta.test_episodes=5", "meta.eval_every=2", "meta.steps=2"]
+    sets += ["optim.lr_schedule=cosine", "loop.progress=false"]
+    argv = ["train", "--config", str(SBM_CONFIG), "--run-dir", str(tmp_path)]
+    assert main([*argv, *(x for s in sets for x in ("--set", s))]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(tmp_path), "--set", "meta.steps=4"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert (
+        len(err) == 1 and "meta.steps is 4 but the run being resumed was started with 2" in err[0]
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -185,3 +187,53 @@ def test_a_missing_file_names_the_key(tmp_path: Path) -> None:
     config = _config(tmp_path, "pairs.source=file", f"pairs.path={tmp_path / 'none.npz'}")
     with pytest.raises(ValueError, match=r"pairs\.path"):
         PairTask(config, torch.Generator())
+
+
+def _brute_min_candidates(task: PairTask) -> int:
+    """Per training anchor, the pool items the miner's exclusions leave (brute force)."""
+    from contrastkit.mining import build_exclusions
+
+    if task.settings.positives == "explicit":
+        u, v = task.train_pairs
+    else:
+        u = v = task.train_items[task.anchor_pos]
+    m = task.train_items.numel()
+    excl = build_exclusions(
+        u.numel(),
+        m,
+        query_ids=task.pool_pos[u],
+        positive_ids=task.pool_pos[v],
+        query_labels=task.all_labels[u],
+        pool_labels=task.train_labels,
+    )
+    cand = torch.arange(m).expand(u.numel(), m)
+    return int((~excl.banned(torch.arange(u.numel()), cand, m)).sum(1).min())
+
+
+@pytest.mark.parametrize("positives", ["same_label", "explicit"])
+def test_more_pair_negatives_than_candidates_warns_with_both_numbers(
+    tmp_path: Path, positives: str
+) -> None:
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.cat([torch.zeros(30), torch.ones(12), torch.full((18,), 2)]).long()
+    x = torch.nn.functional.one_hot(labels).float() + 0.1 * torch.randn(60, 3, generator=gen)
+    # explicit pairs across labels: the positive is one more item mining excludes
+    pairs = torch.stack([torch.arange(60), (torch.arange(60) + 7) % 60])
+    path = tmp_path / "items.npz"
+    np.savez(path, x=x.numpy(), labels=labels.numpy(), pairs=pairs.numpy())
+    base = ["pairs.source=file", f"pairs.path={path}", f"pairs.positives={positives}"]
+    base += ["pairs.mine_strategy=hardest", "loop.batch_size=8"]
+    probe = PairTask(_config(tmp_path, *base), torch.Generator())
+    c = _brute_min_candidates(probe)
+    assert probe.min_candidates() == c
+    assert 0 < c < probe.train_items.numel() - 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the boundary: every anchor has c distinct ones
+        trainer = Trainer(_config(tmp_path, *base, f"pairs.num_negatives={c}"))
+    batch = trainer.task.batch(torch.arange(trainer.task.num_examples()), trainer.sample_context())
+    assert bool(batch.mask.all(1).any())  # some anchor fills all c slots
+    message = f"pairs.num_negatives is {c + 1}, more than the {c} negatives mining can give"
+    with pytest.warns(UserWarning, match=re.escape(message)):
+        trainer = Trainer(_config(tmp_path, *base, f"pairs.num_negatives={c + 1}"))
+    batch = trainer.task.batch(torch.arange(trainer.task.num_examples()), trainer.sample_context())
+    assert not bool(batch.mask.all(1).all())  # the fullest anchor's last slot is masked

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import warnings
 from pathlib import Path
 
 import pytest
@@ -372,3 +374,59 @@ def test_text_encoder_trains_only_what_its_forward_reads(model_dir: Path) -> Non
     encoder(torch.arange(8)).sum().backward()
     missing = [n for n, p in encoder.named_parameters() if p.requires_grad and p.grad is None]
     assert not missing, missing
+
+
+def test_more_text_negatives_than_candidates_warns_with_both_numbers(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    # "bank" (groups 0 and 1) can mine only "mab yam"; "kaz bri" two texts: 1 is the bound
+    texts = ["bank", "a slope", "bank", "an institution", "kaz bri", "mab yam"]
+    ex = TextExamples(
+        texts=texts,
+        anchor=torch.tensor([0, 2, 4]),
+        positive=torch.tensor([1, 3, 5]),
+        negatives=torch.empty(3, 0, dtype=torch.int64),
+        groups=torch.tensor([0, 0, 1, 1, 2, 2]),
+        split=torch.tensor([0, 0, 0], dtype=torch.int8),
+    )
+    path = write_jsonl(tmp_path / "unused.jsonl", [{"anchor": "a", "positive": "b"}])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the boundary
+        config = _config(model_dir, path, tmp_path / "run", "pairs.num_negatives=1")
+        TextPairTask(config, torch.Generator(), ex)
+    message = "pairs.num_negatives is 2, more than the 1 negatives mining can give every anchor"
+    config = _config(model_dir, path, tmp_path / "run", "pairs.num_negatives=2")
+    with pytest.warns(UserWarning, match=re.escape(message)):
+        TextPairTask(config, torch.Generator(), ex)
+
+
+def test_text_candidate_count_equals_what_mining_can_fill(model_dir: Path, tmp_path: Path) -> None:
+    """min_candidates against a brute force: mine the whole pool, count unmasked slots."""
+    rows = compositional_pairs()
+    ex = text_pairs_from_strings(
+        [r["anchor"] for r in rows],
+        [r["positive"] for r in rows],
+        groups=[r["anchor"].split()[0] for r in rows],
+        split=[0] * len(rows),
+    )
+
+    class Banned:  # bans pool texts ending in "yam" for anchors starting with "kaz"
+        def __init__(self, texts: list[str]) -> None:
+            self.anchor = torch.tensor([t.startswith("kaz") for t in texts])
+            self.flag = torch.tensor([t.endswith("yam") for t in texts])
+
+        def banned_pairs(self, anchor_ids, pool_ids):
+            hit = self.anchor[anchor_ids].unsqueeze(1) & self.flag[pool_ids].unsqueeze(0)
+            return torch.nonzero(hit, as_tuple=True)
+
+        def forbidden(self, a, c):
+            return self.anchor[a].unsqueeze(1) & self.flag[c].unsqueeze(0)
+
+    task, ctx = _task(model_dir, ex, tmp_path, Banned(ex.texts), "pairs.num_negatives=1")
+    m = int(task.pool_ids.numel())
+    u, v = task.anchor[task.train_rows], task.positive[task.train_rows]
+    whole_pool = SampleContext(0, 0, 0.05, ctx.encoder, ctx.distance, num_negatives=m)
+    _, mask = task.mined_negatives(u, v, whole_pool)
+    brute = int(mask.sum(1).min())
+    assert 0 < brute < m - 1
+    assert task.min_candidates() == brute

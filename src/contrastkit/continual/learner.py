@@ -59,6 +59,7 @@ from contrastkit.losses.ewc import EWC
 from contrastkit.losses.fisher import diagonal_fisher
 from contrastkit.models.mlp import MLP
 from contrastkit.optim.factory import build_optimizer
+from contrastkit.train.negative_count import warn_excess_negatives
 from contrastkit.typed_config import ConfigError
 
 if TYPE_CHECKING:  # the train package imports this package's config
@@ -111,6 +112,16 @@ class ContinualLearner:
             torch.set_num_threads(loop.num_threads)
         torch.manual_seed(loop.seed)
         self.stream = stream if stream is not None else build_stream(config)
+        first = self.stream.rows_after(0)  # the fewest rows negatives are drawn among
+        warn_excess_negatives(
+            "continual.num_negatives",
+            c.num_negatives,
+            first - 1,
+            f"negatives an anchor of the first task's {first} nodes can have "
+            "(every node but itself)",
+            "its negatives repeat nodes until later tasks add nodes",
+            stacklevel=2,
+        )
         self.distance = get_distance(config.objective.distance)
         self.loss_of_block = partial(
             relation_block_loss, distance=self.distance, temperature=config.objective.temperature

@@ -20,6 +20,7 @@ from contrastkit.dist.collectives import (
     broadcast_object,
     broadcast_tensor,
     build_on_rank_zero,
+    computed_on_rank_zero,
 )
 from contrastkit.dist.env import (
     DistEnv,
@@ -59,6 +60,7 @@ __all__ = [
     "broadcast_object",
     "broadcast_tensor",
     "build_on_rank_zero",
+    "computed_on_rank_zero",
     "current",
     "env_from_variables",
     "gather_in_batch",

@@ -1,19 +1,23 @@
 """Small collectives the trainer needs beside the gradient all-reduce: a barrier,
 broadcasting a Python object from rank 0, averaging logged metrics, gathering
-per-rank objects and tensors of unequal length. Every function is the identity (or a
+per-rank objects and tensors of unequal length, work done on rank 0 alone and its
+result broadcast. Every function is the identity (or a
 no-op) for a single process, so callers need not ask whether they run distributed.
 """
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
 
 from contrastkit.dist.env import current, is_distributed
+
+T = TypeVar("T")
 
 
 def barrier() -> None:
@@ -134,3 +138,30 @@ def broadcast_tensors(
         t = given.contiguous() if given is not None else torch.empty(shape, dtype=dtype)
         out[name] = broadcast_tensor(t, src=src)
     return out
+
+
+def computed_on_rank_zero(compute: Callable[[], T]) -> T:
+    """``compute()`` run on rank 0 alone, its (picklable, small) result broadcast to
+    every rank: work whose result is equal on every rank (an evaluation of the
+    replicated model) done once instead of ``W`` times, the other ranks waiting in the
+    broadcast. An exception on rank 0 is raised on every rank (the same exception where
+    it pickles, else a ``RuntimeError`` naming it), so no rank waits forever."""
+    if not is_distributed():
+        return compute()
+    if dist.get_rank() != 0:
+        ok, payload = broadcast_object(None)
+        if not ok:
+            raise payload
+        return payload
+    try:
+        result = compute()
+    except Exception as exc:
+        try:
+            pickle.dumps(exc)
+            sent: BaseException = exc
+        except Exception:
+            sent = RuntimeError(f"rank 0 failed: {type(exc).__name__}: {exc}")
+        broadcast_object((False, sent))
+        raise
+    broadcast_object((True, result))
+    return result

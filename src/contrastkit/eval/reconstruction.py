@@ -73,16 +73,18 @@ from contrastkit._validation import (
 from contrastkit.eval._rank_tile import Ties, rank_tile
 from contrastkit.eval._tiling import DEFAULT_BUDGET_MB, RankScorer, chunk_rows
 from contrastkit.functional.distances import Distance, get_distance
-from contrastkit.graph.csr import to_csr
+from contrastkit.graph.csr import CSR, to_csr
 
 Mode = Literal["directed", "undirected"]
 __all__ = [
     "MODES",
     "TIES",
     "Mode",
+    "RankingParts",
     "RankingResult",
     "Ties",
     "filtered_ranking",
+    "ranking_parts",
     "reconstruction_ranking",
 ]
 TIES: tuple[Ties, ...] = ("optimistic", "pessimistic", "average")
@@ -148,12 +150,83 @@ def filtered_ranking(
     Returns:
         a :class:`RankingResult`.
     """
+    parts = ranking_parts(
+        embeddings,
+        edge_index,
+        filter_edge_index,
+        distance=distance,
+        mode=mode,
+        ties=ties,
+        include_self=include_self,
+        chunk_size=chunk_size,
+        memory_budget_mb=memory_budget_mb,
+        return_ranks=return_ranks,
+    )
+    return parts.result(parts.average_precision, parts.rank_sum)
+
+
+@dataclass(frozen=True)
+class RankingParts:
+    """What :func:`ranking_parts` computed for one shard of the anchors.
+
+    Attributes:
+        pos: the relations ranked (CSR, duplicates merged, self-loops dropped).
+        anchors: ``[A]`` every anchor, in processing (degree) order.
+        shard: ``(i, W)``: this shard holds ``anchors[i::W]``.
+        average_precision: ``[ceil((A - i) / W)]`` float64 AP of the shard's anchors.
+        rank_sum: the sum of the shard's ranks (multiples of 1/2: exact in float64).
+        ranks: ``[E']`` ranks of the shard's relations (others 0), or ``None``.
+    """
+
+    pos: CSR
+    anchors: Tensor
+    shard: tuple[int, int]
+    average_precision: Tensor
+    rank_sum: float
+    ranks: Tensor | None
+
+    def result(self, average_precision: Tensor, rank_sum: float) -> RankingResult:
+        """The :class:`RankingResult` of every anchor from their APs ``[A]`` (in
+        processing order) and the total rank sum."""
+        order = torch.argsort(self.anchors)
+        return RankingResult(
+            mean_rank=rank_sum / self.pos.num_edges,
+            map=float(average_precision.mean()),
+            num_edges=self.pos.num_edges,
+            anchors=self.anchors[order],
+            average_precision=average_precision[order],
+            edges=self.pos.to_edge_index() if self.ranks is not None else None,
+            ranks=self.ranks,
+        )
+
+
+def ranking_parts(
+    embeddings: Tensor,
+    edge_index: Tensor,
+    filter_edge_index: Tensor | None = None,
+    *,
+    distance: str | Distance = "poincare",
+    mode: Mode = "directed",
+    ties: Ties = "optimistic",
+    include_self: bool = False,
+    chunk_size: int | None = None,
+    memory_budget_mb: float = DEFAULT_BUDGET_MB,
+    return_ranks: bool = False,
+    shard: tuple[int, int] = (0, 1),
+) -> RankingParts:
+    """:func:`filtered_ranking`'s work for the anchors ``anchors[i::W]`` of
+    ``shard = (i, W)`` (strided over the degree order, so every shard gets anchors of
+    every degree): the shards of ``W`` processes together hold every anchor once
+    (:mod:`~contrastkit.eval.sharded_ranking` combines them). ``(0, 1)``: all."""
     x = check_float_tensor("embeddings", embeddings, ndim=2)
     check_finite("embeddings", x)
     n = x.shape[0]
     ei = check_edge_index("edge_index", edge_index, n).to(x.device)
     mode = check_choice("mode", mode, MODES)
     ties = check_choice("ties", ties, TIES)
+    index, count = shard
+    if not 0 <= index < count:
+        raise ValueError(f"shard must be (i, W) with 0 <= i < W, got {shard}")
     dist = get_distance(distance)
     undirected = mode == "undirected"
     pos = to_csr(ei, n, undirected=undirected, remove_self_loops=True)
@@ -170,34 +243,24 @@ def filtered_ranking(
     anchors = torch.nonzero(deg > 0).flatten()
     # Degree order keeps the padding of every tile close to its real width.
     anchors = anchors[torch.argsort(deg[anchors], stable=True)]
+    mine = anchors[index::count]
     # values + GEMM temporaries, the candidate mask and an int64 slot per entry.
     per_entry = 3 * x.element_size() + 17
     step = chunk_rows(n, per_entry, chunk_size, memory_budget_mb)
 
     with torch.no_grad():
         scorer = RankScorer(dist, x)
-    ap_parts: list[Tensor] = []
+    ap_parts: list[Tensor] = [torch.empty(0, dtype=torch.float64, device=x.device)]
     rank_sum = 0.0
     ranks_out = None
     if return_ranks:
-        ranks_out = torch.empty(pos.num_edges, dtype=torch.float64, device=x.device)
-    for lo in range(0, anchors.numel(), step):
-        a = anchors[lo : lo + step]
+        ranks_out = torch.zeros(pos.num_edges, dtype=torch.float64, device=x.device)
+    for lo in range(0, mine.numel(), step):
+        a = mine[lo : lo + step]
         ap, r_sum = rank_tile(scorer, x, a, pos, known, ties, include_self, ranks_out)
         ap_parts.append(ap)
         rank_sum += r_sum
-
-    ap_all = torch.cat(ap_parts)
-    order = torch.argsort(anchors)
-    return RankingResult(
-        mean_rank=rank_sum / pos.num_edges,
-        map=float(ap_all.mean()),
-        num_edges=pos.num_edges,
-        anchors=anchors[order],
-        average_precision=ap_all[order],
-        edges=pos.to_edge_index() if return_ranks else None,
-        ranks=ranks_out,
-    )
+    return RankingParts(pos, anchors, shard, torch.cat(ap_parts), rank_sum, ranks_out)
 
 
 def reconstruction_ranking(

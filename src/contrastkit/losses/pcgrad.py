@@ -30,7 +30,7 @@ Example:
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import torch
@@ -128,6 +128,9 @@ class PCGrad:
         optimizer: any ``torch.optim.Optimizer`` over the model parameters.
         reduction: ``"sum"`` (default) or ``"mean"`` of the projected gradients.
         generator: projection order (state saved in :meth:`state_dict`).
+        reduce: called on the ``[K, P]`` per-objective gradients, in place, before the
+            projection (data parallelism: their mean over ranks, so that every rank
+            projects the gradients of the combined batch); ``None``: none.
 
     Usage::
 
@@ -146,6 +149,7 @@ class PCGrad:
         *,
         reduction: Literal["sum", "mean"] = "sum",
         generator: torch.Generator | None = None,
+        reduce: Callable[[Tensor], Any] | None = None,
     ) -> None:
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(
@@ -156,6 +160,7 @@ class PCGrad:
             "reduction", reduction, ("sum", "mean")
         )
         self.generator = generator
+        self.reduce = reduce
 
     @property
     def param_groups(self) -> list[dict[str, Any]]:
@@ -188,6 +193,8 @@ class PCGrad:
             for gr, chunk in zip(grads, flat[i].split(sizes), strict=True):
                 if gr is not None:
                     chunk.copy_(gr.to_dense().reshape(-1))
+        if self.reduce is not None:
+            self.reduce(flat)
         combined = pcgrad(flat, reduction=self.reduction, generator=self.generator)
         for p, chunk in zip(params, combined.split(sizes), strict=True):
             p.grad = chunk.view_as(p).to(p.dtype).clone()

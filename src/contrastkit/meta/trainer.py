@@ -308,9 +308,20 @@ class MetaTrainer:
             "best_step": self.best_step,
             "best_params": self.best_params,
             "initial": self.initial,
+            "schedule": self._schedule(),
+        }
+
+    def _schedule(self) -> dict[str, Any]:
+        """The settings the outer rate's schedule (:meth:`_lr_factor`) reads."""
+        optim = self.config.optim
+        return {
+            "optim.lr_schedule": optim.lr_schedule,
+            "optim.warmup_steps": optim.warmup_steps,
+            "meta.steps": self.config.meta.steps,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        check_resumed_schedule(state.get("schedule"), self._schedule())
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -322,3 +333,22 @@ class MetaTrainer:
         self.best_step = int(state["best_step"])
         self.best_params = dict(state["best_params"])
         self.initial = dict(state["initial"])
+
+
+def check_resumed_schedule(saved: dict[str, Any] | None, now: dict[str, Any]) -> None:
+    """A resumed run keeps its outer-rate schedule: a ``ValueError`` naming the first
+    setting of ``now`` that differs from the checkpoint's ``saved`` one, with both
+    values, since the schedule would otherwise change shape partway through the run.
+    ``meta.steps`` may grow or shrink under a ``constant`` schedule (it reads no length);
+    ``saved`` is ``None`` for checkpoints written before the schedule was recorded."""
+    if saved is None:
+        return
+    constant = saved["optim.lr_schedule"] == now["optim.lr_schedule"] == "constant"
+    for key, value in now.items():
+        if value != saved[key] and not (key == "meta.steps" and constant):
+            raise ValueError(
+                f"{key} is {value!r} but the run being resumed was started with "
+                f"{saved[key]!r}: its {saved['optim.lr_schedule']} outer-rate schedule "
+                f"would change partway; resume with --set {key}={saved[key]} "
+                "(or start a new run)"
+            )

@@ -121,8 +121,8 @@ class DataParallel:
         return out
 
     def reduce_metrics(self, metrics: Mapping[str, float]) -> dict[str, float]:
-        """Evaluation metrics averaged over ranks (the training-loss averages differ per
-        rank; the rest are equal everywhere and stay so)."""
+        """The training-loss averages of an evaluation (each rank's own batches)
+        averaged over ranks; the evaluation itself is rank 0's, broadcast."""
         return all_reduce_mean(metrics)
 
     def rank_states(self, generator: torch.Generator, task_state: Any) -> list[Any]:

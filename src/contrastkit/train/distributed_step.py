@@ -6,7 +6,10 @@ the corrupted batch for Deep Graph Infomax, in one call), so DDP's bucketed grad
 all-reduce overlaps the backward; the trained parameters outside the encoder (a
 learnable temperature, a classifier head, adaptive loss weights) are averaged in one
 flat all-reduce after it. Gradient caching replays its chunks under ``no_sync()``
-except the last: one gradient synchronisation per optimiser step.
+except the last: one gradient synchronisation per optimiser step. Under PCGrad the
+forward runs under ``no_sync()`` too: each objective's flat gradient is averaged over
+ranks (one all-reduce of the ``[K, P]`` matrix) and the projection is applied to the
+averages, so a run equals the single-process PCGrad on the combined batch.
 
 :class:`DistributedSparseStep` is the fused table step with the touched rows of every
 rank summed (:func:`~contrastkit.dist.sparse_rows.all_reduce_rows`): each rank applies
@@ -23,7 +26,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
-from contrastkit.dist.collectives import all_gather_rows
+from contrastkit.dist.collectives import all_gather_rows, all_reduce_sum_
 from contrastkit.dist.env import world_size
 from contrastkit.dist.sparse_rows import all_reduce_rows
 from contrastkit.objectives.batch import Batch
@@ -133,18 +136,22 @@ def average_gradients_(params: list[Tensor], loss: Tensor | None = None) -> Tens
     return None if loss is None else flat[-1]
 
 
+def mean_over_ranks_(t: Tensor) -> Tensor:
+    """``t`` replaced by its mean over ranks, in place (one all-reduce)."""
+    return all_reduce_sum_(t).div_(world_size())
+
+
 class DistributedAutogradStep(AutogradStep):
     """:class:`~contrastkit.train.step.AutogradStep` with the encoder under DDP."""
 
     ddp: DistributedDataParallel | None
 
     def __init__(self, step: AutogradStep, find_unused_parameters: bool = False) -> None:
-        if step.pcgrad is not None:
-            raise ValueError(
-                "combiner pcgrad projects per-objective gradients of one process; it is "
-                "not supported under data parallelism"
-            )
         self.__dict__.update(step.__dict__)
+        if self.pcgrad is not None:
+            # every objective's gradient averaged over ranks, then projected: the
+            # projection of the combined batch's gradients, the same on every rank
+            self.pcgrad.reduce = mean_over_ranks_
         self.ddp = wrap_encoder(step.encoder, find_unused_parameters)
         in_ddp: set[int] = set()
         if self.ddp is not None:
@@ -174,6 +181,16 @@ class DistributedAutogradStep(AutogradStep):
         return nullcontext() if last or self.ddp is None else self.ddp.no_sync()
 
     def compute(self, batch: Batch, keep_z: bool = False) -> StepOutput:
+        if self.pcgrad is not None:
+            # PCGrad takes each objective's gradient with autograd.grad and averages
+            # them itself (PCGrad.reduce): DDP's bucketed all-reduce of the summed
+            # gradient would be the wrong quantity, so its forward runs unsynced
+            with nullcontext() if self.ddp is None else self.ddp.no_sync():
+                out = super().compute(batch, keep_z)
+            total = out.combined.total
+            mean = average_gradients_([], total)  # the loss alone: one all-reduce
+            self.reduced_loss = None if mean is None else (total, mean)
+            return out
         out = super().compute(batch, keep_z)
         # the parameters outside DDP and the loss in one all-reduce: a collective on gloo
         # costs a rendezvous of the ranks whatever its few bytes

@@ -31,16 +31,12 @@ import torch
 from torch import Tensor
 
 from contrastkit._validation import check_choice
+from contrastkit.dist.collectives import computed_on_rank_zero
 from contrastkit.eval.collapse import check_not_collapsed
 from contrastkit.eval.diagnostics import alignment, uniformity
 from contrastkit.eval.link_prediction import link_prediction_metrics
-from contrastkit.eval.reconstruction import (
-    TIES,
-    Mode,
-    Ties,
-    filtered_ranking,
-    reconstruction_ranking,
-)
+from contrastkit.eval.reconstruction import TIES, Mode, Ties, filtered_ranking
+from contrastkit.eval.sharded_ranking import sharded_filtered_ranking
 from contrastkit.functional.distances import Distance, PoincareDistance
 from contrastkit.train.encoders import NodeEncoder
 from contrastkit.train.task import GraphTask
@@ -55,26 +51,48 @@ def check_embedding(z: Tensor, distance: Distance, name: str = "embedding") -> N
 
 @torch.no_grad()
 def evaluate_task(
-    task: GraphTask, encoder: NodeEncoder, distance: Distance, *, ties: Ties = "optimistic"
+    task: GraphTask,
+    encoder: NodeEncoder,
+    distance: Distance,
+    *,
+    ties: Ties = "optimistic",
+    shard_ranking: bool = False,
 ) -> dict[str, float]:
     """The metrics of the module for ``task``'s graph and ``encoder``'s embedding;
-    ``ties``: the rankings' tie policy (default ``"optimistic"``)."""
+    ``ties``: the rankings' tie policy (default ``"optimistic"``).
+
+    ``shard_ranking`` (data parallelism; every rank calls it with the same encoder):
+    the rankings are split over the ranks by anchors
+    (:func:`~contrastkit.eval.sharded_ranking.sharded_filtered_ranking`, equal to one
+    process's), the other metrics computed on rank 0 and broadcast."""
     ties = check_choice("ties", ties, TIES)
     encoder.eval()
     z = encoder.embed_all().detach().double()
     check_embedding(z, distance)
     metrics: dict[str, float] = {}
     mode: Mode = "directed" if task.hierarchical else "undirected"
-    recon = reconstruction_ranking(z, task.eval_edges, distance=distance, mode=mode, ties=ties)
+    ranking = sharded_filtered_ranking if shard_ranking else filtered_ranking
+    recon = ranking(z, task.eval_edges, distance=distance, mode=mode, ties=ties)
     metrics["train/mean_rank"] = recon.mean_rank
     metrics["train/map"] = recon.map
     split = task.split
     if split is not None:
-        link = filtered_ranking(
-            z, split.test_pos, split.train_pos, distance=distance, mode=mode, ties=ties
-        )
+        link = ranking(z, split.test_pos, split.train_pos, distance=distance, mode=mode, ties=ties)
         metrics["test/link_mean_rank"] = link.mean_rank
         metrics["test/link_map"] = link.map
+    if shard_ranking:
+        metrics.update(computed_on_rank_zero(lambda: _unranked_metrics(task, z, distance)))
+    else:
+        metrics.update(_unranked_metrics(task, z, distance))
+    return metrics
+
+
+def _unranked_metrics(task: GraphTask, z: Tensor, distance: Distance) -> dict[str, float]:
+    """The metrics besides the rankings: AUC/AP of a split, alignment and uniformity,
+    the probe (each cheap or not splittable by anchors)."""
+    metrics: dict[str, float] = {}
+    split = task.split
+    if split is not None:
         binary = link_prediction_metrics(z, split.test_pos, split.test_neg, distance)
         metrics["test/auc"] = binary["roc_auc"]
         metrics["test/ap"] = binary["average_precision"]

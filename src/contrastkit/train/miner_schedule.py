@@ -6,19 +6,17 @@ drawing from the run's one generator; its hard pool is mined at its first hard d
 Every stage's ``num_negatives`` is checked against the graph once it is known: an
 anchor has at most ``N - 1`` distinct negatives (every node but itself), so a larger
 count repeats nodes (uniform draws are independent, a pool's missing slots are refilled
-uniformly). gensim's Poincaré model refuses such a count; here it is a warning naming
-the setting and both numbers, since the README's karate run (the default recipe's 50
-negatives over 34 nodes) relies on it."""
+uniformly): :func:`~contrastkit.train.negative_count.warn_repeated_negatives` warns,
+naming the setting and both numbers."""
 
 from __future__ import annotations
-
-import warnings
 
 import torch
 
 from contrastkit.mining.relation_sampler import RelationNegativeSampler
 from contrastkit.train.config import TrainConfig
 from contrastkit.train.miner_config import MinerConfig, resolve_miner_stages, stage_at
+from contrastkit.train.negative_count import warn_repeated_negatives
 from contrastkit.train.task import GraphTask
 
 
@@ -70,18 +68,3 @@ def check_num_negatives(stages: list[tuple[int, MinerConfig]], num_nodes: int) -
     for i, (_, miner) in enumerate(stages):
         key = "miner.num_negatives" if i == 0 else f"miner_stages[{i - 1}].set.num_negatives"
         warn_repeated_negatives(key, miner.num_negatives, num_nodes)
-
-
-def warn_repeated_negatives(key: str, num_negatives: int, num_nodes: int) -> None:
-    """Warn (``UserWarning``) when the setting ``key`` asks for more than
-    ``num_nodes - 1`` negatives per anchor, the distinct ones it can have, naming the
-    setting, its value and the node count."""
-    candidates = num_nodes - 1
-    if num_negatives > candidates:
-        warnings.warn(
-            f"{key} is {num_negatives}, more than the {candidates} negatives an anchor of "
-            f"this graph of {num_nodes} nodes can have (every node but itself): its "
-            f"negatives repeat nodes; use at most {candidates} for distinct ones",
-            UserWarning,
-            stacklevel=4,
-        )

@@ -69,7 +69,7 @@ from contrastkit.objectives.batch import Batch
 from contrastkit.train.config import TrainConfig
 from contrastkit.train.encoders import EncoderInputs, NodeEncoder
 from contrastkit.train.graph_backed import GraphBackedTask
-from contrastkit.train.miner_schedule import warn_repeated_negatives
+from contrastkit.train.negative_count import warn_repeated_negatives
 from contrastkit.train.task import GraphTask, build_task
 from contrastkit.train.task_base import SampleContext
 from contrastkit.typed_config import config_fail

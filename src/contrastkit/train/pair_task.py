@@ -49,6 +49,7 @@ from contrastkit.mining import build_exclusions
 from contrastkit.objectives.batch import Batch
 from contrastkit.train.config import TrainConfig
 from contrastkit.train.encoders import EncoderInputs, NodeEncoder
+from contrastkit.train.negative_count import warn_excess_negatives
 from contrastkit.train.pairs_config import PairsConfig
 from contrastkit.train.pool_negatives import mine_pool_negatives
 from contrastkit.train.task_base import SampleContext, Task
@@ -206,9 +207,30 @@ class PairTask(Task):
                 f"(source {self.settings.source!r}, {train.numel()} training items)"
             )
         self._num_examples = count
+        warn_excess_negatives(
+            "pairs.num_negatives",
+            self.settings.num_negatives,
+            self.min_candidates(),
+            f"negatives mining can give every anchor here (of the {train.numel()} "
+            "training items, those outside its label and not its positive)",
+            "the slots beyond are masked",
+            stacklevel=2,
+        )
         self._pool: Tensor | None = None  # [M, d] training items' embeddings for mining
         self._pool_epoch = -1
         self._validation: Batch | None = None
+
+    def min_candidates(self) -> int:
+        """The fewest pool items any training anchor can mine: the ``M`` training items
+        less those of its label (itself among them) and its positive if of another label."""
+        if self.settings.positives == "explicit":
+            u, v = self.train_pairs
+        else:
+            u = v = self.train_items[self.anchor_pos]
+        lu, lv = self.all_labels[u], self.all_labels[v]
+        same = torch.bincount(self.train_labels, minlength=int(self.all_labels.max()) + 1)
+        left = self.train_items.numel() - same[lu] - (lv != lu).to(torch.int64)
+        return int(left.min())
 
     # ---- the interface --------------------------------------------------------
     @property

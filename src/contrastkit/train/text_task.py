@@ -65,6 +65,7 @@ from contrastkit.mining.filters import FalseNegativeFilters
 from contrastkit.objectives.batch import Batch
 from contrastkit.train.config import TrainConfig
 from contrastkit.train.encoders import EncoderInputs, NodeEncoder
+from contrastkit.train.negative_count import warn_excess_negatives
 from contrastkit.train.pool_negatives import mine_pool_negatives
 from contrastkit.train.task_base import SampleContext, Task
 
@@ -163,11 +164,45 @@ class TextPairTask(Task):
             max_score=s.mine_max_score,
             skip_top=s.mine_range_min,
         )
+        warn_excess_negatives(
+            "pairs.num_negatives",
+            self.settings.num_negatives,
+            self.min_candidates(),
+            f"negatives mining can give every anchor here (of the {self.pool_ids.numel()} "
+            "pool texts, those outside its groups, not its positive nor related to it)",
+            "the slots beyond are masked",
+            stacklevel=2,
+        )
         self._round = -1  # re-mining rounds so far (pool embeddings)
         self._round_difficulty: list[Tensor] = []
         self._validation: Batch | None = None
         self._eval_sets: dict[str, tuple[Tensor, Tensor, Tensor]] = {}
         self._num_evals = 0  # evaluations so far (per-query rank files)
+
+    def min_candidates(self) -> int:
+        """The fewest pool texts any training anchor can mine: the ``M`` pool texts less
+        those of its mining label, its own text and positive, and the pairs the
+        false-negative rule bans (deduplicated), before the margin filters."""
+        if self.settings.num_negatives == 0:
+            return 0  # nothing mined: skip the all-anchors ban scan
+        rows = self.train_rows
+        u, v = self.anchor[rows], self.positive[rows]
+        m = int(self.pool_ids.numel())
+        a = torch.arange(u.numel())
+        label_u = self.mine_labels[u]
+        pool_labels = self.mine_labels[self.pool_ids]
+        # the label exclusion, counted per label: labels are >= -2 - n, shift to >= 0
+        shift = -int(torch.cat([label_u, pool_labels]).min())
+        same = torch.bincount(pool_labels + shift, minlength=int(label_u.max()) + shift + 1)
+        r, c = self.rule.banned_pairs(u, self.pool_ids)
+        r = torch.cat([r, a, a])
+        c = torch.cat([c, self.pool_pos[v], self.pool_pos[u]])
+        keep = c >= 0
+        r, c = r[keep], c[keep]
+        keep = pool_labels[c] != label_u[r]  # those of its label are counted already
+        pairs = torch.unique(r[keep] * m + c[keep])
+        extra = torch.bincount(pairs // m, minlength=u.numel())
+        return int((m - same[label_u + shift] - extra).min())
 
     # ---- the interface --------------------------------------------------------
     @property

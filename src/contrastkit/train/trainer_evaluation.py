@@ -1,6 +1,15 @@
 """How a :class:`~contrastkit.train.trainer.Trainer` evaluates: the task's metrics of a
 checked embedding, the training and validation losses since the last evaluation, and
 what an evaluation drives (early stopping, plateau curricula, the evaluation hooks).
+
+Under data parallelism the model is replicated, so the evaluation is done once and
+every rank receives the same numbers, from which it takes the same early-stopping and
+best-checkpoint decisions. A relation task's rankings (mean rank, MAP: the ``N x N``
+scoring) are split over the ranks by anchors and gathered exactly
+(:func:`~contrastkit.eval.sharded_ranking.sharded_filtered_ranking`); everything else
+— the other tasks' evaluations, probes, AUC, the validation loss — runs on rank 0 and
+is broadcast (:func:`~contrastkit.dist.collectives.computed_on_rank_zero`) while the
+others wait: a probe or a text task's per-query files do not add up over shards.
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ from typing import Any
 
 import torch
 
+from contrastkit.dist.collectives import computed_on_rank_zero
 from contrastkit.dist.in_batch import gathering_disabled
 from contrastkit.eval.collapse import CollapsedEmbeddingError
 from contrastkit.eval.reconstruction import Ties
@@ -64,11 +74,13 @@ class TrainerEvaluation(TrainerState):
         """Whether the evaluation ranks relations (and so depends on :attr:`ties`)."""
         return isinstance(self.task, RelationTask)
 
-    def evaluate(self) -> dict[str, float]:
+    def evaluate(self, *, shard_ranking: bool = False) -> dict[str, float]:
         """The task's metrics of the current embedding, after checking that the
         embedding is not degenerate (:func:`~contrastkit.train.evaluation.check_embedding`:
         a :class:`~contrastkit.eval.collapse.CollapsedEmbeddingError` when it collapsed
-        or is non-finite), whatever the task; relations are ranked with :attr:`ties`."""
+        or is non-finite), whatever the task; relations are ranked with :attr:`ties`.
+        ``shard_ranking``: a collective of every rank, which ranks its share of the
+        relations' anchors (:func:`~contrastkit.train.evaluation.evaluate_task`)."""
         encoder = self.encoder
         was_training = encoder.training
         encoder.eval()
@@ -80,35 +92,62 @@ class TrainerEvaluation(TrainerState):
         check_embedding(z, self.distance, f"the {self.task.kind} task's embedding")
         if isinstance(self.task, RelationTask):
             # RelationTask.evaluate(encoder, distance) has no tie policy to pass on
-            return evaluate_task(self.task.graph, encoder, self.distance, ties=self.ties)
+            return evaluate_task(
+                self.task.graph,
+                encoder,
+                self.distance,
+                ties=self.ties,
+                shard_ranking=shard_ranking,
+            )
         return self.task.evaluate(encoder, self.distance)
 
-    def _evaluate(self, writer: MetricsWriter | None) -> None:
+    def _task_metrics(self, shard_ranking: bool = False) -> dict[str, float]:
+        """:meth:`evaluate`, a collapse reported with the step and epoch it stopped at."""
         try:
-            metrics = self.evaluate()
+            return self.evaluate(shard_ranking=shard_ranking)
         except CollapsedEmbeddingError as exc:
             raise CollapsedEmbeddingError(
                 f"training stopped at step {self.step} (epoch {self.epoch}): {exc}"
             ) from None
+
+    def _measure(self, train: dict[str, float]) -> dict[str, float]:
+        """The metrics beside the task's: the guard's skips, the training losses
+        ``train`` (averaged over ranks), the validation loss and the overfitting flag."""
         # what the guard skipped, in every evaluation: 0.0 says no step was
-        metrics["skipped_nonfinite_steps"] = float(self.guard.skipped)
-        n = self.train_loss_count
-        if n:
-            # the weighted total (what the optimiser saw) and each objective unweighted,
-            # averaged over the steps since the last evaluation
-            train_loss = self.train_loss_sum / n
-            metrics["train_loss"] = train_loss
-            metrics.update({f"train_loss/{k}": v / n for k, v in self.train_loss_parts.items()})
+        metrics = {"skipped_nonfinite_steps": float(self.guard.skipped)}
+        metrics.update(train)
         validation = self._validation_loss()
-        if validation is not None and n:
+        if validation is not None and train:
             val_loss, val_parts = validation
             metrics["val_loss"] = val_loss
             metrics.update({f"val_loss/{k}": v for k, v in val_parts.items()})
             # validation loss rising while training loss falls: the tracker's flag
-            metrics["overfitting"] = float(self.overfit.update(train_loss, val_loss))
+            metrics["overfitting"] = float(self.overfit.update(train["train_loss"], val_loss))
+        return metrics
+
+    def _evaluate(self, writer: MetricsWriter | None) -> None:
+        n = self.train_loss_count
+        train: dict[str, float] = {}
+        if n:
+            # the weighted total (what the optimiser saw) and each objective unweighted,
+            # averaged over the steps since the last evaluation
+            train["train_loss"] = self.train_loss_sum / n
+            train.update({f"train_loss/{k}": v / n for k, v in self.train_loss_parts.items()})
         self.train_loss_sum, self.train_loss_count, self.train_loss_parts = 0.0, 0, {}
+        metrics: dict[str, float]
         if self.parallel is not None:
-            metrics = self.parallel.reduce_metrics(metrics)
+            # each rank's own batches: averaged (a collective); then the replicated
+            # model is evaluated once — the rankings split over the ranks by anchors,
+            # the rest on rank 0 — and every rank receives the metrics, so early
+            # stopping, the best checkpoint and plateau curricula decide alike
+            train = self.parallel.reduce_metrics(train)
+        if self.parallel is not None and self.ranks_relations:
+            metrics = self._task_metrics(shard_ranking=True)
+            metrics.update(computed_on_rank_zero(lambda: self._measure(train)))
+        else:
+            metrics = computed_on_rank_zero(
+                lambda: {**self._task_metrics(), **self._measure(train)}
+            )
         self.final_metrics = metrics
         if writer is not None:
             record: dict[str, Any] = {"kind": "eval", "step": self.step, "epoch": self.epoch}
