@@ -48,13 +48,22 @@ def unused_poolers(text: TextEncoder) -> list[nn.Module]:
 class TextItemEncoder(NodeEncoder):
     """Text ids in, sentence embeddings out (see the module docstring)."""
 
-    def __init__(self, text: TextEncoder, texts: Sequence[str], batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        text: TextEncoder,
+        texts: Sequence[str],
+        batch_size: int = 64,
+        *,
+        fit_items: Tensor | None = None,
+    ) -> None:
         super().__init__()
         if not texts:
             raise ValueError("encoder.kind 'text' needs a task with texts, got none")
         self.text = text
         self.texts = list(texts)
         self.batch_size = batch_size
+        # the texts a PCA head is fitted to: the training split's (None: all)
+        self.fit_items = None if fit_items is None else fit_items.to(torch.int64).unique()
         self._cache: tuple[tuple[object, ...], Tensor] | None = None
         for pooler in unused_poolers(text):
             pooler.requires_grad_(False)
@@ -92,6 +101,27 @@ class TextItemEncoder(NodeEncoder):
             z = self.embed(torch.arange(len(self.texts)))
         self._cache = (version, z)
         return z
+
+    def prepare_training(self) -> str | None:
+        """Before the first step: fit an unfitted PCA head (``encoder.projection``) to
+        the starting model's embeddings of ``texts[fit_items]``; returns a line saying
+        what it did (``None``: nothing to do). A head restored from a checkpoint is
+        already fitted and kept as it is."""
+        head = self.text.head
+        if head is None or bool(head.fitted):
+            return None
+        ids = self.fit_items if self.fit_items is not None else torch.arange(len(self.texts))
+        fit = self.text.fit_head(self._strings(ids), batch_size=self.batch_size)
+        self._cache = None
+        k = max(1, head.out_dim // 4)
+        # the share the first k raw coordinates held, for comparison
+        raw = fit.raw_captured(k)
+        return (
+            f"encoder.projection: PCA ({'covariance' if head.centered else 'second moment'}) "
+            f"of {fit.num_samples} training texts, {head.in_dim} -> {head.out_dim} dims; "
+            f"the first {k} coordinates hold {fit.captured(k):.1%} of the variance "
+            f"({raw:.1%} before)"
+        )
 
     def last_shared_parameters(self) -> list[Tensor]:
         # the last transformer layer's parameters (the pooling has none)

@@ -364,6 +364,11 @@ class Trainer(TrainerEvaluation):
         cfg = self.config
         total = cfg.loop.epochs * self.batches_per_epoch
         if self.step == 0:
+            # encoders fitted to the training data before the first step (a PCA head)
+            prepare = getattr(self.encoder, "prepare_training", None)
+            said = prepare() if prepare is not None else None
+            if said and self.is_main:
+                print(f"contrastkit: {said}", file=sys.stderr)
             self._similarities("start")
             if cfg.eval.at_start:
                 self._evaluate(writer)  # the "before" numbers, logged as step 0
