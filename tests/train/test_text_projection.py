@@ -157,6 +157,36 @@ def test_checkpoint_resume_is_bit_identical(
     assert torch.equal(head.weight.detach(), fitted) != trainable
 
 
+def test_a_head_added_to_an_earlier_run_is_fitted_to_its_model(
+    model_dir: Path, overlap_file: Path, tmp_path: Path
+) -> None:
+    earlier = _config(
+        model_dir, overlap_file, tmp_path / "a", "loop.epochs=1", "eval.every_epochs=9"
+    )
+    from contrastkit.train.run import train
+
+    first = train(earlier)
+    later = _config(
+        model_dir,
+        overlap_file,
+        tmp_path / "b",
+        f"loop.init_from={tmp_path / 'a'}",
+        "encoder.projection.kind=pca",
+    )
+    trainer = Trainer(later, tmp_path / "b")
+    assert not bool(trainer.encoder.text.head.fitted)
+    trainer.encoder.prepare_training()
+    ids = trainer.encoder.fit_items
+    texts = [trainer.task.texts[i] for i in ids.tolist()]
+    # the axes of the earlier run's fine-tuned model, not of the starting one
+    expected = pca_basis(first.encoder.text.encode(texts)).components.float()
+    torch.testing.assert_close(
+        trainer.encoder.text.head.weight.detach(), expected, atol=1e-5, rtol=0
+    )
+    starting = pca_basis(TextEncoder(model_dir).encode(texts)).components.float()
+    assert (expected - starting)[:8].abs().max() > 1e-3
+
+
 @pytest.mark.parametrize(
     ("overrides", "key"),
     [

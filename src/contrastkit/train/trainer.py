@@ -228,8 +228,14 @@ class Trainer(TrainerEvaluation):
         """Start from the encoder of the run in ``run_dir``; an ``ewc`` objective is
         anchored at its parameters with their Fisher on that run's own task."""
         earlier = Trainer.restore(run_dir)
+        state = earlier.encoder.state_dict()
+        for key, value in self.encoder.state_dict().items():
+            # a PCA head this run adds (encoder.projection) starts unfitted and is fitted
+            # at step 0 to the earlier run's model
+            if key.startswith("text.head.") and key not in state:
+                state[key] = value
         try:
-            self.encoder.load_state_dict(earlier.encoder.state_dict())
+            self.encoder.load_state_dict(state)
         except RuntimeError as exc:
             first = str(exc).splitlines()[0]
             raise ConfigError(
