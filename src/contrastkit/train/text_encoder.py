@@ -15,6 +15,9 @@ texts and a :class:`~contrastkit.models.text.TextEncoder`:
   until a parameter changes (``Tensor._version`` of every parameter, bumped by each
   in-place optimiser update), so an evaluation that embeds everything twice (the
   collapse check, then the task's metrics) encodes once.
+* ``prepare_training()`` (the trainer calls it at step 0) fits an ``encoder.projection``
+  PCA head to the starting model's embeddings of ``fit_items``, the task's training
+  texts; a head from a checkpoint is already fitted and kept.
 
 The model is the packaged all-MiniLM-L6-v2 (``encoder.model_path`` unset) or any
 local sentence-transformers directory; ``encoder.dim`` is the model's width, which
