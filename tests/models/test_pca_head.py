@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from contrastkit.models.pca_head import PCAHead, pca_basis
+from contrastkit.models.pca_head import PCAHead, pair_pca_basis, pca_basis
 
 
 def _anisotropic(n: int = 400, d: int = 24, seed: int = 0) -> torch.Tensor:
@@ -89,6 +89,54 @@ def test_reduced_head_and_unfitted_identity() -> None:
     torch.testing.assert_close(head.weight.detach(), pca_basis(z, 5).components)
 
 
+def _paired(n: int = 2000, d: int = 16, shared: int = 3, seed: int = 0):
+    """Anchors and positives sharing a signal on ``shared`` LOW-variance axes, with
+    large independent noise (wording) on the others: the variance PCA sees first is
+    noise, the cross-covariance only the shared signal."""
+    gen = torch.Generator().manual_seed(seed)
+    q, _ = torch.linalg.qr(torch.randn(d, d, generator=gen, dtype=torch.float64))
+    signal = torch.randn(n, shared, generator=gen, dtype=torch.float64)
+    scales = torch.cat([torch.full((shared,), 0.0), torch.full((d - shared,), 1.5)])
+
+    def side() -> torch.Tensor:
+        x = torch.randn(n, d, generator=gen, dtype=torch.float64) * scales
+        x[:, :shared] += signal
+        return x @ q.T
+
+    return side(), side()
+
+
+def test_pair_axes_match_a_numpy_eigendecomposition() -> None:
+    a, p = _paired()
+    fit = pair_pca_basis(a, p)
+    x, y = a.numpy() - a.numpy().mean(0), p.numpy() - p.numpy().mean(0)
+    cross = x.T @ y / (len(x) - 1)
+    values, vectors = np.linalg.eigh((cross + cross.T) / 2)
+    np.testing.assert_allclose(fit.eigenvalues.numpy(), values[::-1], atol=1e-10)
+    dots = np.abs(np.sum(fit.components.numpy() * vectors[:, ::-1].T, axis=1))
+    np.testing.assert_allclose(dots[:3], 1.0, atol=1e-8)  # the separated, shared axes
+    w = fit.components
+    torch.testing.assert_close(w @ w.T, torch.eye(16, dtype=w.dtype), atol=1e-12, rtol=0)
+
+
+def test_pair_axes_keep_the_shared_signal_that_pca_prefixes_drop() -> None:
+    # on the first 3 axes: how alike each anchor is to its own positive (cosine), and
+    # how often that positive is its nearest among 200 positives
+    a, p = _paired()
+
+    def agreement(w: torch.Tensor) -> tuple[float, float]:
+        qa = torch.nn.functional.normalize(a @ w[:3].T, dim=1)
+        qp = torch.nn.functional.normalize(p @ w[:3].T, dim=1)
+        own = float((qa * qp).sum(dim=1).mean())
+        best = (qa[:200] @ qp[:200].T).argmax(dim=1)
+        return own, float((best == torch.arange(200)).double().mean())
+
+    pair_cos, pair_hit = agreement(pair_pca_basis(a, p).components)
+    plain_cos, plain_hit = agreement(pca_basis(torch.cat([a, p])).components)
+    assert pair_cos > 0.9 and plain_cos < 0.3
+    assert pair_hit > plain_hit + 0.3
+
+
 @pytest.mark.parametrize(
     ("call", "match"),
     [
@@ -99,6 +147,9 @@ def test_reduced_head_and_unfitted_identity() -> None:
         (lambda: pca_basis(torch.full((5, 4), float("nan"))), "non-finite"),
         (lambda: PCAHead(4, 6), "out_dim must be <= in_dim 4, got 6"),
         (lambda: PCAHead(4).fit(torch.randn(5, 3)), r"z must be \[N, 4\], got \(5, 3\)"),
+        (lambda: PCAHead(4, pairs=True).fit(torch.randn(5, 4)), "pairs=True"),
+        (lambda: PCAHead(4).fit(torch.randn(5, 4), torch.randn(5, 4)), "pairs=False"),
+        (lambda: pair_pca_basis(torch.randn(5, 4), torch.randn(6, 4)), "same shape"),
     ],
 )
 def test_bad_arguments_raise_value_error(call, match: str) -> None:

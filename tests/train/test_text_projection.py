@@ -13,7 +13,7 @@ import torch
 
 pytest.importorskip("sentence_transformers")
 
-from contrastkit.models.pca_head import pca_basis
+from contrastkit.models.pca_head import pair_pca_basis, pca_basis
 from contrastkit.models.text import TextEncoder
 from contrastkit.train.config import load_config
 from contrastkit.train.trainer import Trainer
@@ -73,14 +73,15 @@ def _start_metrics(config) -> dict[str, float]:
     return trainer.task.evaluate(trainer.encoder, trainer.distance)
 
 
+@pytest.mark.parametrize("kind", ["pca", "pair_pca"])
 def test_rotation_keeps_full_width_and_improves_the_truncated_retrieval(
-    model_dir: Path, overlap_file: Path, tmp_path: Path
+    model_dir: Path, overlap_file: Path, tmp_path: Path, kind: str
 ) -> None:
     # the setting's effect, before any training: the same full-width ranking, and the
     # first 8 of 32 coordinates retrieve far better once they are the principal axes
     plain = _start_metrics(_config(model_dir, overlap_file, tmp_path / "a"))
     rotated = _start_metrics(
-        _config(model_dir, overlap_file, tmp_path / "b", "encoder.projection.kind=pca")
+        _config(model_dir, overlap_file, tmp_path / "b", f"encoder.projection.kind={kind}")
     )
     for name in ("ndcg@10", "recall@1", "recall@10", "mrr"):
         assert rotated[f"test/{name}"] == pytest.approx(plain[f"test/{name}"], abs=1e-6)
@@ -115,6 +116,28 @@ def test_fitted_once_to_the_training_texts_only(
     before = head.weight.detach().clone()
     assert encoder.prepare_training() is None
     assert torch.equal(head.weight.detach(), before)
+
+
+def test_pair_head_is_fitted_to_the_training_pairs_only(
+    model_dir: Path, overlap_file: Path, tmp_path: Path
+) -> None:
+    config = _config(model_dir, overlap_file, tmp_path / "run", "encoder.projection.kind=pair_pca")
+    trainer = Trainer(config, tmp_path / "run")
+    task, encoder = trainer.task, trainer.encoder
+    rows = task.train_rows
+    assert torch.equal(encoder.fit_pairs, torch.stack([task.anchor[rows], task.positive[rows]]))
+    said = encoder.prepare_training()
+    assert said is not None and f"of {rows.numel()} training pairs" in said
+    base = TextEncoder(model_dir)
+    z = base.encode(task.texts)
+    expected = pair_pca_basis(z[task.anchor[rows]], z[task.positive[rows]]).components
+    torch.testing.assert_close(
+        encoder.text.head.weight.detach(), expected.float(), atol=1e-5, rtol=0
+    )
+    # every pair, held-out ones included, would give other axes
+    every = torch.arange(task.anchor.numel())
+    leaked = pair_pca_basis(z[task.anchor[every]], z[task.positive[every]]).components
+    assert (expected - leaked)[:8].abs().max() > 1e-2
 
 
 @pytest.mark.parametrize("trainable", [True, False])
@@ -195,6 +218,7 @@ def test_a_head_added_to_an_earlier_run_is_fitted_to_its_model(
         (["encoder.projection.dim=8"], "encoder.projection.dim"),
         (["encoder.projection.kind=pca", "encoder.kind=mlp"], "encoder.projection.kind"),
         (["encoder.projection.kind=pca", "encoder.projection.centred=false"], "centred"),
+        (["encoder.projection.kind=pair_pca", "encoder.kind=gnn"], "encoder.projection.kind"),
     ],
 )
 def test_bad_settings_name_the_key(overrides: list[str], key: str) -> None:

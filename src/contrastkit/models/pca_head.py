@@ -54,15 +54,47 @@ class PCAFit:
     raw_variances: Tensor  # [d] variance (or second moment) of each input coordinate
 
     def captured(self, k: int) -> float:
-        """Fraction of the total variance the first ``k`` axes hold."""
-        total = float(self.eigenvalues.sum())
-        return float(self.eigenvalues[:k].sum()) / total if total > 0 else 0.0
+        """Fraction of the total variance the first ``k`` axes hold (of the positive
+        eigenvalues' total, for a pair fit)."""
+        positive = self.eigenvalues.clamp_min(0.0)
+        total = float(positive.sum())
+        return float(positive[:k].sum()) / total if total > 0 else 0.0
 
     def raw_captured(self, k: int) -> float:
         """Fraction of the total variance the first ``k`` *input* coordinates held (what
         truncation kept before the rotation)."""
         total = float(self.raw_variances.sum())
         return float(self.raw_variances[:k].sum()) / total if total > 0 else 0.0
+
+
+def _checked_rows(z: Tensor, name: str, out_dim: int | None) -> tuple[Tensor, int]:
+    """``z`` as a float64 CPU ``[N, d]`` matrix (``N >= 2``, finite) and the axis count."""
+    if not isinstance(z, Tensor) or z.dim() != 2:
+        raise ValueError(f"{name} must be a [N, d] tensor, got {getattr(z, 'shape', type(z))}")
+    n, d = z.shape
+    if n < 2:
+        raise ValueError(f"{name} must hold at least 2 rows to fit a PCA, got {n}")
+    k = d if out_dim is None else check_positive_int("out_dim", out_dim)
+    if k > d:
+        raise ValueError(f"out_dim must be <= the embedding width {d}, got {out_dim}")
+    x = z.detach().to("cpu", torch.float64)
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} holds non-finite values: no PCA of them")
+    return x, k
+
+
+def _eigen_axes(moment: Tensor, k: int, n: int) -> PCAFit:
+    """The eigenvectors of the symmetric ``moment [d, d]`` by decreasing eigenvalue,
+    each signed so that its largest-magnitude entry is positive (scikit-learn's
+    ``svd_flip``: a reproducible fit)."""
+    d = moment.shape[0]
+    eigenvalues, vectors = torch.linalg.eigh(moment)  # ascending
+    eigenvalues, vectors = eigenvalues.flip(0), vectors.flip(1)
+    top = vectors.abs().argmax(dim=0)  # [d]
+    signs = torch.sign(vectors[top, torch.arange(d)])
+    signs[signs == 0] = 1.0
+    vectors = vectors * signs
+    return PCAFit(vectors[:, :k].T.contiguous(), eigenvalues, n, moment.diagonal().clone())
 
 
 def pca_basis(z: Tensor, out_dim: int | None = None, *, centered: bool = True) -> PCAFit:
@@ -72,31 +104,47 @@ def pca_basis(z: Tensor, out_dim: int | None = None, *, centered: bool = True) -
     false: of the uncentred second moment ``zᵀz / N`` (the axes that keep the most
     of the squared norm, i.e. of the cosine's dot product). ``out_dim``: the number
     of axes returned (default ``d``). Computed in float64 by ``torch.linalg.eigh``."""
-    if not isinstance(z, Tensor) or z.dim() != 2:
-        raise ValueError(f"z must be a [N, d] tensor, got {getattr(z, 'shape', type(z))}")
-    n, d = z.shape
-    if n < 2:
-        raise ValueError(f"z must hold at least 2 rows to fit a PCA, got {n}")
-    k = d if out_dim is None else check_positive_int("out_dim", out_dim)
-    if k > d:
-        raise ValueError(f"out_dim must be <= the embedding width {d}, got {out_dim}")
-    x = z.detach().to("cpu", torch.float64)
-    if not torch.isfinite(x).all():
-        raise ValueError("z holds non-finite values: no PCA of them")
+    x, k = _checked_rows(z, "z", out_dim)
+    n = x.shape[0]
     if centered:
         x = x - x.mean(dim=0, keepdim=True)
         moment = x.T @ x / (n - 1)
     else:
         moment = x.T @ x / n
-    eigenvalues, vectors = torch.linalg.eigh(moment)  # ascending
-    eigenvalues, vectors = eigenvalues.flip(0), vectors.flip(1)
-    eigenvalues = eigenvalues.clamp_min(0.0)  # round-off below zero on a null space
-    # svd_flip: each axis' largest-magnitude entry positive (a reproducible sign)
-    top = vectors.abs().argmax(dim=0)  # [d]
-    signs = torch.sign(vectors[top, torch.arange(d)])
-    signs[signs == 0] = 1.0
-    vectors = vectors * signs
-    return PCAFit(vectors[:, :k].T.contiguous(), eigenvalues, n, moment.diagonal().clone())
+    fit = _eigen_axes(moment, k, n)
+    # round-off below zero on a null space
+    return PCAFit(fit.components, fit.eigenvalues.clamp_min(0.0), n, fit.raw_variances)
+
+
+def pair_pca_basis(
+    a: Tensor, p: Tensor, out_dim: int | None = None, *, centered: bool = True
+) -> PCAFit:
+    """Axes along which paired rows vary *together*: the eigenvectors of the
+    symmetrised cross-covariance of anchors ``a [N, d]`` and their positives
+    ``p [N, d]`` (row ``i`` of each a training pair),
+
+    .. math::
+        S = \\frac{1}{2(N-1)} \\left(\\tilde A^\\top \\tilde P + \\tilde P^\\top \\tilde A\\right),
+
+    ``~`` centring each side (``centered``; uncentred: ``/ 2N``). An axis with a large
+    eigenvalue carries variation an anchor shares with its positive (what retrieval
+    matches); variance of one side alone -- wording, length -- has eigenvalue near 0.
+    ``S`` is symmetric, so the axes are orthonormal and the full set a rotation; its
+    negative eigenvalues (anti-correlated directions) come last. Float64 ``eigh``."""
+    x, k = _checked_rows(a, "a", out_dim)
+    y, _ = _checked_rows(p, "p", out_dim)
+    if x.shape != y.shape:
+        raise ValueError(
+            f"a and p must have the same shape, got {tuple(a.shape)} and {tuple(p.shape)}"
+        )
+    n = x.shape[0]
+    if centered:
+        x = x - x.mean(dim=0, keepdim=True)
+        y = y - y.mean(dim=0, keepdim=True)
+        cross = x.T @ y / (n - 1)
+    else:
+        cross = x.T @ y / n
+    return _eigen_axes((cross + cross.T) / 2, k, n)
 
 
 def sentence_transformers_modules() -> tuple[Any, Any]:
@@ -126,6 +174,8 @@ class PCAHead(nn.Module):
         out_dim: the head's width ``k <= d`` (default ``d``: an orthogonal rotation).
         trainable: fine-tune ``W`` with the encoder (default) or keep it frozen.
         centered: PCA of the covariance (default) or of the uncentred second moment.
+        pairs: fit to the anchor-positive cross-covariance (:func:`pair_pca_basis`;
+            :meth:`fit` then needs the positives) instead of the texts' covariance.
     """
 
     def __init__(
@@ -135,6 +185,7 @@ class PCAHead(nn.Module):
         *,
         trainable: bool = True,
         centered: bool = True,
+        pairs: bool = False,
     ) -> None:
         super().__init__()
         self.in_dim = check_positive_int("in_dim", in_dim)
@@ -142,6 +193,7 @@ class PCAHead(nn.Module):
         if self.out_dim > self.in_dim:
             raise ValueError(f"out_dim must be <= in_dim {in_dim}, got {out_dim}")
         self.centered = bool(centered)
+        self.pairs = bool(pairs)
         self.weight = nn.Parameter(torch.eye(self.out_dim, self.in_dim), requires_grad=trainable)
         self.fitted: Tensor
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
@@ -152,12 +204,22 @@ class PCAHead(nn.Module):
         return self.weight.requires_grad
 
     @torch.no_grad()
-    def fit(self, z: Tensor) -> PCAFit:
+    def fit(self, z: Tensor, positives: Tensor | None = None) -> PCAFit:
         """Set ``W`` to the principal axes of ``z [N, in_dim]`` (the encoder's
-        embeddings of the training texts) and mark the head fitted."""
+        embeddings of the training texts) -- or, for a ``pairs`` head, of the
+        cross-covariance of anchors ``z`` and their ``positives [N, in_dim]`` -- and
+        mark the head fitted."""
         if z.dim() != 2 or z.shape[1] != self.in_dim:
             raise ValueError(f"z must be [N, {self.in_dim}], got {tuple(z.shape)}")
-        found = pca_basis(z, self.out_dim, centered=self.centered)
+        if self.pairs != (positives is not None):
+            raise ValueError(
+                "a pairs head is fitted to anchors and positives, a pca head to texts: "
+                f"pairs={self.pairs}, positives given: {positives is not None}"
+            )
+        if positives is not None:
+            found = pair_pca_basis(z, positives, self.out_dim, centered=self.centered)
+        else:
+            found = pca_basis(z, self.out_dim, centered=self.centered)
         self.weight.copy_(found.components.to(self.weight.dtype))  # in place: the optimiser's
         self.fitted.fill_(True)
         self.last_fit = found
@@ -182,5 +244,5 @@ class PCAHead(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"in_dim={self.in_dim}, out_dim={self.out_dim}, trainable={self.trainable}, "
-            f"centered={self.centered}"
+            f"centered={self.centered}, pairs={self.pairs}"
         )

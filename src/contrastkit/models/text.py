@@ -217,18 +217,27 @@ class TextEncoder(nn.Module):
         out[torch.as_tensor(order, device=self.device)] = torch.cat(parts)
         return out
 
-    def fit_head(self, texts: Sequence[str], batch_size: int = 64) -> PCAFit:
+    def fit_head(
+        self, texts: Sequence[str], batch_size: int = 64, *, pairs: Tensor | None = None
+    ) -> PCAFit:
         """Fit :attr:`head` (a :class:`~contrastkit.models.pca_head.PCAHead`) to the
         embeddings of ``texts`` *without* the head (the model's own, normalised as
-        :meth:`encode` gives them); returns the fit. Pass training texts only."""
+        :meth:`encode` gives them); returns the fit. Pass training texts only. A
+        ``pairs`` head needs ``pairs [2, P]``: rows of ``texts`` (anchor, positive)."""
         head = self.head
         if head is None:
             raise ValueError("fit_head needs a head: set TextEncoder.head = PCAHead(...)")
+        if head.pairs and (pairs is None or pairs.dim() != 2 or pairs.shape[0] != 2):
+            got = None if pairs is None else tuple(pairs.shape)
+            raise ValueError(f"a pairs head needs pairs [2, P] of text rows, got {got}")
         self.head = None
         try:
             z = self.encode(texts, batch_size=batch_size)
         finally:
             self.head = head
+        if head.pairs and pairs is not None:
+            rows = pairs.to(z.device, torch.int64)
+            return head.fit(z[rows[0]], z[rows[1]])
         return head.fit(z)
 
     def save(self, path: str | os.PathLike[str]) -> Path:

@@ -123,13 +123,15 @@ class EncoderInputs:
     ``edge_index [2, E]`` of a GNN (``None``: no graph) and, for a text task, the
     texts of the items (``texts[i]`` is item ``i``); ``fit_items`` the ids of the items
     an encoder may fit itself to before training (``encoder.projection``'s PCA): the
-    training split's, never held-out ones (``None``: every item)."""
+    training split's, never held-out ones (``None``: every item); ``fit_pairs [2, P]``
+    the training (anchor, positive) item pairs (``encoder.projection.kind: pair_pca``)."""
 
     num_items: int
     x: Tensor | None = None
     edge_index: Tensor | None = None
     texts: list[str] | None = None
     fit_items: Tensor | None = None
+    fit_pairs: Tensor | None = None
 
     def features(self) -> Tensor:
         return torch.eye(self.num_items) if self.x is None else self.x.float()
@@ -164,9 +166,21 @@ def build_encoder(
                 raise ConfigError(
                     f"encoder.projection.dim must be <= the model's width {width}, got {proj.dim}"
                 )
-            model.head = PCAHead(width, proj.dim, trainable=proj.trainable, centered=proj.centered)
+            if proj.kind == "pair_pca" and inputs.fit_pairs is None:
+                raise ConfigError("encoder.projection.kind 'pair_pca' needs a task with pairs")
+            model.head = PCAHead(
+                width,
+                proj.dim,
+                trainable=proj.trainable,
+                centered=proj.centered,
+                pairs=proj.kind == "pair_pca",
+            )
         return TextItemEncoder(
-            model, inputs.texts, batch_size=config.encode_batch_size, fit_items=inputs.fit_items
+            model,
+            inputs.texts,
+            batch_size=config.encode_batch_size,
+            fit_items=inputs.fit_items,
+            fit_pairs=inputs.fit_pairs,
         )
     if inputs.texts is not None:
         raise ValueError(f"a text task needs encoder.kind 'text', got {config.kind!r}")

@@ -30,9 +30,12 @@ class ProjectionConfig:
     the model's width a PCA reduction to ``dim``. ``trainable``: fine-tune the head
     with the model (default) or freeze it; ``centered``: PCA of the covariance
     (default, scikit-learn's and sentence-transformers') or of the uncentred second
-    moment. ``kind: none`` (default): the model's own embedding."""
+    moment. ``kind: pair_pca``: the eigenvectors of the symmetrised cross-covariance of
+    the training anchors' and positives' embeddings instead (the directions an anchor
+    and its positive vary along together), also a rotation. ``kind: none`` (default):
+    the model's own embedding."""
 
-    kind: Literal["none", "pca"] = "none"
+    kind: Literal["none", "pca", "pair_pca"] = "none"
     dim: int | None = None
     trainable: bool = True
     centered: bool = True
@@ -42,7 +45,8 @@ class ProjectionConfig:
             config_fail("encoder.projection.dim", f"must be > 0, got {self.dim}")
         if self.kind == "none" and self.dim is not None:
             config_fail(
-                "encoder.projection.dim", f"needs encoder.projection.kind 'pca', got {self.dim}"
+                "encoder.projection.dim",
+                f"needs encoder.projection.kind 'pca' or 'pair_pca', got {self.dim}",
             )
 
     @property

@@ -17,7 +17,8 @@ texts and a :class:`~contrastkit.models.text.TextEncoder`:
   collapse check, then the task's metrics) encodes once.
 * ``prepare_training()`` (the trainer calls it at step 0) fits an ``encoder.projection``
   PCA head to the starting model's embeddings of ``fit_items``, the task's training
-  texts; a head from a checkpoint is already fitted and kept.
+  texts (``pair_pca``: of ``fit_pairs``, its training pairs); a head from a
+  checkpoint is already fitted and kept.
 
 The model is the packaged all-MiniLM-L6-v2 (``encoder.model_path`` unset) or any
 local sentence-transformers directory; ``encoder.dim`` is the model's width, which
@@ -58,6 +59,7 @@ class TextItemEncoder(NodeEncoder):
         batch_size: int = 64,
         *,
         fit_items: Tensor | None = None,
+        fit_pairs: Tensor | None = None,
     ) -> None:
         super().__init__()
         if not texts:
@@ -67,6 +69,8 @@ class TextItemEncoder(NodeEncoder):
         self.batch_size = batch_size
         # the texts a PCA head is fitted to: the training split's (None: all)
         self.fit_items = None if fit_items is None else fit_items.to(torch.int64).unique()
+        # and the (anchor, positive) pairs [2, P] a pair_pca head is fitted to
+        self.fit_pairs = None if fit_pairs is None else fit_pairs.to(torch.int64)
         self._cache: tuple[tuple[object, ...], Tensor] | None = None
         for pooler in unused_poolers(text):
             pooler.requires_grad_(False)
@@ -113,15 +117,26 @@ class TextItemEncoder(NodeEncoder):
         head = self.text.head
         if head is None or bool(head.fitted):
             return None
-        ids = self.fit_items if self.fit_items is not None else torch.arange(len(self.texts))
-        fit = self.text.fit_head(self._strings(ids), batch_size=self.batch_size)
+        if head.pairs:
+            if self.fit_pairs is None:
+                raise ValueError("a pair_pca head needs the task's training pairs (fit_pairs)")
+            # each distinct text encoded once; the pairs index into them
+            ids, local = torch.unique(self.fit_pairs, return_inverse=True)
+            fit = self.text.fit_head(self._strings(ids), self.batch_size, pairs=local)
+        else:
+            ids = self.fit_items if self.fit_items is not None else torch.arange(len(self.texts))
+            fit = self.text.fit_head(self._strings(ids), batch_size=self.batch_size)
         self._cache = None
         k = max(1, head.out_dim // 4)
         # the share the first k raw coordinates held, for comparison
         raw = fit.raw_captured(k)
+        basis = "pair cross-covariance" if head.pairs else "covariance"
+        if not head.centered:
+            basis = "uncentred " + basis.replace("covariance", "second moment")
+        what = "training pairs" if head.pairs else "training texts"
         return (
-            f"encoder.projection: PCA ({'covariance' if head.centered else 'second moment'}) "
-            f"of {fit.num_samples} training texts, {head.in_dim} -> {head.out_dim} dims; "
+            f"encoder.projection: PCA ({basis}) "
+            f"of {fit.num_samples} {what}, {head.in_dim} -> {head.out_dim} dims; "
             f"the first {k} coordinates hold {fit.captured(k):.1%} of the variance "
             f"({raw:.1%} before)"
         )
