@@ -134,10 +134,11 @@ class TextItemEncoder(NodeEncoder):
         if not head.centered:
             basis = "uncentred " + basis.replace("covariance", "second moment")
         what = "training pairs" if head.pairs else "training texts"
+        quantity = "shared covariance" if head.pairs else "variance"
         return (
             f"encoder.projection: PCA ({basis}) "
             f"of {fit.num_samples} {what}, {head.in_dim} -> {head.out_dim} dims; "
-            f"the first {k} coordinates hold {fit.captured(k):.1%} of the variance "
+            f"the first {k} coordinates hold {fit.captured(k):.1%} of the {quantity} "
             f"({raw:.1%} before)"
         )
 
