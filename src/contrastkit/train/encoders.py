@@ -22,6 +22,7 @@ from contrastkit.models.mlp import MLP
 from contrastkit.objectives.batch import Batch
 from contrastkit.train.config import EncoderConfig
 from contrastkit.train.node_encoder import NodeEncoder
+from contrastkit.typed_config import ConfigError
 
 
 class FixedEmbedding(NodeEncoder):
@@ -120,12 +121,17 @@ class EncoderInputs:
     """What a task gives its encoder: the item count, the item features ``x [N, F]``
     (``None``: one-hot identity for feature encoders) and the message-passing graph
     ``edge_index [2, E]`` of a GNN (``None``: no graph) and, for a text task, the
-    texts of the items (``texts[i]`` is item ``i``)."""
+    texts of the items (``texts[i]`` is item ``i``); ``fit_items`` the ids of the items
+    an encoder may fit itself to before training (``encoder.projection``'s PCA): the
+    training split's, never held-out ones (``None``: every item); ``fit_pairs [2, P]``
+    the training (anchor, positive) item pairs (``encoder.projection.kind: pair_pca``)."""
 
     num_items: int
     x: Tensor | None = None
     edge_index: Tensor | None = None
     texts: list[str] | None = None
+    fit_items: Tensor | None = None
+    fit_pairs: Tensor | None = None
 
     def features(self) -> Tensor:
         return torch.eye(self.num_items) if self.x is None else self.x.float()
@@ -152,7 +158,30 @@ def build_encoder(
         if inputs.texts is None:
             raise ValueError("encoder.kind 'text' needs a task with texts (pairs.source text_*)")
         model = TextEncoder(config.model_path, max_seq_length=config.max_seq_length)
-        return TextItemEncoder(model, inputs.texts, batch_size=config.encode_batch_size)
+        if config.projection.enabled:
+            from contrastkit.models.pca_head import PCAHead
+
+            width, proj = model.dim, config.projection
+            if proj.dim is not None and proj.dim > width:
+                raise ConfigError(
+                    f"encoder.projection.dim must be <= the model's width {width}, got {proj.dim}"
+                )
+            if proj.kind == "pair_pca" and inputs.fit_pairs is None:
+                raise ConfigError("encoder.projection.kind 'pair_pca' needs a task with pairs")
+            model.head = PCAHead(
+                width,
+                proj.dim,
+                trainable=proj.trainable,
+                centered=proj.centered,
+                pairs=proj.kind == "pair_pca",
+            )
+        return TextItemEncoder(
+            model,
+            inputs.texts,
+            batch_size=config.encode_batch_size,
+            fit_items=inputs.fit_items,
+            fit_pairs=inputs.fit_pairs,
+        )
     if inputs.texts is not None:
         raise ValueError(f"a text task needs encoder.kind 'text', got {config.kind!r}")
     x = inputs.features()

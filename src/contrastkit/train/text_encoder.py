@@ -15,6 +15,10 @@ texts and a :class:`~contrastkit.models.text.TextEncoder`:
   until a parameter changes (``Tensor._version`` of every parameter, bumped by each
   in-place optimiser update), so an evaluation that embeds everything twice (the
   collapse check, then the task's metrics) encodes once.
+* ``prepare_training()`` (the trainer calls it at step 0) fits an ``encoder.projection``
+  PCA head to the starting model's embeddings of ``fit_items``, the task's training
+  texts (``pair_pca``: of ``fit_pairs``, its training pairs); a head from a
+  checkpoint is already fitted and kept.
 
 The model is the packaged all-MiniLM-L6-v2 (``encoder.model_path`` unset) or any
 local sentence-transformers directory; ``encoder.dim`` is the model's width, which
@@ -48,13 +52,25 @@ def unused_poolers(text: TextEncoder) -> list[nn.Module]:
 class TextItemEncoder(NodeEncoder):
     """Text ids in, sentence embeddings out (see the module docstring)."""
 
-    def __init__(self, text: TextEncoder, texts: Sequence[str], batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        text: TextEncoder,
+        texts: Sequence[str],
+        batch_size: int = 64,
+        *,
+        fit_items: Tensor | None = None,
+        fit_pairs: Tensor | None = None,
+    ) -> None:
         super().__init__()
         if not texts:
             raise ValueError("encoder.kind 'text' needs a task with texts, got none")
         self.text = text
         self.texts = list(texts)
         self.batch_size = batch_size
+        # the texts a PCA head is fitted to: the training split's (None: all)
+        self.fit_items = None if fit_items is None else fit_items.to(torch.int64).unique()
+        # and the (anchor, positive) pairs [2, P] a pair_pca head is fitted to
+        self.fit_pairs = None if fit_pairs is None else fit_pairs.to(torch.int64)
         self._cache: tuple[tuple[object, ...], Tensor] | None = None
         for pooler in unused_poolers(text):
             pooler.requires_grad_(False)
@@ -92,6 +108,39 @@ class TextItemEncoder(NodeEncoder):
             z = self.embed(torch.arange(len(self.texts)))
         self._cache = (version, z)
         return z
+
+    def prepare_training(self) -> str | None:
+        """Before the first step: fit an unfitted PCA head (``encoder.projection``) to
+        the starting model's embeddings of ``texts[fit_items]``; returns a line saying
+        what it did (``None``: nothing to do). A head restored from a checkpoint is
+        already fitted and kept as it is."""
+        head = self.text.head
+        if head is None or bool(head.fitted):
+            return None
+        if head.pairs:
+            if self.fit_pairs is None:
+                raise ValueError("a pair_pca head needs the task's training pairs (fit_pairs)")
+            # each distinct text encoded once; the pairs index into them
+            ids, local = torch.unique(self.fit_pairs, return_inverse=True)
+            fit = self.text.fit_head(self._strings(ids), self.batch_size, pairs=local)
+        else:
+            ids = self.fit_items if self.fit_items is not None else torch.arange(len(self.texts))
+            fit = self.text.fit_head(self._strings(ids), batch_size=self.batch_size)
+        self._cache = None
+        k = max(1, head.out_dim // 4)
+        # the share the first k raw coordinates held, for comparison
+        raw = fit.raw_captured(k)
+        basis = "pair cross-covariance" if head.pairs else "covariance"
+        if not head.centered:
+            basis = "uncentred " + basis.replace("covariance", "second moment")
+        what = "training pairs" if head.pairs else "training texts"
+        quantity = "shared covariance" if head.pairs else "variance"
+        return (
+            f"encoder.projection: PCA ({basis}) "
+            f"of {fit.num_samples} {what}, {head.in_dim} -> {head.out_dim} dims; "
+            f"the first {k} coordinates hold {fit.captured(k):.1%} of the {quantity} "
+            f"({raw:.1%} before)"
+        )
 
     def last_shared_parameters(self) -> list[Tensor]:
         # the last transformer layer's parameters (the pooling has none)

@@ -217,7 +217,18 @@ class TextPairTask(Task):
         return int(self.train_rows.numel())
 
     def encoder_inputs(self) -> EncoderInputs:
-        return EncoderInputs(self.num_items, None, None, texts=self.examples.texts)
+        # what a PCA head (encoder.projection) is fitted to: the training anchors and
+        # positives, never a held-out text
+        rows = self.train_rows
+        pairs = torch.stack([self.anchor[rows], self.positive[rows]])  # [2, P]
+        return EncoderInputs(
+            self.num_items,
+            None,
+            None,
+            texts=self.examples.texts,
+            fit_items=torch.unique(pairs),
+            fit_pairs=pairs,
+        )
 
     def _layout(self, u: Tensor, v: Tensor, negatives: Tensor, mask: Tensor, tau: float) -> Batch:
         batch = Batch.from_ids(u, v, negatives, mask, tau)

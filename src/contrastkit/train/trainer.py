@@ -228,8 +228,14 @@ class Trainer(TrainerEvaluation):
         """Start from the encoder of the run in ``run_dir``; an ``ewc`` objective is
         anchored at its parameters with their Fisher on that run's own task."""
         earlier = Trainer.restore(run_dir)
+        state = earlier.encoder.state_dict()
+        for key, value in self.encoder.state_dict().items():
+            # a PCA head this run adds (encoder.projection) starts unfitted and is fitted
+            # at step 0 to the earlier run's model
+            if key.startswith("text.head.") and key not in state:
+                state[key] = value
         try:
-            self.encoder.load_state_dict(earlier.encoder.state_dict())
+            self.encoder.load_state_dict(state)
         except RuntimeError as exc:
             first = str(exc).splitlines()[0]
             raise ConfigError(
@@ -364,6 +370,11 @@ class Trainer(TrainerEvaluation):
         cfg = self.config
         total = cfg.loop.epochs * self.batches_per_epoch
         if self.step == 0:
+            # encoders fitted to the training data before the first step (a PCA head)
+            prepare = getattr(self.encoder, "prepare_training", None)
+            said = prepare() if prepare is not None else None
+            if said and self.is_main:
+                print(f"contrastkit: {said}", file=sys.stderr)
             self._similarities("start")
             if cfg.eval.at_start:
                 self._evaluate(writer)  # the "before" numbers, logged as step 0
