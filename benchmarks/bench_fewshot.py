@@ -14,8 +14,14 @@ their own interval). Settings are chosen on the meta-VALIDATION classes only:
   same inner steps (same scope and head start), its inner rate chosen from
   ``SCRATCH_RATES`` on the validation episodes.
 
-Every candidate's test accuracy is printed too, for transparency, but nothing about
-the test episodes enters a choice.
+* task augmentation (``--subtree-depths D ...``): every MAML and ProtoNet candidate
+  also meta-trains on the hypernym subtrees of depth ``D`` inside the meta-train files
+  (``meta.train_tasks: subtree``, ``--train-per-class`` extra synsets of those files,
+  in the data of every run), chosen or not on validation like any other setting.
+
+Validation uses ``--val-episodes`` (400) episodes drawn once. Every candidate's test
+accuracy is printed too, for transparency, but nothing about the test episodes enters
+a choice.
 
 Data: ``wordnet`` (default) — WordNet noun synsets by lexicographer class (16 / 5 / 5
 classes drawn from ``--seed``), MiniLM gloss features (cached in ``--cache``),
@@ -28,6 +34,8 @@ Targets (issue 25): MAML >= scratch + 10 points; MAML >= ProtoNet - 3 points.
     python benchmarks/bench_fewshot.py --seed 0            # WordNet (~30 min, one thread)
     python benchmarks/bench_fewshot.py --data sbm          # the SBM fixture (~2 min)
     python benchmarks/bench_fewshot.py --only anil_proto_lr1e-4   # one MAML candidate
+    python benchmarks/bench_fewshot.py --seed 0 --steps 150 --only maml_zero_lr1e-3 \
+        --subtree-depths 5      # issue 25's measurement (~45 min with the encoding)
 """
 
 from __future__ import annotations
