@@ -14,8 +14,14 @@ their own interval). Settings are chosen on the meta-VALIDATION classes only:
   same inner steps (same scope and head start), its inner rate chosen from
   ``SCRATCH_RATES`` on the validation episodes.
 
-Every candidate's test accuracy is printed too, for transparency, but nothing about
-the test episodes enters a choice.
+* task augmentation (``--subtree-depths D ...``): every MAML and ProtoNet candidate
+  also meta-trains on the hypernym subtrees of depth ``D`` inside the meta-train files
+  (``meta.train_tasks: subtree``, ``--train-per-class`` extra synsets of those files,
+  in the data of every run), chosen or not on validation like any other setting.
+
+Validation uses ``--val-episodes`` (400) episodes drawn once. Every candidate's test
+accuracy is printed too, for transparency, but nothing about the test episodes enters
+a choice.
 
 Data: ``wordnet`` (default) — WordNet noun synsets by lexicographer class (16 / 5 / 5
 classes drawn from ``--seed``), MiniLM gloss features (cached in ``--cache``),
@@ -28,6 +34,8 @@ Targets (issue 25): MAML >= scratch + 10 points; MAML >= ProtoNet - 3 points.
     python benchmarks/bench_fewshot.py --seed 0            # WordNet (~30 min, one thread)
     python benchmarks/bench_fewshot.py --data sbm          # the SBM fixture (~2 min)
     python benchmarks/bench_fewshot.py --only anil_proto_lr1e-4   # one MAML candidate
+    python benchmarks/bench_fewshot.py --seed 0 --steps 150 --only maml_zero_lr1e-3 \
+        --subtree-depths 5      # issue 25's measurement (~45 min with the encoding)
 """
 
 from __future__ import annotations
@@ -97,6 +105,15 @@ def main() -> None:
     parser.add_argument(
         "--only", nargs="+", choices=sorted(MAML_CANDIDATES), help="MAML candidates to run"
     )
+    parser.add_argument(
+        "--subtree-depths", nargs="*", type=int, default=[],
+        help="also meta-train every candidate on subtree tasks of these depths (WordNet)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--train-per-class", type=int, default=1000,
+        help="extra synsets per meta-train class for the subtree tasks",
+    )  # fmt: skip
+    parser.add_argument("--val-episodes", type=int, default=400, help="fixed validation episodes")
     parser.add_argument("--fomaml", action="store_true", help="also the chosen one, 1st order")
     parser.add_argument("--json", default=None, help="write the figures to this file")
     args = parser.parse_args()
@@ -106,6 +123,7 @@ def main() -> None:
     )
     common = [
         f"meta.test_episodes={args.episodes}",
+        f"meta.val_episodes={args.val_episodes}",
         f"loop.seed={args.seed}",
         "loop.progress=false",
         f"output.run_dir=runs/bench_fewshot_{args.seed}",
@@ -114,26 +132,35 @@ def main() -> None:
         common.append(f"meta.cache_dir={args.cache}")
     if args.steps is not None:
         common.append(f"meta.steps={args.steps}")
+    # task augmentation: the same data for every learner (the extra synsets of the
+    # meta-train classes are unlabelled graph nodes for the runs that do not draw them)
+    subtree = ["meta.train_tasks=subtree", f"meta.train_per_class={args.train_per_class}"]
+    tasks = {"": [], **{f"+subtree{d}": [*subtree, f"meta.subtree_depth={d}"]
+                        for d in args.subtree_depths}}  # fmt: skip
     t0 = time.perf_counter()
-    data = build_fewshot_data(load_config(base, common))
+    data = build_fewshot_data(load_config(base, [*common, *(subtree if len(tasks) > 1 else [])]))
     print(f"data: {args.data}, {data.x.shape[0]} items x {data.x.shape[1]} features "
           f"({time.perf_counter() - t0:.1f} s to load), seed {args.seed}")  # fmt: skip
 
     rows: list[dict[str, object]] = []
     trained: dict[str, MetaTrainer] = {}
-    runs = [(name, [*common, *MAML_CANDIDATES[name]]) for name in args.only or MAML_CANDIDATES]
-    runs += [(f"protonet_lr{lr:g}", [*common, "meta.method=protonet", f"optim.lr={lr}"])
-             for lr in PROTONET_RATES]  # fmt: skip
+    runs = [(name + t, [*common, *MAML_CANDIDATES[name], *extra])
+            for name in args.only or MAML_CANDIDATES for t, extra in tasks.items()]  # fmt: skip
+    runs += [(f"protonet_lr{lr:g}{t}", [*common, "meta.method=protonet", f"optim.lr={lr}", *extra])
+             for lr in PROTONET_RATES for t, extra in tasks.items()]  # fmt: skip
     accuracies: dict[str, torch.Tensor] = {}
     for name, overrides in runs:
         config = load_config(base, overrides)
         trainer, seconds = _train(config, data)
         trained[name] = trainer
         accuracies[name] = trainer.best_accuracy(trainer.test_episodes)
+        classes = trainer.samplers["train"].classes.numel()
         rows.append({"name": name, "val": trainer.best_val, "best_step": trainer.best_step,
-                     "test": mean_ci95(accuracies[name])[0], "seconds": seconds})  # fmt: skip
-        print(f"  {name:<26} val {trainer.best_val:.4f} (step {trainer.best_step:>4})  "
-              f"test {rows[-1]['test']:.4f}  {seconds:7.1f} s", flush=True)  # fmt: skip
+                     "test": mean_ci95(accuracies[name])[0], "seconds": seconds,
+                     "train_classes": classes})  # fmt: skip
+        print(f"  {name:<36} {classes:>4} train classes  val {trainer.best_val:.4f} "
+              f"(step {trainer.best_step:>4})  test {rows[-1]['test']:.4f}  {seconds:7.1f} s",
+              flush=True)  # fmt: skip
 
     def chosen(protonet: bool) -> str:
         pool = [r for r in rows if str(r["name"]).startswith("protonet") == protonet]
@@ -152,7 +179,9 @@ def main() -> None:
         "protonet": f"ProtoNet [{proto_name}], same encoder",
     }
     if args.fomaml:
-        config = load_config(base, [*common, *MAML_CANDIDATES[maml_name], "meta.method=fomaml"])
+        name, _, task = maml_name.partition("+")
+        extra = tasks["+" + task] if task else []
+        config = load_config(base, [*common, *MAML_CANDIDATES[name], *extra, "meta.method=fomaml"])
         fo, _ = _train(config, data)
         accuracy["fomaml"] = fo.best_accuracy(fo.test_episodes)
         labels["fomaml"] = f"FOMAML [{maml_name}]"

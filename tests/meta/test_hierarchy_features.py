@@ -118,6 +118,7 @@ def test_fewshot_run_on_hierarchy_features_end_to_end(
         "meta.method=protonet", "meta.steps=20", "meta.eval_every=10", "meta.scratch=false",
         "meta.val_episodes=10", "meta.test_episodes=20", "encoder.dim=16", "encoder.hidden=32",
         "optim.lr=0.01", "loop.progress=false", f"output.run_dir={tmp_path / 'fewshot'}",
+        "meta.train_tasks=classes", "meta.train_per_class=0",  # the sample alone
     ]  # fmt: skip
     base = Path(__file__).parents[2] / "configs" / "wordnet_fewshot_protonet.yaml"
     with pytest.raises(ValueError, match=rf"no row for \d+ of \d+ synsets \(e\.g\. .*{absent}"):

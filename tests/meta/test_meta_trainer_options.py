@@ -168,3 +168,16 @@ def test_the_cli_refuses_the_changed_schedule_in_one_line(
     assert (
         len(err) == 1 and "meta.steps is 4 but the run being resumed was started with 2" in err[0]
     )
+
+
+def test_validation_scores_the_same_meta_val_episodes_at_every_check(tmp_path: Path) -> None:
+    trainer = _trainer(tmp_path, "meta.val_episodes=7")
+    fixed = trainer.val_episodes
+    assert len(fixed) == 7  # meta.val_episodes of them
+    assert bool(torch.isin(fixed.classes, trainer.splits.val).all())
+    first = trainer.validate()["val/accuracy"]
+    assert trainer.validate()["val/accuracy"] == first  # same parameters, same episodes
+    trainer.train_step()
+    assert trainer.val_episodes is fixed  # not redrawn by training
+    again = MetaTrainer(trainer.config, trainer.data).val_episodes  # nor by a restart
+    assert torch.equal(again.support, fixed.support) and torch.equal(again.query, fixed.query)

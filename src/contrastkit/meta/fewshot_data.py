@@ -47,12 +47,20 @@ class FewShotData:
             GNN reads but no episode draws).
         edge_index: ``[2, E]`` message-passing graph over the ``N`` items, or ``None``.
         class_names: a name per class id.
+        node_class: ``[N]`` int64 class of *every* node, the unlabelled context nodes
+            included (WordNet: each synset's lexicographer file), or ``None``;
+            ``meta.train_tasks: subtree`` draws meta-train items by it.
+        lineage: ``[N, L]`` int64 root-first primary hypernym path of each node
+            (global ids, ``-1`` padded: :func:`~contrastkit.meta.subtree_tasks.primary_lineage`),
+            or ``None``; ``meta.train_tasks: subtree`` cuts its fine classes from it.
     """
 
     x: Tensor
     y: Tensor
     edge_index: Tensor | None
     class_names: list[str]
+    node_class: Tensor | None = None
+    lineage: Tensor | None = None
 
     def __post_init__(self) -> None:
         check_float_tensor("x", self.x, ndim=2)
@@ -65,6 +73,15 @@ class FewShotData:
             raise ValueError(
                 f"y has class {int(self.y.max())} but only {len(self.class_names)} class_names"
             )
+        if self.node_class is not None:
+            check_length("node_class", self.node_class, self.x.shape[0])
+            labelled = self.y >= 0
+            if not torch.equal(self.node_class[labelled], self.y[labelled]):
+                raise ValueError("node_class must equal y on the labelled nodes")
+        if self.lineage is not None:
+            check_length("lineage", self.lineage, self.x.shape[0])
+            if self.lineage.ndim != 2:
+                raise ValueError(f"lineage must be [N, L], got shape {list(self.lineage.shape)}")
 
     @property
     def num_classes(self) -> int:

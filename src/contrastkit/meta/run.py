@@ -17,6 +17,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
+from contrastkit.meta.episodes import split_classes
 from contrastkit.meta.fewshot_data import FewShotData, sbm_fewshot_data
 from contrastkit.meta.trainer import MetaTrainer
 from contrastkit.train.checkpoint import (
@@ -55,13 +58,20 @@ def build_fewshot_data(config: TrainConfig) -> FewShotData:
             generator=seed,
         )
     if data.name == "wordnet_nouns":
+        from contrastkit.data.wordnet import NOUN_LEXNAMES
         from contrastkit.meta.wordnet_fewshot import wordnet_fewshot_data
 
         cache = meta.cache_dir or str(Path(config.output.run_dir) / "cache")
+        # the meta-train lexicographer classes the trainer will split off (it draws
+        # the same split from the same seed over the same 26 classes), so that
+        # meta.train_per_class's extra synsets come from meta-train classes only
+        sizes = (meta.train_classes, meta.val_classes, meta.test_classes)
+        train = split_classes(torch.arange(len(NOUN_LEXNAMES)), sizes, generator=seed).train
         return wordnet_fewshot_data(
             per_class=meta.per_class, cache_dir=cache, root=data.path, generator=seed,
             features_run=meta.features_run if meta.features == "run" else None,
             features_missing=meta.features_missing,
+            extra_per_class=meta.train_per_class, extra_classes=train,
         )  # fmt: skip
     raise ValueError(f"data.name {data.name!r} has no few-shot classes (use sbm or wordnet_nouns)")
 

@@ -1,6 +1,8 @@
 """Meta-training: episodes of the meta-train classes -> MAML / ProtoNet -> outer step.
 
-Each outer step draws ``meta.meta_batch`` episodes, computes each one's loss (MAML:
+Each outer step draws ``meta.meta_batch`` episodes (of the meta-train classes, or with
+``meta.train_tasks: subtree`` of the finer classes cut from them:
+:mod:`contrastkit.meta.subtree_tasks`), computes each one's loss (MAML:
 the query loss after ``inner_steps`` adaptation steps, second order or first, with the
 ``meta`` options of :mod:`contrastkit.meta.maml`; ProtoNet: the prototype
 cross-entropy), back-propagates them one by one (tasks are looped, so the peak memory
@@ -37,6 +39,7 @@ from contrastkit.meta.inner_lr import InnerLR
 from contrastkit.meta.maml import HEAD, episode_losses, multi_step_weights
 from contrastkit.meta.network import FewShotNet
 from contrastkit.meta.protonet import protonet_logits
+from contrastkit.meta.subtree_tasks import subtree_classes
 from contrastkit.optim.factory import build_optimizer, clip_gradients
 from contrastkit.train.callbacks import NonFiniteError
 from contrastkit.train.config import TrainConfig
@@ -63,13 +66,17 @@ class MetaTrainer:
         self.splits = split_classes(
             data.y, (meta.train_classes, meta.val_classes, meta.test_classes), generator=seed
         )
+        train_labels, train_classes = self._train_labels()
         self.samplers = {
             name: EpisodeSampler(
-                data.y, getattr(self.splits, name), ways=meta.ways, shots=meta.shots,
-                queries=meta.queries,
+                labels, classes, ways=meta.ways, shots=meta.shots, queries=meta.queries
             )
-            for name in ("train", "val", "test")
-        }  # fmt: skip
+            for name, labels, classes in (
+                ("train", train_labels, train_classes),
+                ("val", data.y, self.splits.val),
+                ("test", data.y, self.splits.test),
+            )
+        }
         self.model = FewShotNet(
             data.x.shape[1],
             meta.ways,
@@ -106,6 +113,34 @@ class MetaTrainer:
         self.best_step = 0
         self.best_params = copy.deepcopy(self.initial)
         self.best_rates = copy.deepcopy(self.inner_lr)
+
+    def _train_labels(self) -> tuple[Tensor, Tensor]:
+        """``(labels [N], classes)`` meta-train episodes draw from: the meta-train
+        split's classes, or (``meta.train_tasks: subtree``) the fine classes cut from
+        them (:func:`~contrastkit.meta.subtree_tasks.subtree_classes`)."""
+        meta, data = self.config.meta, self.data
+        if meta.train_tasks == "classes":
+            return data.y, self.splits.train
+        if data.node_class is None or data.lineage is None:
+            raise ValueError(
+                "meta.train_tasks 'subtree' needs data with node classes and a hierarchy "
+                "(data.name 'wordnet_nouns')"
+            )
+        fine = subtree_classes(
+            data.node_class,
+            data.lineage,
+            self.splits.train,
+            depth=meta.subtree_depth,
+            min_items=meta.subtree_min_items or meta.shots + meta.queries,
+        )
+        count = int(fine.max()) + 1
+        if count < meta.ways:
+            raise ValueError(
+                f"meta.subtree_depth={meta.subtree_depth} leaves {max(count, 0)} meta-train "
+                f"classes with >= meta.subtree_min_items items, fewer than meta.ways="
+                f"{meta.ways}; choose a smaller depth or add meta.train_per_class"
+            )
+        return fine, torch.arange(count)
 
     def _lr_factor(self, step: int) -> float:
         """The outer rate's factor at outer step ``step``: ``optim.warmup_steps`` of

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -35,6 +36,7 @@ from contrastkit._validation import check_positive_int
 from contrastkit.graph.rng import GeneratorLike, as_generator
 from contrastkit.meta.fewshot_data import FewShotData
 from contrastkit.meta.hierarchy_features import MissingPolicy, run_embedding_features
+from contrastkit.meta.subtree_tasks import primary_lineage, primary_parent
 
 FEATURE_CACHE_VERSION = 1
 
@@ -98,6 +100,8 @@ def wordnet_fewshot_data(
     generator: GeneratorLike | None = None,
     features_run: str | os.PathLike[str] | None = None,
     features_missing: MissingPolicy = "error",
+    extra_per_class: int = 0,
+    extra_classes: Sequence[int] | Tensor = (),
 ) -> FewShotData:
     """The WordNet few-shot data of the module docstring.
 
@@ -109,21 +113,41 @@ def wordnet_fewshot_data(
         features_run: a trained run directory whose rows are the features (by synset
             name) instead of MiniLM's gloss embeddings (``cache_dir`` then unused).
         features_missing: ``"error"`` (default) or ``"zero"``, for synsets the run lacks.
+        extra_per_class: further synsets drawn (after the labelled sample, from the
+            same generator) per class of ``extra_classes``, joining as *unlabelled*
+            nodes (``y = -1``) with their hypernyms: items for
+            ``meta.train_tasks: subtree``'s meta-train classes (>= 0; 0: none).
+        extra_classes: the lexicographer classes those are drawn from (the meta-train
+            split; never a validation or test class).
 
     Returns:
         :class:`FewShotData`: labelled sampled synsets and unlabelled (``y = -1``)
-        hypernym context nodes, ``edge_index`` the hypernym edges among them both ways.
+        hypernym context nodes, ``edge_index`` the hypernym edges among them both ways,
+        ``node_class`` every node's lexicographer class and ``lineage`` its primary
+        hypernym path in the whole of WordNet.
     """
     from contrastkit.data.wordnet import load_wordnet_nouns
 
     check_positive_int("per_class", per_class)
+    check_positive_int("extra_per_class", extra_per_class, allow_zero=True)
     nouns = load_wordnet_nouns(root)
-    drawn = sample_per_class(nouns.lexclass, per_class, generator)
+    gen = as_generator(generator)
+    drawn = sample_per_class(nouns.lexclass, per_class, gen)
+    members = drawn
+    extra_classes = torch.as_tensor(extra_classes, dtype=torch.int64).reshape(-1)
+    if extra_per_class > 0 and extra_classes.numel():
+        bad = extra_classes[(extra_classes < 0) | (extra_classes >= len(nouns.lexnames))]
+        if bad.numel():
+            raise ValueError(f"extra_classes holds classes outside 0..25: {bad.tolist()}")
+        extra = sample_per_class(nouns.lexclass, extra_per_class, gen)
+        members = torch.cat([drawn, extra[torch.isin(nouns.lexclass[extra], extra_classes)]])
     edges = nouns.hierarchy_edges()  # child -> hypernym
     is_drawn = torch.zeros(nouns.num_nodes, dtype=torch.bool)
+    is_member = torch.zeros(nouns.num_nodes, dtype=torch.bool)
     is_drawn[drawn] = True
-    parents = edges[1, is_drawn[edges[0]]]
-    nodes = torch.unique(torch.cat([drawn, parents]))  # sorted global ids
+    is_member[members] = True
+    parents = edges[1, is_member[edges[0]]]
+    nodes = torch.unique(torch.cat([members, parents]))  # sorted global ids
     local = torch.full((nouns.num_nodes,), -1, dtype=torch.int64)
     local[nodes] = torch.arange(nodes.numel())
     inside = (local[edges[0]] >= 0) & (local[edges[1]] >= 0)
@@ -137,4 +161,8 @@ def wordnet_fewshot_data(
         x = cached_gloss_features(
             [nouns.glosses[i] for i in nodes.tolist()], nouns.offsets[nodes], cache_dir
         )
-    return FewShotData(x=x, y=y, edge_index=edge_index, class_names=list(nouns.lexnames))
+    lineage = primary_lineage(primary_parent(nouns.num_nodes, edges))[nodes]
+    return FewShotData(
+        x=x, y=y, edge_index=edge_index, class_names=list(nouns.lexnames),
+        node_class=nouns.lexclass[nodes], lineage=lineage,
+    )  # fmt: skip

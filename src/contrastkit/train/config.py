@@ -181,8 +181,9 @@ class TrainConfig:
         _check_monitor(self)
         if self.task.kind == "fewshot":
             check_fewshot(
-                self.encoder.kind, self.data.name, self.data.test_fraction, self.meta.features
-            )
+                self.encoder.kind, self.data.name, self.data.test_fraction, self.meta.features,
+                self.meta.train_tasks,
+            )  # fmt: skip
         if self.encoder.manifold == "poincare" and self.objective.distance != "poincare":
             config_fail("objective.distance", "must be 'poincare' for a Poincaré embedding")
         if self.sparse.ball_eps < 1e-6 and self.encoder.dtype != "float64":

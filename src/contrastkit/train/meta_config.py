@@ -53,6 +53,18 @@ class MetaConfig:
         steps: outer (meta-training) steps.
         train_classes, val_classes, test_classes: class counts of the disjoint splits
             (``train_classes: -1``: all the others), drawn from ``loop.seed``.
+        train_tasks: what meta-train episodes draw their classes from: ``classes``
+            (default: the meta-train classes themselves) or ``subtree`` (task
+            augmentation: each meta-train class cut into its hypernym subtrees rooted at
+            depth ``subtree_depth``, those with ``subtree_min_items`` items or more kept:
+            :mod:`contrastkit.meta.subtree_tasks`; WordNet only). Validation and test
+            episodes keep the held-out classes either way.
+        subtree_depth: the depth (root = 0) of ``subtree``'s fine classes' roots (> 0).
+        subtree_min_items: the fewest items a fine class keeps (0: ``shots + queries``,
+            the fewest an episode needs; otherwise at least that).
+        train_per_class: WordNet synsets drawn in addition per *meta-train* class, as
+            unlabelled nodes that only ``subtree`` episodes draw (0: none; needs
+            ``train_tasks: subtree``). Their MiniLM features are encoded with the rest.
         val_episodes, test_episodes: fixed episodes of each evaluation.
         eval_every: outer steps between validations (the best one is kept).
         distance, temperature: ProtoNet's ``sqeuclidean`` or ``cosine`` (divided by
@@ -88,6 +100,10 @@ class MetaConfig:
     meta_batch: int = 4
     steps: int = 500
     train_classes: int = -1
+    train_tasks: Literal["classes", "subtree"] = "classes"
+    subtree_depth: int = 5
+    subtree_min_items: int = 0
+    train_per_class: int = 0
     val_classes: int = 5
     test_classes: int = 5
     val_episodes: int = 100
@@ -109,6 +125,7 @@ class MetaConfig:
         for key in (
             "ways", "shots", "queries", "meta_batch", "steps", "val_classes", "test_classes",
             "val_episodes", "test_episodes", "eval_every", "per_class", "sbm_signal_dims",
+            "subtree_depth",
         ):  # fmt: skip
             value = getattr(self, key)
             if value <= 0:
@@ -118,6 +135,21 @@ class MetaConfig:
         if self.multi_step_loss < 0:
             config_fail(
                 "meta.multi_step_loss", f"must be >= 0 (0: off), got {self.multi_step_loss}"
+            )
+        need = self.shots + self.queries
+        if self.subtree_min_items != 0 and self.subtree_min_items < need:
+            config_fail(
+                "meta.subtree_min_items",
+                f"must be 0 (shots + queries) or >= shots + queries = {need}, "
+                f"got {self.subtree_min_items}",
+            )
+        if self.train_per_class < 0:
+            config_fail("meta.train_per_class", f"must be >= 0, got {self.train_per_class}")
+        if self.train_per_class > 0 and self.train_tasks != "subtree":
+            config_fail(
+                "meta.train_per_class",
+                f"adds items only subtree episodes draw; needs meta.train_tasks 'subtree', "
+                f"got {self.train_tasks!r}",
             )
         if self.sbm_noise_dims < 0:
             config_fail("meta.sbm_noise_dims", f"must be >= 0, got {self.sbm_noise_dims}")
@@ -160,7 +192,11 @@ FEWSHOT_METRICS = [
 
 
 def check_fewshot(
-    encoder_kind: str, data_name: str, test_fraction: float, features: str = "minilm"
+    encoder_kind: str,
+    data_name: str,
+    test_fraction: float,
+    features: str = "minilm",
+    train_tasks: str = "classes",
 ) -> None:
     """The settings a ``fewshot`` run needs outside ``meta``: a feature encoder
     (``encoder.kind``) and a dataset with classes (``data.name``), no edge split
@@ -179,6 +215,12 @@ def check_fewshot(
         )
     if test_fraction > 0:
         config_fail("data.test_fraction", "a fewshot run holds out classes, not edges; use 0")
+    if train_tasks == "subtree" and data_name != "wordnet_nouns":
+        config_fail(
+            "meta.train_tasks",
+            f"'subtree' cuts WordNet's hypernym hierarchy and needs data.name "
+            f"'wordnet_nouns', got {data_name!r}",
+        )
     if features == "run" and data_name != "wordnet_nouns":
         config_fail(
             "meta.features",
