@@ -120,12 +120,15 @@ class EncoderInputs:
     """What a task gives its encoder: the item count, the item features ``x [N, F]``
     (``None``: one-hot identity for feature encoders) and the message-passing graph
     ``edge_index [2, E]`` of a GNN (``None``: no graph) and, for a text task, the
-    texts of the items (``texts[i]`` is item ``i``)."""
+    texts of the items (``texts[i]`` is item ``i``); ``embedded_items``: a text
+    encoder's ``embed_all`` covers only the first this many (``None``: all) — the
+    evaluation's texts, not training-only ones (``pairs.train_synsets``)."""
 
     num_items: int
     x: Tensor | None = None
     edge_index: Tensor | None = None
     texts: list[str] | None = None
+    embedded_items: int | None = None
 
     def features(self) -> Tensor:
         return torch.eye(self.num_items) if self.x is None else self.x.float()
@@ -152,7 +155,12 @@ def build_encoder(
         if inputs.texts is None:
             raise ValueError("encoder.kind 'text' needs a task with texts (pairs.source text_*)")
         model = TextEncoder(config.model_path, max_seq_length=config.max_seq_length)
-        return TextItemEncoder(model, inputs.texts, batch_size=config.encode_batch_size)
+        return TextItemEncoder(
+            model,
+            inputs.texts,
+            batch_size=config.encode_batch_size,
+            embedded_items=inputs.embedded_items,
+        )
     if inputs.texts is not None:
         raise ValueError(f"a text task needs encoder.kind 'text', got {config.kind!r}")
     x = inputs.features()

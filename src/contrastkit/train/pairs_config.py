@@ -38,6 +38,13 @@ class PairsConfig:
       Debian one), pairs of ``wordnet_kinds`` over ``max_synsets`` seeded synsets
       (unset: all), split by synset; ``structural_hops`` the false-negative filter's
       hops (``-1``: off).
+    * ``train_synsets`` (``wordnet_text``): train on a seeded draw of this many noun
+      synsets from all of WordNet instead of the sample's training share — never a
+      validation/test synset, one within ``structural_hops`` of one (or sharing a
+      lemma), or one with a held-out text string; the validation/test queries, corpus
+      and distractors stay those of the ``max_synsets`` sample
+      (:func:`~contrastkit.data.wordnet_text.build_text_pairs`). Unset: the sample's
+      training share.
     * ``validation_fraction`` / ``test_fraction``: the split shares (by synset, or by
       group / anchor text for files without a ``split`` column);
     * ``eval_distractors``: corpus texts added to the held-out positives;
@@ -66,6 +73,7 @@ class PairsConfig:
     validation_fraction: float = 0.1
     wordnet_kinds: list[str] = field(default_factory=lambda: ["lemmas", "example", "hypernym"])
     max_synsets: int | None = None
+    train_synsets: int | None = None
     structural_hops: int = 2
     eval_distractors: int = 2000
     general_similarity: bool = False
@@ -97,6 +105,16 @@ class PairsConfig:
             )
         if self.max_synsets is not None and self.max_synsets < 2:
             config_fail("pairs.max_synsets", f"must be >= 2 (unset: all), got {self.max_synsets}")
+        if self.train_synsets is not None:
+            if self.source != "wordnet_text":
+                config_fail(
+                    "pairs.train_synsets",
+                    f"applies to pairs.source 'wordnet_text', got source {self.source!r}",
+                )
+            if self.train_synsets < 1:
+                config_fail(
+                    "pairs.train_synsets", f"must be >= 1 (unset: off), got {self.train_synsets}"
+                )
         if self.structural_hops < -1:
             config_fail(
                 "pairs.structural_hops", f"must be >= -1 (-1: off), got {self.structural_hops}"

@@ -14,7 +14,10 @@ texts and a :class:`~contrastkit.models.text.TextEncoder`:
   in length-sorted batches of ``encoder.encode_batch_size``. ``embed_all`` is cached
   until a parameter changes (``Tensor._version`` of every parameter, bumped by each
   in-place optimiser update), so an evaluation that embeds everything twice (the
-  collapse check, then the task's metrics) encodes once.
+  collapse check, then the task's metrics) encodes once. With ``embedded_items``
+  it covers the first that many texts only (``[N', d]``): a task whose training
+  texts extend past its evaluation's (``pairs.train_synsets``) does not encode
+  training-only texts at every evaluation.
 
 The model is the packaged all-MiniLM-L6-v2 (``encoder.model_path`` unset) or any
 local sentence-transformers directory; ``encoder.dim`` is the model's width, which
@@ -48,12 +51,23 @@ def unused_poolers(text: TextEncoder) -> list[nn.Module]:
 class TextItemEncoder(NodeEncoder):
     """Text ids in, sentence embeddings out (see the module docstring)."""
 
-    def __init__(self, text: TextEncoder, texts: Sequence[str], batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        text: TextEncoder,
+        texts: Sequence[str],
+        batch_size: int = 64,
+        embedded_items: int | None = None,
+    ) -> None:
         super().__init__()
         if not texts:
             raise ValueError("encoder.kind 'text' needs a task with texts, got none")
+        if embedded_items is not None and not 1 <= embedded_items <= len(texts):
+            raise ValueError(
+                f"embedded_items must be in [1, {len(texts)}] (unset: all), got {embedded_items}"
+            )
         self.text = text
         self.texts = list(texts)
+        self.embedded_items = len(self.texts) if embedded_items is None else embedded_items
         self.batch_size = batch_size
         self._cache: tuple[tuple[object, ...], Tensor] | None = None
         for pooler in unused_poolers(text):
@@ -85,11 +99,25 @@ class TextItemEncoder(NodeEncoder):
         return self.text.encode(texts, batch_size=self.batch_size)
 
     def embed_all(self) -> Tensor:
+        """``[N', d]``: the first ``embedded_items`` texts (cached; see the module
+        docstring)."""
+        return self._embed_prefix(self.embedded_items)
+
+    def embed_every_item(self) -> Tensor:
+        """``[N, d]``: every text, training-only ones past ``embedded_items`` too
+        (a distillation teacher's targets); shares :meth:`embed_all`'s cache."""
+        return self._embed_prefix(len(self.texts))
+
+    def _embed_prefix(self, n: int) -> Tensor:
         version = self._parameter_version()
-        if self._cache is not None and self._cache[0] == version:
-            return self._cache[1]
+        done = self._cache[1] if self._cache is not None and self._cache[0] == version else None
+        if done is not None and done.shape[0] >= n:
+            return done[:n]
+        start = 0 if done is None else int(done.shape[0])
         with torch.no_grad():
-            z = self.embed(torch.arange(len(self.texts)))
+            z = self.embed(torch.arange(start, n))
+        if done is not None:
+            z = torch.cat([done, z])
         self._cache = (version, z)
         return z
 
