@@ -9,6 +9,7 @@ import torch
 
 pytest.importorskip("sentence_transformers")
 
+from contrastkit.objectives.entries_preserve import DistillObjective
 from contrastkit.train.config import load_config
 from contrastkit.train.text_task import TextPairTask
 from contrastkit.train.trainer import Trainer
@@ -40,7 +41,7 @@ def _trainer(model_dir: Path, wordnet: Path, run_dir: Path, *extra: str) -> Trai
             "pairs.eval_splits=[validation,test]",
             "pairs.eval_distractors=2",
             "pairs.eval_ks=[1,3]",
-            "pairs.structural_hops=0",
+            "pairs.train_exclude_hops=0",
             "pairs.num_negatives=1",
             "encoder.kind=text",
             f"encoder.model_path={model_dir}",
@@ -81,7 +82,8 @@ def test_train_synsets_enlarge_training_and_keep_the_evaluation(
     metrics = wide.fit()
     assert metrics["test/num_queries"] == base.evaluate()["test/num_queries"] > 0
     distill = wide.objectives["distill"]
-    assert distill._targets is not None and distill._targets.shape[0] == wt.num_items
+    assert isinstance(distill, DistillObjective) and distill._targets is not None
+    assert distill._targets.shape[0] == wt.num_items
     # the snapshots read validation pairs (embedded), not training-only texts
     u, v = wt.snapshot_pairs(100)
     assert bool((torch.cat([u, v]) < sample).all())
@@ -92,6 +94,7 @@ def test_train_synsets_enlarge_training_and_keep_the_evaluation(
     [
         (["pairs.source=wordnet_text", "pairs.train_synsets=0"], "pairs.train_synsets"),
         (["pairs.train_synsets=10"], "pairs.train_synsets"),  # digits: not WordNet
+        (["pairs.train_exclude_hops=-2"], "pairs.train_exclude_hops"),
     ],
 )
 def test_bad_train_synsets_name_the_key(overrides: list[str], key: str) -> None:

@@ -208,7 +208,7 @@ def build_text_pairs(
     seed: int = 0,
     max_synsets: int | None = None,
     train_synsets: int | None = None,
-    exclude_hops: int = 2,
+    exclude_hops: int = 0,
 ) -> TextPairs:
     """Texts, pairs and the synset split of ``nouns`` (see the module docstring).
 
@@ -230,7 +230,11 @@ def build_text_pairs(
             undrawn training-share synsets keep theirs (distractors) but no pair.
         exclude_hops: hypernym/hyponym hops around held-out synsets never drawn for
             training (with shared lemmas; ``-1``: only the held-out synsets and equal
-            strings). Only read with ``train_synsets``.
+            strings). Default 0: synsets sharing a lemma with a held-out one are
+            excluded, siblings are not — excluding 2 hops around 2,400 held-out
+            synsets removes 38k of WordNet's 82k nouns, most of them in the large
+            families (plants, animals, people), and shifts the training categories
+            away from the evaluation's. Only read with ``train_synsets``.
 
     Raises:
         ValueError: ``train_synsets`` < 1 or more than the synsets that may be drawn.
@@ -328,7 +332,7 @@ def load_wordnet_text_pairs(
     max_synsets: int | None = None,
     nouns: WordNetNouns | None = None,
     train_synsets: int | None = None,
-    exclude_hops: int = 2,
+    exclude_hops: int = 0,
 ) -> TextPairs:
     """:func:`build_text_pairs` of the WordNet install at ``root`` (see
     :func:`~contrastkit.data.wordnet.wordnet_dir`), or of ``nouns`` when given."""

@@ -40,9 +40,10 @@ class PairsConfig:
       hops (``-1``: off).
     * ``train_synsets`` (``wordnet_text``): train on a seeded draw of this many noun
       synsets from all of WordNet instead of the sample's training share — never a
-      validation/test synset, one within ``structural_hops`` of one (or sharing a
-      lemma), or one with a held-out text string; the validation/test queries, corpus
-      and distractors stay those of the ``max_synsets`` sample
+      validation/test synset, one within ``train_exclude_hops`` hypernym/hyponym hops
+      of one or sharing a lemma with one (``train_exclude_hops: -1``: neither), or one
+      with a held-out text string; the validation/test queries, corpus and
+      distractors stay those of the ``max_synsets`` sample
       (:func:`~contrastkit.data.wordnet_text.build_text_pairs`). Unset: the sample's
       training share.
     * ``validation_fraction`` / ``test_fraction``: the split shares (by synset, or by
@@ -74,6 +75,7 @@ class PairsConfig:
     wordnet_kinds: list[str] = field(default_factory=lambda: ["lemmas", "example", "hypernym"])
     max_synsets: int | None = None
     train_synsets: int | None = None
+    train_exclude_hops: int = 0
     structural_hops: int = 2
     eval_distractors: int = 2000
     general_similarity: bool = False
@@ -115,6 +117,11 @@ class PairsConfig:
                 config_fail(
                     "pairs.train_synsets", f"must be >= 1 (unset: off), got {self.train_synsets}"
                 )
+        if self.train_exclude_hops < -1:
+            config_fail(
+                "pairs.train_exclude_hops",
+                f"must be >= -1 (-1: only held-out synsets), got {self.train_exclude_hops}",
+            )
         if self.structural_hops < -1:
             config_fail(
                 "pairs.structural_hops", f"must be >= -1 (-1: off), got {self.structural_hops}"

@@ -99,7 +99,7 @@ def load_text_examples(config: TrainConfig) -> tuple[TextExamples, Any, Any]:
         max_synsets=settings.max_synsets,
         nouns=nouns,
         train_synsets=settings.train_synsets,
-        exclude_hops=settings.structural_hops,
+        exclude_hops=settings.train_exclude_hops,
     )
     structural = None
     if settings.structural_hops >= 0:
