@@ -21,6 +21,14 @@ into train / validation / test by ``fractions``; a pair belongs to split
 ends fall into different splits are dropped), so no text of a test synset is
 ever a training anchor, positive or candidate drawn from the training pairs.
 
+**Training beyond the sample** (``train_synsets``). The ``max_synsets`` sample fixes
+the evaluation; the training synsets can instead be a seeded draw from every noun
+synset that is not held out, shares no lemma or text string with a held-out synset
+and is not within ``exclude_hops`` hypernym hops of one (:func:`draw_train_synsets`).
+The sample's texts keep their ids (drawn synsets' texts follow them,
+:attr:`TextPairs.sample_texts`) and evaluation distractors are drawn from the
+sample's definitions only, so the held-out queries and corpus do not change.
+
 **Structural false negatives.** :class:`StructuralFilter` marks a candidate that
 can never be a negative of an anchor: with :math:`S(t)` the synset of text
 :math:`t`, the pair is forbidden when
