@@ -21,6 +21,14 @@ into train / validation / test by ``fractions``; a pair belongs to split
 ends fall into different splits are dropped), so no text of a test synset is
 ever a training anchor, positive or candidate drawn from the training pairs.
 
+**Training beyond the sample** (``train_synsets``). The ``max_synsets`` sample fixes
+the evaluation; the training synsets can instead be a seeded draw from every noun
+synset that is not held out, shares no lemma or text string with a held-out synset
+and is not within ``exclude_hops`` hypernym hops of one (:func:`draw_train_synsets`).
+The sample's texts keep their ids (drawn synsets' texts follow them,
+:attr:`TextPairs.sample_texts`) and evaluation distractors are drawn from the
+sample's definitions only, so the held-out queries and corpus do not change.
+
 **Structural false negatives.** :class:`StructuralFilter` marks a candidate that
 can never be a negative of an anchor: with :math:`S(t)` the synset of text
 :math:`t`, the pair is forbidden when
@@ -117,6 +125,10 @@ class TextPairs:
         synset_split: ``[N]`` int8 split of every noun synset, ``-1`` when not selected.
         categories: ``[T]`` int64 category of each text (its synset's lexicographer file).
         category_names: names of the categories (``noun.animal``, ...).
+        sample_texts: texts ``[0, sample_texts)`` are those of the ``max_synsets``
+            sample (the evaluation's queries and distractors); the rest belong to the
+            synsets :func:`build_text_pairs`'s ``train_synsets`` drew from outside it
+            (``None``: every text is the sample's).
     """
 
     texts: list[str]
@@ -129,6 +141,7 @@ class TextPairs:
     synset_split: Tensor
     categories: Tensor
     category_names: tuple[str, ...] = NOUN_LEXNAMES
+    sample_texts: int | None = None
 
     @property
     def num_pairs(self) -> int:
@@ -160,9 +173,13 @@ class TextPairs:
         keep = torch.isin(self.kind.to(torch.int64), codes)
         return self._keep(keep)
 
-    def definition_ids(self, split: str | None = None) -> Tensor:
-        """``[D]`` text ids of the definitions (of the synsets of ``split``, or all)."""
+    def definition_ids(self, split: str | None = None, *, sample_only: bool = False) -> Tensor:
+        """``[D]`` text ids of the definitions (of the synsets of ``split``, or all);
+        ``sample_only``: only the ``max_synsets`` sample's (never the extra training
+        synsets of ``train_synsets``, so evaluation distractors do not depend on them)."""
         is_def = self.text_role == ROLES.index("definition")
+        if sample_only and self.sample_texts is not None:
+            is_def[self.sample_texts :] = False
         if split is not None:
             code = SPLITS.index(check_choice("split", split, SPLITS))
             is_def &= self.synset_split[self.text_synset] == code
@@ -198,6 +215,8 @@ def build_text_pairs(
     fractions: Sequence[float] = (0.8, 0.1, 0.1),
     seed: int = 0,
     max_synsets: int | None = None,
+    train_synsets: int | None = None,
+    exclude_hops: int = 0,
 ) -> TextPairs:
     """Texts, pairs and the synset split of ``nouns`` (see the module docstring).
 
@@ -207,6 +226,26 @@ def build_text_pairs(
         fractions: train / validation / test shares of the synsets.
         seed: seed of the split (and of the ``max_synsets`` sample).
         max_synsets: keep a seeded uniform sample of this many synsets (``None`` = all).
+        train_synsets: decouple training from the sample (``None``: the sample's
+            training share trains). The sample's validation and test synsets, their
+            texts and every text of the sample keep their ids, so evaluation queries,
+            corpus and distractors are those of ``train_synsets=None``; the training
+            synsets become a seeded draw (``seed + 2``) of this many from every noun
+            synset (the sample's training share included) that is not held out and
+            not :func:`related_synsets` of a held-out one within ``exclude_hops``, and
+            shares no text string with a held-out synset. Drawn synsets outside the
+            sample add their texts after the sample's (:attr:`TextPairs.sample_texts`);
+            undrawn training-share synsets keep theirs (distractors) but no pair.
+        exclude_hops: hypernym/hyponym hops around held-out synsets never drawn for
+            training (with shared lemmas; ``-1``: only the held-out synsets and equal
+            strings). Default 0: synsets sharing a lemma with a held-out one are
+            excluded, siblings are not — excluding 2 hops around 2,400 held-out
+            synsets removes 38k of WordNet's 82k nouns, most of them in the large
+            families (plants, animals, people), and shifts the training categories
+            away from the evaluation's. Only read with ``train_synsets``.
+
+    Raises:
+        ValueError: ``train_synsets`` < 1 or more than the synsets that may be drawn.
     """
     if isinstance(kinds, str) or not kinds:
         raise ValueError(f"kinds must be a non-empty sequence of {PAIR_KINDS}, got {kinds!r}")
@@ -219,14 +258,24 @@ def build_text_pairs(
         gen = torch.Generator().manual_seed(seed + 1)
         selected = torch.sort(torch.randperm(n, generator=gen)[: min(max_synsets, n)]).values
     synset_split = _split_synsets(selected, n, fractions, seed)
+    extra = torch.empty(0, dtype=torch.int64)
+    if train_synsets is not None:
+        drawn = draw_train_synsets(nouns, synset_split, train_synsets, exclude_hops, seed + 2)
+        in_sample = synset_split >= 0
+        synset_split[synset_split == 0] = -1  # the sample's undrawn training share
+        synset_split[drawn] = 0
+        extra = drawn[~in_sample[drawn]]  # texts appended after the sample's
 
-    # Texts: one pass over the selected synsets (string parsing; loading, not a hot path).
+    # Texts: one pass over the synsets (string parsing; loading, not a hot path).
     texts: list[str] = []
     owner: list[int] = []
     role: list[int] = []
     def_id = torch.full((n,), -1, dtype=torch.int64)
     lem_id = torch.full((n,), -1, dtype=torch.int64)
-    for s in selected.tolist():
+    num_sample_texts, first_extra = 0, int(extra[0]) if extra.numel() else -1
+    for s in torch.cat([selected, extra]).tolist():
+        if s == first_extra:
+            num_sample_texts = len(texts)  # texts after this: the drawn synsets'
         definition, examples = split_gloss(nouns.glosses[s])
         lem_id[s] = len(texts)
         texts.append(lemma_text(nouns.lemmas[s]))
@@ -247,9 +296,10 @@ def build_text_pairs(
     positives: list[Tensor] = []
     kind_codes: list[Tensor] = []
     if "lemmas" in kinds:
-        anchors.append(lem_id[selected])
-        positives.append(def_id[selected])
-        kind_codes.append(torch.full((selected.numel(),), 0, dtype=torch.int8))
+        with_texts = torch.cat([selected, extra])
+        anchors.append(lem_id[with_texts])
+        positives.append(def_id[with_texts])
+        kind_codes.append(torch.full((with_texts.numel(),), 0, dtype=torch.int8))
     if "example" in kinds:
         ex = torch.nonzero(text_role == 1).squeeze(1)
         anchors.append(ex)
@@ -264,7 +314,8 @@ def build_text_pairs(
         kind_codes.append(torch.full((child.numel(),), 2, dtype=torch.int8))
     a, p, kind = torch.cat(anchors), torch.cat(positives), torch.cat(kind_codes)
     sa, sp = synset_split[text_synset[a]], synset_split[text_synset[p]]
-    same = sa == sp  # a pair crossing splits would leak a held-out synset
+    # a pair crossing splits would leak a held-out synset; -1: an undrawn synset's texts
+    same = (sa == sp) & (sa >= 0)
     return TextPairs(
         texts=texts,
         text_synset=text_synset,
@@ -276,6 +327,7 @@ def build_text_pairs(
         synset_split=synset_split,
         categories=nouns.lexclass[text_synset],
         category_names=nouns.lexnames,
+        sample_texts=num_sample_texts if extra.numel() else None,
     )
 
 
@@ -287,6 +339,8 @@ def load_wordnet_text_pairs(
     seed: int = 0,
     max_synsets: int | None = None,
     nouns: WordNetNouns | None = None,
+    train_synsets: int | None = None,
+    exclude_hops: int = 0,
 ) -> TextPairs:
     """:func:`build_text_pairs` of the WordNet install at ``root`` (see
     :func:`~contrastkit.data.wordnet.wordnet_dir`), or of ``nouns`` when given."""
@@ -296,6 +350,8 @@ def load_wordnet_text_pairs(
         fractions=fractions,
         seed=seed,
         max_synsets=max_synsets,
+        train_synsets=train_synsets,
+        exclude_hops=exclude_hops,
     )
 
 
@@ -329,6 +385,74 @@ def _within_hops(adj: CSR, hops: int) -> Tensor:
         frontier = torch.stack([keys // n, keys % n])
         reach.append(frontier)
     return torch.cat(reach, dim=1)
+
+
+def related_synsets(
+    nouns: WordNetNouns, synsets: Tensor, *, hops: int = 2, shared_lemmas: bool = True
+) -> Tensor:
+    """``[N]`` bool: the synsets :class:`StructuralFilter` relates to any of
+    ``synsets [S]`` (they included): within ``hops`` undirected hypernym/hyponym hops
+    (``hops`` rounds of one vectorised frontier expansion over the edge list) or, with
+    ``shared_lemmas``, sharing a lemma (one step over the lemma pairs)."""
+    check_positive_int("hops", hops, allow_zero=True)
+    n = nouns.num_nodes
+    check_index_range("synsets", synsets, n)
+    seeds = torch.zeros(n, dtype=torch.bool)
+    seeds[synsets.to(torch.int64)] = True
+    reach = seeds.clone()
+    child, parent = nouns.hierarchy_edges()
+    for _ in range(hops):
+        nxt = reach.clone()
+        nxt[parent[reach[child]]] = True
+        nxt[child[reach[parent]]] = True
+        reach = nxt
+    if shared_lemmas:
+        u, v = _lemma_pairs(nouns)
+        reach[v[seeds[u]]] = True
+    return reach
+
+
+def _synset_strings(nouns: WordNetNouns, s: int) -> list[str]:
+    definition, examples = split_gloss(nouns.glosses[s])
+    return [lemma_text(nouns.lemmas[s]), *examples, definition]
+
+
+def draw_train_synsets(
+    nouns: WordNetNouns, synset_split: Tensor, count: int, exclude_hops: int, seed: int
+) -> Tensor:
+    """``[count]`` sorted synsets drawn (seeded) for training from every synset that is
+    not held out (``synset_split`` 1 or 2), not :func:`related_synsets` of a held-out
+    one within ``exclude_hops`` (``-1``: none, shared lemmas neither) and has no text
+    string equal to a held-out synset's (see :func:`build_text_pairs`)."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"train_synsets must be a positive int, got {count!r}")
+    if isinstance(exclude_hops, bool) or not isinstance(exclude_hops, int) or exclude_hops < -1:
+        raise ValueError(f"exclude_hops must be an int >= -1, got {exclude_hops!r}")
+    held = torch.nonzero(synset_split >= 1).squeeze(1)
+    if exclude_hops >= 0:
+        banned = related_synsets(nouns, held, hops=exclude_hops)
+    else:
+        banned = torch.zeros(nouns.num_nodes, dtype=torch.bool)
+        banned[held] = True
+    candidates = torch.nonzero(~banned).squeeze(1)
+    # equal strings (two synsets with one gloss): a held-out text would be trained on.
+    # String parsing over the held-out and the drawn synsets only (loading).
+    held_strings = {t for s in held.tolist() for t in _synset_strings(nouns, s)}
+    order = candidates[
+        torch.randperm(candidates.numel(), generator=torch.Generator().manual_seed(seed))
+    ]
+    drawn: list[int] = []
+    for s in order.tolist():
+        if len(drawn) == count:
+            break
+        if held_strings.isdisjoint(_synset_strings(nouns, s)):
+            drawn.append(s)
+    if len(drawn) < count:
+        raise ValueError(
+            f"train_synsets must be at most {len(drawn)} (the synsets not held out nor "
+            f"related to a held-out one), got {count}"
+        )
+    return torch.sort(torch.tensor(drawn, dtype=torch.int64)).values
 
 
 class StructuralFilter:

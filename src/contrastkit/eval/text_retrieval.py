@@ -105,7 +105,8 @@ def retrieval_split(
         take = torch.sort(torch.randperm(anchors.numel(), generator=gen)[:max_queries]).values
         anchors, positives = anchors[take], positives[take]
     own = pairs.definition_ids(split)
-    others = pairs.definition_ids()
+    # the sample's definitions only: extra training synsets never change the corpus
+    others = pairs.definition_ids(sample_only=True)
     others = others[~torch.isin(others, own)]
     if num_distractors is not None:
         check_positive_int("num_distractors", num_distractors, allow_zero=True)

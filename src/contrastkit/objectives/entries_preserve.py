@@ -27,8 +27,9 @@ objectives (the entry's weight is the strength :math:`\lambda`):
 The starting point is taken at the objective's first call — before the first
 optimiser step, so after ``loop.init_from`` has loaded its weights — and saved with
 the objective's state, so a resumed run keeps the original anchor. ``distill``'s
-targets are the encoder's ``embed_all()`` then (eval mode, no gradient; the
-trainer's start-of-run snapshot has usually cached it). Both act on the full
+targets are the encoder's ``embed_all()`` then — a text encoder's
+``embed_every_item()``, which covers its training-only texts too — (eval mode, no
+gradient; the trainer's start-of-run snapshot has usually cached it). Both act on the full
 embedding only: Matryoshka training does not repeat them per width (``per_width``).
 """
 
@@ -130,7 +131,10 @@ class DistillObjective(Objective):
         was_training = encoder.training
         encoder.eval()
         try:
-            self._targets = encoder.embed_all().detach().clone()  # type: ignore[operator]
+            # a text encoder's embed_all stops at the evaluation's texts; training-only
+            # texts (pairs.train_synsets) need targets too
+            embed = getattr(encoder, "embed_every_item", None) or encoder.embed_all
+            self._targets = embed().detach().clone()  # type: ignore[operator]
         finally:
             encoder.train(was_training)
 

@@ -124,7 +124,10 @@ class EncoderInputs:
     texts of the items (``texts[i]`` is item ``i``); ``fit_items`` the ids of the items
     an encoder may fit itself to before training (``encoder.projection``'s PCA): the
     training split's, never held-out ones (``None``: every item); ``fit_pairs [2, P]``
-    the training (anchor, positive) item pairs (``encoder.projection.kind: pair_pca``)."""
+    the training (anchor, positive) item pairs (``encoder.projection.kind: pair_pca``);
+    ``embedded_items``: a text encoder's ``embed_all`` covers only the first this
+    many (``None``: all) — the evaluation's texts, not training-only ones
+    (``pairs.train_synsets``)."""
 
     num_items: int
     x: Tensor | None = None
@@ -132,6 +135,7 @@ class EncoderInputs:
     texts: list[str] | None = None
     fit_items: Tensor | None = None
     fit_pairs: Tensor | None = None
+    embedded_items: int | None = None
 
     def features(self) -> Tensor:
         return torch.eye(self.num_items) if self.x is None else self.x.float()
@@ -181,6 +185,7 @@ def build_encoder(
             batch_size=config.encode_batch_size,
             fit_items=inputs.fit_items,
             fit_pairs=inputs.fit_pairs,
+            embedded_items=inputs.embedded_items,
         )
     if inputs.texts is not None:
         raise ValueError(f"a text task needs encoder.kind 'text', got {config.kind!r}")

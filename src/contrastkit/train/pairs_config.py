@@ -38,6 +38,14 @@ class PairsConfig:
       Debian one), pairs of ``wordnet_kinds`` over ``max_synsets`` seeded synsets
       (unset: all), split by synset; ``structural_hops`` the false-negative filter's
       hops (``-1``: off).
+    * ``train_synsets`` (``wordnet_text``): train on a seeded draw of this many noun
+      synsets from all of WordNet instead of the sample's training share — never a
+      validation/test synset, one within ``train_exclude_hops`` hypernym/hyponym hops
+      of one or sharing a lemma with one (``train_exclude_hops: -1``: neither), or one
+      with a held-out text string; the validation/test queries, corpus and
+      distractors stay those of the ``max_synsets`` sample
+      (:func:`~contrastkit.data.wordnet_text.build_text_pairs`). Unset: the sample's
+      training share.
     * ``validation_fraction`` / ``test_fraction``: the split shares (by synset, or by
       group / anchor text for files without a ``split`` column);
     * ``eval_distractors``: corpus texts added to the held-out positives;
@@ -66,6 +74,8 @@ class PairsConfig:
     validation_fraction: float = 0.1
     wordnet_kinds: list[str] = field(default_factory=lambda: ["lemmas", "example", "hypernym"])
     max_synsets: int | None = None
+    train_synsets: int | None = None
+    train_exclude_hops: int = 0
     structural_hops: int = 2
     eval_distractors: int = 2000
     general_similarity: bool = False
@@ -97,6 +107,21 @@ class PairsConfig:
             )
         if self.max_synsets is not None and self.max_synsets < 2:
             config_fail("pairs.max_synsets", f"must be >= 2 (unset: all), got {self.max_synsets}")
+        if self.train_synsets is not None:
+            if self.source != "wordnet_text":
+                config_fail(
+                    "pairs.train_synsets",
+                    f"applies to pairs.source 'wordnet_text', got source {self.source!r}",
+                )
+            if self.train_synsets < 1:
+                config_fail(
+                    "pairs.train_synsets", f"must be >= 1 (unset: off), got {self.train_synsets}"
+                )
+        if self.train_exclude_hops < -1:
+            config_fail(
+                "pairs.train_exclude_hops",
+                f"must be >= -1 (-1: only held-out synsets), got {self.train_exclude_hops}",
+            )
         if self.structural_hops < -1:
             config_fail(
                 "pairs.structural_hops", f"must be >= -1 (-1: off), got {self.structural_hops}"

@@ -19,6 +19,10 @@ texts and a :class:`~contrastkit.models.text.TextEncoder`:
   PCA head to the starting model's embeddings of ``fit_items``, the task's training
   texts (``pair_pca``: of ``fit_pairs``, its training pairs); a head from a
   checkpoint is already fitted and kept.
+  collapse check, then the task's metrics) encodes once. With ``embedded_items``
+  it covers the first that many texts only (``[N', d]``): a task whose training
+  texts extend past its evaluation's (``pairs.train_synsets``) does not encode
+  training-only texts at every evaluation.
 
 The model is the packaged all-MiniLM-L6-v2 (``encoder.model_path`` unset) or any
 local sentence-transformers directory; ``encoder.dim`` is the model's width, which
@@ -60,12 +64,18 @@ class TextItemEncoder(NodeEncoder):
         *,
         fit_items: Tensor | None = None,
         fit_pairs: Tensor | None = None,
+        embedded_items: int | None = None,
     ) -> None:
         super().__init__()
         if not texts:
             raise ValueError("encoder.kind 'text' needs a task with texts, got none")
+        if embedded_items is not None and not 1 <= embedded_items <= len(texts):
+            raise ValueError(
+                f"embedded_items must be in [1, {len(texts)}] (unset: all), got {embedded_items}"
+            )
         self.text = text
         self.texts = list(texts)
+        self.embedded_items = len(self.texts) if embedded_items is None else embedded_items
         self.batch_size = batch_size
         # the texts a PCA head is fitted to: the training split's (None: all)
         self.fit_items = None if fit_items is None else fit_items.to(torch.int64).unique()
@@ -101,11 +111,25 @@ class TextItemEncoder(NodeEncoder):
         return self.text.encode(texts, batch_size=self.batch_size)
 
     def embed_all(self) -> Tensor:
+        """``[N', d]``: the first ``embedded_items`` texts (cached; see the module
+        docstring)."""
+        return self._embed_prefix(self.embedded_items)
+
+    def embed_every_item(self) -> Tensor:
+        """``[N, d]``: every text, training-only ones past ``embedded_items`` too
+        (a distillation teacher's targets); shares :meth:`embed_all`'s cache."""
+        return self._embed_prefix(len(self.texts))
+
+    def _embed_prefix(self, n: int) -> Tensor:
         version = self._parameter_version()
-        if self._cache is not None and self._cache[0] == version:
-            return self._cache[1]
+        done = self._cache[1] if self._cache is not None and self._cache[0] == version else None
+        if done is not None and done.shape[0] >= n:
+            return done[:n]
+        start = 0 if done is None else int(done.shape[0])
         with torch.no_grad():
-            z = self.embed(torch.arange(len(self.texts)))
+            z = self.embed(torch.arange(start, n))
+        if done is not None:
+            z = torch.cat([done, z])
         self._cache = (version, z)
         return z
 

@@ -99,6 +99,8 @@ def load_text_examples(config: TrainConfig) -> tuple[TextExamples, Any, Any]:
         seed=settings.split_seed,
         max_synsets=settings.max_synsets,
         nouns=nouns,
+        train_synsets=settings.train_synsets,
+        exclude_hops=settings.train_exclude_hops,
     )
     structural = None
     if settings.structural_hops >= 0:
@@ -216,6 +218,14 @@ class TextPairTask(Task):
     def num_examples(self) -> int:
         return int(self.train_rows.numel())
 
+    @property
+    def embedded_items(self) -> int:
+        """Texts ``[0, embedded_items)`` are the ones whole-embedding views cover
+        (``embed_all``: evaluation, collapse check, snapshots): with
+        ``pairs.train_synsets`` the sample's, not the extra training synsets'."""
+        sample = getattr(self.text_pairs, "sample_texts", None)
+        return self.num_items if sample is None else int(sample)
+
     def encoder_inputs(self) -> EncoderInputs:
         # what a PCA head (encoder.projection) is fitted to: the training anchors and
         # positives, never a held-out text
@@ -228,6 +238,7 @@ class TextPairTask(Task):
             texts=self.examples.texts,
             fit_items=torch.unique(pairs),
             fit_pairs=pairs,
+            embedded_items=self.embedded_items,
         )
 
     def _layout(self, u: Tensor, v: Tensor, negatives: Tensor, mask: Tensor, tau: float) -> Batch:
@@ -463,9 +474,14 @@ class TextPairTask(Task):
         return self._validation
 
     def snapshot_pairs(self, limit: int) -> tuple[Tensor, Tensor]:
-        """Up to ``limit`` training (anchor, positive) pairs, canonical ids (fixed seed)."""
+        """Up to ``limit`` training (anchor, positive) pairs, canonical ids (fixed seed);
+        validation pairs when training texts lie outside :attr:`embedded_items`
+        (``pairs.train_synsets``: the snapshots read ``embed_all``)."""
         gen = torch.Generator().manual_seed(1)
-        take = self.train_rows[torch.randperm(self.train_rows.numel(), generator=gen)[:limit]]
+        rows = self.train_rows
+        if self.embedded_items < self.num_items:
+            rows = self.examples.rows(VALIDATION)
+        take = rows[torch.randperm(rows.numel(), generator=gen)[:limit]]
         return self.anchor[take], self.positive[take]
 
     def state_dict(self) -> dict[str, Any]:
