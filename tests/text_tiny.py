@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from contrastkit.models.tiny_text import build_tiny_bert
+from contrastkit.train.config import TrainConfig, load_config
 
 A = ["kaz", "lom", "pif", "rud", "sev", "tug", "vox", "wen"]
 B = ["bri", "cor", "dap", "fel", "gim", "hox", "jun", "kip"]
@@ -48,3 +49,30 @@ def all_texts() -> list[str]:
 def tiny_model(root: Path, *, dropout: float = 0.1, dim: int = 32) -> Path:
     """The tiny BERT over :func:`all_texts`'s vocabulary, written under ``root``."""
     return build_tiny_bert(root / f"tiny_{dim}_{dropout}", all_texts(), dim=dim, dropout=dropout)
+
+
+def text_file_config(model_dir: Path, path: Path, run_dir: Path, *extra: str) -> TrainConfig:
+    """A pairs task over the JSONL file ``path`` with the text encoder at ``model_dir``:
+    MNR, AdamW at 3e-3, batches of 16, retrieval at k 1 and 5; ``extra`` overrides
+    (later settings win)."""
+    return load_config(
+        None,
+        [
+            "task.kind=pairs",
+            "pairs.source=text_file",
+            f"pairs.path={path}",
+            "encoder.kind=text",
+            f"encoder.model_path={model_dir}",
+            "objectives.infonce=0",
+            "objectives.mnr=1.0",
+            "optim.name=adamw",
+            "optim.lr=0.003",
+            "loop.batch_size=16",
+            "loop.progress=false",
+            "loop.log_every=1000",
+            "output.report=false",
+            f"output.run_dir={run_dir}",
+            "pairs.eval_ks=[1,5]",
+            *extra,
+        ],
+    )

@@ -18,7 +18,7 @@ from contrastkit.models.text import TextEncoder
 from contrastkit.train.config import load_config
 from contrastkit.train.trainer import Trainer
 from contrastkit.typed_config import ConfigError
-from tests.text_tiny import A, B, C, D, tiny_model, write_jsonl
+from tests.text_tiny import A, B, C, D, text_file_config, tiny_model, write_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -43,27 +43,8 @@ def overlap_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _config(model_dir: Path, path: Path, run_dir: Path, *extra: str):
-    return load_config(
-        None,
-        [
-            "task.kind=pairs",
-            "pairs.source=text_file",
-            f"pairs.path={path}",
-            "encoder.kind=text",
-            f"encoder.model_path={model_dir}",
-            "objectives.infonce=0",
-            "objectives.mnr=1.0",
-            "optim.name=adamw",
-            "optim.lr=0.003",
-            "loop.batch_size=16",
-            "loop.progress=false",
-            "loop.log_every=1000",
-            "output.report=false",
-            f"output.run_dir={run_dir}",
-            "pairs.eval_ks=[1,10]",
-            "matryoshka.dims=[32,8]",
-            *extra,
-        ],
+    return text_file_config(
+        model_dir, path, run_dir, "pairs.eval_ks=[1,10]", "matryoshka.dims=[32,8]", *extra
     )
 
 

@@ -23,7 +23,13 @@ from contrastkit.train.task_base import SampleContext
 from contrastkit.train.text_task import TextPairTask
 from contrastkit.train.trainer import Trainer
 from contrastkit.typed_config import ConfigError
-from tests.text_tiny import ARABIC, compositional_pairs, tiny_model, write_jsonl
+from tests.text_tiny import (
+    ARABIC,
+    compositional_pairs,
+    text_file_config,
+    tiny_model,
+    write_jsonl,
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,28 +42,7 @@ def pairs_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_jsonl(tmp_path_factory.mktemp("data") / "pairs.jsonl", compositional_pairs())
 
 
-def _config(model_dir: Path, path: Path, run_dir: Path, *extra: str):
-    return load_config(
-        None,
-        [
-            "task.kind=pairs",
-            "pairs.source=text_file",
-            f"pairs.path={path}",
-            "encoder.kind=text",
-            f"encoder.model_path={model_dir}",
-            "objectives.infonce=0",
-            "objectives.mnr=1.0",
-            "optim.name=adamw",
-            "optim.lr=0.003",
-            "loop.batch_size=16",
-            "loop.progress=false",
-            "loop.log_every=1000",
-            "output.report=false",
-            f"output.run_dir={run_dir}",
-            "pairs.eval_ks=[1,5]",
-            *extra,
-        ],
-    )
+_config = text_file_config
 
 
 def _evals(run_dir: Path) -> list[dict]:
@@ -102,19 +87,24 @@ def _task(model_dir: Path, examples: TextExamples, tmp_path: Path, structural=No
     return task, ctx
 
 
-def test_duplicate_texts_share_a_row_and_are_never_negatives(
-    model_dir: Path, tmp_path: Path
-) -> None:
-    # WordNet keeps one id per (synset, role): "bank" twice; files may repeat a text
-    texts = ["bank", "a slope", "bank", "an institution", "kaz bri", "mab yam"]
-    ex = TextExamples(
-        texts=texts,
+def _two_banks() -> TextExamples:
+    """ "bank" twice (two synsets, groups 0 and 1; one id per (synset, role)), each
+    with its own definition, and the unrelated pair "kaz bri" -> "mab yam"."""
+    return TextExamples(
+        texts=["bank", "a slope", "bank", "an institution", "kaz bri", "mab yam"],
         anchor=torch.tensor([0, 2, 4]),
         positive=torch.tensor([1, 3, 5]),
         negatives=torch.empty(3, 0, dtype=torch.int64),
         groups=torch.tensor([0, 0, 1, 1, 2, 2]),
         split=torch.tensor([0, 0, 0], dtype=torch.int8),
     )
+
+
+def test_duplicate_texts_share_a_row_and_are_never_negatives(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    # WordNet keeps one id per (synset, role): "bank" twice; files may repeat a text
+    ex = _two_banks()
     task, ctx = _task(model_dir, ex, tmp_path)
     batch = task.batch(torch.arange(3), ctx)
     assert batch.items.tolist() == [0, 1, 3, 4, 5]  # the second "bank" is the first's row
@@ -133,15 +123,7 @@ def test_a_text_of_two_groups_is_never_a_negative_for_either(
 ) -> None:
     # "bank" names two synsets (groups 0 and 1): both definitions are its positives,
     # so neither may be its negative — in the batch or in mining — under either id
-    texts = ["bank", "a slope", "bank", "an institution", "kaz bri", "mab yam"]
-    ex = TextExamples(
-        texts=texts,
-        anchor=torch.tensor([0, 2, 4]),
-        positive=torch.tensor([1, 3, 5]),
-        negatives=torch.empty(3, 0, dtype=torch.int64),
-        groups=torch.tensor([0, 0, 1, 1, 2, 2]),
-        split=torch.tensor([0, 0, 0], dtype=torch.int8),
-    )
+    ex = _two_banks()
     task, ctx = _task(model_dir, ex, tmp_path, None, "pairs.num_negatives=1")
     assert task.memberships.num_shared == 1
     batch = task.batch(torch.arange(3), ctx)
@@ -380,15 +362,7 @@ def test_more_text_negatives_than_candidates_warns_with_both_numbers(
     model_dir: Path, tmp_path: Path
 ) -> None:
     # "bank" (groups 0 and 1) can mine only "mab yam"; "kaz bri" two texts: 1 is the bound
-    texts = ["bank", "a slope", "bank", "an institution", "kaz bri", "mab yam"]
-    ex = TextExamples(
-        texts=texts,
-        anchor=torch.tensor([0, 2, 4]),
-        positive=torch.tensor([1, 3, 5]),
-        negatives=torch.empty(3, 0, dtype=torch.int64),
-        groups=torch.tensor([0, 0, 1, 1, 2, 2]),
-        split=torch.tensor([0, 0, 0], dtype=torch.int8),
-    )
+    ex = _two_banks()
     path = write_jsonl(tmp_path / "unused.jsonl", [{"anchor": "a", "positive": "b"}])
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the boundary
