@@ -82,7 +82,8 @@ def test_memberships_reject_bad_input() -> None:
 def test_wordnet_strings_of_unrelated_synsets_are_false_negatives_for_each() -> None:
     from contrastkit.data.text_pairs import from_wordnet_pairs
     from contrastkit.data.wordnet import load_wordnet_nouns
-    from contrastkit.data.wordnet_text import StructuralFilter, load_wordnet_text_pairs
+    from contrastkit.data.wordnet_structure import StructuralFilter
+    from contrastkit.data.wordnet_text import load_wordnet_text_pairs
 
     nouns = load_wordnet_nouns(WN_DIR)
     pairs = load_wordnet_text_pairs(nouns=nouns, max_synsets=12_000)

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from contrastkit.data.wordnet import WordNetNouns, load_wordnet_nouns
+from contrastkit.data.wordnet_structure import StructuralFilter
 from contrastkit.data.wordnet_text import (
     PAIR_KINDS,
     SPLITS,
-    StructuralFilter,
     TextPairs,
     build_text_pairs,
     lemma_text,

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from contrastkit.data.wordnet import WordNetNouns, load_wordnet_nouns
+from contrastkit.data.wordnet_structure import related_synsets
 from contrastkit.data.wordnet_text import (
     TextPairs,
     build_text_pairs,
     lemma_text,
-    related_synsets,
     split_gloss,
 )
 from contrastkit.eval.text_retrieval import retrieval_split
@@ -110,7 +110,7 @@ def test_training_synsets_avoid_held_out_and_related(nouns: WordNetNouns, hops: 
 
 
 def test_related_synsets_is_the_filters_relation(nouns: WordNetNouns) -> None:
-    from contrastkit.data.wordnet_text import StructuralFilter
+    from contrastkit.data.wordnet_structure import StructuralFilter
 
     n = nouns.num_nodes
     filt = StructuralFilter(nouns, torch.arange(n), hops=2)

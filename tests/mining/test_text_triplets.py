@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from contrastkit.data.wordnet import load_wordnet_nouns
-from contrastkit.data.wordnet_text import StructuralFilter, TextPairs, build_text_pairs
+from contrastkit.data.wordnet_structure import StructuralFilter
+from contrastkit.data.wordnet_text import TextPairs, build_text_pairs
 from contrastkit.mining.text_triplets import (
     TextMiningConfig,
     Triplets,

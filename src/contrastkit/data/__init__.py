@@ -30,8 +30,8 @@ from contrastkit.data.wordnet import (
     load_wordnet_nouns,
     wordnet_dir,
 )
+from contrastkit.data.wordnet_structure import StructuralFilter
 from contrastkit.data.wordnet_text import (
-    StructuralFilter,
     TextPairs,
     build_text_pairs,
     load_wordnet_text_pairs,

@@ -120,7 +120,7 @@ class TextMemberships:
 class FalseNegativeRule:
     """The false-negative rule of a text task over canonical text ids: some group of
     the anchor related to some group of the candidate, under ``structural``'s synset
-    relation (:class:`~contrastkit.data.wordnet_text.StructuralFilter`:
+    relation (:class:`~contrastkit.data.wordnet_structure.StructuralFilter`:
     ``forbidden_synsets`` / ``banned_synset_pairs``) or, without one, group equality.
     A ``structural`` object with only the text-id interface (``forbidden``,
     ``banned_pairs``) is applied as it is, on top of group equality. Offers that

@@ -16,7 +16,7 @@ a duplicate is never scored as a negative of itself.
   belongs to several groups is a false negative for each of them.
 
 Structural false negatives beyond groups (WordNet neighbours within 2 hops) come
-from the source's filter object (:class:`contrastkit.data.wordnet_text.StructuralFilter`).
+from the source's filter object (:class:`contrastkit.data.wordnet_structure.StructuralFilter`).
 
 :func:`text_pairs_from_strings` builds one from Python strings (texts deduplicated),
 splitting, when no split is given, by *anchor group* (examples whose anchors share a

@@ -28,7 +28,7 @@ Strategies (:data:`TEXT_STRATEGIES`), over the candidates left by the filters:
   lexicographer file), spread over them.
 
 Filters, for every strategy: the structural false-negative filter
-(:class:`~contrastkit.data.wordnet_text.StructuralFilter`), the positive and the
+(:class:`~contrastkit.data.wordnet_structure.StructuralFilter`), the positive and the
 anchor themselves and any pool text equal to either (``text_keys``), and the
 margins against the positive's score — ``absolute_margin`` keeps
 :math:`s_n < s_p - m`, ``relative_margin`` keeps :math:`s_n < s_p - m|s_p|`,
@@ -99,7 +99,7 @@ Encode = Callable[[Sequence[str]], Tensor]
 
 class BannedPairs(Protocol):
     """A structural false-negative filter (e.g.
-    :class:`~contrastkit.data.wordnet_text.StructuralFilter`)."""
+    :class:`~contrastkit.data.wordnet_structure.StructuralFilter`)."""
 
     def banned_pairs(self, anchor_ids: Tensor, pool_ids: Tensor) -> tuple[Tensor, Tensor]: ...
 
@@ -224,7 +224,7 @@ def mine_text_triplets(
         anchor_ids, positive_ids: ``[A]`` text ids; pool_ids: ``[M]`` text ids.
         config: :class:`TextMiningConfig` (default: 1 hardest negative).
         structural: an object with ``banned_pairs(anchor_ids, pool_ids) -> (rows, cols)``
-            (:class:`~contrastkit.data.wordnet_text.StructuralFilter`), or ``None``.
+            (:class:`~contrastkit.data.wordnet_structure.StructuralFilter`), or ``None``.
         categories: ``[T]`` category per text id (needed by ``category``).
         text_keys: ``[T]`` int64 id of each text's string (equal strings, equal key);
             pool texts equal to the anchor's or the positive's are never negatives.

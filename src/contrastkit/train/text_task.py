@@ -89,7 +89,8 @@ def load_text_examples(config: TrainConfig) -> tuple[TextExamples, Any, Any]:
         )
     from contrastkit.data.text_pairs import from_wordnet_pairs
     from contrastkit.data.wordnet import load_wordnet_nouns
-    from contrastkit.data.wordnet_text import StructuralFilter, load_wordnet_text_pairs
+    from contrastkit.data.wordnet_structure import StructuralFilter
+    from contrastkit.data.wordnet_text import load_wordnet_text_pairs
 
     nouns = load_wordnet_nouns(settings.path)
     train_frac = 1.0 - settings.validation_fraction - settings.test_fraction
