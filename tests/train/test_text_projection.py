@@ -99,6 +99,22 @@ def test_fitted_once_to_the_training_texts_only(
     assert torch.equal(head.weight.detach(), before)
 
 
+def test_centered_false_fits_the_uncentred_second_moment(
+    model_dir: Path, overlap_file: Path, tmp_path: Path
+) -> None:
+    extra = ("encoder.projection.kind=pca", "encoder.projection.centered=false")
+    trainer = Trainer(_config(model_dir, overlap_file, tmp_path / "run", *extra), tmp_path / "run")
+    encoder, task = trainer.encoder, trainer.task
+    assert encoder.prepare_training() is not None
+    train_texts = [task.texts[i] for i in encoder.fit_items.tolist()]
+    z = TextEncoder(model_dir).encode(train_texts)
+    uncentred = pca_basis(z, centered=False).components.float()
+    torch.testing.assert_close(encoder.text.head.weight.detach(), uncentred, atol=1e-5, rtol=0)
+    # the setting matters: the centred fit (the default) has other leading axes
+    centred = pca_basis(z).components.float()
+    assert (uncentred - centred)[:4].abs().max() > 1e-2
+
+
 def test_pair_head_is_fitted_to_the_training_pairs_only(
     model_dir: Path, overlap_file: Path, tmp_path: Path
 ) -> None:
