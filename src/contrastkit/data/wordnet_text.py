@@ -58,7 +58,10 @@ from contrastkit._validation import (
     check_positive_int,
 )
 from contrastkit.data.wordnet import NOUN_LEXNAMES, WordNetNouns, load_wordnet_nouns
-from contrastkit.data.wordnet_structure import related_synsets
+
+# StructuralFilter lives in wordnet_structure; re-exported so the old path keeps working
+from contrastkit.data.wordnet_structure import StructuralFilter as StructuralFilter
+from contrastkit.data.wordnet_structure import related_synsets as related_synsets
 
 #: Pair kinds, in code order (``TextPairs.kind`` holds the index).
 PAIR_KINDS: tuple[str, ...] = ("lemmas", "example", "hypernym")
