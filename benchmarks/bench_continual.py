@@ -39,7 +39,7 @@ METHODS = ("naive", "replay", "ewc", "joint")
 
 def run(
     method: str, overrides: list[str], stream: TaskStream | None, validation: bool
-) -> tuple[dict[str, float], float, torch.Tensor, TaskStream]:
+) -> tuple[dict[str, float], float, ContinualLearner]:
     config = load_config(
         CONFIGS / f"wordnet_stream_{method}.yaml", ["loop.progress=false", *overrides]
     )
@@ -49,7 +49,7 @@ def run(
     # the four configs share the stream (same seed and settings): built once
     learner = ContinualLearner(config, stream=stream)
     metrics = learner.fit()
-    return metrics, time.perf_counter() - start, learner.r, learner.stream
+    return metrics, time.perf_counter() - start, learner
 
 
 def main() -> None:
@@ -66,7 +66,8 @@ def main() -> None:
     print(f"{'method':<8} {'ACC':>7} {'BWT':>8} {'FWT':>8} {'forget':>8} {'time s':>7}")
     stream = None
     for method in args.only.split(","):
-        metrics, seconds, r, stream = run(method, args.overrides, stream, args.validation)
+        metrics, seconds, learner = run(method, args.overrides, stream, args.validation)
+        stream = learner.stream
         results[method] = (metrics, seconds)
         m = metrics
         print(
@@ -75,7 +76,13 @@ def main() -> None:
             flush=True,
         )
         if args.show_r:
-            print(r.numpy().round(3))
+            print(learner.r.numpy().round(3))
+        if learner.buffer is not None:
+            table = sum(p.numel() * p.element_size() for p in learner.encoder.parameters())
+            print(
+                f"  replay memory {learner.buffer.nbytes() / 1024:.0f} KiB for "
+                f"{learner.buffer.capacity} relations; the model {table / 1024:.0f} KiB"
+            )
     total = sum(s for _, s in results.values())
     print(f"total time {total:.1f} s (target < 600 s)")
     if "naive" not in results:

@@ -46,28 +46,35 @@ def test_record_gives_targets_to_its_task_only_and_equal_brute_force() -> None:
 
     slots = mem.record(1, 10, logits, gen)
     assert slots.tolist() == [3, 4]
-    assert (mem.targets[:3] == 0).all() and (mem.candidates[:3] == 0).all()
-    for s in slots.tolist():  # brute force, one relation and candidate at a time
+    assert (mem.targets[:3] == 0).all() and (mem.draws[:3] == 0).all()
+    cand = mem.candidates(slots)
+    assert cand.shape == (2, 3) and bool(((cand >= 0) & (cand < 10)).all())
+    for i, s in enumerate(slots.tolist()):  # brute force, one relation and candidate at a time
         a, p = mem.buffer.items[s, :2].tolist()
-        others = [p, *mem.candidates[s].tolist()]
+        others = [p, *cand[i].tolist()]
         want = [float(F.cosine_similarity(z[a], z[c], dim=0)) / tau for c in others]
         assert mem.targets[s].tolist() == pytest.approx(want, abs=1e-6)
     # DER's term is zero where the targets were recorded, positive once rows move
     assert float(mem.score_loss(slots, logits)) == pytest.approx(0.0, abs=1e-12)
-    z[mem.candidates[3]] += 1.0
+    z[mem.candidates(slots[:1])[0]] += 1.0
     assert float(mem.score_loss(slots, logits)) > 1e-3
 
 
 def test_state_round_trip_and_bad_input() -> None:
     mem, gen = _memory_with_two_tasks()
-    mem.record(0, 10, lambda rows: rows[:, 1:].float(), gen)
+    recorded = mem.record(0, 10, lambda rows: rows[:, 1:].float(), gen)
     other = ReplayMemory(10, num_candidates=3)
     other.load_state_dict(mem.state_dict())
     assert torch.equal(other.buffer.items, mem.buffer.items) and other.seen == 5
     assert torch.equal(other.targets, mem.targets)
-    assert torch.equal(other.candidates, mem.candidates)
-    with pytest.raises(ValueError, match="candidates"):
+    assert torch.equal(other.draws, mem.draws)
+    assert torch.equal(other.candidates(recorded), mem.candidates(recorded))
+    with pytest.raises(ValueError, match="3 candidates per relation, this memory 4"):
         ReplayMemory(10, num_candidates=4).load_state_dict(mem.state_dict())
+    old = {k: v for k, v in mem.state_dict().items() if k != "draws"}
+    old["candidates"] = torch.zeros(10, 3, dtype=torch.int64)
+    with pytest.raises(ValueError, match="start the run afresh"):
+        other.load_state_dict(old)
     with pytest.raises(ValueError, match=r"edges must have shape \[B, 2\]"):
         mem.add(torch.zeros(2, 3, dtype=torch.int64), 0, gen)
 
@@ -130,7 +137,8 @@ def test_der_step_moves_the_replayed_rows_and_their_candidates_only() -> None:
     # targets of 0 (the scores are not: a non-zero loss); candidates among rows 9..16
     # only, so that they are told apart from every other row
     memory.record(0, 8, lambda rows: torch.zeros(rows.shape[0], 5), learner.generator)
-    memory.candidates += 9
+    drawn = memory.candidates
+    memory.candidates = lambda slots: drawn(slots) + 9  # type: ignore[method-assign]
     learner.task = 1
     learner.blocks = lambda edges, gen: torch.tensor([[0, 1, 2, 2]])  # type: ignore[method-assign,assignment]
     picked: list[torch.Tensor] = []
@@ -206,3 +214,23 @@ def test_der_with_a_5_percent_buffer_halves_forgetting_on_the_sbm_stream() -> No
     assert naive["forgetting"] > 0.05  # there is forgetting to cut
     assert der["forgetting"] < 0.5 * naive["forgetting"], (der, naive)
     assert der["forgetting"] < er["forgetting"] and der["acc"] > naive["acc"], (der, er)
+
+
+def test_recorded_candidates_are_uniform_fixed_and_small_to_store() -> None:
+    """The regenerated candidates: uniform over the rows arrived at record time
+    (chi-square), the same on every read, independent across relations, and the memory
+    far smaller than storing them."""
+    gen = torch.Generator().manual_seed(0)
+    mem = ReplayMemory(4000, num_candidates=51)
+    mem.add(torch.randint(0, 37, (4000, 2), generator=gen), 0, gen)
+    slots = mem.record(0, 37, lambda rows: torch.zeros(rows.shape[0], 52), gen)
+    cand = mem.candidates(slots)
+    assert torch.equal(cand, mem.candidates(slots))
+    counts = torch.bincount(cand.flatten(), minlength=37).double()
+    expected = cand.numel() / 37
+    chi2 = float(((counts - expected) ** 2 / expected).sum())
+    assert chi2 < 67.0  # 36 degrees of freedom: p ~ 0.0013
+    # a relation's draws do not repeat another's (distinct keys, distinct rows)
+    assert torch.unique(cand, dim=0).shape[0] == cand.shape[0]
+    stored = 4000 * (3 * 8 + 51 * 8 + 52 * 4)
+    assert mem.nbytes() == 4000 * (3 * 8 + 2 * 8 + 52 * 4) < 0.4 * stored

@@ -32,8 +32,12 @@ to fit the sample. The stored logits tie each replayed anchor to :math:`K` other
 rows at the distances they had, so the replayed gradient also holds rows no replayed
 relation names, and it cannot over-fit: it is zero where the task ended.
 
-Memory per stored relation: 3 + K int64 ids (anchor, positive, task, candidates) and
-K + 1 float32 targets.
+Memory per stored relation: 3 int64 ids (anchor, positive, task), 2 int64 for its
+candidates and K + 1 float32 targets. The candidates are not stored: they are a pure
+function of a key drawn at record time and the row count then
+(:func:`~contrastkit.graph.rng.counter_uniform`), regenerated when read, so the memory
+holds :math:`40 + 4(K + 1)` bytes per relation instead of :math:`24 + 8K + 4(K + 1)`
+(244 instead of 628 bytes at :math:`K = 50`).
 
 Reference: P. Buzzega, M. Boschini, A. Porrello, D. Abati, S. Calderara, "Dark
 experience for general continual learning: a strong, simple baseline", NeurIPS 2020.
@@ -49,6 +53,7 @@ from torch import Tensor
 
 from contrastkit._validation import check_positive_int
 from contrastkit.continual.reservoir import ReservoirBuffer
+from contrastkit.graph.rng import counter_uniform
 
 __all__ = ["ReplayMemory"]
 
@@ -74,7 +79,8 @@ class ReplayMemory:
     def __init__(self, capacity: int, num_candidates: int) -> None:
         self.buffer = ReservoirBuffer(capacity, width=3)
         self.num_candidates = check_positive_int("num_candidates", num_candidates)
-        self.candidates = torch.zeros(capacity, num_candidates, dtype=torch.int64)
+        # per slot: (key, row count) of its candidates' counter-based draw
+        self.draws = torch.zeros(capacity, 2, dtype=torch.int64)
         self.targets = torch.zeros(capacity, num_candidates + 1)
 
     @property
@@ -125,19 +131,32 @@ class ReplayMemory:
         the end of the task: a slot later taken by a newer relation gets that relation's
         task, so its stale targets are never read."""
         check_positive_int("num_rows", num_rows)
+        if num_rows >= 1 << 31:
+            raise ValueError(f"num_rows must be < 2**31 for the replay draws, got {num_rows}")
         slots = torch.nonzero(self.tasks == task).flatten()
         if slots.numel() == 0:
             return slots
-        cand = torch.randint(0, num_rows, (slots.numel(), self.num_candidates), generator=generator)
-        scores = logits(torch.cat([self.relations(slots), cand], 1))
-        self.candidates[slots] = cand
+        keys = torch.randint(0, 1 << 32, (slots.numel(),), generator=generator)
+        self.draws[slots] = torch.stack([keys, torch.full_like(keys, num_rows)], 1)
+        scores = logits(self.blocks(slots))
         self.targets[slots] = scores.detach().to(self.targets.dtype)
         return slots
+
+    def candidates(self, slots: Tensor) -> Tensor:
+        """``[M, K]`` the recorded candidates of ``slots``: uniform among the rows that had
+        arrived when their task was recorded, regenerated from the stored draw."""
+        draws = self.draws[slots]
+        return counter_uniform(draws[:, 0], self.num_candidates, draws[:, 1])
 
     def blocks(self, slots: Tensor) -> Tensor:
         """``[M, 2+K]`` rows of the stored relations in ``slots``: anchor, positive and
         their recorded candidates."""
-        return torch.cat([self.relations(slots), self.candidates[slots]], 1)
+        return torch.cat([self.relations(slots), self.candidates(slots)], 1)
+
+    def nbytes(self) -> int:
+        """Bytes the memory holds (relations, draws and targets)."""
+        held = (self.buffer.items, self.draws, self.targets)
+        return sum(t.numel() * t.element_size() for t in held)
 
     def score_loss(self, slots: Tensor, logits: Callable[[Tensor], Tensor]) -> Tensor:
         r"""DER's term: :math:`\frac{1}{M(K+1)} \sum_m \lVert y_m(\theta) - y_m \rVert^2`
@@ -148,17 +167,28 @@ class ReplayMemory:
     def state_dict(self) -> dict[str, Any]:
         return {
             "reservoir": self.buffer.state_dict(),
-            "candidates": self.candidates.clone(),
+            "draws": self.draws.clone(),
+            "num_candidates": self.num_candidates,
             "targets": self.targets.clone(),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        for key, have in (("candidates", self.candidates), ("targets", self.targets)):
+        if "draws" not in state:
+            raise ValueError(
+                "replay state stores its candidates (written before the candidates were "
+                "drawn by key): it cannot be continued, start the run afresh"
+            )
+        if int(state["num_candidates"]) != self.num_candidates:
+            raise ValueError(
+                f"replay state has {int(state['num_candidates'])} candidates per relation, "
+                f"this memory {self.num_candidates} (continual.num_negatives)"
+            )
+        for key, have in (("draws", self.draws), ("targets", self.targets)):
             if tuple(state[key].shape) != tuple(have.shape):
                 raise ValueError(
                     f"replay state has {key} of shape {tuple(state[key].shape)}, "
                     f"this memory holds {tuple(have.shape)}"
                 )
         self.buffer.load_state_dict(state["reservoir"])
-        self.candidates = state["candidates"].clone()
+        self.draws = state["draws"].clone()
         self.targets = state["targets"].clone()
