@@ -25,7 +25,7 @@ a run's trained encoder taken out of contrastkit, and run on new inputs.
   input width);
 * graph: :func:`~contrastkit.data.edge_files.load_npz`'s format with an ``x``
   ``[N, F]``; its edges are made undirected (both directions, duplicates merged) as
-  every run's message-passing graph is, so the run's own graph gives the run's rows.
+  a run's message-passing graph is, so the run's own graph gives the run's rows.
 
 The row ids are the input's own (``.jsonl`` ``id`` on every line, the graph's
 ``names``) or else the row numbers.
@@ -180,7 +180,12 @@ def embed_inputs(trainer: Any, inputs: NewInputs) -> np.ndarray:
                     f"{inputs.option} {str(inputs.path)!r}: features must be "
                     f"[N, {module.in_dim}] for the run's encoder, got {list(x.shape)}"
                 )
-            z = module(x) if inputs.edge_index is None else module(x, inputs.edge_index)
+            device = next(module.parameters()).device
+            x = x.to(device)
+            if inputs.edge_index is None:
+                z = module(x)
+            else:
+                z = module(x, inputs.edge_index.to(device))
     return z.detach().float().cpu().numpy()
 
 
