@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 pytest.importorskip("sentence_transformers")
 
@@ -135,9 +134,52 @@ def test_a_crlf_file_with_a_bom_reads_as_its_texts(
     text_run: tuple[Path, list[str]], tmp_path: Path
 ) -> None:
     run, texts = text_run
+    wanted = [*texts[:3], *ARABIC]  # Arabic script in the plain-lines format too
     path = tmp_path / "crlf.txt"
-    path.write_bytes(("\ufeff" + "\r\n".join(texts[:5])).encode("utf-8"))
+    path.write_bytes(("\ufeff" + "\r\n".join(wanted) + "\r\n").encode("utf-8"))
     got = _rows(run, tmp_path / "z.npy", "--texts", str(path))
-    want = Trainer.restore(run).encoder.encode_texts(texts[:5])
-    np.testing.assert_allclose(got, want.numpy(), atol=1e-6, rtol=0)
-    assert torch.is_tensor(want)
+    want = Trainer.restore(run).encoder.encode_texts(wanted).numpy()
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, atol=1e-6, rtol=0)
+
+
+def test_a_train_synsets_run_exports_its_training_only_texts_too(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    """``--out`` covers the evaluation's texts only; the exported model and
+    ``--texts`` embed the training-only ones as the run's encoder does."""
+    from sentence_transformers import SentenceTransformer
+
+    from tests.wordnet_slice import write_wordnet_slice
+
+    wordnet = write_wordnet_slice(tmp_path / "wn")
+    run = tmp_path / "run"
+    config = text_file_config(
+        model_dir,
+        tmp_path / "unused.jsonl",
+        run,
+        "pairs.source=wordnet_text",
+        f"pairs.path={wordnet}",
+        "pairs.max_synsets=10",
+        "pairs.train_synsets=9",
+        "pairs.train_exclude_hops=0",
+        "pairs.eval_distractors=2",
+        "pairs.eval_ks=[1,3]",
+        "pairs.num_negatives=1",
+        "loop.batch_size=4",
+        "loop.epochs=1",
+    )
+    train(config)
+    encoder = Trainer.restore(run).encoder
+    every, shown = list(encoder.texts), encoder.embedded_items
+    assert shown < len(every)  # training-only texts past the evaluation's
+    rows = _rows(run, tmp_path / "z.npy")
+    assert rows.shape[0] == shown
+    lines = tmp_path / "every.txt"
+    lines.write_text("".join(t + "\n" for t in every), encoding="utf-8")
+    new = _rows(run, tmp_path / "every.npy", "--texts", str(lines))
+    np.testing.assert_allclose(new[:shown], rows, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(new, encoder.embed_every_item().numpy(), atol=1e-6, rtol=0)
+    assert main(["export", str(run), "--model", str(tmp_path / "st")]) == 0
+    st = SentenceTransformer(str(tmp_path / "st"), device="cpu", local_files_only=True)
+    np.testing.assert_allclose(st.encode(every), new, atol=1e-6, rtol=0)

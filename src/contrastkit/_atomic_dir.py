@@ -5,8 +5,8 @@ does for one file), so a reader never sees a half-written model directory."""
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,7 +32,7 @@ def write_directory(path: str | os.PathLike[str], fill: Callable[[Path], None]) 
     (replaced); anything else there is a ``FileExistsError`` (:func:`check_new_directory`)."""
     target = check_new_directory(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    tmp = _fresh_directory(target)
     try:
         fill(tmp)
         check_new_directory(target)  # nothing appeared there meanwhile
@@ -43,3 +43,16 @@ def write_directory(path: str | os.PathLike[str], fill: Callable[[Path], None]) 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def _fresh_directory(target: Path) -> Path:
+    """A new empty directory ``.<name>.<random>`` beside ``target``, made by
+    ``os.mkdir`` so the umask gives it a plain directory's mode (``tempfile.mkdtemp``
+    makes it private, 0700, and the rename would keep that)."""
+    while True:
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}")
+        try:
+            tmp.mkdir()
+        except FileExistsError:
+            continue
+        return tmp

@@ -110,6 +110,16 @@ def test_an_empty_directory_is_filled_and_a_full_one_refused(tmp_path: Path) -> 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "file"]
 
 
+def test_the_directory_and_files_get_the_umasks_mode(tmp_path: Path) -> None:
+    """Not tempfile's private 0700: others can read a model as they can a mkdir'd one."""
+    path = save_encoder(MLP(3, [], 2), tmp_path / "enc")
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "ref" / "f").write_bytes(b"x")
+    assert path.stat().st_mode & 0o777 == (tmp_path / "ref").stat().st_mode & 0o777
+    for file in path.iterdir():
+        assert file.stat().st_mode & 0o777 == (tmp_path / "ref" / "f").stat().st_mode & 0o777
+
+
 def _edit_config(path: Path, **changes: object) -> None:
     config = json.loads((path / CONFIG_NAME).read_text())
     config.update(changes)

@@ -121,13 +121,14 @@ def save_encoder(
 
     def fill(tmp: Path) -> None:
         if safetensors:
-            from safetensors.torch import save_file
+            from safetensors.torch import save
 
-            save_file(state, str(tmp / weights), metadata={"format": "pt"})
+            data = save(state, metadata={"format": "pt"})
         else:
             buffer = io.BytesIO()
             torch.save(state, buffer)
-            (tmp / weights).write_bytes(buffer.getvalue())
+            data = buffer.getvalue()
+        (tmp / weights).write_bytes(data)  # a plain file: the umask's mode
         (tmp / CONFIG_NAME).write_text(text, encoding="utf-8")
 
     return write_directory(path, fill)
