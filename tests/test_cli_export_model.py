@@ -260,3 +260,30 @@ def test_a_karate_mlp_run_exports_too(tmp_path: Path) -> None:
     rows = _rows(tmp_path / "run", tmp_path / "z.npy")
     with torch.no_grad():
         np.testing.assert_array_equal(load_encoder(tmp_path / "enc")(torch.eye(34)).numpy(), rows)
+
+
+def test_a_relations_gnn_run_builds_messages_by_its_own_rule(tmp_path: Path) -> None:
+    """A GCN over karate's relations: the run passes each listed edge both ways
+    (karate lists both directions, so every message twice), and ``--graph`` of the
+    run's training edges must do the same to give its rows (GCN's degree norm sees it)."""
+    config = load_config(
+        DEFAULT_RECIPE,
+        [
+            *KARATE_MLP,
+            "encoder.kind=gnn",
+            "encoder.gnn=gcn",
+            "loop.epochs=1",
+            f"output.run_dir={tmp_path / 'run'}",
+        ],
+    )
+    trainer = train(config)
+    graph = trainer.task.graph
+    save_npz(tmp_path / "g.npz", GraphData(graph.train_edges, graph.num_nodes, x=torch.eye(34)))
+    rows = _rows(tmp_path / "run", tmp_path / "z.npy")
+    new = _rows(tmp_path / "run", tmp_path / "g.npy", "--graph", str(tmp_path / "g.npz"))
+    np.testing.assert_allclose(new, rows, atol=1e-6, rtol=0)
+    # each message once instead (a nodes run's rule): other rows, so the rule matters
+    assert main(["export", str(tmp_path / "run"), "--model", str(tmp_path / "enc")]) == 0
+    with torch.no_grad():
+        once = load_encoder(tmp_path / "enc")(torch.eye(34), torch.unique(graph.train_edges, dim=1))
+    assert not np.allclose(once.numpy(), rows, atol=1e-4)

@@ -137,7 +137,8 @@ def _add_other(sub: argparse._SubParsersAction) -> None:
     new.add_argument(
         "--graph",
         metavar="FILE",
-        help="embed this .npz graph (edge_index and x) instead (gnn runs; made undirected)",
+        help="embed this .npz graph (edge_index and x) instead (gnn runs; edges in both "
+        "directions as the run's were)",
     )
     m = sub.add_parser(
         "mine", help="write hard negatives for a run's graph, or text triplets, to a file"

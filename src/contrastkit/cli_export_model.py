@@ -24,8 +24,10 @@ a run's trained encoder taken out of contrastkit, and run on new inputs.
 * features: ``[N, F]`` the same kind of features the run's encoder read (``F`` its
   input width);
 * graph: :func:`~contrastkit.data.edge_files.load_npz`'s format with an ``x``
-  ``[N, F]``; its edges are made undirected (both directions, duplicates merged) as
-  a run's message-passing graph is, so the run's own graph gives the run's rows.
+  ``[N, F]``; its edges become a message-passing graph by the run's task's own rule
+  (``message_edges``: a ``nodes`` run's both directions, duplicates merged; a
+  ``relations`` run's each edge as listed and reversed), so the run's own graph gives
+  the run's rows.
 
 The row ids are the input's own (``.jsonl`` ``id`` on every line, the graph's
 ``names``) or else the row numbers.
@@ -64,7 +66,7 @@ ST_SIMILARITY: dict[str, SimilarityName] = {
 class NewInputs:
     """What ``--texts`` / ``--features`` / ``--graph`` named, read: the flag's name, its
     file and format, the row ids and the rows' content (``texts``; ``x [N, F]``;
-    ``x`` and the undirected ``edge_index [2, E']``)."""
+    ``x`` and the file's ``edge_index [2, E]``)."""
 
     flag: str
     path: Path
@@ -185,7 +187,9 @@ def embed_inputs(trainer: Any, inputs: NewInputs) -> np.ndarray:
             if inputs.edge_index is None:
                 z = module(x)
             else:
-                z = module(x, inputs.edge_index.to(device))
+                # the run's task turns the file's edges into messages as it did its own
+                edges = trainer.task.message_edges(inputs.edge_index, x.shape[0])
+                z = module(x, edges.to(device))
     return z.detach().float().cpu().numpy()
 
 
@@ -255,9 +259,8 @@ def _features(path: Path) -> Tensor:
 
 
 def _graph(path: Path) -> tuple[Tensor, Tensor, list[str] | None]:
-    """``(x [N, F], edge_index [2, E'] undirected, names)`` from ``--graph FILE.npz``."""
+    """``(x [N, F], edge_index [2, E], names)`` from ``--graph FILE.npz``."""
     from contrastkit.data.edge_files import load_npz
-    from contrastkit.graph.csr import to_csr
 
     if path.suffix.lower() != ".npz":
         raise ConfigError(f"--graph must end in .npz, got {str(path)!r}")
@@ -273,6 +276,4 @@ def _graph(path: Path) -> tuple[Tensor, Tensor, list[str] | None]:
     x = graph.x.float()
     if not bool(torch.isfinite(x).all()):
         raise ConfigError(f"--graph {str(path)!r}: x holds NaN or infinite values")
-    # as a run builds its message-passing graph (train/node_task.py): both directions
-    edge_index = to_csr(graph.edge_index, graph.num_nodes, undirected=True).to_edge_index()
-    return x, edge_index, graph.names
+    return x, graph.edge_index, graph.names

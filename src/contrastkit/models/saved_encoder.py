@@ -21,7 +21,7 @@ and returns it in eval mode:
 * ``gnn``: ``module(x [N, in_dim], edge_index [2, E]) -> [N, out_dim]``, messages
   flowing along ``edge_index`` exactly as given (row 0 to row 1, PyG's convention):
   pass both directions of an undirected graph, as a run's message-passing graph has
-  (``torch_geometric.utils.to_undirected``).
+  (its task's ``message_edges``; ``torch_geometric.utils.to_undirected``).
 
 A sentence-transformers directory (one with ``modules.json``, what ``contrastkit
 export --model`` writes for a text run) loads as a ``SentenceTransformer``, offline.
