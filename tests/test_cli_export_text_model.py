@@ -30,13 +30,19 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def text_run(
     request: pytest.FixtureRequest, model_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, list[str]]:
-    """A one-epoch text run (projection head ``none`` or a 12-dim ``pca``) and its texts."""
+    """A one-epoch text run and its texts: no head, or a 12-dim ``pca`` head with
+    inputs truncated to 3 tokens ([CLS], one word, [SEP]: the exported model must
+    truncate too)."""
     root = tmp_path_factory.mktemp(f"text_{request.param}")
     data = write_jsonl(root / "pairs.jsonl", compositional_pairs())  # type: ignore[arg-type]
     head = (
         []
         if request.param == "none"
-        else ["encoder.projection.kind=pca", "encoder.projection.dim=12"]
+        else [
+            "encoder.projection.kind=pca",
+            "encoder.projection.dim=12",
+            "encoder.max_seq_length=3",
+        ]
     )
     config = text_file_config(model_dir, data, root / "run", "loop.epochs=1", *head)
     train(config)
@@ -62,11 +68,14 @@ def test_the_sentence_transformers_directory_gives_the_runs_rows(
     assert theirs.shape == rows.shape
     np.testing.assert_allclose(theirs, rows, atol=1e-6, rtol=0)
     assert st.similarity_fn_name == "cosine"
+    configured = Trainer.restore(run).config.encoder.max_seq_length
+    start_model = TextEncoder(model_dir)
+    assert st.max_seq_length == (configured or start_model.model.max_seq_length)
     # load_encoder hands the same directory back as a SentenceTransformer
     loaded = load_encoder(tmp_path / "st")
     assert isinstance(loaded, SentenceTransformer)
     # trained: not what the starting model gives
-    start = TextEncoder(model_dir).encode(texts).numpy()
+    start = start_model.encode(texts).numpy()
     if start.shape == rows.shape:
         assert not np.allclose(start, rows, atol=1e-3)
 
