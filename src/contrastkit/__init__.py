@@ -1,5 +1,7 @@
 """contrastkit: contrastive and structure-preserving training of embedding spaces."""
 
+from typing import Any
+
 from contrastkit.functional.distances import (
     CosineSimilarity,
     Distance,
@@ -21,4 +23,15 @@ __all__ = [
     "SquaredL2Distance",
     "__version__",
     "get_distance",
+    "load_encoder",
+    "save_encoder",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # imported on first use: ``import contrastkit`` stays light
+    if name in ("load_encoder", "save_encoder"):
+        from contrastkit.models import saved_encoder
+
+        return getattr(saved_encoder, name)
+    raise AttributeError(f"module 'contrastkit' has no attribute {name!r}")

@@ -113,10 +113,33 @@ def _add_other(sub: argparse._SubParsersAction) -> None:
         help="2-D projection of the embedding (auto: UMAP when installed)",
     )
     r.add_argument("--max-points", type=int, default=5000, help="points drawn in the projection")
-    x = sub.add_parser("export", help="write a run's embeddings with their node ids")
+    x = sub.add_parser(
+        "export", help="write a run's embeddings with their node ids, or its trained encoder"
+    )
     x.add_argument("run_dir")
-    x.add_argument("--out", required=True, help="output file: .npy, .npz or .parquet (pyarrow)")
+    x.add_argument("--out", help="output file: .npy, .npz or .parquet (pyarrow)")
     x.add_argument("--faiss", metavar="INDEX_FILE", help="also write a FAISS flat index")
+    x.add_argument(
+        "--model",
+        metavar="DIR",
+        help="write the trained encoder to a new directory: a sentence-transformers model "
+        "(text runs) or config.json + weights for contrastkit.load_encoder (mlp, gnn)",
+    )
+    new = x.add_mutually_exclusive_group()
+    new.add_argument(
+        "--texts",
+        metavar="FILE",
+        help="embed these texts instead (text runs): one per line, or .jsonl with 'text'",
+    )
+    new.add_argument(
+        "--features", metavar="FILE", help="embed these [N, F] .npy features instead (mlp runs)"
+    )
+    new.add_argument(
+        "--graph",
+        metavar="FILE",
+        help="embed this .npz graph (edge_index and x) instead (gnn runs; edges in both "
+        "directions as the run's were)",
+    )
     m = sub.add_parser(
         "mine", help="write hard negatives for a run's graph, or text triplets, to a file"
     )

@@ -70,6 +70,11 @@ class GNNEncoder(nn.Module):
         norm: ``"none"`` (default), ``"batch"`` or ``"layer"`` on hidden layers.
         residual: skip connections around hidden layers (default False).
         activation: hidden non-linearity (default ``"relu"``).
+
+    Attributes:
+        init_args: the arguments above as a JSON-able dict, ``type(m)(**m.init_args)``
+            rebuilds the module (what :func:`~contrastkit.models.saved_encoder.save_encoder`
+            writes).
     """
 
     def __init__(
@@ -95,6 +100,19 @@ class GNNEncoder(nn.Module):
         if conv == "gat" and num_layers > 1 and hidden_dim % heads:
             raise ValueError(f"hidden_dim must be divisible by heads={heads}, got {hidden_dim}")
         check_dropout(dropout)
+        # what rebuilds this module: type(gnn)(**gnn.init_args) (models/saved_encoder.py)
+        self.init_args = {
+            "in_dim": in_dim,
+            "hidden_dim": hidden_dim,
+            "out_dim": out_dim,
+            "num_layers": num_layers,
+            "conv": conv,
+            "heads": heads,
+            "dropout": float(dropout),
+            "norm": norm,
+            "residual": residual,
+            "activation": activation,
+        }
         self.in_dim, self.out_dim, self.residual = in_dim, out_dim, residual
         widths = [in_dim] + [hidden_dim] * (num_layers - 1) + [out_dim]
         self.convs = nn.ModuleList(

