@@ -263,9 +263,10 @@ def test_a_karate_mlp_run_exports_too(tmp_path: Path) -> None:
 
 
 def test_a_relations_gnn_run_builds_messages_by_its_own_rule(tmp_path: Path) -> None:
-    """A GCN over karate's relations: the run passes each listed edge both ways
-    (karate lists both directions, so every message twice), and ``--graph`` of the
-    run's training edges must do the same to give its rows (GCN's degree norm sees it)."""
+    """A GCN over karate's relations: the run passes each neighbour's message once
+    (karate lists both directions; ``message_edges`` merges them), and ``--graph`` of
+    the run's training edges, or of one direction of each, gives its rows; the edges
+    listed and reversed (every message twice) would not (GCN's degree norm sees it)."""
     config = load_config(
         DEFAULT_RECIPE,
         [
@@ -278,12 +279,15 @@ def test_a_relations_gnn_run_builds_messages_by_its_own_rule(tmp_path: Path) -> 
     )
     trainer = train(config)
     graph = trainer.task.graph
-    save_npz(tmp_path / "g.npz", GraphData(graph.train_edges, graph.num_nodes, x=torch.eye(34)))
+    edges = graph.train_edges
     rows = _rows(tmp_path / "run", tmp_path / "z.npy")
-    new = _rows(tmp_path / "run", tmp_path / "g.npy", "--graph", str(tmp_path / "g.npz"))
-    np.testing.assert_allclose(new, rows, atol=1e-6, rtol=0)
-    # each message once instead (a nodes run's rule): other rows, so the rule matters
+    for name, listed in (("both", edges), ("one", edges[:, edges[0] < edges[1]])):
+        save_npz(tmp_path / f"{name}.npz", GraphData(listed, graph.num_nodes, x=torch.eye(34)))
+        new = _rows(
+            tmp_path / "run", tmp_path / f"{name}.npy", "--graph", str(tmp_path / f"{name}.npz")
+        )
+        np.testing.assert_allclose(new, rows, atol=1e-6, rtol=0)
     assert main(["export", str(tmp_path / "run"), "--model", str(tmp_path / "enc")]) == 0
     with torch.no_grad():
-        once = load_encoder(tmp_path / "enc")(torch.eye(34), torch.unique(graph.train_edges, dim=1))
-    assert not np.allclose(once.numpy(), rows, atol=1e-4)
+        twice = load_encoder(tmp_path / "enc")(torch.eye(34), torch.cat([edges, edges.flip(0)], 1))
+    assert not np.allclose(twice.numpy(), rows, atol=1e-4)

@@ -25,9 +25,9 @@ a run's trained encoder taken out of contrastkit, and run on new inputs.
   input width);
 * graph: :func:`~contrastkit.data.edge_files.load_npz`'s format with an ``x``
   ``[N, F]``; its edges become a message-passing graph by the run's task's own rule
-  (``message_edges``: a ``nodes`` run's both directions, duplicates merged; a
-  ``relations`` run's each edge as listed and reversed), so the run's own graph gives
-  the run's rows.
+  (``message_edges``: both directions of every edge, duplicates merged, as
+  ``torch_geometric.utils.to_undirected``), so the run's own graph gives the run's
+  rows, whether it lists each edge once or both ways.
 
 The row ids are the input's own (``.jsonl`` ``id`` on every line, the graph's
 ``names``) or else the row numbers.

@@ -27,6 +27,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from contrastkit._process import process_alive
+
 #: Marker stored in every checkpoint so that a foreign ``.pt`` file is recognised.
 FORMAT = "contrastkit-checkpoint"
 FORMAT_VERSION = 1
@@ -65,21 +67,6 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def _alive(pid: int) -> bool:
-    """Whether process ``pid`` exists (this one counts: it may be writing)."""
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process: not ours to judge
-    except OSError:
-        return False
-    return True
-
-
 def remove_stale_temporaries(directory: str | os.PathLike[str]) -> list[Path]:
     """Delete the ``.<name>.tmp-<pid>`` files that :func:`atomic_write_bytes` left in
     ``directory`` (not recursive) when process ``pid`` was killed before its rename;
@@ -91,7 +78,7 @@ def remove_stale_temporaries(directory: str | os.PathLike[str]) -> list[Path]:
     removed = []
     for entry in sorted(folder.iterdir()):
         match = _TEMPORARY.match(entry.name)
-        if match is None or not entry.is_file() or _alive(int(match.group(1))):
+        if match is None or not entry.is_file() or process_alive(int(match.group(1))):
             continue
         entry.unlink(missing_ok=True)
         removed.append(entry)

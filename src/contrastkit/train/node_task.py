@@ -254,12 +254,6 @@ class NodeTask(GraphBackedTask):
         """``N``, ``x [N, F]`` and the symmetric training graph ``[2, E]``."""
         return EncoderInputs(self.num_items, self.x, self.edge_index)
 
-    @staticmethod
-    def message_edges(edges: Tensor, num_nodes: int) -> Tensor:
-        """The message-passing graph over ``edges [2, E]``: both directions of every
-        edge, duplicates merged, sorted (``export --graph`` builds a new graph's so too)."""
-        return to_csr(edges, num_nodes, undirected=True).to_edge_index()
-
     def batch(self, idx: Tensor, ctx: SampleContext) -> Batch:
         """Training edges ``idx [B]`` with ``K`` uniform negatives each, over the whole
         graph (``full``) or a subgraph sampled around their nodes; under ``cluster``

@@ -50,15 +50,10 @@ class RelationTask(GraphBackedTask):
         return int(self.graph.train_edges.shape[1])
 
     def encoder_inputs(self) -> EncoderInputs:
-        # message passing over the training relations only (held-out edges stay unseen)
+        # message passing over the training relations only (held-out edges stay unseen),
+        # both directions, duplicates merged (GraphBackedTask.message_edges)
         edges = self.message_edges(self.graph.train_edges, self.num_items)
         return EncoderInputs(self.num_items, self.graph.graph.x, edges)
-
-    @staticmethod
-    def message_edges(edges: Tensor, num_nodes: int) -> Tensor:
-        """A GNN's message-passing graph over relations ``edges [2, E]``: ``[2, 2E]``,
-        each as listed and reversed (``export --graph`` builds a new graph's so too)."""
-        return torch.cat([edges, edges.flip(0)], dim=1)
 
     def enter_epoch(self, epoch: int) -> None:
         self.negatives.enter(epoch)
