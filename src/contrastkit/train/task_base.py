@@ -76,6 +76,13 @@ class Task(ABC):
     def enter_epoch(self, epoch: int) -> None:  # noqa: B027 - optional hook
         """Called before each step with the current epoch (miner stages)."""
 
+    def record_evaluation(self) -> None:  # noqa: B027 - optional hook
+        """Write what the last :meth:`evaluate` leaves in the run directory (a text
+        task's per-query ranks). :meth:`evaluate` itself never writes: the trainer
+        calls this on rank 0 after each evaluation of a training run, and an
+        evaluation of a restored run leaves the run directory as it was unless asked
+        (``Trainer.evaluate(run_files=True)``)."""
+
     @property
     def labels(self) -> Tensor | None:
         """Per-item labels ``[N]`` for probes and plots, or ``None``."""

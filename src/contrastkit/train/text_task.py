@@ -28,7 +28,8 @@ never mined; ``pairs.mine_range_min`` and the margins filter likely false negati
 a curriculum's difficulty cap masks mined negatives above it. The
 difficulties :math:`s(a, n) - s(a, p)` of the negatives mined from each pool (each
 *round*) are written to ``snapshots/difficulty_round_NNN.npy`` in the run directory
-(at the next re-mining and at every evaluation) for the report's difficulty plots.
+(at the next re-mining and at every evaluation of training) for the report's
+difficulty plots.
 
 Evaluation (:meth:`TextPairTask.evaluate`): the held-out examples' anchors (of each
 split of ``pairs.eval_splits``: ``test``, and ``validation`` to choose settings) are the
@@ -41,10 +42,13 @@ Recall@K, nDCG@K, hit@K and MRR
 with ``matryoshka.dims``, at each truncated width (``test/dim{d}/...``, rows
 renormalised); keys are prefixed with the split (``test/`` or ``validation/``).
 Where every query has one relevant item (WordNet), the per-query rank of it at each
-width is written to ``snapshots/retrieval_ranks_NNN.npz`` (one file per evaluation;
-arrays ``{split}_full``, ``{split}_dim{d}`` and ``{split}_query_ids``)
+width is written to ``snapshots/retrieval_ranks_NNN.npz`` (one file per evaluation of
+training; arrays ``{split}_full``, ``{split}_dim{d}`` and ``{split}_query_ids``)
 so two runs can be compared query by query
-(:mod:`contrastkit.eval.paired_bootstrap`). With ``pairs.general_similarity`` also
+(:mod:`contrastkit.eval.paired_bootstrap`). :meth:`~TextPairTask.evaluate` writes
+nothing; :meth:`~TextPairTask.record_evaluation` writes both files, and the trainer
+calls it only while training (or ``Trainer.evaluate(run_files=True)``), so evaluating
+a restored run (``contrastkit eval RUN``) leaves its directory unchanged. With ``pairs.general_similarity`` also
 SimLex-999 and Lee-50 Spearman correlations (gensim's bundled data; skipped when
 gensim is absent).
 """
@@ -180,7 +184,8 @@ class TextPairTask(Task):
         self._round_difficulty: list[Tensor] = []
         self._validation: Batch | None = None
         self._eval_sets: dict[str, tuple[Tensor, Tensor, Tensor]] = {}
-        self._num_evals = 0  # evaluations so far (per-query rank files)
+        self._num_evals = 0  # evaluations recorded so far (per-query rank files)
+        self._last_ranks: dict[str, Tensor] = {}  # the last evaluation's, to record
 
     def min_candidates(self) -> int:
         """The fewest pool texts any training anchor can mine: the ``M`` pool texts less
@@ -395,8 +400,8 @@ class TextPairTask(Task):
     @torch.no_grad()
     def evaluate(self, encoder: NodeEncoder, distance: Distance) -> dict[str, float]:
         """Retrieval of held-out positives at the full width and every Matryoshka width
-        (see the module docstring), plus general similarity when configured."""
-        self.save_difficulty_round()
+        (see the module docstring), plus general similarity when configured. Writes
+        nothing: :meth:`record_evaluation` writes its per-query ranks."""
         z = encoder.embed_all()  # cached: the trainer's collapse check embeds it too
         full = int(z.shape[1])
         widths = [full, *(d for d in self.config.matryoshka.dims if d < full)]
@@ -424,8 +429,7 @@ class TextPairTask(Task):
                 ranks[f"{split}_query_ids"] = queries
             metrics[f"{split}/num_queries"] = float(queries.numel())
             metrics[f"{split}/corpus_size"] = float(corpus.numel())
-        if ranks:
-            self._save_ranks(ranks)
+        self._last_ranks = ranks
         if self.settings.general_similarity:
             metrics.update(self._general_similarity(encoder))
         return metrics
@@ -439,12 +443,17 @@ class TextPairTask(Task):
         c = torch.nn.functional.normalize(zc.float(), dim=1)
         return relevant_ranks(q, c, relevant)
 
-    def _save_ranks(self, ranks: dict[str, Tensor]) -> None:
-        """Write this evaluation's per-query ranks under the run directory."""
+    def record_evaluation(self) -> None:
+        """Write the current re-mining round's difficulties and the last evaluation's
+        per-query ranks (if any: one relevant item per query) under the run directory,
+        as ``snapshots/retrieval_ranks_NNN.npz`` numbered by the evaluations recorded."""
         from contrastkit.eval.paired_bootstrap import save_retrieval_ranks
 
-        self._num_evals += 1
-        save_retrieval_ranks(self.config.output.run_dir, self._num_evals - 1, ranks)
+        self.save_difficulty_round()
+        ranks, self._last_ranks = self._last_ranks, {}
+        if ranks:
+            self._num_evals += 1
+            save_retrieval_ranks(self.config.output.run_dir, self._num_evals - 1, ranks)
 
     def _general_similarity(self, encoder: NodeEncoder) -> dict[str, float]:
         try:
