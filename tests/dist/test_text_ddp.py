@@ -41,7 +41,13 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "dropout": str(tiny_model(base, dropout=0.1)),
     }
     pairs = str(write_jsonl(base / "pairs.jsonl", compositional_pairs()))  # type: ignore[arg-type]
-    ranks = run_ranks(text_ranks, base, str(base), pairs, models)
+    # forked, not spawned: a spawned rank spent most of its time importing
+    # sentence-transformers, which this process has done (the run's checks are the
+    # same; tests/dist/test_torchrun_kill.py starts real torchrun processes). Forked
+    # before this process's own run, so the ranks inherit no trainer of it.
+    import sentence_transformers  # noqa: F401
+
+    ranks = run_ranks(text_ranks, base, str(base), pairs, models, start_method="fork")
     return {"ranks": ranks, "single": text_single(base, pairs, models["plain"])}
 
 

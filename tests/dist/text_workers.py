@@ -9,6 +9,7 @@ import torch
 
 from contrastkit.train.config import TrainConfig, load_config
 from contrastkit.train.distributed_sampler import DistributedBatchSampler
+from contrastkit.train.text_encoder import TextItemEncoder
 from contrastkit.train.trainer import Trainer
 from tests.dist.workers import count_bucket_allreduces
 
@@ -98,20 +99,22 @@ def _train(trainer: Trainer) -> dict[str, Any]:
         return evaluate(*args, **kwargs)
 
     trainer.task.evaluate = counted  # type: ignore[method-assign]
-    text = trainer.encoder.text  # type: ignore[union-attr]
+    encoder = trainer.encoder
+    assert isinstance(encoder, TextItemEncoder)
+    text = encoder.text
     encoded: list[int] = []
     encode_batches = text.encode_batches
 
-    def counted_encode(*args: Any, **kwargs: Any) -> Any:
+    def counted_encode(*args: Any, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
         rows, z = encode_batches(*args, **kwargs)
         encoded.append(int(rows.numel()))
         return rows, z
 
     text.encode_batches = counted_encode  # type: ignore[method-assign]
     trainer._evaluate(None)
-    text.encode_batches = encode_batches  # type: ignore[method-assign]
-    evaluated = trainer.encoder.embed_all()  # the evaluation's, from the cache
-    texts = trainer.encoder.texts[: evaluated.shape[0]]  # type: ignore[union-attr]
+    del text.encode_batches  # the method again
+    evaluated = encoder.embed_all()  # the evaluation's, from the cache
+    texts = encoder.texts[: evaluated.shape[0]]
     return {
         "losses": losses,
         "encoder": state,

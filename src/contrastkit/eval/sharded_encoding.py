@@ -2,7 +2,8 @@
 ranks of a data-parallel run.
 
 :meth:`~contrastkit.models.text.TextEncoder.encode` runs the texts in batches of
-``batch_size`` in order of decreasing length (:meth:`~contrastkit.models.text.TextEncoder.batch_plan`).
+``batch_size`` in order of decreasing length (its
+:meth:`~contrastkit.models.text.TextEncoder.batch_plan`).
 Rank ``i`` of ``W`` encodes the batches ``i, i + W, i + 2W, ...`` of that plan and one
 all-gather brings every rank's rows, which go back to the texts' order (every rank
 knows the plan, so only the vectors travel). Each batch is the one a single process

@@ -123,12 +123,13 @@ class TextItemEncoder(NodeEncoder):
         return self._embed_prefix(len(self.texts))
 
     def embed_all_across_ranks(self) -> Tensor:
-        """:meth:`embed_all` split over the ranks of a data-parallel run, every rank
-        encoding its share of the batches (:func:`~contrastkit.eval.sharded_encoding.sharded_encode`:
-        the same vectors as one process's encode) and receiving the whole; the result
-        is cached, so an :meth:`embed_all` on rank 0 that follows reads it. A collective
-        of every rank; it encodes even when the cache is current, since one rank's cache
-        may be (rank 0's evaluation-only embeds) where another's is not."""
+        """:meth:`embed_all` split over the ranks of a data-parallel run: every rank
+        encodes its share of the batches
+        (:func:`~contrastkit.eval.sharded_encoding.sharded_encode`: the same vectors
+        as one process's encode) and receives the whole, which is cached, so an
+        :meth:`embed_all` on rank 0 that follows reads it. A collective of every
+        rank; it encodes even when the cache is current, since one rank's cache may
+        be current (rank 0's evaluation-only embeds) where another's is not."""
         from contrastkit.eval.sharded_encoding import sharded_encode
 
         ids = torch.arange(self.embedded_items)

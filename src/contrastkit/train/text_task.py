@@ -48,9 +48,9 @@ so two runs can be compared query by query
 (:mod:`contrastkit.eval.paired_bootstrap`). :meth:`~TextPairTask.evaluate` writes
 nothing; :meth:`~TextPairTask.record_evaluation` writes both files, and the trainer
 calls it only while training (or ``Trainer.evaluate(run_files=True)``), so evaluating
-a restored run (``contrastkit eval RUN``) leaves its directory unchanged. With ``pairs.general_similarity`` also
-SimLex-999 and Lee-50 Spearman correlations (gensim's bundled data; skipped when
-gensim is absent).
+a restored run (``contrastkit eval RUN``) leaves its directory unchanged. With
+``pairs.general_similarity`` also SimLex-999 and Lee-50 Spearman correlations
+(gensim's bundled data; skipped when gensim is absent).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ from contrastkit.mining.filters import FalseNegativeFilters
 from contrastkit.objectives.batch import Batch
 from contrastkit.train.config import TrainConfig
 from contrastkit.train.encoders import EncoderInputs, NodeEncoder
-from contrastkit.train.negative_count import warn_excess_negatives
+from contrastkit.train.negative_count import NegativeBound
 from contrastkit.train.pool_negatives import mine_pool_negatives
 from contrastkit.train.task_base import SampleContext, Task
 
@@ -171,15 +171,11 @@ class TextPairTask(Task):
             max_score=s.mine_max_score,
             skip_top=s.mine_range_min,
         )
-        warn_excess_negatives(
-            "pairs.num_negatives",
-            self.settings.num_negatives,
-            self.min_candidates(),
-            f"negatives mining can give every anchor here (of the {self.pool_ids.numel()} "
-            "pool texts, those outside its groups, not its positive nor related to it)",
-            "the slots beyond are masked",
-            stacklevel=2,
-        )
+        self._min_candidates: int | None = None  # the ban scan, done once when needed
+        if self.settings.num_negatives > 0:  # (nothing mined: the scan is skipped)
+            self.negative_bound().warn(
+                "pairs.num_negatives", self.settings.num_negatives, stacklevel=2
+            )
         self._round = -1  # re-mining rounds so far (pool embeddings)
         self._round_difficulty: list[Tensor] = []
         self._validation: Batch | None = None
@@ -187,12 +183,25 @@ class TextPairTask(Task):
         self._num_evals = 0  # evaluations recorded so far (per-query rank files)
         self._last_ranks: dict[str, Tensor] = {}  # the last evaluation's, to record
 
+    def negative_bound(self) -> NegativeBound:
+        """:meth:`min_candidates` of the mining pool."""
+        return NegativeBound(
+            self.min_candidates(),
+            f"negatives mining can give every anchor here (of the {self.pool_ids.numel()} "
+            "pool texts, those outside its groups, not its positive nor related to it)",
+            "the slots beyond are masked",
+        )
+
     def min_candidates(self) -> int:
         """The fewest pool texts any training anchor can mine: the ``M`` pool texts less
         those of its mining label, its own text and positive, and the pairs the
-        false-negative rule bans (deduplicated), before the margin filters."""
-        if self.settings.num_negatives == 0:
-            return 0  # nothing mined: skip the all-anchors ban scan
+        false-negative rule bans (deduplicated), before the margin filters (a scan of
+        every training anchor's bans, done once)."""
+        if self._min_candidates is None:
+            self._min_candidates = self._count_min_candidates()
+        return self._min_candidates
+
+    def _count_min_candidates(self) -> int:
         rows = self.train_rows
         u, v = self.anchor[rows], self.positive[rows]
         m = int(self.pool_ids.numel())
