@@ -39,13 +39,28 @@ def _worker(
 
 
 def run_ranks(
-    fn: Callable[..., Any], tmp_path: Path, *args: Any, world: int = 2, backend: str = "gloo"
+    fn: Callable[..., Any],
+    tmp_path: Path,
+    *args: Any,
+    world: int = 2,
+    backend: str = "gloo",
+    start_method: str = "spawn",
 ) -> list[Any]:
     """``fn(rank, world, *args)`` on ``world`` processes in a fresh ``backend`` group;
-    the list of what each returned (saved with ``torch.save``), in rank order."""
+    the list of what each returned (saved with ``torch.save``), in rank order.
+
+    ``start_method="fork"`` (gloo only: CUDA cannot be forked) starts the ranks as
+    copies of this process, with what it has imported: a rank then skips the imports
+    a spawned one repeats (sentence-transformers alone takes seconds), as PyTorch's
+    own distributed tests run in both a fork and a spawn variant. The ranks inherit
+    this process's module state, so fork before this process builds anything of its
+    own; the worker sets one thread before any work (an inherited OpenMP pool is not
+    fork-safe)."""
+    if start_method == "fork" and backend != "gloo":
+        raise ValueError(f"start_method 'fork' needs the gloo backend, got {backend!r}")
     init = tmp_path / f"rendezvous-{os.getpid()}-{len(list(tmp_path.iterdir()))}"
     out = tmp_path / f"out-{init.name}"
     out.mkdir()
     spawn_args = (world, str(init), str(out), fn, args, backend)
-    mp.spawn(_worker, args=spawn_args, nprocs=world, join=True)
+    mp.start_processes(_worker, args=spawn_args, nprocs=world, join=True, start_method=start_method)
     return [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(world)]

@@ -12,8 +12,11 @@
   rank 0 and broadcast (the same negatives as one process mines).
 * Gradient caching replays 4 chunks per rank and step under ``no_sync()`` except the
   last: exactly one gradient all-reduce per optimiser step (a counting comm hook).
-* The evaluation (retrieval over held-out texts) runs on rank 0 alone; both ranks
-  receive its metrics, equal to one process's.
+* The evaluation's encode of the 128 texts is split over the ranks (every other
+  length-sorted batch of 24: 72 and 56 texts), each rank's batches being the ones one
+  process runs, so the gathered embedding equals a whole encode bit for bit; the
+  retrieval over held-out texts then runs on rank 0 alone, and both ranks receive
+  its metrics, equal to one process's.
 """
 
 from __future__ import annotations
@@ -38,7 +41,13 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "dropout": str(tiny_model(base, dropout=0.1)),
     }
     pairs = str(write_jsonl(base / "pairs.jsonl", compositional_pairs()))  # type: ignore[arg-type]
-    ranks = run_ranks(text_ranks, base, str(base), pairs, models)
+    # forked, not spawned: a spawned rank spent most of its time importing
+    # sentence-transformers, which this process has done (the run's checks are the
+    # same; tests/dist/test_torchrun_kill.py starts real torchrun processes). Forked
+    # before this process's own run, so the ranks inherit no trainer of it.
+    import sentence_transformers  # noqa: F401
+
+    ranks = run_ranks(text_ranks, base, str(base), pairs, models, start_method="fork")
     return {"ranks": ranks, "single": text_single(base, pairs, models["plain"])}
 
 
@@ -87,3 +96,20 @@ def test_rank_zero_alone_evaluates_and_both_get_the_single_process_metrics(
     assert held_out and runs["single"]["task_evaluations"] == 1
     for key in held_out:
         assert abs(r0["metrics"][key] - want[key]) <= 1e-9, key
+
+
+def test_the_evaluation_encode_is_split_over_the_ranks_bit_for_bit(
+    runs: dict[str, Any],
+) -> None:
+    r0, r1 = (r["plain"] for r in runs["ranks"])
+    single = runs["single"]
+    n = single["evaluated"].shape[0]
+    assert single["encoded"] == n == 128  # one process encodes every text once
+    assert (r0["encoded"], r1["encoded"]) == (72, 56)  # batches 0, 2, 4 and 1, 3, 5
+    for result in (r0, r1):  # the gathered embedding, on every rank: a whole encode's
+        assert torch.equal(result["evaluated"], result["whole"])
+    assert torch.equal(r0["evaluated"], r1["evaluated"])
+    # against one process (its weights equal the ranks' to 1e-10: the steps' rounding)
+    gap = float((r0["evaluated"] - single["evaluated"]).abs().max())
+    print(f"embedding: 2 ranks against one process {gap:.3g}")
+    assert gap <= 1e-9, gap

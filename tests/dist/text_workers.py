@@ -9,6 +9,7 @@ import torch
 
 from contrastkit.train.config import TrainConfig, load_config
 from contrastkit.train.distributed_sampler import DistributedBatchSampler
+from contrastkit.train.text_encoder import TextItemEncoder
 from contrastkit.train.trainer import Trainer
 from tests.dist.workers import count_bucket_allreduces
 
@@ -17,6 +18,9 @@ from tests.dist.workers import count_bucket_allreduces
 EPOCHS = 2
 BATCH = 16
 CHUNK = 4
+#: the 128 texts encoded in batches of 24: five full and one of 8, so the evaluation's
+#: encode splits unevenly (rank 0 batches 0, 2, 4: 72 texts; rank 1: 56)
+ENCODE_BATCH = 24
 
 
 def text_config(run_dir: Path, pairs: str, model: str) -> TrainConfig:
@@ -28,6 +32,7 @@ def text_config(run_dir: Path, pairs: str, model: str) -> TrainConfig:
             f"pairs.path={pairs}",
             "encoder.kind=text",
             f"encoder.model_path={model}",
+            f"encoder.encode_batch_size={ENCODE_BATCH}",
             "objectives={mnr: 1.0}",
             # one hard negative per anchor, mined from the pool rank 0 embeds and broadcasts
             "pairs.num_negatives=1",
@@ -72,7 +77,9 @@ def _count_syncs(trainer: Trainer) -> list[int]:
 def _train(trainer: Trainer) -> dict[str, Any]:
     """Every step of ``EPOCHS`` epochs (the trainer's loop without its evaluations):
     the logged (global batch's) loss per step and the encoder after them; then one
-    evaluation (its metrics, and how many task evaluations this process ran)."""
+    evaluation (its metrics, how many task evaluations and how many text encodes this
+    process ran) and the embedding it read, beside one whole encode of the same texts
+    with the same weights."""
     losses = []
     for epoch in range(EPOCHS):
         trainer.epoch = epoch
@@ -92,13 +99,31 @@ def _train(trainer: Trainer) -> dict[str, Any]:
         return evaluate(*args, **kwargs)
 
     trainer.task.evaluate = counted  # type: ignore[method-assign]
+    encoder = trainer.encoder
+    assert isinstance(encoder, TextItemEncoder)
+    text = encoder.text
+    encoded: list[int] = []
+    encode_batches = text.encode_batches
+
+    def counted_encode(*args: Any, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        rows, z = encode_batches(*args, **kwargs)
+        encoded.append(int(rows.numel()))
+        return rows, z
+
+    text.encode_batches = counted_encode  # type: ignore[method-assign]
     trainer._evaluate(None)
+    del text.encode_batches  # the method again
+    evaluated = encoder.embed_all()  # the evaluation's, from the cache
+    texts = encoder.texts[: evaluated.shape[0]]
     return {
         "losses": losses,
         "encoder": state,
         "steps": trainer.step,
         "metrics": dict(trainer.final_metrics),
         "task_evaluations": len(calls),
+        "encoded": sum(encoded),
+        "evaluated": evaluated,
+        "whole": text.encode(texts, ENCODE_BATCH),
     }
 
 

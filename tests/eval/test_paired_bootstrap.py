@@ -83,11 +83,12 @@ def test_eval_splits_ranks_and_a_paired_comparison(tmp_path: Path) -> None:
     model_dir = tiny_model(tmp_path / "tiny")
     root = write_wordnet_slice(tmp_path / "wn")
     both = _run(tmp_path, model_dir, root, "both", "pairs.eval_splits=[validation, test]")
-    metrics = both.evaluate()
+    metrics = both.evaluate(run_files=True)  # the rank file, as training writes it
     ranks = read_retrieval_ranks(tmp_path / "both")
     settings = both.task.settings  # type: ignore[attr-defined]
     settings.eval_splits = ["test"]
-    test_only = both.evaluate()  # the same weights: test/ does not depend on the splits
+    # the same weights: test/ does not depend on the splits (rank file 1)
+    test_only = both.evaluate(run_files=True)
     assert not any(k.startswith("validation/") for k in test_only)
     for key, value in test_only.items():
         if key.startswith("test/"):

@@ -37,6 +37,32 @@ def test_length_sorted_batches_come_back_in_order(encoder: TextEncoder) -> None:
     assert encoder.encode([]).shape == (0, encoder.dim)
 
 
+def test_shards_of_the_batch_plan_give_the_whole_encode_bit_for_bit(
+    encoder: TextEncoder,
+) -> None:
+    """Every ``W``-th batch of the length-sorted plan (a rank's share under data
+    parallelism) encodes to the rows one whole encode gives, exactly: the same batches,
+    so the same padding; texts of 1 to 30 words, so the batches pad differently."""
+    gen = torch.Generator().manual_seed(0)
+    words = all_texts()[:16]
+    texts = [
+        " ".join(words[int(i)] for i in torch.randint(16, (int(n),), generator=gen))
+        for n in torch.randint(1, 16, (50,), generator=gen)
+    ]
+    whole = encoder.encode(texts, batch_size=7)  # 8 batches
+    for world in (1, 3, 9):  # 9 ranks: the last has no batch
+        shards = [encoder.encode_batches(texts, 7, shard=(r, world)) for r in range(world)]
+        rows = torch.cat([r for r, _ in shards])
+        assert torch.equal(torch.sort(rows).values, torch.arange(len(texts)))
+        assert torch.equal(torch.cat([z for _, z in shards]), whole[rows])
+    assert shards[-1][1].shape == (0, encoder.dim)
+    # a shard's own encode batches differently: equal to rounding only, not bitwise
+    alone = encoder.encode(texts[:25], batch_size=7)
+    torch.testing.assert_close(alone, whole[:25], atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="shard"):
+        encoder.encode_batches(texts, 7, shard=(3, 3))
+
+
 def test_progress_bar_on_long_encodes(encoder: TextEncoder, capsys) -> None:
     encoder.encode(["kaz bri"] * 10, batch_size=4, show_progress=True)
     assert "encode" in capsys.readouterr().err

@@ -146,3 +146,20 @@ def test_more_negatives_than_other_nodes_is_named_with_both_numbers(
     with pytest.warns(UserWarning, match=re.escape(message)):
         task = _relation_task(*overrides)
     assert max(m.num_negatives for _, m in task.negatives.stages) == value  # not clamped
+
+
+def test_a_curriculums_count_above_the_other_nodes_is_named_with_both_numbers() -> None:
+    """schedule.curriculum 'linear' takes its counts up to miner.num_negatives (its last
+    stage's); karate's 34 nodes give an anchor 33 distinct negatives."""
+    from contrastkit.train.trainer import Trainer
+
+    base = ["data.name=karate", "burn_in.epochs=0", "loop.epochs=3"]
+    base += ["schedule.curriculum=linear", "schedule.temperature=constant"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        Trainer(load_config(DEFAULT_RECIPE, [*base, "miner.num_negatives=33"]))
+    key = "schedule.curriculum 'linear' stage 'stage_2' num_negatives (up to miner.num_negatives)"
+    message = f"{key} is 34, more than the 33 negatives an anchor of this graph of 34 nodes"
+    with pytest.warns(UserWarning, match=re.escape(message)):
+        trainer = Trainer(load_config(DEFAULT_RECIPE, [*base, "miner.num_negatives=34"]))
+    assert [s.num_negatives for s in trainer.schedules.curriculum.stages] == [8, 21, 34]

@@ -237,3 +237,34 @@ def test_more_pair_negatives_than_candidates_warns_with_both_numbers(
         trainer = Trainer(_config(tmp_path, *base, f"pairs.num_negatives={c + 1}"))
     batch = trainer.task.batch(torch.arange(trainer.task.num_examples()), trainer.sample_context())
     assert not bool(batch.mask.all(1).all())  # the fullest anchor's last slot is masked
+
+
+def test_a_curriculums_negative_count_is_checked_against_the_candidates(tmp_path: Path) -> None:
+    """schedule.curriculum 'linear' replaces pairs.num_negatives (0 here) with its stages'
+    counts, up to miner.num_negatives: checked against the brute-force candidate count."""
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.cat([torch.zeros(30), torch.ones(12), torch.full((18,), 2)]).long()
+    x = torch.nn.functional.one_hot(labels).float() + 0.1 * torch.randn(60, 3, generator=gen)
+    path = tmp_path / "items.npz"
+    np.savez(path, x=x.numpy(), labels=labels.numpy())
+    base = ["pairs.source=file", f"pairs.path={path}", "pairs.mine_strategy=hardest"]
+    base += ["loop.batch_size=8", "loop.epochs=3", "schedule.curriculum=linear"]
+    base += ["schedule.curriculum_stages=3", "pairs.num_negatives=0"]  # a stage an epoch
+    base += ["objectives.infonce.temperature=null"]  # the stages set it
+    probe = PairTask(_config(tmp_path, "pairs.source=file", f"pairs.path={path}"), gen)
+    c = _brute_min_candidates(probe)
+    assert 0 < c < probe.train_items.numel() - 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the boundary: every anchor has c distinct ones
+        Trainer(_config(tmp_path, *base, f"miner.num_negatives={c}"))
+    key = "schedule.curriculum 'linear' stage 'stage_2' num_negatives (up to miner.num_negatives)"
+    message = f"{key} is {c + 1}, more than the {c} negatives mining can give"
+    with pytest.warns(UserWarning, match=re.escape(message)):
+        trainer = Trainer(_config(tmp_path, *base, f"miner.num_negatives={c + 1}"))
+    trainer.schedules.end_of_epoch()
+    trainer.schedules.end_of_epoch()  # the last stage: c + 1 negatives
+    ctx = trainer.sample_context()
+    assert ctx.num_negatives == c + 1
+    batch = trainer.task.batch(torch.arange(trainer.task.num_examples()), ctx)
+    assert batch.negatives.shape[1] == c + 1
+    assert int(batch.mask.sum(1).min()) == c  # the fewest-candidate anchors fill c

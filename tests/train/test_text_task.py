@@ -18,7 +18,9 @@ from contrastkit.objectives.entries_contrastive import (
     in_batch_false_negatives,
 )
 from contrastkit.train.config import load_config
+from contrastkit.train.negative_count import warn_curriculum_negatives
 from contrastkit.train.run import train
+from contrastkit.train.schedules import RunSchedules
 from contrastkit.train.task_base import SampleContext
 from contrastkit.train.text_task import TextPairTask
 from contrastkit.train.trainer import Trainer
@@ -374,8 +376,33 @@ def test_more_text_negatives_than_candidates_warns_with_both_numbers(
         TextPairTask(config, torch.Generator(), ex)
 
 
-def test_text_candidate_count_equals_what_mining_can_fill(model_dir: Path, tmp_path: Path) -> None:
-    """min_candidates against a brute force: mine the whole pool, count unmasked slots."""
+@pytest.mark.parametrize(
+    ("epochs", "patience", "stage", "count"),
+    [(10, 0, "Easy", 5), (11, 0, "Medium", 10), (1, 2, "Hard", 20)],
+)
+def test_a_curriculums_count_is_checked_against_the_text_candidates(
+    model_dir: Path, tmp_path: Path, epochs: int, patience: int, stage: str, count: int
+) -> None:
+    """The default curriculum's stages (5, 10, 20 negatives from epochs 0, 10, 30)
+    against the 1 text "bank" can mine: the largest count of the stages a run of
+    ``epochs`` reaches (any stage, when a plateau may advance it)."""
+    path = write_jsonl(tmp_path / "unused.jsonl", [{"anchor": "a", "positive": "b"}])
+    overrides = ["schedule.curriculum=default", f"schedule.curriculum_patience={patience}"]
+    config = _config(model_dir, path, tmp_path / "run", *overrides)  # pairs.num_negatives 0
+    task = TextPairTask(config, torch.Generator(), _two_banks())
+    curriculum = RunSchedules(config, torch.nn.Linear(1, 1), 1).curriculum
+    key = f"schedule.curriculum 'default' stage '{stage}' num_negatives"
+    message = f"{key} is {count}, more than the 1 negatives mining can give every anchor"
+    with pytest.warns(UserWarning, match=re.escape(message)):
+        warn_curriculum_negatives(curriculum, "default", epochs, task)
+
+
+@pytest.mark.parametrize("num_negatives", [0, 1])
+def test_text_candidate_count_equals_what_mining_can_fill(
+    model_dir: Path, tmp_path: Path, num_negatives: int
+) -> None:
+    """min_candidates against a brute force: mine the whole pool, count unmasked slots;
+    counted when nothing is mined too (a curriculum's count is checked against it)."""
     rows = compositional_pairs()
     ex = text_pairs_from_strings(
         [r["anchor"] for r in rows],
@@ -396,7 +423,9 @@ def test_text_candidate_count_equals_what_mining_can_fill(model_dir: Path, tmp_p
         def forbidden(self, a, c):
             return self.anchor[a].unsqueeze(1) & self.flag[c].unsqueeze(0)
 
-    task, ctx = _task(model_dir, ex, tmp_path, Banned(ex.texts), "pairs.num_negatives=1")
+    task, ctx = _task(
+        model_dir, ex, tmp_path, Banned(ex.texts), f"pairs.num_negatives={num_negatives}"
+    )
     m = int(task.pool_ids.numel())
     u, v = task.anchor[task.train_rows], task.positive[task.train_rows]
     whole_pool = SampleContext(0, 0, 0.05, ctx.encoder, ctx.distance, num_negatives=m)

@@ -16,6 +16,9 @@ that the tests use): tokenisation is the model's own, nothing assumes English.
 ``encode`` sorts the texts by length before batching, so each batch pads to
 similar lengths (sentence-transformers' ``encode`` does the same), and returns the
 rows in the caller's order; long encodes (``show_progress``) print a progress bar.
+``encode_batches(..., shard=(i, W))`` runs every ``W``-th of those batches from the
+``i``-th (a rank's share of an encode split over ``W`` data-parallel ranks,
+:mod:`~contrastkit.eval.sharded_encoding`): the same batches, so the same vectors.
 
 Nothing is downloaded: the model is read from a local directory with
 ``local_files_only=True``, and ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` are
@@ -193,31 +196,59 @@ class TextEncoder(nn.Module):
         texts of similar length (sorted by length, longest first; rows come back in the
         order of ``texts``). ``show_progress``: a progress bar on stderr (default: for
         ``>= 2048`` texts)."""
-        items = _check_texts(texts)
+        rows, z = self.encode_batches(texts, batch_size, show_progress=show_progress)
+        out = torch.empty_like(z)
+        out[rows] = z
+        return out
+
+    @staticmethod
+    def batch_plan(texts: Sequence[str], batch_size: int) -> list[Tensor]:
+        """The batches :meth:`encode` runs: int64 positions in ``texts``, ``batch_size``
+        at a time in order of decreasing character length (ties in input order)."""
         check_positive_int("batch_size", batch_size)
-        if not items:
-            return torch.zeros(0, self.dim, device=self.device, dtype=self.dtype)
+        # longest first: the first batch shows the peak memory, padding is minimal
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        return list(torch.tensor(order, dtype=torch.int64).split(batch_size))
+
+    @torch.no_grad()
+    def encode_batches(
+        self,
+        texts: Sequence[str],
+        batch_size: int = 64,
+        *,
+        shard: tuple[int, int] = (0, 1),
+        show_progress: bool | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """``(rows [B'], z [B', dim])``: the batches ``shard[0]::shard[1]`` of
+        :meth:`batch_plan` encoded in eval mode, ``rows`` their positions in ``texts``.
+        ``shard=(i, W)`` gives rank ``i`` of ``W`` every ``W``-th batch: each batch is
+        the one :meth:`encode` runs, with the same texts and padding, so its rows are
+        those :meth:`encode` gives, bit for bit, and the long batches are spread
+        over the ranks."""
+        items = _check_texts(texts)
+        index, world = shard
+        if not 0 <= index < world:
+            raise ValueError(f"shard must be (index, count) with 0 <= index < count, got {shard}")
+        plan = self.batch_plan(items, batch_size)[index::world]
+        rows = torch.cat(plan) if plan else torch.empty(0, dtype=torch.int64)
+        if not plan:
+            return rows, torch.zeros(0, self.dim, device=self.device, dtype=self.dtype)
         if show_progress is None:
             show_progress = len(items) >= PROGRESS_MIN_TEXTS
-        # longest first: the first batch shows the peak memory, padding is minimal
-        order = sorted(range(len(items)), key=lambda i: -len(items[i]))
         was_training = self.training
         self.eval()
         parts: list[Tensor] = []
         from contrastkit.train.progress import ProgressBar
 
-        bar = ProgressBar(len(items), desc="encode", enabled=show_progress)
+        bar = ProgressBar(int(rows.numel()), desc="encode", enabled=show_progress)
         try:
-            for start in range(0, len(items), batch_size):
-                chunk = order[start : start + batch_size]
-                parts.append(self([items[i] for i in chunk]))
-                bar.update(len(chunk))
+            for chunk in plan:
+                parts.append(self([items[i] for i in chunk.tolist()]))
+                bar.update(int(chunk.numel()))
         finally:
             bar.close()
             self.train(was_training)
-        out = torch.empty(len(items), parts[0].shape[1], device=self.device, dtype=parts[0].dtype)
-        out[torch.as_tensor(order, device=self.device)] = torch.cat(parts)
-        return out
+        return rows.to(self.device), torch.cat(parts)
 
     def fit_head(
         self, texts: Sequence[str], batch_size: int = 64, *, pairs: Tensor | None = None

@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 
 from contrastkit.graph.csr import to_csr
+from contrastkit.train.negative_count import NegativeBound, graph_bound
 from contrastkit.train.task import GraphTask
 from contrastkit.train.task_base import Task
 
@@ -37,6 +38,10 @@ class GraphBackedTask(Task):
     @property
     def num_items(self) -> int:
         return self.graph.num_nodes
+
+    def negative_bound(self) -> NegativeBound:
+        """Negatives are drawn among the graph's nodes: every node but the anchor."""
+        return graph_bound(self.graph.num_nodes)
 
     @property
     def edge_weighted(self) -> bool:

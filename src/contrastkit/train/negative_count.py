@@ -8,11 +8,51 @@ draws then repeat nodes), or a mining pool less what mining excludes
 peers differ (gensim's Poincaré model refuses it, PyG returns fewer) and the README's
 karate run relies on it — but it is rarely what was meant, so it warns, naming the
 setting and both numbers; ``K = C`` does not warn.
+
+A curriculum (``schedule.curriculum``) replaces the count with its stages' own
+(``default``: 5, 10, 20; ``linear``: up to ``miner.num_negatives``), for every task:
+:func:`warn_curriculum_negatives` checks the largest count among the stages the run
+reaches against the task's :class:`NegativeBound` (``Task.negative_bound``), with the
+same message naming the curriculum and the stage.
 """
 
 from __future__ import annotations
 
+import itertools
 import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from contrastkit.schedules.curriculum import CurriculumScheduler
+    from contrastkit.train.task_base import Task
+
+
+@dataclass(frozen=True)
+class NegativeBound:
+    """The ``candidates`` distinct negatives every anchor of a task can have, ``what``
+    they are and the ``effect`` of asking for more (the warning's words)."""
+
+    candidates: int
+    what: str
+    effect: str
+
+    def warn(self, key: str, num_negatives: int, *, stacklevel: int = 3) -> None:
+        """:func:`warn_excess_negatives` for the setting ``key`` against this bound
+        (``stacklevel`` counts from the caller of this method)."""
+        warn_excess_negatives(
+            key, num_negatives, self.candidates, self.what, self.effect, stacklevel=stacklevel + 1
+        )
+
+
+def graph_bound(num_nodes: int) -> NegativeBound:
+    """Negatives drawn among a graph's ``num_nodes`` nodes: an anchor has
+    ``num_nodes - 1`` distinct ones (every node but itself)."""
+    return NegativeBound(
+        num_nodes - 1,
+        f"negatives an anchor of this graph of {num_nodes} nodes can have (every node but itself)",
+        "its negatives repeat nodes",
+    )
 
 
 def warn_excess_negatives(
@@ -33,12 +73,35 @@ def warn_excess_negatives(
 
 def warn_repeated_negatives(key: str, num_negatives: int, num_nodes: int) -> None:
     """:func:`warn_excess_negatives` for negatives drawn among a graph's ``num_nodes``
-    nodes: an anchor has ``num_nodes - 1`` distinct ones (every node but itself)."""
-    warn_excess_negatives(
-        key,
-        num_negatives,
-        num_nodes - 1,
-        f"negatives an anchor of this graph of {num_nodes} nodes can have (every node but itself)",
-        "its negatives repeat nodes",
-        stacklevel=4,
+    nodes (:func:`graph_bound`)."""
+    graph_bound(num_nodes).warn(key, num_negatives, stacklevel=4)
+
+
+def warn_curriculum_negatives(
+    curriculum: CurriculumScheduler | None, name: str, epochs: int, task: Task
+) -> None:
+    """Warn when the largest negative count among the stages of the curriculum
+    ``schedule.curriculum: name`` that an ``epochs``-epoch run reaches (every stage
+    when plateaus may advance it: ``patience`` set) exceeds the bound of ``task``
+    (:meth:`~contrastkit.train.task_base.Task.negative_bound`, asked only when there
+    is a curriculum: a text task counts its candidates by a scan), keyed
+    ``"schedule.curriculum 'default' stage 'Hard' num_negatives"`` (``linear``: the
+    stage's count comes from ``miner.num_negatives``, which the key names too)."""
+    if curriculum is None:
+        return
+    bound = task.negative_bound()
+    if bound is None:
+        return
+    stages = curriculum.stages
+    if curriculum.patience is None:  # stepped once per epoch: the stages started by then
+        starts = [0, *itertools.accumulate(s.duration for s in stages)][: len(stages)]
+        stages = tuple(s for s, start in zip(stages, starts, strict=True) if start < epochs)
+    if not stages:
+        return
+    largest = max(stages, key=lambda s: s.num_negatives)  # the first of the largest
+    source = " (up to miner.num_negatives)" if name == "linear" else ""
+    bound.warn(
+        f"schedule.curriculum {name!r} stage {largest.name!r} num_negatives{source}",
+        largest.num_negatives,
+        stacklevel=3,
     )

@@ -49,7 +49,7 @@ from contrastkit.mining import build_exclusions
 from contrastkit.objectives.batch import Batch
 from contrastkit.train.config import TrainConfig
 from contrastkit.train.encoders import EncoderInputs, NodeEncoder
-from contrastkit.train.negative_count import warn_excess_negatives
+from contrastkit.train.negative_count import NegativeBound
 from contrastkit.train.pairs_config import PairsConfig
 from contrastkit.train.pool_negatives import mine_pool_negatives
 from contrastkit.train.task_base import SampleContext, Task
@@ -207,18 +207,19 @@ class PairTask(Task):
                 f"(source {self.settings.source!r}, {train.numel()} training items)"
             )
         self._num_examples = count
-        warn_excess_negatives(
-            "pairs.num_negatives",
-            self.settings.num_negatives,
-            self.min_candidates(),
-            f"negatives mining can give every anchor here (of the {train.numel()} "
-            "training items, those outside its label and not its positive)",
-            "the slots beyond are masked",
-            stacklevel=2,
-        )
+        self.negative_bound().warn("pairs.num_negatives", self.settings.num_negatives, stacklevel=2)
         self._pool: Tensor | None = None  # [M, d] training items' embeddings for mining
         self._pool_epoch = -1
         self._validation: Batch | None = None
+
+    def negative_bound(self) -> NegativeBound:
+        """:meth:`min_candidates` of the training items."""
+        return NegativeBound(
+            self.min_candidates(),
+            f"negatives mining can give every anchor here (of the {self.train_items.numel()} "
+            "training items, those outside its label and not its positive)",
+            "the slots beyond are masked",
+        )
 
     def min_candidates(self) -> int:
         """The fewest pool items any training anchor can mine: the ``M`` training items

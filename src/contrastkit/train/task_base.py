@@ -27,6 +27,7 @@ from torch import Tensor
 from contrastkit.functional.distances import Distance
 from contrastkit.objectives.batch import Batch
 from contrastkit.train.encoders import EncoderInputs, NodeEncoder
+from contrastkit.train.negative_count import NegativeBound
 
 
 @dataclass
@@ -75,6 +76,18 @@ class Task(ABC):
 
     def enter_epoch(self, epoch: int) -> None:  # noqa: B027 - optional hook
         """Called before each step with the current epoch (miner stages)."""
+
+    def negative_bound(self) -> NegativeBound | None:
+        """The distinct negatives every anchor can have, against which a curriculum's
+        negative counts are checked (``None``: the task takes no count)."""
+        return None
+
+    def record_evaluation(self) -> None:  # noqa: B027 - optional hook
+        """Write what the last :meth:`evaluate` leaves in the run directory (a text
+        task's per-query ranks). :meth:`evaluate` itself never writes: the trainer
+        calls this on rank 0 after each evaluation of a training run, and an
+        evaluation of a restored run leaves the run directory as it was unless asked
+        (``Trainer.evaluate(run_files=True)``)."""
 
     @property
     def labels(self) -> Tensor | None:

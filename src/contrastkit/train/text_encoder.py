@@ -14,15 +14,17 @@ texts and a :class:`~contrastkit.models.text.TextEncoder`:
   in length-sorted batches of ``encoder.encode_batch_size``. ``embed_all`` is cached
   until a parameter changes (``Tensor._version`` of every parameter, bumped by each
   in-place optimiser update), so an evaluation that embeds everything twice (the
-  collapse check, then the task's metrics) encodes once.
+  collapse check, then the task's metrics) encodes once. With ``embedded_items``
+  it covers the first that many texts only (``[N', d]``): a task whose training
+  texts extend past its evaluation's (``pairs.train_synsets``) does not encode
+  training-only texts at every evaluation. Under data parallelism the trainer
+  fills that cache before an evaluation with ``embed_all_across_ranks()``, every
+  rank encoding its share (``eval/sharded_encoding.py``), so rank 0's evaluation
+  does not encode every text alone.
 * ``prepare_training()`` (the trainer calls it at step 0) fits an ``encoder.projection``
   PCA head to the starting model's embeddings of ``fit_items``, the task's training
   texts (``pair_pca``: of ``fit_pairs``, its training pairs); a head from a
   checkpoint is already fitted and kept.
-  collapse check, then the task's metrics) encodes once. With ``embedded_items``
-  it covers the first that many texts only (``[N', d]``): a task whose training
-  texts extend past its evaluation's (``pairs.train_synsets``) does not encode
-  training-only texts at every evaluation.
 
 The model is the packaged all-MiniLM-L6-v2 (``encoder.model_path`` unset) or any
 local sentence-transformers directory; ``encoder.dim`` is the model's width, which
@@ -119,6 +121,21 @@ class TextItemEncoder(NodeEncoder):
         """``[N, d]``: every text, training-only ones past ``embedded_items`` too
         (a distillation teacher's targets); shares :meth:`embed_all`'s cache."""
         return self._embed_prefix(len(self.texts))
+
+    def embed_all_across_ranks(self) -> Tensor:
+        """:meth:`embed_all` split over the ranks of a data-parallel run: every rank
+        encodes its share of the batches
+        (:func:`~contrastkit.eval.sharded_encoding.sharded_encode`: the same vectors
+        as one process's encode) and receives the whole, which is cached, so an
+        :meth:`embed_all` on rank 0 that follows reads it. A collective of every
+        rank; it encodes even when the cache is current, since one rank's cache may
+        be current (rank 0's evaluation-only embeds) where another's is not."""
+        from contrastkit.eval.sharded_encoding import sharded_encode
+
+        ids = torch.arange(self.embedded_items)
+        z = sharded_encode(self.text, self._strings(ids), self.batch_size)
+        self._cache = (self._parameter_version(), z)
+        return z
 
     def _embed_prefix(self, n: int) -> Tensor:
         version = self._parameter_version()

@@ -28,7 +28,8 @@ never mined; ``pairs.mine_range_min`` and the margins filter likely false negati
 a curriculum's difficulty cap masks mined negatives above it. The
 difficulties :math:`s(a, n) - s(a, p)` of the negatives mined from each pool (each
 *round*) are written to ``snapshots/difficulty_round_NNN.npy`` in the run directory
-(at the next re-mining and at every evaluation) for the report's difficulty plots.
+(at the next re-mining and at every evaluation of training) for the report's
+difficulty plots.
 
 Evaluation (:meth:`TextPairTask.evaluate`): the held-out examples' anchors (of each
 split of ``pairs.eval_splits``: ``test``, and ``validation`` to choose settings) are the
@@ -41,12 +42,15 @@ Recall@K, nDCG@K, hit@K and MRR
 with ``matryoshka.dims``, at each truncated width (``test/dim{d}/...``, rows
 renormalised); keys are prefixed with the split (``test/`` or ``validation/``).
 Where every query has one relevant item (WordNet), the per-query rank of it at each
-width is written to ``snapshots/retrieval_ranks_NNN.npz`` (one file per evaluation;
-arrays ``{split}_full``, ``{split}_dim{d}`` and ``{split}_query_ids``)
+width is written to ``snapshots/retrieval_ranks_NNN.npz`` (one file per evaluation of
+training; arrays ``{split}_full``, ``{split}_dim{d}`` and ``{split}_query_ids``)
 so two runs can be compared query by query
-(:mod:`contrastkit.eval.paired_bootstrap`). With ``pairs.general_similarity`` also
-SimLex-999 and Lee-50 Spearman correlations (gensim's bundled data; skipped when
-gensim is absent).
+(:mod:`contrastkit.eval.paired_bootstrap`). :meth:`~TextPairTask.evaluate` writes
+nothing; :meth:`~TextPairTask.record_evaluation` writes both files, and the trainer
+calls it only while training (or ``Trainer.evaluate(run_files=True)``), so evaluating
+a restored run (``contrastkit eval RUN``) leaves its directory unchanged. With
+``pairs.general_similarity`` also SimLex-999 and Lee-50 Spearman correlations
+(gensim's bundled data; skipped when gensim is absent).
 """
 
 from __future__ import annotations
@@ -65,7 +69,7 @@ from contrastkit.mining.filters import FalseNegativeFilters
 from contrastkit.objectives.batch import Batch
 from contrastkit.train.config import TrainConfig
 from contrastkit.train.encoders import EncoderInputs, NodeEncoder
-from contrastkit.train.negative_count import warn_excess_negatives
+from contrastkit.train.negative_count import NegativeBound
 from contrastkit.train.pool_negatives import mine_pool_negatives
 from contrastkit.train.task_base import SampleContext, Task
 
@@ -167,27 +171,37 @@ class TextPairTask(Task):
             max_score=s.mine_max_score,
             skip_top=s.mine_range_min,
         )
-        warn_excess_negatives(
-            "pairs.num_negatives",
-            self.settings.num_negatives,
-            self.min_candidates(),
-            f"negatives mining can give every anchor here (of the {self.pool_ids.numel()} "
-            "pool texts, those outside its groups, not its positive nor related to it)",
-            "the slots beyond are masked",
-            stacklevel=2,
-        )
+        self._min_candidates: int | None = None  # the ban scan, done once when needed
+        if self.settings.num_negatives > 0:  # (nothing mined: the scan is skipped)
+            self.negative_bound().warn(
+                "pairs.num_negatives", self.settings.num_negatives, stacklevel=2
+            )
         self._round = -1  # re-mining rounds so far (pool embeddings)
         self._round_difficulty: list[Tensor] = []
         self._validation: Batch | None = None
         self._eval_sets: dict[str, tuple[Tensor, Tensor, Tensor]] = {}
-        self._num_evals = 0  # evaluations so far (per-query rank files)
+        self._num_evals = 0  # evaluations recorded so far (per-query rank files)
+        self._last_ranks: dict[str, Tensor] = {}  # the last evaluation's, to record
+
+    def negative_bound(self) -> NegativeBound:
+        """:meth:`min_candidates` of the mining pool."""
+        return NegativeBound(
+            self.min_candidates(),
+            f"negatives mining can give every anchor here (of the {self.pool_ids.numel()} "
+            "pool texts, those outside its groups, not its positive nor related to it)",
+            "the slots beyond are masked",
+        )
 
     def min_candidates(self) -> int:
         """The fewest pool texts any training anchor can mine: the ``M`` pool texts less
         those of its mining label, its own text and positive, and the pairs the
-        false-negative rule bans (deduplicated), before the margin filters."""
-        if self.settings.num_negatives == 0:
-            return 0  # nothing mined: skip the all-anchors ban scan
+        false-negative rule bans (deduplicated), before the margin filters (a scan of
+        every training anchor's bans, done once)."""
+        if self._min_candidates is None:
+            self._min_candidates = self._count_min_candidates()
+        return self._min_candidates
+
+    def _count_min_candidates(self) -> int:
         rows = self.train_rows
         u, v = self.anchor[rows], self.positive[rows]
         m = int(self.pool_ids.numel())
@@ -395,8 +409,8 @@ class TextPairTask(Task):
     @torch.no_grad()
     def evaluate(self, encoder: NodeEncoder, distance: Distance) -> dict[str, float]:
         """Retrieval of held-out positives at the full width and every Matryoshka width
-        (see the module docstring), plus general similarity when configured."""
-        self.save_difficulty_round()
+        (see the module docstring), plus general similarity when configured. Writes
+        nothing: :meth:`record_evaluation` writes its per-query ranks."""
         z = encoder.embed_all()  # cached: the trainer's collapse check embeds it too
         full = int(z.shape[1])
         widths = [full, *(d for d in self.config.matryoshka.dims if d < full)]
@@ -424,8 +438,7 @@ class TextPairTask(Task):
                 ranks[f"{split}_query_ids"] = queries
             metrics[f"{split}/num_queries"] = float(queries.numel())
             metrics[f"{split}/corpus_size"] = float(corpus.numel())
-        if ranks:
-            self._save_ranks(ranks)
+        self._last_ranks = ranks
         if self.settings.general_similarity:
             metrics.update(self._general_similarity(encoder))
         return metrics
@@ -439,12 +452,17 @@ class TextPairTask(Task):
         c = torch.nn.functional.normalize(zc.float(), dim=1)
         return relevant_ranks(q, c, relevant)
 
-    def _save_ranks(self, ranks: dict[str, Tensor]) -> None:
-        """Write this evaluation's per-query ranks under the run directory."""
+    def record_evaluation(self) -> None:
+        """Write the current re-mining round's difficulties and the last evaluation's
+        per-query ranks (if any: one relevant item per query) under the run directory,
+        as ``snapshots/retrieval_ranks_NNN.npz`` numbered by the evaluations recorded."""
         from contrastkit.eval.paired_bootstrap import save_retrieval_ranks
 
-        self._num_evals += 1
-        save_retrieval_ranks(self.config.output.run_dir, self._num_evals - 1, ranks)
+        self.save_difficulty_round()
+        ranks, self._last_ranks = self._last_ranks, {}
+        if ranks:
+            self._num_evals += 1
+            save_retrieval_ranks(self.config.output.run_dir, self._num_evals - 1, ranks)
 
     def _general_similarity(self, encoder: NodeEncoder) -> dict[str, float]:
         try:

@@ -56,6 +56,7 @@ from contrastkit.train.config import TrainConfig, resume_config
 from contrastkit.train.data_parallel import DataParallel
 from contrastkit.train.distributed_sampler import DistributedBatchSampler
 from contrastkit.train.encoders import build_encoder
+from contrastkit.train.negative_count import warn_curriculum_negatives
 from contrastkit.train.progress import MetricsWriter, ProgressBar
 from contrastkit.train.schedules import RunSchedules
 from contrastkit.train.snapshots import MAX_PAIRS, SnapshotRecorder
@@ -140,6 +141,10 @@ class Trainer(TrainerEvaluation):
             trained,
             self.batches_per_epoch,
             shared_parameters=self.encoder.last_shared_parameters(),
+        )
+        # a curriculum's stage counts replace the task's own: checked like them
+        warn_curriculum_negatives(
+            self.schedules.curriculum, config.schedule.curriculum, loop.epochs, self.task
         )
         table_step = build_sparse_step(config, self.encoder, self.distance)
         self.step_fn: AutogradStep | SparseStep

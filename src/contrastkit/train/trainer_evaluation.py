@@ -9,7 +9,11 @@ scoring) are split over the ranks by anchors and gathered exactly
 (:func:`~contrastkit.eval.sharded_ranking.sharded_filtered_ranking`); everything else
 — the other tasks' evaluations, probes, AUC, the validation loss — runs on rank 0 and
 is broadcast (:func:`~contrastkit.dist.collectives.computed_on_rank_zero`) while the
-others wait: a probe or a text task's per-query files do not add up over shards.
+others wait: a probe or a text task's per-query files do not add up over shards. A text
+encoder's encode of every text, which is most of a text evaluation, is split over the
+ranks first (:meth:`~contrastkit.train.text_encoder.TextItemEncoder.embed_all_across_ranks`:
+every ``W``-th length-sorted batch each, the same vectors as one process's), and rank
+0's evaluation reads it from the encoder's cache.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import torch
 
 from contrastkit.dist.collectives import computed_on_rank_zero
 from contrastkit.dist.in_batch import gathering_disabled
+from contrastkit.dist.rank_zero import is_main
 from contrastkit.eval.collapse import CollapsedEmbeddingError
 from contrastkit.eval.reconstruction import Ties
 from contrastkit.functional.distances import Distance
@@ -74,13 +79,22 @@ class TrainerEvaluation(TrainerState):
         """Whether the evaluation ranks relations (and so depends on :attr:`ties`)."""
         return isinstance(self.task, RelationTask)
 
-    def evaluate(self, *, shard_ranking: bool = False) -> dict[str, float]:
+    def evaluate(self, *, shard_ranking: bool = False, run_files: bool = False) -> dict[str, float]:
         """The task's metrics of the current embedding, after checking that the
         embedding is not degenerate (:func:`~contrastkit.train.evaluation.check_embedding`:
         a :class:`~contrastkit.eval.collapse.CollapsedEmbeddingError` when it collapsed
         or is non-finite), whatever the task; relations are ranked with :attr:`ties`.
         ``shard_ranking``: a collective of every rank, which ranks its share of the
-        relations' anchors (:func:`~contrastkit.train.evaluation.evaluate_task`)."""
+        relations' anchors (:func:`~contrastkit.train.evaluation.evaluate_task`).
+        ``run_files``: also write what the evaluation leaves in the run directory
+        (:meth:`~contrastkit.train.task_base.Task.record_evaluation`, on rank 0), as
+        training's evaluations do; by default the run directory is left untouched."""
+        metrics = self._evaluate_task(shard_ranking)
+        if run_files and is_main():
+            self.task.record_evaluation()
+        return metrics
+
+    def _evaluate_task(self, shard_ranking: bool) -> dict[str, float]:
         encoder = self.encoder
         was_training = encoder.training
         encoder.eval()
@@ -101,10 +115,19 @@ class TrainerEvaluation(TrainerState):
             )
         return self.task.evaluate(encoder, self.distance)
 
+    def _embed_across_ranks(self) -> None:
+        """A collective of every rank: an encoder that can split its whole-embedding
+        encode over the ranks (a text encoder's ``embed_all_across_ranks``) does so,
+        filling the cache that rank 0's evaluation then reads, so the encode of the
+        texts — what a text evaluation spends its time on — is shared out."""
+        across = getattr(self.encoder, "embed_all_across_ranks", None)
+        if across is not None:
+            across()
+
     def _task_metrics(self, shard_ranking: bool = False) -> dict[str, float]:
         """:meth:`evaluate`, a collapse reported with the step and epoch it stopped at."""
         try:
-            return self.evaluate(shard_ranking=shard_ranking)
+            return self.evaluate(shard_ranking=shard_ranking, run_files=True)
         except CollapsedEmbeddingError as exc:
             raise CollapsedEmbeddingError(
                 f"training stopped at step {self.step} (epoch {self.epoch}): {exc}"
@@ -137,10 +160,12 @@ class TrainerEvaluation(TrainerState):
         metrics: dict[str, float]
         if self.parallel is not None:
             # each rank's own batches: averaged (a collective); then the replicated
-            # model is evaluated once — the rankings split over the ranks by anchors,
-            # the rest on rank 0 — and every rank receives the metrics, so early
-            # stopping, the best checkpoint and plateau curricula decide alike
+            # model is evaluated once — a text encoder's encode of the texts and the
+            # rankings split over the ranks, the rest on rank 0 — and every rank
+            # receives the metrics, so early stopping, the best checkpoint and
+            # plateau curricula decide alike
             train = self.parallel.reduce_metrics(train)
+            self._embed_across_ranks()
         if self.parallel is not None and self.ranks_relations:
             metrics = self._task_metrics(shard_ranking=True)
             metrics.update(computed_on_rank_zero(lambda: self._measure(train)))
