@@ -1,6 +1,8 @@
-"""``optim.warmup_steps``, ``optim.lr_schedule`` and ``optim.grad_clip`` act through the
-trainer as they claim: the learning rate of every step is the brute-force warm-up then
-decay formula, and a clipped SGD step moves the parameters by exactly ``lr * grad_clip``.
+"""``optim.warmup_steps``, ``optim.lr_schedule``, ``optim.grad_clip``,
+``burn_in.lr_scale`` and ``sparse.max_row_step`` act through the trainer as they claim:
+the learning rate of every step is the brute-force burn-in, warm-up then decay formula,
+a clipped SGD step moves the parameters by exactly ``lr * grad_clip``, and the sparse
+table step moves no row further than ``max_row_step``.
 
 (scripts/config_settings.py found no test of these through a training run.)"""
 
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from contrastkit.train.config import load_config
 from contrastkit.train.trainer import Trainer
 from tests.karate_mlp import karate_mlp_config
 
@@ -77,3 +80,45 @@ def test_grad_clip_bounds_the_step_to_lr_times_the_clip(tmp_path: Path) -> None:
     assert clipped == pytest.approx(LR * clip, rel=1e-2)  # float32 rounding of the change
     loose = _sgd_step_size(tmp_path / "loose", f"optim.grad_clip={1e6}")
     assert loose == pytest.approx(free, rel=1e-6)  # a clip above the norm changes nothing
+
+
+def test_burn_in_lr_scale_scales_the_burn_in_epochs_lr(tmp_path: Path) -> None:
+    config = karate_mlp_config(
+        tmp_path,
+        "loop.epochs=2",
+        "optim.lr_schedule=constant",  # the recipe's is cosine
+        "burn_in.epochs=1",
+        "burn_in.lr_scale=0.1",
+    )
+    trainer = Trainer(config)
+    per_epoch = trainer.batches_per_epoch
+    assert _lrs(trainer) == pytest.approx([LR * 0.1] * per_epoch + [LR] * per_epoch, rel=1e-9)
+
+
+def _largest_row_move(tmp_path: Path, cap: float) -> float:
+    """The longest row update of one sparse table step over every karate relation."""
+    config = load_config(
+        None,
+        [
+            "objective.distance=sqeuclidean",
+            "optim.name=sgd",
+            "optim.lr=1.0",
+            "sparse.step=always",
+            f"sparse.max_row_step={cap}",
+            "output.report=false",
+            "loop.progress=false",
+            f"output.run_dir={tmp_path / 'run'}",
+        ],
+    )
+    trainer = Trainer(config)
+    assert trainer.sparse
+    weight = trainer.encoder.table.weight
+    before = weight.detach().clone()
+    trainer.train_step(torch.arange(trainer.task.num_examples()))
+    return float((weight.detach() - before).norm(dim=1).max())
+
+
+def test_max_row_step_caps_each_rows_update(tmp_path: Path) -> None:
+    free = _largest_row_move(tmp_path / "free", 0.0)
+    cap = free / 3
+    assert _largest_row_move(tmp_path / "cap", cap) == pytest.approx(cap, rel=1e-4)
