@@ -1,13 +1,17 @@
-"""Text encoder settings act as they claim through the trainer:
+"""Text-pair settings act as they claim through the trainer:
 ``encoder.max_seq_length`` truncates the texts the model reads (``"kaz bri"`` cut to
-its first word embeds as ``"kaz"``), and ``encoder.encode_batch_size`` is the batch of
-``embed_all``'s encoder calls (the embeddings themselves unchanged).
+its first word embeds as ``"kaz"``), ``encoder.encode_batch_size`` is the batch of
+``embed_all``'s encoder calls (the embeddings themselves unchanged), and
+``pairs.mine_absolute_margin`` / ``mine_relative_margin`` keep every mined negative
+scoring below its positive by the margin (``s_n < s_p - m``, ``s_p - m |s_p|``).
 
-(scripts/config_settings.py found no test referencing either.)"""
+(scripts/config_settings.py found no test referencing the first two, and the margins
+only in a bad-value test.)"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -56,3 +60,33 @@ def test_encode_batch_size_is_the_batch_of_each_model_call(
     assert sizes and max(sizes) == min(batch, n) and sum(sizes) == n
     assert len(sizes) == -(-n // batch)
     torch.testing.assert_close(embedded, default, atol=1e-5, rtol=1e-4)
+
+
+def _mined_scores(
+    setup: tuple[Path, Path], tmp_path: Path, *extra: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(s_n [B, K], s_p [B], mask [B, K])``: cosine scores of the training anchors'
+    mined negatives and positives, and which slots hold a negative."""
+    trainer = _trainer(setup, tmp_path, "pairs.num_negatives=8", *extra)
+    task: Any = trainer.task
+    rows = task.train_rows[:24]
+    u, v = task.anchor[rows], task.positive[rows]
+    negatives, mask = task.mined_negatives(u, v, trainer.sample_context())
+    embed = trainer.encoder.embed  # type: ignore[operator]
+    z_u, z_v, z_n = embed(u), embed(v), embed(negatives.reshape(-1)).view(*negatives.shape, -1)
+    s_n = torch.einsum("bd,bkd->bk", z_u, z_n)  # unit rows: cosines
+    return s_n, (z_u * z_v).sum(1), mask
+
+
+@pytest.mark.parametrize("kind", ["absolute", "relative"])
+def test_mine_margins_keep_negatives_below_the_positive(
+    setup: tuple[Path, Path], tmp_path: Path, kind: str
+) -> None:
+    margin = 0.05
+    s_n, s_p, mask = _mined_scores(setup, tmp_path / "off")
+    bound = s_p - margin * (1.0 if kind == "absolute" else s_p.abs())
+    assert bool((s_n >= bound[:, None])[mask].any())  # unfiltered mining takes some
+    s_n, s_p, mask = _mined_scores(setup, tmp_path / "on", f"pairs.mine_{kind}_margin={margin}")
+    bound = s_p - margin * (1.0 if kind == "absolute" else s_p.abs())
+    assert bool(mask.any())
+    assert bool((s_n < bound[:, None] + 1e-6)[mask].all())
