@@ -83,7 +83,7 @@ def settings() -> list[Setting]:
             if dataclasses.is_dataclass(tp) and isinstance(tp, type):
                 walk(tp, f"{prefix}{f.name}.", (*here, tp.__name__))
             else:
-                out.append(Setting(prefix + f.name, here[:-1] + (cls.__name__,)))
+                out.append(Setting(prefix + f.name, (*here[:-1], cls.__name__)))
 
     walk(TrainConfig, "", ())
     for name, entry in sorted(REGISTRY.items()):
@@ -115,17 +115,13 @@ def _classify(fn: ast.AST, lines: list[str]) -> str:
     text = _segment(lines, fn)
     if _ERROR_HINTS.search(text):
         return "reject"
-    asserts = [
-        _segment(lines, node)
-        for node in ast.walk(fn)
-        if isinstance(node, ast.Assert)
-    ]
+    asserts = [_segment(lines, node) for node in ast.walk(fn) if isinstance(node, ast.Assert)]
     calls = [
         _segment(lines, node)
         for node in ast.walk(fn)
         if isinstance(node, ast.Call)
         and isinstance(node.func, (ast.Attribute, ast.Name))
-        and re.match(r"(assert_|assert_close|allclose|isclose)", _call_name(node))
+        and re.search(r"assert|close|equal", _call_name(node))
     ]
     if calls:
         return "effect"
@@ -161,7 +157,7 @@ def _functions(tree: ast.Module) -> list[ast.FunctionDef | ast.AsyncFunctionDef]
     ]
 
 
-def _span(fn: ast.AST) -> tuple[int, int]:
+def _span(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[int, int]:
     start = min([fn.lineno] + [d.lineno for d in getattr(fn, "decorator_list", [])])
     return start, fn.end_lineno or fn.lineno
 
@@ -179,13 +175,7 @@ def scan(items: list[Setting], tests: Path) -> None:
             if isinstance(node, ast.FunctionDef) and not node.name.startswith("test")
         }
         lines = source.splitlines()
-        kind_of: dict[str, str] = {}
-
-        def classify(fn: ast.AST) -> str:
-            name = getattr(fn, "name", "")
-            if name not in kind_of:
-                kind_of[name] = _classify(fn, lines)
-            return kind_of[name]
+        kinds = {fn.name: _classify(fn, lines) for _, fn in fns}
 
         for item in items:
             if item.leaf not in source:
@@ -216,15 +206,17 @@ def scan(items: list[Setting], tests: Path) -> None:
                 owners = [fn for (a, b), fn in fns if a <= no <= b]
                 if owners:
                     fn = owners[-1]
-                    item.refs[_targeted(classify(fn), fn, item)].add(f"{rel}::{fn.name}")
+                    item.refs[_targeted(kinds[fn.name], fn, item)].add(f"{rel}::{fn.name}")
                     continue
                 # a module constant or helper: attribute it to the tests that use it
                 name = _enclosing_name(tree, no)
-                users = [fn for _, fn in fns if name and re.search(rf"\b{name}\b", _segment(lines, fn))]
+                users = [
+                    fn for _, fn in fns if name and re.search(rf"\b{name}\b", _segment(lines, fn))
+                ]
                 if name in helpers:
                     users = users or []
                 for fn in users:
-                    item.refs[_targeted(classify(fn), fn, item)].add(f"{rel}::{fn.name}")
+                    item.refs[_targeted(kinds[fn.name], fn, item)].add(f"{rel}::{fn.name}")
                 if not users:
                     item.refs["fixture"].add(rel)
 
@@ -269,8 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         n_effect = len(item.refs.get("effect", ()))
         print(f"{best:9s} {n_effect:3d}  {item.path}")
     print(
-        f"\n{len(items)} settings: "
-        + ", ".join(f"{counts[k]} {k}" for k in (*KINDS, "none")),
+        f"\n{len(items)} settings: " + ", ".join(f"{counts[k]} {k}" for k in (*KINDS, "none")),
         file=sys.stderr,
     )
     return 0

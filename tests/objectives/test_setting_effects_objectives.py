@@ -36,5 +36,9 @@ def test_mnr_without_hard_negatives_ranks_against_the_batch_only(tmp_path: Path)
     )
     actual = _value(trainer, batch, "mnr")
     _close(actual, expected)
-    with_hard = _value(_trainer(tmp_path / "hard", "digits", {"mnr": {**params, "hard_negatives": True}}), batch, "mnr")
+    with_hard = _value(
+        _trainer(tmp_path / "hard", "digits", {"mnr": {**params, "hard_negatives": True}}),
+        batch,
+        "mnr",
+    )
     assert not torch.allclose(actual, with_hard)

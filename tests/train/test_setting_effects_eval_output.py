@@ -41,7 +41,8 @@ def _eval_steps(tmp_path: Path, *extra: str) -> tuple[list[int], int]:
 
 
 @pytest.mark.parametrize(
-    ("every", "at_start", "epochs"), [(1, False, [1, 2, 3, 4]), (3, False, [3, 4]), (2, True, [0, 2, 4])]
+    ("every", "at_start", "epochs"),
+    [(1, False, [1, 2, 3, 4]), (3, False, [3, 4]), (2, True, [0, 2, 4])],
 )
 def test_every_epochs_and_at_start_say_when_the_run_evaluates(
     tmp_path: Path, every: int, at_start: bool, epochs: list[int]

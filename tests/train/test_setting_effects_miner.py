@@ -8,6 +8,7 @@ and ``refresh_every`` re-mines the hard pool every that many steps.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -49,15 +50,16 @@ def test_refresh_every_re_mines_the_pool_every_that_many_steps(tmp_path: Path) -
         tmp_path, "miner.strategy=hardest", "miner.pool_size=5", "miner.refresh_every=3"
     )
     trainer = Trainer(config)
-    sampler = trainer.task.negatives.sampler
+    task: Any = trainer.task
+    sampler = task.negatives.sampler
     refreshed: list[int] = []
     original = sampler.refresh
 
-    def recording(*args: object, **kwargs: object) -> None:
+    def recording(*args: Any, **kwargs: Any) -> None:
         refreshed.append(trainer.step)
-        original(*args, **kwargs)  # type: ignore[arg-type]
+        original(*args, **kwargs)
 
-    sampler.refresh = recording  # type: ignore[method-assign]
+    sampler.refresh = recording
     for _ in range(8):
         trainer.train_step(torch.arange(16))
         trainer.step += 1

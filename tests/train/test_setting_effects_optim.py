@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -68,7 +69,9 @@ def _sgd_step_size(tmp_path: Path, *extra: str) -> float:
     params = trainer.step_fn.parameters
     before = [p.detach().clone() for p in params]
     trainer.train_step(torch.arange(64))
-    return float(torch.cat([(p.detach() - b).flatten() for p, b in zip(params, before)]).norm())
+    return float(
+        torch.cat([(p.detach() - b).flatten() for p, b in zip(params, before, strict=True)]).norm()
+    )
 
 
 def test_grad_clip_bounds_the_step_to_lr_times_the_clip(tmp_path: Path) -> None:
@@ -112,7 +115,8 @@ def _largest_row_move(tmp_path: Path, cap: float) -> float:
     )
     trainer = Trainer(config)
     assert trainer.sparse
-    weight = trainer.encoder.table.weight
+    encoder: Any = trainer.encoder
+    weight = encoder.table.weight
     before = weight.detach().clone()
     trainer.train_step(torch.arange(trainer.task.num_examples()))
     return float((weight.detach() - before).norm(dim=1).max())

@@ -11,7 +11,7 @@ only in a bad-value test.)"""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import torch
@@ -24,10 +24,12 @@ from tests.text_tiny import compositional_pairs, text_file_config, tiny_model, w
 def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("text")
     # dropout 0: embeddings compared across trainers are deterministic
-    return tiny_model(root, dropout=0.0), write_jsonl(root / "pairs.jsonl", compositional_pairs())
+    rows = cast(list[dict[str, object]], compositional_pairs())
+    return tiny_model(root, dropout=0.0), write_jsonl(root / "pairs.jsonl", rows)
 
 
-def _trainer(setup: tuple[Path, Path], tmp_path: Path, *extra: str) -> Trainer:
+def _trainer(setup: tuple[Path, Path], tmp_path: Path, *extra: str) -> Any:
+    """A trainer over the pairs (typed ``Any``: its encoder is a TextItemEncoder)."""
     model, pairs = setup
     return Trainer(text_file_config(model, pairs, tmp_path / "run", *extra))
 
@@ -36,10 +38,10 @@ def test_max_seq_length_truncates_what_the_model_reads(
     setup: tuple[Path, Path], tmp_path: Path
 ) -> None:
     texts = ["kaz bri", "kaz"]
-    full = _trainer(setup, tmp_path / "a").encoder.encode_texts(texts)  # type: ignore[operator]
+    full = _trainer(setup, tmp_path / "a").encoder.encode_texts(texts)
     assert not torch.allclose(full[0], full[1], atol=1e-4)
     # [CLS] kaz [SEP]: three tokens leave the second word out
-    cut = _trainer(setup, tmp_path / "b", "encoder.max_seq_length=3").encoder.encode_texts(texts)  # type: ignore[operator]
+    cut = _trainer(setup, tmp_path / "b", "encoder.max_seq_length=3").encoder.encode_texts(texts)
     torch.testing.assert_close(cut[0], cut[1])
     torch.testing.assert_close(cut[1], full[1])
 
@@ -51,7 +53,7 @@ def test_encode_batch_size_is_the_batch_of_each_model_call(
     default = _trainer(setup, tmp_path / "d").encoder.embed_all()
     trainer = _trainer(setup, tmp_path / "b", f"encoder.encode_batch_size={batch}")
     sizes: list[int] = []
-    text = trainer.encoder.text  # type: ignore[union-attr]
+    text = trainer.encoder.text
     # the TextEncoder's forward: one call per encode batch (it buckets by length inside)
     handle = text.register_forward_pre_hook(lambda _m, args: sizes.append(len(args[0])))
     embedded = trainer.encoder.embed_all()
@@ -72,7 +74,7 @@ def _mined_scores(
     rows = task.train_rows[:24]
     u, v = task.anchor[rows], task.positive[rows]
     negatives, mask = task.mined_negatives(u, v, trainer.sample_context())
-    embed = trainer.encoder.embed  # type: ignore[operator]
+    embed = trainer.encoder.embed
     z_u, z_v, z_n = embed(u), embed(v), embed(negatives.reshape(-1)).view(*negatives.shape, -1)
     s_n = torch.einsum("bd,bkd->bk", z_u, z_n)  # unit rows: cosines
     return s_n, (z_u * z_v).sum(1), mask
