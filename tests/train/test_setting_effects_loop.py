@@ -1,7 +1,8 @@
 """``loop`` settings act as they claim through the trainer: ``deterministic`` sets
 torch's switch both ways, ``autocast`` runs the encoder's matmuls in bf16,
 ``grad_cache_chunk_size`` encodes in chunks of at most that many items (the same
-update), ``batch_size`` sets the steps of an epoch and ``log_every`` the logged steps.
+update), ``batch_size`` sets the steps of an epoch, ``log_every`` the logged steps and
+``time_budget_s`` stops the run once spent.
 
 (scripts/config_settings.py found no test of these effects through a run.)"""
 
@@ -92,3 +93,11 @@ def test_batch_size_sets_the_steps_and_log_every_the_logged_ones(
     rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     logged = [r["step"] for r in rows if r["kind"] == "train"]
     assert logged == list(range(log_every, 2 * per_epoch + 1, log_every))
+
+
+def test_time_budget_stops_the_run_once_spent(tmp_path: Path) -> None:
+    # a budget below one step's time: the first step spends it (no timing is asserted)
+    config = karate_mlp_config(tmp_path, "loop.epochs=5", "loop.time_budget_s=1e-9")
+    trainer = train(config)
+    assert trainer.step == 1 and trainer.epoch == 0 and not trainer.stopped_early
+    assert trainer.final_metrics  # evaluated where it stopped
