@@ -19,7 +19,8 @@ Each referencing test function is classified (a heuristic, meant to direct a rea
 * ``finishes`` — its only assertions are that the run produced something (return code,
   a file exists, a finite loss, a key is present);
 * ``effect`` — anything else (it compares a value) in a test whose name or docstring
-  names the setting (its field name, or all the words of it): the candidate effect tests;
+  names the setting (all the words of its field name) or that is parametrized over it:
+  the candidate effect tests;
 * ``used`` — the same in a test about something else (the setting is set, its effect
   is not what the test checks).
 
@@ -132,10 +133,15 @@ def _classify(fn: ast.AST, lines: list[str]) -> str:
     return "effect"
 
 
-def _targeted(kind: str, fn: ast.FunctionDef | ast.AsyncFunctionDef, item: Setting) -> str:
-    """``effect`` only where the test is about ``item``: its name or docstring names it."""
+def _targeted(
+    kind: str, fn: ast.FunctionDef | ast.AsyncFunctionDef, item: Setting, line: int
+) -> str:
+    """``effect`` only where the test is about ``item``: its name or docstring names it,
+    or it is parametrized over it (the reference is on a decorator ``line``)."""
     if kind != "effect":
         return kind
+    if line < fn.lineno:
+        return "effect"
     about = re.sub(r"[-_.]", " ", fn.name + " " + (ast.get_docstring(fn) or "")).lower()
     words = item.leaf.lower().replace("_", " ").split()
     if all(re.search(rf"\b{w}", about) for w in words):
@@ -206,7 +212,8 @@ def scan(items: list[Setting], tests: Path) -> None:
                 owners = [fn for (a, b), fn in fns if a <= no <= b]
                 if owners:
                     fn = owners[-1]
-                    item.refs[_targeted(kinds[fn.name], fn, item)].add(f"{rel}::{fn.name}")
+                    kind = _targeted(kinds[fn.name], fn, item, no)
+                    item.refs[kind].add(f"{rel}::{fn.name}")
                     continue
                 # a module constant or helper: attribute it to the tests that use it
                 name = _enclosing_name(tree, no)
@@ -216,7 +223,9 @@ def scan(items: list[Setting], tests: Path) -> None:
                 if name in helpers:
                     users = users or []
                 for fn in users:
-                    item.refs[_targeted(kinds[fn.name], fn, item)].add(f"{rel}::{fn.name}")
+                    item.refs[_targeted(kinds[fn.name], fn, item, fn.lineno)].add(
+                        f"{rel}::{fn.name}"
+                    )
                 if not users:
                     item.refs["fixture"].add(rel)
 

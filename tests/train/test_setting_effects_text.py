@@ -80,15 +80,16 @@ def _mined_scores(
     return s_n, (z_u * z_v).sum(1), mask
 
 
-@pytest.mark.parametrize("kind", ["absolute", "relative"])
+@pytest.mark.parametrize("key", ["pairs.mine_absolute_margin", "pairs.mine_relative_margin"])
 def test_mine_margins_keep_negatives_below_the_positive(
-    setup: tuple[Path, Path], tmp_path: Path, kind: str
+    setup: tuple[Path, Path], tmp_path: Path, key: str
 ) -> None:
+    kind = "absolute" if "absolute" in key else "relative"
     margin = 0.05
     s_n, s_p, mask = _mined_scores(setup, tmp_path / "off")
     bound = s_p - margin * (1.0 if kind == "absolute" else s_p.abs())
     assert bool((s_n >= bound[:, None])[mask].any())  # unfiltered mining takes some
-    s_n, s_p, mask = _mined_scores(setup, tmp_path / "on", f"pairs.mine_{kind}_margin={margin}")
+    s_n, s_p, mask = _mined_scores(setup, tmp_path / "on", f"{key}={margin}")
     bound = s_p - margin * (1.0 if kind == "absolute" else s_p.abs())
     assert bool(mask.any())
     assert bool((s_n < bound[:, None] + 1e-6)[mask].all())
