@@ -1,0 +1,56 @@
+"""``meta.sbm_signal_dims`` / ``sbm_noise_dims`` / ``sbm_signal`` make the features of
+a few-shot SBM: signal then noise columns, the blocks' means scaled by the signal (0:
+the signal columns carry no block information).
+
+(scripts/config_settings.py found no test referencing them.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from contrastkit.meta.run import build_fewshot_data
+from contrastkit.train.config import load_config
+
+
+def _features(tmp_path: Path, signal: float) -> tuple[torch.Tensor, torch.Tensor]:
+    config = load_config(
+        None,
+        [
+            "task.kind=fewshot",
+            "data.name=sbm",
+            "data.sbm_nodes=300",
+            "data.sbm_blocks=15",
+            "encoder.kind=mlp",
+            "meta.sbm_signal_dims=3",
+            "meta.sbm_noise_dims=2",
+            f"meta.sbm_signal={signal}",
+            f"output.run_dir={tmp_path / 'run'}",
+        ],
+    )
+    data = build_fewshot_data(config)
+    return data.x, data.y
+
+
+def _between_block_variance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``[F]``: the variance over blocks of each column's block mean."""
+    blocks = int(y.max()) + 1
+    sums = torch.zeros(blocks, x.shape[1]).index_add_(0, y.long(), x)
+    means = sums / torch.bincount(y.long(), minlength=blocks).unsqueeze(1)
+    return means.var(0)
+
+
+@pytest.mark.parametrize("signal", [0.0, 4.0])
+def test_sbm_feature_settings_make_signal_then_noise_columns(tmp_path: Path, signal: float) -> None:
+    x, y = _features(tmp_path, signal)
+    assert x.shape == (300, 3 + 2)
+    spread = _between_block_variance(x, y)
+    # 20 nodes a block: a column without block information has block means of
+    # variance ~1/20; the signal columns' grows as signal ** 2 (means ~ N(0, 1))
+    assert bool((spread[3:] < 0.3).all())  # the noise columns
+    if signal == 0.0:
+        assert bool((spread[:3] < 0.3).all())
+    else:
+        assert bool((spread[:3] > 3.0).all())
