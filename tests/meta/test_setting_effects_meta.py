@@ -1,6 +1,7 @@
 """``meta.sbm_signal_dims`` / ``sbm_noise_dims`` / ``sbm_signal`` make the features of
 a few-shot SBM: signal then noise columns, the blocks' means scaled by the signal (0:
-the signal columns carry no block information).
+the signal columns carry no block information); ``meta.train_classes`` is the number
+of meta-training classes (-1: every class not held out for validation and test).
 
 (scripts/config_settings.py found no test referencing them.)"""
 
@@ -12,11 +13,12 @@ import pytest
 import torch
 
 from contrastkit.meta.run import build_fewshot_data
-from contrastkit.train.config import load_config
+from contrastkit.meta.trainer import MetaTrainer
+from contrastkit.train.config import TrainConfig, load_config
 
 
-def _features(tmp_path: Path, signal: float) -> tuple[torch.Tensor, torch.Tensor]:
-    config = load_config(
+def _config(tmp_path: Path, *extra: str) -> TrainConfig:
+    return load_config(
         None,
         [
             "task.kind=fewshot",
@@ -26,11 +28,14 @@ def _features(tmp_path: Path, signal: float) -> tuple[torch.Tensor, torch.Tensor
             "encoder.kind=mlp",
             "meta.sbm_signal_dims=3",
             "meta.sbm_noise_dims=2",
-            f"meta.sbm_signal={signal}",
             f"output.run_dir={tmp_path / 'run'}",
+            *extra,
         ],
     )
-    data = build_fewshot_data(config)
+
+
+def _features(tmp_path: Path, signal: float) -> tuple[torch.Tensor, torch.Tensor]:
+    data = build_fewshot_data(_config(tmp_path, f"meta.sbm_signal={signal}"))
     return data.x, data.y
 
 
@@ -54,3 +59,17 @@ def test_sbm_feature_settings_make_signal_then_noise_columns(tmp_path: Path, sig
         assert bool((spread[:3] < 0.3).all())
     else:
         assert bool((spread[:3] > 3.0).all())
+
+
+@pytest.mark.parametrize(("train_classes", "expected"), [(-1, 5), (3, 3)])
+def test_train_classes_is_the_meta_training_class_count(
+    tmp_path: Path, train_classes: int, expected: int
+) -> None:
+    # 15 blocks less 5 validation and 5 test classes leave 5 for meta-training
+    config = _config(tmp_path, f"meta.train_classes={train_classes}", "meta.ways=3")
+    trainer = MetaTrainer(config, build_fewshot_data(config))
+    splits = trainer.splits
+    assert (splits.val.numel(), splits.test.numel()) == (5, 5)
+    assert splits.train.numel() == expected
+    held_out = torch.cat([splits.val, splits.test])
+    assert not bool(torch.isin(splits.train, held_out).any())
