@@ -33,6 +33,7 @@ Usage::
     PYTHONPATH=src python scripts/config_settings.py            # the summary table
     PYTHONPATH=src python scripts/config_settings.py --untested # settings with no effect test
     PYTHONPATH=src python scripts/config_settings.py --show optim.lr  # its tests
+    PYTHONPATH=src python scripts/config_settings.py --tests /tmp/old/tests  # another tree
 """
 
 from __future__ import annotations
@@ -172,7 +173,7 @@ def scan(items: list[Setting], tests: Path) -> None:
     """Fill each setting's ``refs``: kind -> {"file::test"}."""
     for file in sorted(tests.rglob("*.py")):
         source = file.read_text()
-        rel = file.relative_to(ROOT).as_posix()
+        rel = file.relative_to(tests.parent).as_posix()
         tree = ast.parse(source)
         fns = [(_span(fn), fn) for fn in _functions(tree)]
         helpers = {
