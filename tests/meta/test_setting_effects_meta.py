@@ -1,7 +1,9 @@
 """``meta.sbm_signal_dims`` / ``sbm_noise_dims`` / ``sbm_signal`` make the features of
 a few-shot SBM: signal then noise columns, the blocks' means scaled by the signal (0:
 the signal columns carry no block information); ``meta.train_classes`` is the number
-of meta-training classes (-1: every class not held out for validation and test).
+of meta-training classes (-1: every class not held out for validation and test);
+``meta.temperature`` divides ProtoNet's cosine scores (and, as documented, not its
+squared distances).
 
 (scripts/config_settings.py found no test referencing them.)"""
 
@@ -73,3 +75,24 @@ def test_train_classes_is_the_meta_training_class_count(
     assert splits.train.numel() == expected
     held_out = torch.cat([splits.val, splits.test])
     assert not bool(torch.isin(splits.train, held_out).any())
+
+
+def _protonet_loss(tmp_path: Path, distance: str, temperature: float) -> float:
+    config = _config(
+        tmp_path,
+        "meta.method=protonet",
+        "meta.ways=3",
+        f"meta.distance={distance}",
+        f"meta.temperature={temperature}",
+    )
+    trainer = MetaTrainer(config, build_fewshot_data(config))
+    episode = trainer.samplers["train"].sample(1, generator=0).episode(0)
+    loss, _ = trainer._episode_loss(episode)
+    return float(loss.detach())
+
+
+def test_temperature_divides_cosine_prototype_scores_only(tmp_path: Path) -> None:
+    # the same network and episode: cosine logits / T, squared distances unscaled
+    assert _protonet_loss(tmp_path, "cosine", 0.1) != _protonet_loss(tmp_path, "cosine", 1.0)
+    sq = _protonet_loss(tmp_path, "sqeuclidean", 0.1)
+    assert sq == _protonet_loss(tmp_path, "sqeuclidean", 1.0)
