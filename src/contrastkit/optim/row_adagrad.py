@@ -60,6 +60,10 @@ class RowAdagrad(torch.optim.Optimizer):
             manifold). Default 0.1.
         eps: :math:`\\epsilon` added to :math:`\\sqrt{s}`. Default 1e-10 (torch's Adagrad).
         initial_accumulator_value: :math:`s` before the first step. Default 0.
+        weight_decay: :math:`\\lambda`: the (Euclidean) gradient is :math:`g + \\lambda x`
+            before the step, as in torch's Adagrad and geoopt's optimisers (a group's
+            ``weight_decay`` wins, as ``optim.weight_decay`` sets it). Default 0; sparse
+            gradients refuse it, as torch's Adagrad does.
 
     State per parameter: ``sum`` ``[N]`` (float32), checkpointed with the optimiser.
     """
@@ -70,11 +74,18 @@ class RowAdagrad(torch.optim.Optimizer):
         lr: float = 0.1,
         eps: float = 1e-10,
         initial_accumulator_value: float = 0.0,
+        weight_decay: float = 0.0,
     ) -> None:
         check_positive("lr", lr)
         check_positive("eps", eps)
         check_non_negative("initial_accumulator_value", initial_accumulator_value)
-        defaults = {"lr": lr, "eps": eps, "initial_accumulator_value": initial_accumulator_value}
+        check_non_negative("weight_decay", weight_decay)
+        defaults = {
+            "lr": lr,
+            "eps": eps,
+            "initial_accumulator_value": initial_accumulator_value,
+            "weight_decay": weight_decay,
+        }
         super().__init__(params, defaults)
         for group in self.param_groups:
             for p in group["params"]:
@@ -93,9 +104,19 @@ class RowAdagrad(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
+            decay = float(group.get("weight_decay", 0.0))
             for p in group["params"]:
-                if p.grad is not None:
-                    self._update(p, p.grad, self.state[p]["sum"], group["lr"], group["eps"])
+                if p.grad is None:
+                    continue
+                grad = p.grad
+                if decay:
+                    if grad.is_sparse:
+                        raise ValueError(
+                            "weight_decay cannot be applied to sparse gradients, got "
+                            f"weight_decay={decay}"
+                        )
+                    grad = grad.add(p, alpha=decay)  # torch's Adagrad: g + lambda x
+                self._update(p, grad, self.state[p]["sum"], group["lr"], group["eps"])
         return loss
 
     @staticmethod

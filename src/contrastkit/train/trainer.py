@@ -90,8 +90,9 @@ class Trainer(TrainerEvaluation):
         if loop.num_threads > 0:
             torch.set_num_threads(loop.num_threads)
         torch.manual_seed(loop.seed)
-        if loop.deterministic:
-            torch.use_deterministic_algorithms(True, warn_only=True)
+        # both ways: a process-wide switch an earlier run in this process (a tune trial,
+        # a test) may have turned on, which `deterministic: false` must turn off
+        torch.use_deterministic_algorithms(loop.deterministic, warn_only=True)
         self.generator = torch.Generator().manual_seed(loop.seed)
         self.task: Task = build_run_task(config, self.generator)
         self.distance = get_distance(config.objective.distance)
