@@ -394,7 +394,7 @@ def test_a_curriculums_count_is_checked_against_the_text_candidates(
     key = f"schedule.curriculum 'default' stage '{stage}' num_negatives"
     message = f"{key} is {count}, more than the 1 negatives mining can give every anchor"
     with pytest.warns(UserWarning, match=re.escape(message)):
-        warn_curriculum_negatives(curriculum, "default", epochs, task)
+        warn_curriculum_negatives(curriculum, "default", epochs, task.negative_bound)
 
 
 @pytest.mark.parametrize("num_negatives", [0, 1])

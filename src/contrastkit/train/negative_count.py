@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from contrastkit.schedules.curriculum import CurriculumScheduler
-    from contrastkit.train.task_base import Task
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,10 @@ def warn_repeated_negatives(key: str, num_negatives: int, num_nodes: int) -> Non
 
 
 def warn_curriculum_negatives(
-    curriculum: CurriculumScheduler | None, name: str, epochs: int, task: Task
+    curriculum: CurriculumScheduler | None,
+    name: str,
+    epochs: int,
+    negative_bound: Callable[[], NegativeBound | None],
 ) -> None:
     """Warn when the largest negative count among the stages of the curriculum
     ``schedule.curriculum: name`` that an ``epochs``-epoch run reaches (every stage
@@ -89,7 +93,7 @@ def warn_curriculum_negatives(
     stage's count comes from ``miner.num_negatives``, which the key names too)."""
     if curriculum is None:
         return
-    bound = task.negative_bound()
+    bound = negative_bound()
     if bound is None:
         return
     stages = curriculum.stages

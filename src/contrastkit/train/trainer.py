@@ -145,7 +145,10 @@ class Trainer(TrainerEvaluation):
         )
         # a curriculum's stage counts replace the task's own: checked like them
         warn_curriculum_negatives(
-            self.schedules.curriculum, config.schedule.curriculum, loop.epochs, self.task
+            self.schedules.curriculum,
+            config.schedule.curriculum,
+            loop.epochs,
+            self.task.negative_bound,
         )
         table_step = build_sparse_step(config, self.encoder, self.distance)
         self.step_fn: AutogradStep | SparseStep
