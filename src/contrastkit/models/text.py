@@ -133,7 +133,21 @@ class TextEncoder(nn.Module):
         return next(self.model.parameters()).device
 
     def forward(self, texts: Sequence[str]) -> Tensor:
-        """Embeddings ``[B, dim]`` with gradients; ``B = len(texts)`` (0 gives ``[0, dim]``).
+        """Embeddings ``[B, dim]`` with gradients; ``B = len(texts)`` (0 gives ``[0, dim]``):
+        :meth:`finish` of :meth:`pooled`."""
+        return self.finish(self.pooled(texts))
+
+    def finish(self, pooled: Tensor) -> Tensor:
+        """``[B, in] -> [B, dim]``: the :attr:`head` (if any), then the L2 normalisation
+        (``normalize``) -- what :meth:`forward` applies to :meth:`pooled`'s rows, so
+        rows encoded without the head (``encode(raw=True)``) are finished exactly as
+        a forward pass would."""
+        out = pooled if self.head is None else self.head(pooled)
+        return nn.functional.normalize(out, dim=-1) if self.normalize else out
+
+    def pooled(self, texts: Sequence[str]) -> Tensor:
+        """The model's own sentence embeddings ``[B, in]`` (its pooling and modules, before
+        :attr:`head` and the final normalisation), with gradients.
 
         Batched by length: the texts are tokenised once, sorted by token count and run
         in ``length_buckets`` groups, each padded only to its own longest text (a batch
@@ -142,7 +156,8 @@ class TextEncoder(nn.Module):
         Pooling reads the attention mask, so the result does not depend on padding."""
         items = _check_texts(texts)
         if not items:
-            return torch.zeros(0, self.dim, device=self.device, dtype=self.dtype)
+            width = self.dim if self.head is None else self.head.in_dim
+            return torch.zeros(0, width, device=self.device, dtype=self.dtype)
         features = {
             k: v.to(self.device) if isinstance(v, Tensor) else v
             for k, v in self.tokenize(items).items()
@@ -166,9 +181,7 @@ class TextEncoder(nn.Module):
                 len(items), parts[0].shape[1], dtype=parts[0].dtype, device=self.device
             )
             out = out.index_copy(0, order, torch.cat(parts))
-        if self.head is not None:
-            out = self.head(out)
-        return nn.functional.normalize(out, dim=-1) if self.normalize else out
+        return out
 
     def tokenize(self, texts: list[str]) -> dict[str, Any]:
         """The model's own tokenisation of ``texts`` (padded to the longest, truncated to
@@ -185,16 +198,23 @@ class TextEncoder(nn.Module):
 
     @torch.no_grad()
     def encode(
-        self, texts: Sequence[str], batch_size: int = 64, *, show_progress: bool | None = None
+        self,
+        texts: Sequence[str],
+        batch_size: int = 64,
+        *,
+        show_progress: bool | None = None,
+        raw: bool = False,
     ) -> Tensor:
         """Inference embeddings ``[B, dim]`` (on ``device``), in eval mode and batches of
         texts of similar length (sorted by length, longest first; rows come back in the
         order of ``texts``). ``show_progress``: a progress bar on stderr (default: for
-        ``>= 2048`` texts)."""
+        ``>= 2048`` texts). ``raw``: the :meth:`pooled` rows ``[B, in]``, before the
+        head and the normalisation (:meth:`finish` completes them)."""
         items = _check_texts(texts)
         check_positive_int("batch_size", batch_size)
+        run = self.pooled if raw else self
         if not items:
-            return torch.zeros(0, self.dim, device=self.device, dtype=self.dtype)
+            return run([])
         if show_progress is None:
             show_progress = len(items) >= PROGRESS_MIN_TEXTS
         # longest first: the first batch shows the peak memory, padding is minimal
@@ -208,7 +228,7 @@ class TextEncoder(nn.Module):
         try:
             for start in range(0, len(items), batch_size):
                 chunk = order[start : start + batch_size]
-                parts.append(self([items[i] for i in chunk]))
+                parts.append(run([items[i] for i in chunk]))
                 bar.update(len(chunk))
         finally:
             bar.close()
@@ -224,21 +244,28 @@ class TextEncoder(nn.Module):
         embeddings of ``texts`` *without* the head (the model's own, normalised as
         :meth:`encode` gives them); returns the fit. Pass training texts only. A
         ``pairs`` head needs ``pairs [2, P]``: rows of ``texts`` (anchor, positive)."""
+        self._fitting_head(pairs)  # before the encode: a bad call costs nothing
+        return self.fit_head_to(self.encode(texts, batch_size=batch_size, raw=True), pairs)
+
+    def fit_head_to(self, pooled: Tensor, pairs: Tensor | None = None) -> PCAFit:
+        """:meth:`fit_head` to :meth:`pooled` rows ``[N, in]`` already computed
+        (``encode(raw=True)``), normalised as :meth:`encode` without a head gives them:
+        one encode can fit the head and (:meth:`finish`) give the post-head rows."""
+        head = self._fitting_head(pairs)
+        z = nn.functional.normalize(pooled, dim=-1) if self.normalize else pooled
+        if pairs is not None and head.pairs:
+            rows = pairs.to(z.device, torch.int64)
+            return head.fit(z[rows[0]], z[rows[1]])
+        return head.fit(z)
+
+    def _fitting_head(self, pairs: Tensor | None) -> PCAHead:
         head = self.head
         if head is None:
             raise ValueError("fit_head needs a head: set TextEncoder.head = PCAHead(...)")
         if head.pairs and (pairs is None or pairs.dim() != 2 or pairs.shape[0] != 2):
             got = None if pairs is None else tuple(pairs.shape)
             raise ValueError(f"a pairs head needs pairs [2, P] of text rows, got {got}")
-        self.head = None
-        try:
-            z = self.encode(texts, batch_size=batch_size)
-        finally:
-            self.head = head
-        if head.pairs and pairs is not None:
-            rows = pairs.to(z.device, torch.int64)
-            return head.fit(z[rows[0]], z[rows[1]])
-        return head.fit(z)
+        return head
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write this encoder as a sentence-transformers directory: the model's modules,

@@ -119,10 +119,16 @@ class DistillObjective(Objective):
         self.metric = params.metric
         self._encoder = [ctx.encoder]
         self._targets: Tensor | None = None  # [N, d] starting embeddings of every item
+        self._num_items = ctx.num_items
 
     @property
     def anchored(self) -> bool:
         return self._targets is not None
+
+    def start_items(self) -> Tensor:
+        """The items :meth:`anchor` will embed (every one; none once anchored), so that
+        an encoder's step-0 encoding (``prepare_training``) covers them."""
+        return torch.arange(0 if self.anchored else self._num_items)
 
     @torch.no_grad()
     def anchor(self) -> None:
