@@ -16,6 +16,10 @@ that the tests use): tokenisation is the model's own, nothing assumes English.
 ``encode`` sorts the texts by length before batching, so each batch pads to
 similar lengths (sentence-transformers' ``encode`` does the same), and returns the
 rows in the caller's order; long encodes (``show_progress``) print a progress bar.
+A forward pass is ``finish(pooled(texts))``: the model's own embedding, then the
+optional :attr:`TextEncoder.head` and the normalisation; ``encode(raw=True)`` stops
+before ``finish``, so one encode can both fit a head and (``finish``) give the
+post-head embeddings.
 
 Nothing is downloaded: the model is read from a local directory with
 ``local_files_only=True``, and ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` are

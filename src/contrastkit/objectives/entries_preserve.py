@@ -29,7 +29,8 @@ optimiser step, so after ``loop.init_from`` has loaded its weights — and saved
 the objective's state, so a resumed run keeps the original anchor. ``distill``'s
 targets are the encoder's ``embed_all()`` then — a text encoder's
 ``embed_every_item()``, which covers its training-only texts too — (eval mode, no
-gradient; the trainer's start-of-run snapshot has usually cached it). Both act on the full
+gradient; the text encoder's step-0 encoding serves it, its ``start_items()`` saying
+that every item is read). Both act on the full
 embedding only: Matryoshka training does not repeat them per width (``per_width``).
 """
 

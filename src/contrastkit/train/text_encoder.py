@@ -186,8 +186,12 @@ class TextItemEncoder(NodeEncoder):
         if items is not None:
             parts.append(items.to(torch.int64))
         ids = torch.unique(torch.cat(parts))
-        # one encode before the head: the fit reads it, the head then finishes it
-        raw = self.text.encode(self._strings(ids), batch_size=self.batch_size, raw=True)
+        # one encode before the head, of each distinct string once (a text task's
+        # repeated strings have ids of their own); the fit reads it, the head finishes it
+        distinct: dict[str, int] = {}
+        row = [distinct.setdefault(t, len(distinct)) for t in self._strings(ids)]
+        raw = self.text.encode(list(distinct), batch_size=self.batch_size, raw=True)
+        raw = raw[torch.as_tensor(row, dtype=torch.int64, device=raw.device)]
         where = torch.full((len(self.texts),), -1, dtype=torch.int64)
         where[ids] = torch.arange(ids.numel())
         said = None if unfitted is None else self._fit_head(unfitted, raw, where)
