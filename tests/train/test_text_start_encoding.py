@@ -4,7 +4,6 @@ later re-mining encodes with the current model; resuming stays bit-identical."""
 
 from __future__ import annotations
 
-import io
 from collections import Counter
 from pathlib import Path
 
@@ -15,7 +14,10 @@ pytest.importorskip("sentence_transformers")
 
 from contrastkit.models.text import TextEncoder
 from contrastkit.train.trainer import Trainer
-from tests.text_tiny import compositional_pairs, text_file_config, tiny_model, write_jsonl
+from tests.text_tiny import (
+    FirstCheckpoint,
+    text_file_config,
+)
 
 #: the three readers of the starting model: mining, distillation, the PCA head
 EVERYTHING = (
@@ -24,16 +26,6 @@ EVERYTHING = (
     "encoder.projection.kind=pca",
     "encoder.projection.dim=24",
 )
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_model(tmp_path_factory.mktemp("tiny"))
-
-
-@pytest.fixture(scope="module")
-def pairs_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_jsonl(tmp_path_factory.mktemp("data") / "pairs.jsonl", compositional_pairs())
 
 
 def _trainer(model_dir: Path, pairs_file: Path, run_dir: Path, *extra: str) -> Trainer:
@@ -147,17 +139,10 @@ def test_resume_with_pool_distill_and_head_is_bit_identical(
         "output.checkpoint_every=2",
         "eval.every_epochs=2",
     )
-    saved: list[bytes] = []
-
-    def keep_first(trainer: Trainer) -> None:
-        if not saved:
-            buffer = io.BytesIO()
-            torch.save(trainer.state_dict(), buffer)
-            saved.append(buffer.getvalue())
-
+    first = FirstCheckpoint()
     whole = _trainer(model_dir, pairs_file, tmp_path / "a", *extra)
-    whole.fit(checkpoint=keep_first)
-    state = torch.load(io.BytesIO(saved[0]), weights_only=True)
+    whole.fit(checkpoint=first)
+    state = first.state()
     assert state["step"] == 2 and state["epoch"] == 0  # inside the first epoch
     resumed = _trainer(model_dir, pairs_file, tmp_path / "b", *extra)
     resumed.load_state_dict(state)
