@@ -9,8 +9,12 @@ combinations (every token of a held-out pair occurs in training).
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
+from typing import Any
+
+import torch
 
 from contrastkit.models.tiny_text import build_tiny_bert
 from contrastkit.train.config import TrainConfig, load_config
@@ -76,3 +80,22 @@ def text_file_config(model_dir: Path, path: Path, run_dir: Path, *extra: str) ->
             *extra,
         ],
     )
+
+
+class FirstCheckpoint:
+    """A ``Trainer.fit(checkpoint=...)`` callback keeping the first checkpoint's state
+    (serialised, as a checkpoint file holds it); :meth:`state` reads it back."""
+
+    def __init__(self) -> None:
+        self.saved: bytes | None = None
+
+    def __call__(self, trainer: Any) -> None:
+        if self.saved is None:
+            buffer = io.BytesIO()
+            torch.save(trainer.state_dict(), buffer)
+            self.saved = buffer.getvalue()
+
+    def state(self) -> dict[str, Any]:
+        assert self.saved is not None, "no checkpoint was taken"
+        state: dict[str, Any] = torch.load(io.BytesIO(self.saved), weights_only=True)
+        return state

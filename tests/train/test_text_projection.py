@@ -4,7 +4,6 @@ truncated retrieval better, kept in checkpoints, bad settings named."""
 
 from __future__ import annotations
 
-import io
 import itertools
 from pathlib import Path
 
@@ -18,12 +17,15 @@ from contrastkit.models.text import TextEncoder
 from contrastkit.train.config import load_config
 from contrastkit.train.trainer import Trainer
 from contrastkit.typed_config import ConfigError
-from tests.text_tiny import A, B, C, D, text_file_config, tiny_model, write_jsonl
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_model(tmp_path_factory.mktemp("tiny"))
+from tests.text_tiny import (
+    A,
+    B,
+    C,
+    D,
+    FirstCheckpoint,
+    text_file_config,
+    write_jsonl,
+)
 
 
 @pytest.fixture(scope="module")
@@ -150,19 +152,12 @@ def test_checkpoint_resume_is_bit_identical(
         "eval.every_epochs=2",
     ]
     config = _config(model_dir, overlap_file, tmp_path / "a", *extra)
-    saved: list[bytes] = []
-
-    def keep_first(trainer: Trainer) -> None:
-        if not saved:
-            buffer = io.BytesIO()
-            torch.save(trainer.state_dict(), buffer)
-            saved.append(buffer.getvalue())
-
+    first = FirstCheckpoint()
     whole = Trainer(config, tmp_path / "a")
-    whole.fit(checkpoint=keep_first)
+    whole.fit(checkpoint=first)
     head = whole.encoder.text.head
     assert head.out_dim == 24 and whole.encoder.dim == 24
-    state = torch.load(io.BytesIO(saved[0]), weights_only=True)
+    state = first.state()
     assert bool(state["encoder"]["text.head.fitted"])
     resumed = Trainer(_config(model_dir, overlap_file, tmp_path / "b", *extra), tmp_path / "b")
     resumed.load_state_dict(state)
@@ -173,7 +168,7 @@ def test_checkpoint_resume_is_bit_identical(
     for name, value in ours.items():
         assert torch.equal(value, theirs[name]), name
     # a frozen head stays the fitted PCA; a trainable one moved with the model
-    fitted = torch.load(io.BytesIO(saved[0]), weights_only=True)["encoder"]["text.head.weight"]
+    fitted = first.state()["encoder"]["text.head.weight"]
     assert torch.equal(head.weight.detach(), fitted) != trainable
 
 

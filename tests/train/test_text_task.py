@@ -29,20 +29,8 @@ from tests.text_tiny import (
     ARABIC,
     compositional_pairs,
     text_file_config,
-    tiny_model,
     write_jsonl,
 )
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_model(tmp_path_factory.mktemp("tiny"))
-
-
-@pytest.fixture(scope="module")
-def pairs_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_jsonl(tmp_path_factory.mktemp("data") / "pairs.jsonl", compositional_pairs())
-
 
 _config = text_file_config
 

@@ -14,13 +14,7 @@ from contrastkit.train.config import load_config
 from contrastkit.train.text_task import TextPairTask
 from contrastkit.train.trainer import Trainer
 from contrastkit.typed_config import ConfigError
-from tests.text_tiny import tiny_model
 from tests.wordnet_slice import write_wordnet_slice
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_model(tmp_path_factory.mktemp("tiny"))
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,11 @@ rows in the caller's order; long encodes (``show_progress``) print a progress ba
 ``i``-th (a rank's share of an encode split over ``W`` data-parallel ranks,
 :mod:`~contrastkit.eval.sharded_encoding`): the same batches, so the same vectors.
 
+A forward pass is ``finish(pooled(texts))``: the model's own embedding, then the
+optional :attr:`TextEncoder.head` and the normalisation; ``encode(raw=True)`` stops
+before ``finish``, so one encode can both fit a head and (``finish``) give the
+post-head embeddings.
+
 Nothing is downloaded: the model is read from a local directory with
 ``local_files_only=True``, and ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` are
 set to ``1`` (unless already set) before sentence-transformers is imported.
@@ -138,7 +143,21 @@ class TextEncoder(nn.Module):
         return next(self.model.parameters()).device
 
     def forward(self, texts: Sequence[str]) -> Tensor:
-        """Embeddings ``[B, dim]`` with gradients; ``B = len(texts)`` (0 gives ``[0, dim]``).
+        """Embeddings ``[B, dim]`` with gradients; ``B = len(texts)`` (0 gives ``[0, dim]``):
+        :meth:`finish` of :meth:`pooled`."""
+        return self.finish(self.pooled(texts))
+
+    def finish(self, pooled: Tensor) -> Tensor:
+        """``[B, in] -> [B, dim]``: the :attr:`head` (if any), then the L2 normalisation
+        (``normalize``) -- what :meth:`forward` applies to :meth:`pooled`'s rows, so
+        rows encoded without the head (``encode(raw=True)``) are finished exactly as
+        a forward pass would."""
+        out = pooled if self.head is None else self.head(pooled)
+        return nn.functional.normalize(out, dim=-1) if self.normalize else out
+
+    def pooled(self, texts: Sequence[str]) -> Tensor:
+        """The model's own sentence embeddings ``[B, in]`` (its pooling and modules, before
+        :attr:`head` and the final normalisation), with gradients.
 
         Batched by length: the texts are tokenised once, sorted by token count and run
         in ``length_buckets`` groups, each padded only to its own longest text (a batch
@@ -147,7 +166,8 @@ class TextEncoder(nn.Module):
         Pooling reads the attention mask, so the result does not depend on padding."""
         items = _check_texts(texts)
         if not items:
-            return torch.zeros(0, self.dim, device=self.device, dtype=self.dtype)
+            width = self.dim if self.head is None else self.head.in_dim
+            return torch.zeros(0, width, device=self.device, dtype=self.dtype)
         features = {
             k: v.to(self.device) if isinstance(v, Tensor) else v
             for k, v in self.tokenize(items).items()
@@ -171,9 +191,7 @@ class TextEncoder(nn.Module):
                 len(items), parts[0].shape[1], dtype=parts[0].dtype, device=self.device
             )
             out = out.index_copy(0, order, torch.cat(parts))
-        if self.head is not None:
-            out = self.head(out)
-        return nn.functional.normalize(out, dim=-1) if self.normalize else out
+        return out
 
     def tokenize(self, texts: list[str]) -> dict[str, Any]:
         """The model's own tokenisation of ``texts`` (padded to the longest, truncated to
@@ -190,13 +208,19 @@ class TextEncoder(nn.Module):
 
     @torch.no_grad()
     def encode(
-        self, texts: Sequence[str], batch_size: int = 64, *, show_progress: bool | None = None
+        self,
+        texts: Sequence[str],
+        batch_size: int = 64,
+        *,
+        show_progress: bool | None = None,
+        raw: bool = False,
     ) -> Tensor:
         """Inference embeddings ``[B, dim]`` (on ``device``), in eval mode and batches of
         texts of similar length (sorted by length, longest first; rows come back in the
         order of ``texts``). ``show_progress``: a progress bar on stderr (default: for
-        ``>= 2048`` texts)."""
-        rows, z = self.encode_batches(texts, batch_size, show_progress=show_progress)
+        ``>= 2048`` texts). ``raw``: the :meth:`pooled` rows ``[B, in]``, before the
+        head and the normalisation (:meth:`finish` completes them)."""
+        rows, z = self.encode_batches(texts, batch_size, show_progress=show_progress, raw=raw)
         out = torch.empty_like(z)
         out[rows] = z
         return out
@@ -218,21 +242,23 @@ class TextEncoder(nn.Module):
         *,
         shard: tuple[int, int] = (0, 1),
         show_progress: bool | None = None,
+        raw: bool = False,
     ) -> tuple[Tensor, Tensor]:
         """``(rows [B'], z [B', dim])``: the batches ``shard[0]::shard[1]`` of
         :meth:`batch_plan` encoded in eval mode, ``rows`` their positions in ``texts``.
         ``shard=(i, W)`` gives rank ``i`` of ``W`` every ``W``-th batch: each batch is
         the one :meth:`encode` runs, with the same texts and padding, so its rows are
         those :meth:`encode` gives, bit for bit, and the long batches are spread
-        over the ranks."""
+        over the ranks. ``raw``: :meth:`pooled` rows ``[B', in]`` (as :meth:`encode`)."""
         items = _check_texts(texts)
         index, world = shard
         if not 0 <= index < world:
             raise ValueError(f"shard must be (index, count) with 0 <= index < count, got {shard}")
+        run = self.pooled if raw else self
         plan = self.batch_plan(items, batch_size)[index::world]
         rows = torch.cat(plan) if plan else torch.empty(0, dtype=torch.int64)
         if not plan:
-            return rows, torch.zeros(0, self.dim, device=self.device, dtype=self.dtype)
+            return rows.to(self.device), run([])
         if show_progress is None:
             show_progress = len(items) >= PROGRESS_MIN_TEXTS
         was_training = self.training
@@ -243,7 +269,7 @@ class TextEncoder(nn.Module):
         bar = ProgressBar(int(rows.numel()), desc="encode", enabled=show_progress)
         try:
             for chunk in plan:
-                parts.append(self([items[i] for i in chunk.tolist()]))
+                parts.append(run([items[i] for i in chunk.tolist()]))
                 bar.update(int(chunk.numel()))
         finally:
             bar.close()
@@ -257,21 +283,28 @@ class TextEncoder(nn.Module):
         embeddings of ``texts`` *without* the head (the model's own, normalised as
         :meth:`encode` gives them); returns the fit. Pass training texts only. A
         ``pairs`` head needs ``pairs [2, P]``: rows of ``texts`` (anchor, positive)."""
+        self._fitting_head(pairs)  # before the encode: a bad call costs nothing
+        return self.fit_head_to(self.encode(texts, batch_size=batch_size, raw=True), pairs)
+
+    def fit_head_to(self, pooled: Tensor, pairs: Tensor | None = None) -> PCAFit:
+        """:meth:`fit_head` to :meth:`pooled` rows ``[N, in]`` already computed
+        (``encode(raw=True)``), normalised as :meth:`encode` without a head gives them:
+        one encode can fit the head and (:meth:`finish`) give the post-head rows."""
+        head = self._fitting_head(pairs)
+        z = nn.functional.normalize(pooled, dim=-1) if self.normalize else pooled
+        if pairs is not None and head.pairs:
+            rows = pairs.to(z.device, torch.int64)
+            return head.fit(z[rows[0]], z[rows[1]])
+        return head.fit(z)
+
+    def _fitting_head(self, pairs: Tensor | None) -> PCAHead:
         head = self.head
         if head is None:
             raise ValueError("fit_head needs a head: set TextEncoder.head = PCAHead(...)")
         if head.pairs and (pairs is None or pairs.dim() != 2 or pairs.shape[0] != 2):
             got = None if pairs is None else tuple(pairs.shape)
             raise ValueError(f"a pairs head needs pairs [2, P] of text rows, got {got}")
-        self.head = None
-        try:
-            z = self.encode(texts, batch_size=batch_size)
-        finally:
-            self.head = head
-        if head.pairs and pairs is not None:
-            rows = pairs.to(z.device, torch.int64)
-            return head.fit(z[rows[0]], z[rows[1]])
-        return head.fit(z)
+        return head
 
     def save(
         self, path: str | os.PathLike[str], *, similarity_fn_name: SimilarityName | None = None

@@ -29,7 +29,8 @@ optimiser step, so after ``loop.init_from`` has loaded its weights — and saved
 the objective's state, so a resumed run keeps the original anchor. ``distill``'s
 targets are the encoder's ``embed_all()`` then — a text encoder's
 ``embed_every_item()``, which covers its training-only texts too — (eval mode, no
-gradient; the trainer's start-of-run snapshot has usually cached it). Both act on the full
+gradient; the text encoder's step-0 encoding serves it, its ``start_items()`` saying
+that every item is read). Both act on the full
 embedding only: Matryoshka training does not repeat them per width (``per_width``).
 """
 
@@ -119,10 +120,16 @@ class DistillObjective(Objective):
         self.metric = params.metric
         self._encoder = [ctx.encoder]
         self._targets: Tensor | None = None  # [N, d] starting embeddings of every item
+        self._num_items = ctx.num_items
 
     @property
     def anchored(self) -> bool:
         return self._targets is not None
+
+    def start_items(self) -> Tensor:
+        """The items :meth:`anchor` will embed (every one; none once anchored), so that
+        an encoder's step-0 encoding (``prepare_training``) covers them."""
+        return torch.arange(0 if self.anchored else self._num_items)
 
     @torch.no_grad()
     def anchor(self) -> None:

@@ -21,10 +21,19 @@ texts and a :class:`~contrastkit.models.text.TextEncoder`:
   fills that cache before an evaluation with ``embed_all_across_ranks()``, every
   rank encoding its share (``eval/sharded_encoding.py``), so rank 0's evaluation
   does not encode every text alone.
-* ``prepare_training()`` (the trainer calls it at step 0) fits an ``encoder.projection``
-  PCA head to the starting model's embeddings of ``fit_items``, the task's training
-  texts (``pair_pca``: of ``fit_pairs``, its training pairs); a head from a
-  checkpoint is already fitted and kept.
+* ``prepare_training(items)`` (the trainer calls it at step 0) is the *step-0
+  encoding*: every text step 0 reads with the starting model -- the evaluation's
+  texts, ``fit_items`` (the task's training texts; ``pair_pca``: ``fit_pairs``)
+  while an ``encoder.projection`` PCA head is unfitted, and ``items``, what the
+  task and objectives read (the mining pool, ``distill``'s targets) -- is encoded
+  once, *before* the head (one pass, one batching): the head is fitted to those
+  rows and then applied to them (:meth:`~contrastkit.models.text.TextEncoder.finish`,
+  the same map a forward pass ends with), and ``embed``/``embed_all``/
+  ``embed_every_item`` serve the result until the first parameter update. A head
+  from a checkpoint is already fitted and kept. Nothing of the encoding needs a
+  checkpoint of its own: what outlives step 0 (the pool, in the task's state;
+  ``distill``'s targets, in the objective's; the head's weight) is checkpointed
+  where it lives, and a resumed run (step > 0) reads it from there.
 
 The model is the packaged all-MiniLM-L6-v2 (``encoder.model_path`` unset) or any
 local sentence-transformers directory; ``encoder.dim`` is the model's width, which
@@ -38,6 +47,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from contrastkit.models.pca_head import PCAHead
 from contrastkit.models.text import TextEncoder
 from contrastkit.train.node_encoder import NodeEncoder
 
@@ -84,6 +94,9 @@ class TextItemEncoder(NodeEncoder):
         # and the (anchor, positive) pairs [2, P] a pair_pca head is fitted to
         self.fit_pairs = None if fit_pairs is None else fit_pairs.to(torch.int64)
         self._cache: tuple[tuple[object, ...], Tensor] | None = None
+        # the step-0 encoding (prepare_training): (parameter version, [N] row of each
+        # text or -1, [R, d] rows), served while the parameters are those it was made with
+        self._start: tuple[tuple[object, ...], Tensor, Tensor] | None = None
         for pooler in unused_poolers(text):
             pooler.requires_grad_(False)
 
@@ -103,7 +116,11 @@ class TextItemEncoder(NodeEncoder):
         return (*(p._version for p in params), params[0].dtype, params[0].device)
 
     def embed(self, ids: Tensor, *, show_progress: bool | None = None) -> Tensor:
-        """``[M, d]`` embeddings of text ids ``ids`` (eval mode, no gradient, batched)."""
+        """``[M, d]`` embeddings of text ids ``ids`` (eval mode, no gradient, batched);
+        rows of the step-0 encoding while it is current (:meth:`prepare_training`)."""
+        start = self._start_rows(ids)
+        if start is not None:
+            return start
         return self.text.encode(
             self._strings(ids), batch_size=self.batch_size, show_progress=show_progress
         )
@@ -138,39 +155,87 @@ class TextItemEncoder(NodeEncoder):
         return z
 
     def _embed_prefix(self, n: int) -> Tensor:
+        start = self._start_rows(torch.arange(n))
+        if start is not None:
+            return start
         version = self._parameter_version()
         done = self._cache[1] if self._cache is not None and self._cache[0] == version else None
         if done is not None and done.shape[0] >= n:
             return done[:n]
-        start = 0 if done is None else int(done.shape[0])
+        begin = 0 if done is None else int(done.shape[0])
         with torch.no_grad():
-            z = self.embed(torch.arange(start, n))
+            z = self.embed(torch.arange(begin, n))
         if done is not None:
             z = torch.cat([done, z])
         self._cache = (version, z)
         return z
 
-    def prepare_training(self) -> str | None:
-        """Before the first step: fit an unfitted PCA head (``encoder.projection``) to
-        the starting model's embeddings of ``texts[fit_items]``; returns a line saying
-        what it did (``None``: nothing to do). A head restored from a checkpoint is
-        already fitted and kept as it is."""
-        head = self.text.head
-        if head is None or bool(head.fitted):
+    def _start_rows(self, ids: Tensor) -> Tensor | None:
+        """``[M, d]`` rows of the step-0 encoding for ``ids``, or ``None``: no step-0
+        encoding, the parameters moved since (it is dropped then), or an id it lacks."""
+        if self._start is None:
             return None
-        if head.pairs:
+        version, where, z = self._start
+        if version != self._parameter_version():
+            self._start = None  # the first update ends step 0: free the table
+            return None
+        rows = where[ids]
+        if bool((rows < 0).any()):
+            return None
+        return z[rows]
+
+    @torch.no_grad()
+    def prepare_training(self, items: Tensor | None = None) -> str | None:
+        """Step 0 (the trainer calls it before the first step): encode, once and with the
+        starting model, every text the step reads -- the first ``embedded_items`` (the
+        start evaluation, snapshots), ``fit_items`` (``fit_pairs``) while the
+        ``encoder.projection`` head is unfitted, and ``items`` (what the task and
+        objectives read: the mining pool, distillation targets); fit the head to the
+        pre-head rows; keep the post-head rows (:meth:`~TextEncoder.finish` of the
+        same encode) as what :meth:`embed`, :meth:`embed_all` and
+        :meth:`embed_every_item` return until a parameter changes. Returns a line
+        saying how the head was fitted (``None``: no head to fit -- one restored from
+        a checkpoint is already fitted and kept)."""
+        head = self.text.head
+        unfitted = head if head is not None and not bool(head.fitted) else None
+        parts = [torch.arange(self.embedded_items)]
+        if unfitted is not None:
+            parts.append(self._fit_ids(unfitted.pairs))
+        if items is not None:
+            parts.append(items.to(torch.int64))
+        ids = torch.unique(torch.cat(parts))
+        # one encode before the head, of each distinct string once (a text task's
+        # repeated strings have ids of their own); the fit reads it, the head finishes it
+        distinct: dict[str, int] = {}
+        row = [distinct.setdefault(t, len(distinct)) for t in self._strings(ids)]
+        raw = self.text.encode(list(distinct), batch_size=self.batch_size, raw=True)
+        raw = raw[torch.as_tensor(row, dtype=torch.int64, device=raw.device)]
+        where = torch.full((len(self.texts),), -1, dtype=torch.int64)
+        where[ids] = torch.arange(ids.numel())
+        said = None if unfitted is None else self._fit_head(unfitted, raw, where)
+        self._cache = None
+        self._start = (self._parameter_version(), where, self.text.finish(raw))
+        return said
+
+    def _fit_ids(self, pairs: bool) -> Tensor:
+        """The texts a head is fitted to: those of ``fit_pairs`` (``pair_pca``), else
+        ``fit_items`` (``None``: every text)."""
+        if pairs:
             if self.fit_pairs is None:
                 raise ValueError("a pair_pca head needs the task's training pairs (fit_pairs)")
-            # each distinct text encoded once; the pairs index into them
-            ids, local = torch.unique(self.fit_pairs, return_inverse=True)
-            fit = self.text.fit_head(self._strings(ids), self.batch_size, pairs=local)
+            return torch.unique(self.fit_pairs)
+        return self.fit_items if self.fit_items is not None else torch.arange(len(self.texts))
+
+    def _fit_head(self, head: PCAHead, raw: Tensor, where: Tensor) -> str:
+        """Fit ``head`` (the text encoder's) to the pre-head rows ``raw`` (``where [N]``:
+        each text's row); the line saying what it did."""
+        if head.pairs:
+            fit = self.text.fit_head_to(raw, pairs=where[self.fit_pairs])
         else:
-            ids = self.fit_items if self.fit_items is not None else torch.arange(len(self.texts))
-            fit = self.text.fit_head(self._strings(ids), batch_size=self.batch_size)
-        self._cache = None
+            fit = self.text.fit_head_to(raw[where[self._fit_ids(False)]])
         k = max(1, head.out_dim // 4)
         # the share the first k raw coordinates held, for comparison
-        raw = fit.raw_captured(k)
+        raw_share = fit.raw_captured(k)
         basis = "pair cross-covariance" if head.pairs else "covariance"
         if not head.centered:
             basis = "uncentred " + basis.replace("covariance", "second moment")
@@ -180,7 +245,7 @@ class TextItemEncoder(NodeEncoder):
             f"encoder.projection: PCA ({basis}) "
             f"of {fit.num_samples} {what}, {head.in_dim} -> {head.out_dim} dims; "
             f"the first {k} coordinates hold {fit.captured(k):.1%} of the {quantity} "
-            f"({raw:.1%} before)"
+            f"({raw_share:.1%} before)"
         )
 
     def last_shared_parameters(self) -> list[Tensor]:

@@ -280,8 +280,7 @@ class TextPairTask(Task):
         """``(negatives [B, K], mask [B, K])`` canonical text ids mined for anchors
         ``u [B]`` with positives ``v [B]`` (masked slots hold ``v``)."""
         b = int(u.numel())
-        k = self.settings.num_negatives if ctx.num_negatives is None else ctx.num_negatives
-        k = min(int(k), int(self.pool_ids.numel()))
+        k = self._negative_count(ctx)
         if k <= 0:
             return torch.empty(b, 0, dtype=torch.long), torch.empty(b, 0, dtype=torch.bool)
         pool = self.mining_pool(ctx)
@@ -316,6 +315,20 @@ class TextPairTask(Task):
         s_p = ctx.distance.score_paired(z[:b], z[b:]).to(s_n.dtype)
         self._round_difficulty.append((s_n - s_p.unsqueeze(1))[mask].float())
         return negatives, mask
+
+    def _negative_count(self, ctx: SampleContext) -> int:
+        """Negatives mined per anchor under ``ctx``: the curriculum's count, else
+        ``pairs.num_negatives``, at most the pool's size."""
+        k = self.settings.num_negatives if ctx.num_negatives is None else ctx.num_negatives
+        return min(int(k), int(self.pool_ids.numel()))
+
+    def start_items(self, ctx: SampleContext) -> Tensor:
+        """The texts the first step under ``ctx`` embeds with the starting model: the
+        pool when that step mines and no pool is held yet (a resumed run restores
+        its pool), else none -- for the encoder's step-0 encoding."""
+        if self._pool is not None or self._negative_count(ctx) <= 0:
+            return torch.empty(0, dtype=torch.int64)
+        return self.pool_ids
 
     def save_difficulty_round(self) -> None:
         """Write the current round's difficulties (if any) under the run directory."""

@@ -61,6 +61,7 @@ from contrastkit.train.progress import MetricsWriter, ProgressBar
 from contrastkit.train.schedules import RunSchedules
 from contrastkit.train.snapshots import MAX_PAIRS, SnapshotRecorder
 from contrastkit.train.sparse_step_choice import build_sparse_step
+from contrastkit.train.start_encoding import prepare_encoder
 from contrastkit.train.step import AutogradStep, SparseStep
 from contrastkit.train.step_metrics import batch_statistics, loss_record
 from contrastkit.train.task_base import SampleContext, Task
@@ -379,9 +380,10 @@ class Trainer(TrainerEvaluation):
         cfg = self.config
         total = cfg.loop.epochs * self.batches_per_epoch
         if self.step == 0:
-            # encoders fitted to the training data before the first step (a PCA head)
-            prepare = getattr(self.encoder, "prepare_training", None)
-            said = prepare() if prepare is not None else None
+            # the starting model's embeddings step 0 reads, encoded once (the text
+            # encoder: fits a PCA head to them, serves the pool and distill's targets)
+            objectives = self.objectives.values()
+            said = prepare_encoder(self.encoder, self.task, objectives, self.sample_context())
             if said and self.is_main:
                 print(f"contrastkit: {said}", file=sys.stderr)
             self._similarities("start")
