@@ -161,6 +161,9 @@ def _rules() -> tuple[Rule, ...]:
             ("continual.files", "continual.undirected"),
             (Scope("continual.stream", ("edge_files",)),),
         ),
+        # a stream reads data.path only as the WordNet stream's directory
+        Rule(("data.path",), (ONE_TASK, Scope("continual.stream", ("wordnet",)))),
+        Rule(("data.path",), (ONE_TASK, Scope("data.name", ("wordnet_nouns",)))),
     )
 
 
