@@ -59,12 +59,19 @@ CASES = [
     ),
     (
         23,
+        "schedule.temperature=cosine",
+        FEWSHOT,
+        ["task.kind=nodes", "encoder.kind=gnn", "data.name=sbm"],
+    ),
+    (24, "combiner.method=uncertainty", STREAM, []),
+    (
+        25,
         "data.path=/wn",
         [*STREAM, "data.name=wordnet_nouns"],
         [*STREAM, "data.name=wordnet_nouns", "continual.stream=wordnet"],
     ),
     (
-        24,
+        26,
         "data.path=/wn",
         [*STREAM, "continual.stream=wordnet", "data.name=edgelist"],
         [*STREAM, "data.name=wordnet_nouns", "continual.stream=wordnet"],

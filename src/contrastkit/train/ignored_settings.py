@@ -120,6 +120,7 @@ def _rules() -> tuple[Rule, ...]:
     stream_sbm = ("blocks_per_task", "block_size", "p_in", "p_out", "feature_dim")
     stream_wordnet = ("split", "groups", "max_nodes_per_task", "shared_ancestors")
     miner = (*_fields("miner", but=("num_negatives",)), "miner_stages")
+    trainer_only = ("objectives", "combiner.method", *_fields("schedule"), *_fields("burn_in"))
     return (
         # the optimiser (optim/factory.py's table of torch / geoopt keyword arguments;
         # sparse_adam's dense parameters take Adam with amsgrad)
@@ -161,6 +162,10 @@ def _rules() -> tuple[Rule, ...]:
             ("continual.files", "continual.undirected"),
             (Scope("continual.stream", ("edge_files",)),),
         ),
+        # the one-task trainer's loss settings: meta-learning and a stream have their own
+        # loops (contrastkit.meta, contrastkit.continual), which read none of them
+        Rule(trainer_only, (Scope("task.kind", ("relations", "pairs", "nodes")),)),
+        Rule(trainer_only, (ONE_TASK,)),
         # a stream reads data.path only as the WordNet stream's directory
         Rule(("data.path",), (ONE_TASK, Scope("continual.stream", ("wordnet",)))),
         Rule(("data.path",), (ONE_TASK, Scope("data.name", ("wordnet_nouns",)))),
