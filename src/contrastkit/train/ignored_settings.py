@@ -3,10 +3,10 @@
 Some settings are read only by one optimiser, combiner method, task kind or stream:
 ``optim.momentum`` by SGD, ``miner.*`` by relations tasks, ``meta.temperature`` by
 ProtoNet's cosine score. A config that sets one where nothing reads it trains as if it
-had not, so the user is told — as torch's ``DataLoader`` warns about ``prefetch_factor``
-without workers and transformers' ``GenerationConfig`` about sampling settings under
-greedy decoding — with an :class:`IgnoredSettingWarning` naming the setting, its value
-and why it does not apply::
+had not, so the user is told — as scikit-learn's ``LogisticRegression`` warns that
+``l1_ratio`` is only used with ``penalty='elasticnet'`` and transformers'
+``GenerationConfig`` that ``temperature`` is only used when sampling — with an
+:class:`IgnoredSettingWarning` naming the setting, its value and why it does not apply::
 
     optim.momentum=0.9 is ignored by optim.name 'adam' (it applies to sgd, rsgd)
 
