@@ -300,6 +300,21 @@ def _one_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+def _one_line_settings(show: Any) -> Any:
+    """``warnings.showwarning`` printing an ignored setting as one line
+    (``contrastkit: warning: optim.momentum=0.9 is ignored by ...``), every other
+    warning through ``show``."""
+    from contrastkit.train.ignored_settings import IgnoredSettingWarning
+
+    def show_warning(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
+        if issubclass(category, IgnoredSettingWarning):
+            print(f"contrastkit: warning: {message}", file=sys.stderr if file is None else file)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return show_warning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from contrastkit.eval import CollapsedEmbeddingError
     from contrastkit.train import CheckpointError, NonFiniteError
@@ -309,6 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with warnings.catch_warnings():
             for pattern in TORCH_LOAD_WARNINGS:
                 warnings.filterwarnings("ignore", message=pattern)
+            warnings.showwarning = _one_line_settings(warnings.showwarning)
             args = build_parser().parse_args(argv)
             return _run(args)
     except UsageError as exc:

@@ -93,3 +93,36 @@ def test_split_and_groups_name_the_wordnet_tasks(split: str, groups: list[str]) 
         )
     )
     assert [task.name for task in stream.tasks] == groups
+
+
+def test_data_path_points_the_wordnet_stream_at_another_wordnet(tmp_path: Path) -> None:
+    """``data.path`` (with ``data.name: wordnet_nouns``, as every WordNet source takes
+    it) is the directory the WordNet stream reads: a tiny slice in WordNet's format
+    gives exactly its own synsets of each lexicographer file, not WordNet 3.0's."""
+    from tests.wordnet_slice import SYNSETS, write_wordnet_slice
+
+    root = write_wordnet_slice(tmp_path / "wn")
+    stream = build_stream(
+        config(
+            "continual.stream=wordnet",
+            "continual.groups=[noun.animal, noun.plant]",
+            "continual.num_tasks=2",
+            "continual.max_nodes_per_task=40",
+            "data.name=wordnet_nouns",
+            f"data.path={root}",
+        )
+    )
+    assert [task.name for task in stream.tasks] == ["noun.animal", "noun.plant"]
+    # lexicographer files 5 (noun.animal) and 20 (noun.plant) of the slice
+    sizes = [sum(lex == n for _, lex, *_ in SYNSETS) for n in (5, 20)]
+    assert [int(task.nodes.numel()) for task in stream.tasks] == sizes
+    assert stream.num_nodes == sum(sizes)
+    # a directory without WordNet's files is named in the error, not replaced by the default
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / "empty")):
+        build_stream(
+            config(
+                "continual.stream=wordnet",
+                "data.name=wordnet_nouns",
+                f"data.path={tmp_path / 'empty'}",
+            )
+        )

@@ -90,7 +90,8 @@ class ContinualConfig:
 
     ``stream``: ``sbm`` (blocks arrive task by task: ``blocks_per_task``, ``block_size``,
     ``p_in``, ``p_out``, ``feature_dim`` for an ``mlp`` encoder), ``wordnet`` (``split``
-    by ``lexfile`` or ``subtree``, ``groups``, ``max_nodes_per_task``) or ``edge_files``
+    by ``lexfile`` or ``subtree``, ``groups``, ``max_nodes_per_task``; the WordNet
+    directory is ``data.path`` with ``data.name: wordnet_nouns``) or ``edge_files``
     (``files`` in order, ``undirected``). ``num_tasks`` tasks (the first of ``groups``),
     ``test_fraction`` of each task's relations held out. Each task's relations arrive in batches of
     ``loop.batch_size``, ``passes`` times; each arriving batch takes ``local_steps``

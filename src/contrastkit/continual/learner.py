@@ -82,10 +82,13 @@ def build_stream(config: TrainConfig) -> TaskStream:
             test_fraction=c.test_fraction, feature_dim=feature_dim, seed=seed,
         )  # fmt: skip
     if c.stream == "wordnet":
+        # the WordNet directory as every WordNet source takes it: data.path with
+        # data.name wordnet_nouns (unset: $CONTRASTKIT_WORDNET_DIR or /usr/share/wordnet)
+        root = config.data.path if config.data.name == "wordnet_nouns" else None
         return wordnet_stream(
             c.groups[: c.num_tasks], split=c.split, max_nodes_per_task=c.max_nodes_per_task,
             test_fraction=c.test_fraction, seed=seed, shared_ancestors=c.shared_ancestors,
-            gloss_features=config.encoder.kind in INDUCTIVE,
+            gloss_features=config.encoder.kind in INDUCTIVE, root=root,
         )  # fmt: skip
     return edge_file_stream(
         c.files[: c.num_tasks], undirected=c.undirected, test_fraction=c.test_fraction, seed=seed

@@ -20,6 +20,7 @@ from contrastkit.train.config import (
 )
 from contrastkit.train.encoders import FixedEmbedding, NodeEncoder
 from contrastkit.train.evaluation import evaluate_task
+from contrastkit.train.ignored_settings import IgnoredSettingWarning, ignored_settings
 from contrastkit.train.run import train
 from contrastkit.train.task import GraphTask, build_task
 from contrastkit.train.task_base import SampleContext, Task
@@ -31,6 +32,7 @@ __all__ = [
     "DataConfig",
     "FixedEmbedding",
     "GraphTask",
+    "IgnoredSettingWarning",
     "NodeEncoder",
     "NonFiniteError",
     "SampleContext",
@@ -42,6 +44,7 @@ __all__ = [
     "checkpoint_path",
     "dump_config",
     "evaluate_task",
+    "ignored_settings",
     "load_checkpoint",
     "load_config",
     "resume_config",

@@ -383,12 +383,33 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
 def load_config(
     path: str | os.PathLike[str] | None = None, overrides: list[str] | None = None
 ) -> TrainConfig:
-    """Read a YAML config (or start from the defaults) and apply ``key=value`` overrides."""
-    data: dict[str, Any] = {} if path is None else read_config_file(path)
+    """Read a YAML config (or start from the defaults) and apply ``key=value`` overrides.
+
+    Warns (:class:`~contrastkit.train.ignored_settings.IgnoredSettingWarning`, one per
+    setting) about a setting the file or an override gives a non-default value that the
+    run does not read; the packaged :data:`DEFAULT_RECIPE`'s own values are not the
+    user's and never warn."""
+    user_file = path is not None and Path(path).resolve() != DEFAULT_RECIPE.resolve()
+    return _load(path, overrides, user_file=user_file)
+
+
+def _load(
+    path: str | os.PathLike[str] | None, overrides: list[str] | None, *, user_file: bool
+) -> TrainConfig:
+    """:func:`load_config`; ``user_file``: the file's keys count as written by the user."""
+    from contrastkit.train.ignored_settings import warn_ignored_settings, written_keys
+
+    file_data: dict[str, Any] = {} if path is None else read_config_file(path)
     # old flat keys move into their sections first, in the file and in the overrides,
     # so that an override wins over the file whichever name either uses
-    data = apply_overrides(migrate_legacy_keys(data), map(migrate_override, overrides or []))
-    return from_dict(TrainConfig, migrate_legacy_keys(data))
+    migrated = [migrate_override(text) for text in overrides or []]
+    data = apply_overrides(migrate_legacy_keys(file_data), migrated)
+    config = from_dict(TrainConfig, migrate_legacy_keys(data))
+    written = written_keys(apply_overrides({}, migrated))
+    if user_file:
+        written |= written_keys(migrate_legacy_keys(file_data))
+    warn_ignored_settings(config, written, stacklevel=3)
+    return config
 
 
 def resume_config(run_dir: Path, overrides: list[str] | None = None) -> TrainConfig:
@@ -396,7 +417,8 @@ def resume_config(run_dir: Path, overrides: list[str] | None = None) -> TrainCon
     source = run_dir / "config.yaml"
     if not source.is_file():
         raise ConfigError(f"cannot resume: {str(source)!r} does not exist (is it a run directory?)")
-    config = load_config(source, overrides)
+    # the file is the resolved config (every setting written): only overrides can warn
+    config = _load(source, overrides, user_file=False)
     config.output.run_dir = str(run_dir)
     return config
 
