@@ -35,6 +35,7 @@ from contrastkit.train.eval_config import (
     EvalConfig,
     OutputConfig,
 )
+from contrastkit.train.ignored_settings import warn_ignored_settings, written_keys
 from contrastkit.train.loss_config import CombinerConfig, ObjectiveConfig, ScheduleConfig
 from contrastkit.train.matryoshka_config import MatryoshkaConfig
 from contrastkit.train.meta_config import FEWSHOT_METRICS, MetaConfig, check_fewshot
@@ -397,8 +398,6 @@ def _load(
     path: str | os.PathLike[str] | None, overrides: list[str] | None, *, user_file: bool
 ) -> TrainConfig:
     """:func:`load_config`; ``user_file``: the file's keys count as written by the user."""
-    from contrastkit.train.ignored_settings import warn_ignored_settings, written_keys
-
     file_data: dict[str, Any] = {} if path is None else read_config_file(path)
     # old flat keys move into their sections first, in the file and in the overrides,
     # so that an override wins over the file whichever name either uses

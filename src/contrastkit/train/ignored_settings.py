@@ -32,10 +32,29 @@ import warnings
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from functools import reduce
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from contrastkit.train.config import TrainConfig
+from contrastkit.continual.config import ContinualConfig
+from contrastkit.train.loss_config import ScheduleConfig
+from contrastkit.train.meta_config import MetaConfig
+from contrastkit.train.miner_config import MinerConfig
+from contrastkit.train.nodes_config import NodesConfig
+from contrastkit.train.pairs_config import PairsConfig
+from contrastkit.train.recipe_config import BurnInConfig
+
+# ``config`` arguments are :class:`~contrastkit.train.config.TrainConfig` objects; this
+# module does not import it (``load_config`` calls in here), it reads their attributes
+TrainConfig = Any
+# the sections whose every field a rule names, by their key in TrainConfig
+SECTIONS: dict[str, type] = {
+    "burn_in": BurnInConfig,
+    "continual": ContinualConfig,
+    "meta": MetaConfig,
+    "miner": MinerConfig,
+    "nodes": NodesConfig,
+    "pairs": PairsConfig,
+    "schedule": ScheduleConfig,
+}
 
 
 class IgnoredSettingWarning(UserWarning):
@@ -89,9 +108,9 @@ class IgnoredSetting:
 
 
 def _fields(section: str, but: Iterable[str] = ()) -> tuple[str, ...]:
-    """Every leaf field of the ``section`` dataclass of TrainConfig (nested dataclasses
-    walked: ``continual.replay.ratio``), as dotted keys, less the fields ``but``."""
-    from contrastkit.train.config import TrainConfig
+    """Every leaf field of the ``section`` dataclass of TrainConfig (:data:`SECTIONS`;
+    nested dataclasses walked: ``continual.replay.ratio``), as dotted keys, less the
+    fields ``but``."""
 
     def leaves(cls: Any, prefix: str) -> list[str]:
         out: list[str] = []
@@ -106,8 +125,7 @@ def _fields(section: str, but: Iterable[str] = ()) -> tuple[str, ...]:
         return out
 
     skip = set(but)
-    section_cls = next(f for f in dataclasses.fields(TrainConfig) if f.name == section)
-    return tuple(leaves(section_cls.default_factory, f"{section}."))
+    return tuple(leaves(SECTIONS[section], f"{section}."))
 
 
 SGD = ("sgd", "rsgd")
@@ -181,12 +199,10 @@ def lookup(config: Any, key: str) -> Any:
     return reduce(getattr, key.split("."), config)
 
 
-def default_of(key: str) -> Any:
-    """The dataclass default of the dotted setting ``key`` of TrainConfig."""
-    from contrastkit.train.config import TrainConfig
-
+def default_of(config: TrainConfig, key: str) -> Any:
+    """The dataclass default of the dotted setting ``key`` of ``config``'s class."""
     section, _, name = key.partition(".")
-    section_field: Any = next(f for f in dataclasses.fields(TrainConfig) if f.name == section)
+    section_field: Any = next(f for f in dataclasses.fields(config) if f.name == section)
     holder = section_field.default_factory()
     return lookup(holder, name) if name else holder
 
@@ -223,7 +239,7 @@ def ignored_settings(
             if key in found or not _was_written(key, written):
                 continue
             value = lookup(config, key)
-            if value != default_of(key):
+            if value != default_of(config, key):
                 found[key] = IgnoredSetting(key, value, rule)
     return list(found.values())
 
