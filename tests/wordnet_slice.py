@@ -135,3 +135,13 @@ def hash_encode(texts: list[str] | tuple[str, ...], dim: int = 64) -> torch.Tens
             h = zlib.crc32(padded[j : j + 3].encode("utf-8"))
             out[i, h % dim] += 1.0 if (h >> 16) & 1 else -1.0
     return torch.nn.functional.normalize(out, dim=1)
+
+
+def wordnet_text_settings(root: Path) -> list[str]:
+    """The overrides of a text pairs run on the WordNet directory ``root`` (a slice)."""
+    return [
+        "task.kind=pairs",
+        "pairs.source=wordnet_text",
+        f"pairs.path={root}",
+        "encoder.kind=text",
+    ]

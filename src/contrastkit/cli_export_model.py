@@ -36,9 +36,10 @@ The row ids are the input's own (``.jsonl`` ``id`` on every line, the graph's
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
@@ -48,6 +49,8 @@ from contrastkit import __version__
 from contrastkit._atomic_dir import check_new_directory
 from contrastkit.cli_common import check_directory_target
 from contrastkit.typed_config import ConfigError
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from contrastkit.models.text import SimilarityName
@@ -243,16 +246,22 @@ def _jsonl_texts(path: Path, lines: list[str]) -> tuple[list[str], list[str]]:
     return texts, [str(i) for i in range(len(texts))]
 
 
+def _read_input(path: Path, flag: str, suffix: str, read: Callable[[Path], T]) -> T:
+    """``read(path)`` for the input flag ``flag``, which must name a ``suffix`` file; a
+    bad file is a :class:`ConfigError` (one line) naming the flag."""
+    if path.suffix.lower() != suffix:
+        raise ConfigError(f"{flag} must end in {suffix}, got {str(path)!r}")
+    try:
+        return read(path)
+    except ValueError as exc:
+        raise ConfigError(f"{flag} {exc}") from None
+
+
 def _features(path: Path) -> Tensor:
     """``[N, F]`` float32 features from ``--features FILE.npy``."""
     from contrastkit.data.edge_files import load_node_features
 
-    if path.suffix.lower() != ".npy":
-        raise ConfigError(f"--features must end in .npy, got {str(path)!r}")
-    try:
-        x = load_node_features(path)
-    except ValueError as exc:
-        raise ConfigError(f"--features {exc}") from None
+    x = _read_input(path, "--features", ".npy", load_node_features)
     if x.shape[0] == 0:
         raise ConfigError(f"--features {str(path)!r} holds no rows")
     return x
@@ -262,12 +271,7 @@ def _graph(path: Path) -> tuple[Tensor, Tensor, list[str] | None]:
     """``(x [N, F], edge_index [2, E], names)`` from ``--graph FILE.npz``."""
     from contrastkit.data.edge_files import load_npz
 
-    if path.suffix.lower() != ".npz":
-        raise ConfigError(f"--graph must end in .npz, got {str(path)!r}")
-    try:
-        graph = load_npz(path)
-    except ValueError as exc:
-        raise ConfigError(f"--graph {exc}") from None
+    graph = _read_input(path, "--graph", ".npz", load_npz)
     if graph.x is None or graph.x.dim() != 2 or graph.num_nodes == 0:
         raise ConfigError(
             f"--graph {str(path)!r} has no array 'x' of node features [N, F] (N > 0); "

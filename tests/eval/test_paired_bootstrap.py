@@ -21,7 +21,7 @@ from contrastkit.train.config import load_config
 from contrastkit.train.trainer import Trainer
 from contrastkit.typed_config import ConfigError
 from tests.text_tiny import tiny_model
-from tests.wordnet_slice import write_wordnet_slice
+from tests.wordnet_slice import wordnet_text_settings, write_wordnet_slice
 
 
 def test_ndcg_per_query_by_hand() -> None:
@@ -61,10 +61,7 @@ def _run(tmp_path: Path, model_dir: Path, root: Path, name: str, *extra: str) ->
     config = load_config(
         None,
         [
-            "task.kind=pairs",
-            "pairs.source=wordnet_text",
-            f"pairs.path={root}",
-            "encoder.kind=text",
+            *wordnet_text_settings(root),
             f"encoder.model_path={model_dir}",
             "pairs.validation_fraction=0.3",
             "pairs.test_fraction=0.3",

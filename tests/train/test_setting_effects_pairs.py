@@ -47,16 +47,13 @@ def test_split_seed_draws_the_held_out_items(tmp_path: Path) -> None:
 
 
 def _structural(tmp_path: Path, hops: int) -> Any:
-    from tests.wordnet_slice import write_wordnet_slice
+    from tests.wordnet_slice import wordnet_text_settings, write_wordnet_slice
 
     root = write_wordnet_slice(tmp_path / f"wn{hops}")
     config = load_config(
         None,
         [
-            "task.kind=pairs",
-            "pairs.source=wordnet_text",
-            f"pairs.path={root}",
-            "encoder.kind=text",
+            *wordnet_text_settings(root),
             "pairs.test_fraction=0.3",
             f"pairs.structural_hops={hops}",
         ],

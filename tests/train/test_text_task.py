@@ -253,16 +253,13 @@ def test_config_errors_name_the_key(overrides: list[str], key: str) -> None:
 
 
 def test_wordnet_source_masks_structural_neighbours(model_dir: Path, tmp_path: Path) -> None:
-    from tests.wordnet_slice import write_wordnet_slice
+    from tests.wordnet_slice import wordnet_text_settings, write_wordnet_slice
 
     root = write_wordnet_slice(tmp_path / "wn")
     config = load_config(
         None,
         [
-            "task.kind=pairs",
-            "pairs.source=wordnet_text",
-            f"pairs.path={root}",
-            "encoder.kind=text",
+            *wordnet_text_settings(root),
             f"encoder.model_path={model_dir}",
             "pairs.num_negatives=2",
             "pairs.test_fraction=0.3",
