@@ -26,6 +26,17 @@ KARATE_MLP = [
 ]
 
 
+def karate_mlp_overrides(*extra: str) -> list[str]:
+    """:data:`KARATE_MLP` then ``extra``; its ``miner.*`` settings only for a relations
+    task (the default), since a ``task.kind`` that draws its own negatives ignores them
+    (and the suite makes an ignored setting an error)."""
+    kinds = [e.partition("=")[2] for e in extra if e.startswith("task.kind=")]
+    relations = kinds[-1:] in ([], ["relations"])
+    base = [o for o in KARATE_MLP if relations or not o.startswith("miner.")]
+    return [*base, *extra]
+
+
 def karate_mlp_config(tmp_path: Path, *extra: str) -> TrainConfig:
-    """:data:`KARATE_MLP` over the default recipe, run in ``tmp_path/run``."""
-    return load_config(DEFAULT_RECIPE, [*KARATE_MLP, f"output.run_dir={tmp_path / 'run'}", *extra])
+    """:func:`karate_mlp_overrides` over the default recipe, run in ``tmp_path/run``."""
+    run_dir = f"output.run_dir={tmp_path / 'run'}"
+    return load_config(DEFAULT_RECIPE, karate_mlp_overrides(run_dir, *extra))

@@ -18,9 +18,6 @@ from contrastkit.typed_config import ConfigError
 FAST = [
     "continual.enabled=true",
     "continual.num_tasks=4",
-    "continual.blocks_per_task=4",
-    "continual.block_size=8",
-    "continual.p_in=0.6",
     "continual.passes=6",
     "encoder.dim=8",
     "objective.temperature=0.2",
@@ -31,8 +28,17 @@ FAST = [
 ]
 
 
+# the SBM stream's own settings: set only for it, since another stream ignores them
+# (and the suite makes an ignored setting an error)
+FAST_SBM = ["continual.blocks_per_task=4", "continual.block_size=8", "continual.p_in=0.6"]
+
+
 def config(*extra: str) -> TrainConfig:
-    return load_config(None, [*FAST, *extra])
+    """The fast stream config with ``extra`` overrides (on the SBM stream, its small
+    blocks unless ``extra`` names another ``continual.stream``)."""
+    streams = [e.partition("=")[2] for e in extra if e.startswith("continual.stream=")]
+    sbm = FAST_SBM if streams[-1:] in ([], ["sbm"]) else []
+    return load_config(None, [*FAST, *sbm, *extra])
 
 
 class Killed(Exception):

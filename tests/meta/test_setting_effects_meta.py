@@ -17,6 +17,7 @@ import torch
 from contrastkit.meta.run import build_fewshot_data
 from contrastkit.meta.trainer import MetaTrainer
 from contrastkit.train.config import TrainConfig, load_config
+from contrastkit.train.ignored_settings import IgnoredSettingWarning
 
 
 def _config(tmp_path: Path, *extra: str) -> TrainConfig:
@@ -94,5 +95,7 @@ def _protonet_loss(tmp_path: Path, distance: str, temperature: float) -> float:
 def test_temperature_divides_cosine_prototype_scores_only(tmp_path: Path) -> None:
     # the same network and episode: cosine logits / T, squared distances unscaled
     assert _protonet_loss(tmp_path, "cosine", 0.1) != _protonet_loss(tmp_path, "cosine", 1.0)
-    sq = _protonet_loss(tmp_path, "sqeuclidean", 0.1)
-    assert sq == _protonet_loss(tmp_path, "sqeuclidean", 1.0)
+    sq = _protonet_loss(tmp_path, "sqeuclidean", 0.1)  # 0.1: the default, not a setting
+    # and a squared-distance run is told that it ignores the temperature it was given
+    with pytest.warns(IgnoredSettingWarning, match=r"meta\.temperature=1\.0 is ignored"):
+        assert sq == _protonet_loss(tmp_path, "sqeuclidean", 1.0)

@@ -85,13 +85,15 @@ YAML12_FLOATS = ["1e-5", "1E5", "+1.5", ".5", "-.5e-3", "1.", "3e+2", "1.0e-05",
 
 @pytest.mark.parametrize("text", YAML12_FLOATS)
 def test_yaml12_float_forms_load_in_overrides(text: str) -> None:
-    assert _load(f"combiner.init_log_var={text}").combiner.init_log_var == float(text)
+    # init_log_var is read by the uncertainty combiner only (any other ignores it)
+    config = _load("combiner.method=uncertainty", f"combiner.init_log_var={text}")
+    assert config.combiner.init_log_var == float(text)
 
 
 @pytest.mark.parametrize("text", YAML12_FLOATS)
 def test_yaml12_float_forms_load_in_files(tmp_path: Path, text: str) -> None:
     path = tmp_path / "c.yaml"
-    path.write_text(f"combiner:\n  init_log_var: {text}\n")
+    path.write_text(f"combiner:\n  method: uncertainty\n  init_log_var: {text}\n")
     value = load_config(path).combiner.init_log_var
     assert value == float(text) and type(value) is float
 

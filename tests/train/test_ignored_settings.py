@@ -172,6 +172,8 @@ def test_user_file_counts_and_resume_counts_only_overrides(tmp_path: Path) -> No
     assert len(found) == 1 and found[0].startswith("optim.momentum=0.5")
 
 
+# the suite makes an ignored setting an error (pyproject.toml); here it is shown as a user sees it
+@pytest.mark.filterwarnings("always::contrastkit.train.ignored_settings.IgnoredSettingWarning")
 def test_cli_prints_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     overrides = [
         "task.kind=relations", "data.name=karate", "encoder.manifold=euclidean",

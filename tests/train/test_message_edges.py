@@ -22,7 +22,7 @@ from torch_geometric.utils import coalesce, to_undirected
 from contrastkit.train.config import DEFAULT_RECIPE, load_config
 from contrastkit.train.encoders import GraphEncoder
 from contrastkit.train.trainer import Trainer
-from tests.karate_mlp import KARATE_MLP
+from tests.karate_mlp import karate_mlp_overrides
 
 # 0-1 both ways, 2-3 twice, 3-3 a self-loop, 4-5 both ways, the rest once
 MIXED = "0 1\n1 0\n1 2\n2 3\n2 3\n3 3\n3 4\n4 5\n5 4\n5 0\n6 0\n6 2\n"
@@ -37,10 +37,12 @@ def _trainer(tmp_path: Path, graph: str, *extra: str) -> Trainer:
     if graph != "karate":
         path = tmp_path / f"{graph}.txt"
         path.write_text(MIXED if graph == "mixed" else TREE)
-        data = ["data.name=edgelist", f"data.path={path}", "miner.num_negatives=2"]
+        data = ["data.name=edgelist", f"data.path={path}"]
+        if "task.kind=nodes" not in extra:  # the nodes task draws nodes.num_negatives
+            data.append("miner.num_negatives=2")
         if graph == "tree":
             data.append("hierarchy.edgelist=true")
-    overrides = [*KARATE_MLP, *data, *GNN, f"output.run_dir={tmp_path / 'run'}", *extra]
+    overrides = karate_mlp_overrides(*data, *GNN, f"output.run_dir={tmp_path / 'run'}", *extra)
     return Trainer(load_config(DEFAULT_RECIPE, overrides))
 
 
