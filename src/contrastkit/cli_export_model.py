@@ -176,10 +176,9 @@ def embed_inputs(trainer: Any, inputs: NewInputs) -> np.ndarray:
     with torch.no_grad():
         if inputs.texts is not None:
             z = encoder.encode_texts(inputs.texts)
-        else:
+        elif inputs.x is not None:
             module = encoder.mlp if inputs.flag == "features" else encoder.gnn
             x = inputs.x
-            assert x is not None  # read_inputs sets it for --features and --graph
             if x.shape[1] != module.in_dim:
                 raise ConfigError(
                     f"{inputs.option} {str(inputs.path)!r}: features must be "
@@ -193,6 +192,8 @@ def embed_inputs(trainer: Any, inputs: NewInputs) -> np.ndarray:
                 # the run's task turns the file's edges into messages as it did its own
                 edges = trainer.task.message_edges(inputs.edge_index, x.shape[0])
                 z = module(x, edges.to(device))
+        else:
+            raise ValueError("inputs hold neither texts nor features x (NewInputs)")
     return z.detach().float().cpu().numpy()
 
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from contrastkit._process import process_alive
 from contrastkit.typed_config import ConfigError
 
 if TYPE_CHECKING:
@@ -201,16 +202,6 @@ def worker_tag() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
-
-
 def fail_orphaned_trials(study: optuna.Study) -> list[int]:
     """Fail the RUNNING trials whose worker (``host:pid`` user attribute) ran on this
     host and is gone: a journal's stand-in for the heartbeat. Returns their numbers."""
@@ -221,7 +212,7 @@ def fail_orphaned_trials(study: optuna.Study) -> list[int]:
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         tag = str(trial.user_attrs.get("worker", ""))
         where, _, pid = tag.rpartition(":")
-        if where != host or not pid.isdigit() or _alive(int(pid)):
+        if where != host or not pid.isdigit() or process_alive(int(pid)):
             continue
         storage = study._storage
         storage.set_trial_user_attr(trial._trial_id, "failure", f"worker {tag} died")
